@@ -1,0 +1,138 @@
+// Command voicetoken mints, verifies, serves and rotates the JWTs that voice
+// agents live on. This package wires subcommands to the internal packages
+// and maps their errors to exit codes; it holds no logic of its own.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"voicetoken/internal/token"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	code := run(ctx, os.Args[1:], &env{
+		stdin:  os.Stdin,
+		stdout: os.Stdout,
+		stderr: os.Stderr,
+		getenv: os.Getenv,
+		now:    time.Now,
+	})
+	stop()
+	os.Exit(code)
+}
+
+// env is everything a subcommand touches outside its arguments, injected
+// so that tests run commands in-process.
+type env struct {
+	stdin  io.Reader
+	stdout io.Writer
+	stderr io.Writer
+	getenv func(string) string
+	now    func() time.Time
+}
+
+// command is one subcommand. run returns nil for exit 0, an *exitError for
+// a specific code, or any other error for exit 1.
+type command struct {
+	name    string
+	summary string
+	run     func(ctx context.Context, e *env, args []string) error
+}
+
+// exitError carries a documented exit code. A nil err prints nothing.
+type exitError struct {
+	code int
+	err  error
+}
+
+func (e *exitError) Error() string {
+	if e.err == nil {
+		return fmt.Sprintf("exit %d", e.code)
+	}
+	return e.err.Error()
+}
+func (e *exitError) Unwrap() error { return e.err }
+
+// usageErr marks a command-line mistake: exit 3.
+func usageErr(format string, args ...any) error {
+	return &exitError{code: token.ExitUsage, err: fmt.Errorf(format, args...)}
+}
+
+func run(ctx context.Context, args []string, e *env) int {
+	cmds := commands()
+	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
+		printUsage(e.stdout, cmds)
+		if len(args) == 0 {
+			return token.ExitUsage
+		}
+		return 0
+	}
+	if args[0] == "version" || args[0] == "--version" {
+		fmt.Fprintln(e.stdout, "voicetoken", version())
+		return 0
+	}
+	for _, c := range cmds {
+		if c.name != args[0] {
+			continue
+		}
+		err := c.run(ctx, e, args[1:])
+		return report(e.stderr, c.name, err)
+	}
+	fmt.Fprintf(e.stderr, "voicetoken: unknown command %q; run 'voicetoken help' for the list\n", args[0])
+	return token.ExitUsage
+}
+
+// report prints err as one line and returns its exit code.
+func report(w io.Writer, name string, err error) int {
+	if err == nil || errors.Is(err, flag.ErrHelp) {
+		return 0
+	}
+	var ee *exitError
+	if errors.As(err, &ee) {
+		if ee.err != nil {
+			fmt.Fprintf(w, "voicetoken %s: %v\n", name, ee.err)
+		}
+		return ee.code
+	}
+	fmt.Fprintf(w, "voicetoken %s: %v\n", name, err)
+	return 1
+}
+
+func printUsage(w io.Writer, cmds []command) {
+	fmt.Fprintf(w, "voicetoken keeps real-time voice agents authenticated.\n\nUsage: voicetoken <command> [flags]\n\nCommands:\n")
+	for _, c := range cmds {
+		fmt.Fprintf(w, "  %-9s %s\n", c.name, c.summary)
+	}
+	fmt.Fprintf(w, "\nRun 'voicetoken <command> -h' for a command's flags.\n")
+}
+
+// newFlagSet returns a flag set that reports errors instead of exiting.
+func newFlagSet(e *env, name, usage string) *flag.FlagSet {
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	fs.SetOutput(e.stderr)
+	fs.Usage = func() {
+		fmt.Fprintf(e.stderr, "%s\n\nFlags:\n", usage)
+		fs.PrintDefaults()
+	}
+	return fs
+}
+
+// parseFlags parses args; a flag error is a usage error (exit 3).
+func parseFlags(fs *flag.FlagSet, args []string) error {
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return err
+		}
+		return &exitError{code: token.ExitUsage} // the flag package has printed why
+	}
+	return nil
+}

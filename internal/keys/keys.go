@@ -1,0 +1,303 @@
+// Package keys loads LiveKit API keys and secrets: from flags, the
+// environment (LIVEKIT_API_KEY, LIVEKIT_API_SECRET, LIVEKIT_KEYS), a .env
+// file as the LiveKit agent templates use, or LiveKit's own key file
+// ("key: secret" per line). Several keys can be loaded at once so that an
+// API secret can be rotated without downtime: mint with the primary key,
+// verify with whichever key a token's iss names.
+//
+// Nothing here ever prints a secret: keys are shown as the key ID and the
+// secret's fingerprint.
+package keys
+
+import (
+	"bufio"
+	"bytes"
+	"errors"
+	"fmt"
+	"os"
+	"strings"
+
+	"voicetoken/internal/token"
+)
+
+// LiveKit's development pair, what `livekit-server --dev` accepts. Used
+// only when nothing else is configured, always with a warning.
+const (
+	DevKey    = "devkey"
+	DevSecret = "secret"
+)
+
+// Environment variables, LiveKit's names where LiveKit has one.
+const (
+	EnvAPIKey    = "LIVEKIT_API_KEY"
+	EnvAPISecret = "LIVEKIT_API_SECRET"
+	EnvKeys      = "LIVEKIT_KEYS" // "key: secret" pairs, as livekit-server reads them
+	EnvKeyFile   = "VOICETOKEN_KEY_FILE"
+)
+
+// ErrNoKeys means no key was configured and the dev pair was not allowed.
+var ErrNoKeys = errors.New("no LiveKit API key configured: set LIVEKIT_API_KEY and LIVEKIT_API_SECRET, --env-file or --key-file")
+
+// ErrIncomplete means a key without a secret or a secret without a key.
+var ErrIncomplete = errors.New("incomplete API key")
+
+// Config says where keys come from. Flags win over the environment, the
+// environment over the .env file; the key file adds keys after those.
+type Config struct {
+	APIKey    string // --api-key
+	APISecret string // --api-secret
+	EnvFile   string // --env-file: KEY=VALUE lines
+	KeyFile   string // --key-file: LiveKit's "key: secret" file
+	Primary   string // --key: which loaded key mints; default the first
+	// Getenv reads the environment; nil means no environment.
+	Getenv func(string) string
+	// ReadFile reads files; nil means os.ReadFile.
+	ReadFile func(string) ([]byte, error)
+	// AllowDev permits falling back to LiveKit's dev pair.
+	AllowDev bool
+}
+
+// Set is a loaded set of keys. It implements token.Keyring.
+type Set struct {
+	keys    []*token.Key
+	byID    map[string]*token.Key
+	primary *token.Key
+	// Dev is true when the set is LiveKit's dev pair.
+	Dev bool
+	// Warnings are things an operator should fix (loose file modes, the
+	// dev key); callers print or log them.
+	Warnings []string
+}
+
+var _ token.Keyring = (*Set)(nil)
+
+// Key returns the key with the given ID.
+func (s *Set) Key(id string) (*token.Key, bool) {
+	k, ok := s.byID[id]
+	return k, ok
+}
+
+// Primary is the key that mints.
+func (s *Set) Primary() *token.Key { return s.primary }
+
+// Keys lists every loaded key, primary first.
+func (s *Set) Keys() []*token.Key { return s.keys }
+
+// NewSet builds a set from pairs, the first being primary.
+func NewSet(pairs ...Pair) (*Set, error) {
+	s := &Set{byID: map[string]*token.Key{}}
+	for _, p := range pairs {
+		if err := s.add(p); err != nil {
+			return nil, err
+		}
+	}
+	if len(s.keys) == 0 {
+		return nil, ErrNoKeys
+	}
+	s.primary = s.keys[0]
+	return s, nil
+}
+
+func (s *Set) add(p Pair) error {
+	if _, dup := s.byID[p.Key]; dup {
+		return nil // the earlier source wins, as flags win over files
+	}
+	k, err := token.NewKey(p.Key, p.Secret)
+	if err != nil {
+		return fmt.Errorf("key %q: %w", p.Key, err)
+	}
+	s.keys = append(s.keys, k)
+	s.byID[p.Key] = k
+	return nil
+}
+
+// Pair is one API key and its secret.
+type Pair struct {
+	Key    string
+	Secret string
+}
+
+// Load reads keys as cfg says. Every problem found is returned at once.
+func Load(cfg Config) (*Set, error) {
+	getenv := cfg.Getenv
+	if getenv == nil {
+		getenv = func(string) string { return "" }
+	}
+	readFile := cfg.ReadFile
+	if readFile == nil {
+		readFile = os.ReadFile
+	}
+	var errs []error
+	var warnings []string
+	dotenv := map[string]string{}
+	if cfg.EnvFile != "" {
+		data, err := readFile(cfg.EnvFile)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("read env file: %w", err))
+		} else if dotenv, err = ParseEnvFile(data); err != nil {
+			errs = append(errs, fmt.Errorf("env file %s: %w", cfg.EnvFile, err))
+		}
+	}
+	first := func(vals ...string) string {
+		for _, v := range vals {
+			if v != "" {
+				return v
+			}
+		}
+		return ""
+	}
+	key := first(cfg.APIKey, getenv(EnvAPIKey), dotenv[EnvAPIKey])
+	secret := first(cfg.APISecret, getenv(EnvAPISecret), dotenv[EnvAPISecret])
+	var pairs []Pair
+	switch {
+	case key != "" && secret != "":
+		pairs = append(pairs, Pair{key, secret})
+	case key != "":
+		errs = append(errs, fmt.Errorf("%w: %s is set but %s is not", ErrIncomplete, EnvAPIKey, EnvAPISecret))
+	case secret != "":
+		errs = append(errs, fmt.Errorf("%w: %s is set but %s is not", ErrIncomplete, EnvAPISecret, EnvAPIKey))
+	}
+	if v := first(getenv(EnvKeys), dotenv[EnvKeys]); v != "" {
+		ps, err := ParseKeyFile([]byte(strings.ReplaceAll(v, ",", "\n")))
+		if err != nil {
+			errs = append(errs, fmt.Errorf("%s: %w", EnvKeys, err))
+		}
+		pairs = append(pairs, ps...)
+	}
+	keyFile := first(cfg.KeyFile, getenv(EnvKeyFile))
+	if keyFile != "" {
+		data, err := readFile(keyFile)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("read key file: %w", err))
+		} else {
+			ps, err := ParseKeyFile(data)
+			if err != nil {
+				errs = append(errs, fmt.Errorf("key file %s: %w", keyFile, err))
+			}
+			pairs = append(pairs, ps...)
+			if w := CheckFileMode(keyFile); w != "" {
+				warnings = append(warnings, w)
+			}
+		}
+	}
+	if len(errs) > 0 {
+		return nil, errors.Join(errs...)
+	}
+	dev := false
+	if len(pairs) == 0 {
+		if !cfg.AllowDev {
+			return nil, ErrNoKeys
+		}
+		pairs = []Pair{{DevKey, DevSecret}}
+		dev = true
+		warnings = append(warnings, "using LiveKit's development key pair devkey/secret: NOT SAFE FOR PRODUCTION; set LIVEKIT_API_KEY and LIVEKIT_API_SECRET")
+	}
+	s, err := NewSet(pairs...)
+	if err != nil {
+		return nil, err
+	}
+	s.Dev, s.Warnings = dev, warnings
+	if cfg.Primary != "" {
+		k, ok := s.byID[cfg.Primary]
+		if !ok {
+			return nil, fmt.Errorf("--key %q: no such API key among the %d loaded", cfg.Primary, len(s.keys))
+		}
+		s.primary = k
+	}
+	return s, nil
+}
+
+// CheckFileMode returns a warning when a secret file can be read by group
+// or others. LiveKit's server refuses such a key file outright.
+func CheckFileMode(path string) string {
+	fi, err := os.Stat(path)
+	if err != nil || fi.Mode().Perm()&0o077 == 0 {
+		return ""
+	}
+	return fmt.Sprintf("%s has mode %#o: secrets should be readable by the owner only (chmod 600 %s)", path, fi.Mode().Perm(), path)
+}
+
+// ParseKeyFile reads LiveKit's key file: YAML lines "key: secret", with
+// comments and optional quotes.
+func ParseKeyFile(data []byte) ([]Pair, error) {
+	var pairs []Pair
+	var errs []error
+	sc := bufio.NewScanner(bytes.NewReader(data))
+	sc.Buffer(make([]byte, 0, 4096), 1<<20)
+	for n := 1; sc.Scan(); n++ {
+		line := strings.TrimSpace(stripComment(sc.Text()))
+		if line == "" || line == "---" {
+			continue
+		}
+		k, v, ok := strings.Cut(line, ":")
+		k, v = unquote(strings.TrimSpace(k)), unquote(strings.TrimSpace(v))
+		if !ok || k == "" || v == "" {
+			errs = append(errs, fmt.Errorf("line %d: want \"key: secret\"", n))
+			continue
+		}
+		pairs = append(pairs, Pair{Key: k, Secret: v})
+	}
+	if err := sc.Err(); err != nil {
+		errs = append(errs, err)
+	}
+	return pairs, errors.Join(errs...)
+}
+
+// ParseEnvFile reads a .env file: KEY=VALUE lines, "export " prefixes,
+// comments, single or double quotes.
+func ParseEnvFile(data []byte) (map[string]string, error) {
+	out := map[string]string{}
+	var errs []error
+	sc := bufio.NewScanner(bytes.NewReader(data))
+	sc.Buffer(make([]byte, 0, 4096), 1<<20)
+	for n := 1; sc.Scan(); n++ {
+		line := strings.TrimSpace(sc.Text())
+		if line == "" || strings.HasPrefix(line, "#") {
+			continue
+		}
+		line = strings.TrimPrefix(line, "export ")
+		k, v, ok := strings.Cut(line, "=")
+		k = strings.TrimSpace(k)
+		if !ok || k == "" || strings.ContainsAny(k, " \t") {
+			errs = append(errs, fmt.Errorf("line %d: want KEY=VALUE", n))
+			continue
+		}
+		v = strings.TrimSpace(v)
+		if len(v) > 0 && v[0] != '"' && v[0] != '\'' {
+			v = strings.TrimSpace(stripComment(v))
+		}
+		out[k] = unquote(v)
+	}
+	if err := sc.Err(); err != nil {
+		errs = append(errs, err)
+	}
+	return out, errors.Join(errs...)
+}
+
+// stripComment drops a " #" comment that is not inside quotes.
+func stripComment(s string) string {
+	if strings.HasPrefix(strings.TrimSpace(s), "#") {
+		return ""
+	}
+	var quote byte
+	for i := 0; i < len(s); i++ {
+		switch c := s[i]; {
+		case quote != 0:
+			if c == quote {
+				quote = 0
+			}
+		case c == '"' || c == '\'':
+			quote = c
+		case c == '#' && i > 0 && (s[i-1] == ' ' || s[i-1] == '\t'):
+			return s[:i]
+		}
+	}
+	return s
+}
+
+func unquote(s string) string {
+	if len(s) >= 2 && (s[0] == '"' || s[0] == '\'') && s[len(s)-1] == s[0] {
+		return s[1 : len(s)-1]
+	}
+	return s
+}

@@ -1,0 +1,321 @@
+package token
+
+import (
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"hash"
+	"strings"
+	"sync"
+	"time"
+	"unsafe"
+)
+
+// MaxTokenSize bounds the tokens Parse accepts. LiveKit tokens are a few
+// hundred bytes; a room configuration may add a few KiB. Anything larger is
+// refused before it is decoded.
+const MaxTokenSize = 32 << 10
+
+// AlgHS256 is the only algorithm LiveKit signs and verifies with.
+const AlgHS256 = "HS256"
+
+// stdHeader is the header LiveKit's SDKs write, pre-encoded so that minting
+// copies it and parsing recognises it without decoding.
+const stdHeader = "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9" // {"alg":"HS256","typ":"JWT"}
+
+var b64 = base64.RawURLEncoding.Strict()
+
+// Header is the JOSE header of a token.
+type Header struct {
+	Alg   string
+	Typ   string
+	Kid   string
+	Extra map[string]json.RawMessage
+}
+
+// MarshalJSON encodes the header with its extra members in key order.
+func (h Header) MarshalJSON() ([]byte, error) {
+	w := objWriter{b: []byte{'{'}}
+	w.str("alg", h.Alg)
+	w.str("typ", h.Typ)
+	w.str("kid", h.Kid)
+	for _, k := range sortedKeys(h.Extra) {
+		w.key(k)
+		w.b = append(w.b, h.Extra[k]...)
+	}
+	return append(w.b, '}'), nil
+}
+
+// Token is a parsed, not yet verified, token.
+type Token struct {
+	Raw    string
+	Header Header
+	Claims Claims
+	// signature is the decoded HMAC; signingInput is Raw up to the last dot.
+	signature    [sha256.Size]byte
+	signingInput string
+}
+
+// Parse splits and decodes a compact JWS without verifying it. It accepts
+// only HS256 and rejects anything that is not a well-formed token with
+// ErrMalformed, ErrTooLarge or ErrAlgorithm. Time claims and the signature
+// are checked by Verify.
+func Parse(raw string) (*Token, error) {
+	if len(raw) > MaxTokenSize {
+		return nil, fmt.Errorf("%w: %d bytes, the limit is %d", ErrTooLarge, len(raw), MaxTokenSize)
+	}
+	if raw == "" {
+		return nil, fmt.Errorf("%w: empty token", ErrMalformed)
+	}
+	d1 := strings.IndexByte(raw, '.')
+	if d1 < 0 {
+		return nil, fmt.Errorf("%w: a JWT has 3 parts separated by dots, this has 1", ErrMalformed)
+	}
+	d2 := strings.IndexByte(raw[d1+1:], '.')
+	if d2 < 0 {
+		return nil, fmt.Errorf("%w: a JWT has 3 parts separated by dots, this has 2", ErrMalformed)
+	}
+	d2 += d1 + 1
+	if strings.IndexByte(raw[d2+1:], '.') >= 0 {
+		return nil, fmt.Errorf("%w: a JWT has 3 parts separated by dots, this has more (JWE is not supported)", ErrMalformed)
+	}
+	t := &Token{Raw: raw, signingInput: raw[:d2]}
+	if h := raw[:d1]; h == stdHeader {
+		t.Header = Header{Alg: AlgHS256, Typ: "JWT"}
+	} else if err := parseHeader(h, &t.Header); err != nil {
+		return nil, err
+	}
+	if t.Header.Alg != AlgHS256 {
+		return nil, fmt.Errorf("%w: %q (only HS256 is accepted, as by LiveKit)", ErrAlgorithm, printable(t.Header.Alg))
+	}
+	payload, err := decodeSegment(raw[d1+1 : d2])
+	if err != nil {
+		return nil, fmt.Errorf("%w: payload is not base64url: %w", ErrMalformed, err)
+	}
+	if err := parseClaims(payload, &t.Claims); err != nil {
+		return nil, fmt.Errorf("payload: %w", err)
+	}
+	sig := raw[d2+1:]
+	if len(sig) != b64.EncodedLen(sha256.Size) {
+		return nil, fmt.Errorf("%w: signature has %d characters, an HS256 signature has %d", ErrMalformed, len(sig), b64.EncodedLen(sha256.Size))
+	}
+	if _, err := b64.Decode(t.signature[:], []byte(sig)); err != nil {
+		return nil, fmt.Errorf("%w: signature is not base64url", ErrMalformed)
+	}
+	return t, nil
+}
+
+func parseHeader(seg string, h *Header) error {
+	text, err := decodeSegment(seg)
+	if err != nil {
+		return fmt.Errorf("%w: header is not base64url: %w", ErrMalformed, err)
+	}
+	r := reader{s: text}
+	if r.peek() != '{' {
+		return fmt.Errorf("%w: header is not a JSON object", ErrMalformed)
+	}
+	err = r.object(func(k string) error {
+		var e error
+		switch k {
+		case "alg":
+			h.Alg, e = r.str(k)
+		case "typ":
+			h.Typ, e = r.str(k)
+		case "kid":
+			h.Kid, e = r.str(k)
+		case "crit":
+			// RFC 7515 4.1.11: a recipient must reject extensions it does not understand.
+			return fmt.Errorf("%w: header has critical extensions (crit)", ErrMalformed)
+		default:
+			raw, e2 := r.raw()
+			if h.Extra == nil {
+				h.Extra = map[string]json.RawMessage{}
+			}
+			h.Extra[k] = json.RawMessage(raw)
+			e = e2
+		}
+		return e
+	})
+	if err != nil {
+		return fmt.Errorf("header: %w", err)
+	}
+	if err := r.end(); err != nil {
+		return fmt.Errorf("header: %w", err)
+	}
+	return nil
+}
+
+// decodeSegment decodes base64url without padding into a string, with one
+// allocation.
+func decodeSegment(seg string) (string, error) {
+	if seg == "" {
+		return "", fmt.Errorf("empty segment")
+	}
+	buf := make([]byte, b64.DecodedLen(len(seg)))
+	n, err := b64.Decode(buf, unsafe.Slice(unsafe.StringData(seg), len(seg)))
+	if err != nil {
+		return "", err
+	}
+	// buf is never written again: viewing it as a string saves a copy.
+	return unsafe.String(unsafe.SliceData(buf), n), nil
+}
+
+// printable shortens and sanitises attacker-controlled text for messages.
+func printable(s string) string {
+	if len(s) > 32 {
+		s = s[:32] + "..."
+	}
+	return s
+}
+
+// Key is one LiveKit API key and its secret, with a pool of keyed HMAC
+// states. Its String and LogValue show the key and the secret's
+// fingerprint, never the secret.
+type Key struct {
+	ID          string
+	fingerprint string
+	secret      []byte
+	macs        sync.Pool
+}
+
+// NewKey returns the key for an API key ID and its secret.
+func NewKey(apiKey, secret string) (*Key, error) {
+	if apiKey == "" || secret == "" {
+		return nil, ErrMissingKey
+	}
+	k := &Key{ID: apiKey, secret: []byte(secret), fingerprint: Fingerprint(secret)}
+	k.macs.New = func() any { return hmac.New(sha256.New, k.secret) }
+	return k, nil
+}
+
+// Fingerprint returns the first 8 hex digits of the SHA-256 of a secret or
+// token: enough to tell two values apart in logs, useless to an attacker.
+func Fingerprint(secret string) string {
+	sum := sha256.Sum256([]byte(secret))
+	return hex.EncodeToString(sum[:4])
+}
+
+// SecretFingerprint returns the fingerprint of the key's secret.
+func (k *Key) SecretFingerprint() string { return k.fingerprint }
+
+// String names the key without its secret.
+func (k *Key) String() string { return k.ID + " (secret " + k.fingerprint + ")" }
+
+// GoString keeps %#v from printing the secret.
+func (k *Key) GoString() string { return "token.Key{" + k.String() + "}" }
+
+func (k *Key) mac(dst []byte, input string) []byte {
+	h := k.macs.Get().(hash.Hash)
+	h.Reset()
+	h.Write(unsafe.Slice(unsafe.StringData(input), len(input)))
+	dst = h.Sum(dst)
+	k.macs.Put(h)
+	return dst
+}
+
+var bufPool = sync.Pool{New: func() any { b := make([]byte, 0, 1024); return &b }}
+
+// Mint signs c as a fresh token valid from now for ttl: it sets iss to the
+// API key, iat and nbf to now, exp to now+ttl, and sub and identity to
+// each other when only one is set. Like LiveKit's SDKs it refuses a
+// roomJoin grant without an identity.
+func (k *Key) Mint(c Claims, now time.Time, ttl time.Duration) (string, error) {
+	if ttl <= 0 {
+		return "", fmt.Errorf("%w: got %s", ErrInvalidTTL, ttl)
+	}
+	if c.Subject == "" {
+		c.Subject = c.Identity
+	}
+	if c.Identity == "" {
+		c.Identity = c.Subject
+	}
+	if c.Video != nil && c.Video.RoomJoin && c.Subject == "" {
+		return "", ErrMissingIdentity
+	}
+	c.Issuer = k.ID
+	c.IssuedAt = now.Unix()
+	c.NotBefore = c.IssuedAt
+	c.ExpiresAt = now.Add(ttl).Unix()
+	return k.Sign(&c), nil
+}
+
+// Sign encodes and signs c exactly as given.
+func (k *Key) Sign(c *Claims) string {
+	bp := bufPool.Get().(*[]byte)
+	buf := append((*bp)[:0], stdHeader...)
+	buf = append(buf, '.')
+	// Encode the JSON after the space the base64 will need, then encode it
+	// into place: one buffer, no intermediate copies.
+	headLen := len(buf)
+	buf = appendClaims(buf, c)
+	jsonLen := len(buf) - headLen
+	encLen := b64.EncodedLen(jsonLen)
+	total := headLen + encLen + jsonLen
+	if cap(buf) < total+1+44 {
+		nb := make([]byte, len(buf), total+1+44+64)
+		copy(nb, buf)
+		buf = nb
+	}
+	buf = buf[:total]
+	copy(buf[headLen+encLen:], buf[headLen:headLen+jsonLen])
+	b64.Encode(buf[headLen:headLen+encLen], buf[headLen+encLen:total])
+	buf = buf[:headLen+encLen]
+	var sum [sha256.Size]byte
+	mac := k.mac(sum[:0], unsafe.String(unsafe.SliceData(buf), len(buf)))
+	buf = append(buf, '.')
+	n := len(buf)
+	buf = buf[:n+b64.EncodedLen(len(mac))]
+	b64.Encode(buf[n:], mac)
+	out := string(buf)
+	*bp = buf
+	bufPool.Put(bp)
+	return out
+}
+
+// VerifySignature checks the token's HMAC against this key, in constant time.
+func (k *Key) VerifySignature(t *Token) error {
+	var sum [sha256.Size]byte
+	mac := k.mac(sum[:0], t.signingInput)
+	if !hmac.Equal(mac, t.signature[:]) {
+		return ErrBadSignature
+	}
+	return nil
+}
+
+// Keyring finds the key that signed a token by its issuer (the API key).
+type Keyring interface {
+	Key(apiKey string) (*Key, bool)
+}
+
+// Key lets a single *Key act as a Keyring.
+func (k *Key) Key(apiKey string) (*Key, bool) {
+	if apiKey != k.ID {
+		return nil, false
+	}
+	return k, true
+}
+
+// Verify parses raw, checks its signature with the key its iss names and
+// its time claims at now with LiveKit's leeway. On failure the returned
+// error wraps one of the package's sentinel errors; the token is returned
+// whenever it could be parsed, so callers can still show its claims.
+func Verify(raw string, keys Keyring, now time.Time) (*Token, error) {
+	t, err := Parse(raw)
+	if err != nil {
+		return nil, err
+	}
+	k, ok := keys.Key(t.Claims.Issuer)
+	if !ok {
+		return t, fmt.Errorf("%w: %q", ErrUnknownKey, printable(t.Claims.Issuer))
+	}
+	if err := k.VerifySignature(t); err != nil {
+		return t, fmt.Errorf("%w (key %s)", err, k)
+	}
+	if err := t.Claims.Validate(now, Leeway); err != nil {
+		return t, err
+	}
+	return t, nil
+}

@@ -1,0 +1,131 @@
+package token
+
+import (
+	"errors"
+	"fmt"
+	"time"
+)
+
+// Verdict is the one-word answer about a token, for people and scripts.
+type Verdict int
+
+// Verdicts, from best to worst. Exit codes follow ExitCode.
+const (
+	Valid        Verdict = iota // signature (if checked) and times are good
+	Expiring                    // valid, but expires within the warning window
+	Expired                     // exp has passed
+	NotYetValid                 // nbf is in the future
+	BadSignature                // the HMAC does not match, or no secret for its key
+	Malformed                   // not a token, wrong algorithm, no exp, too large
+)
+
+func (v Verdict) String() string {
+	switch v {
+	case Valid:
+		return "VALID"
+	case Expiring:
+		return "EXPIRING"
+	case Expired:
+		return "EXPIRED"
+	case NotYetValid:
+		return "NOT YET VALID"
+	case BadSignature:
+		return "BAD SIGNATURE"
+	default:
+		return "MALFORMED"
+	}
+}
+
+// MarshalText lets a Verdict appear as its name in JSON.
+func (v Verdict) MarshalText() ([]byte, error) { return []byte(v.String()), nil }
+
+// Exit codes of `voicetoken verify`, documented in the README.
+const (
+	ExitValid   = 0 // VALID
+	ExitExpired = 1 // EXPIRED, or EXPIRING within --warn
+	ExitInvalid = 2 // BAD SIGNATURE, MALFORMED, NOT YET VALID
+	ExitUsage   = 3 // the command line itself is wrong
+)
+
+// ExitCode maps a verdict to the documented process exit code.
+func (v Verdict) ExitCode() int {
+	switch v {
+	case Valid:
+		return ExitValid
+	case Expiring, Expired:
+		return ExitExpired
+	default:
+		return ExitInvalid
+	}
+}
+
+// Report is the outcome of checking one token.
+type Report struct {
+	Verdict Verdict
+	// Err says why the verdict is not VALID; nil when it is.
+	Err error
+	// Token is nil only when the input could not be parsed at all.
+	Token *Token
+	// SignatureChecked is false when no keyring was given.
+	SignatureChecked bool
+	// Key is the key that verified the signature, when one did.
+	Key *Key
+	// Remaining is exp minus now (negative once expired).
+	Remaining time.Duration
+}
+
+// Check gives the verdict on raw at now. With a nil keyring the signature
+// is not checked (and the report says so). A valid token whose remaining
+// life is under warn gets the verdict Expiring.
+func Check(raw string, keys Keyring, now time.Time, warn time.Duration) Report {
+	t, err := Parse(raw)
+	if err != nil {
+		return Report{Verdict: Malformed, Err: err}
+	}
+	rep := Report{Token: t, Remaining: t.Claims.TTL(now)}
+	if keys != nil {
+		k, ok := keys.Key(t.Claims.Issuer)
+		if !ok {
+			rep.Verdict, rep.Err = BadSignature, fmt.Errorf("%w: %q", ErrUnknownKey, printable(t.Claims.Issuer))
+			return rep
+		}
+		rep.SignatureChecked = true
+		if err := k.VerifySignature(t); err != nil {
+			rep.Verdict, rep.Err = BadSignature, fmt.Errorf("%w (key %s)", err, k)
+			return rep
+		}
+		rep.Key = k
+	}
+	switch err := t.Claims.Validate(now, Leeway); {
+	case errors.Is(err, ErrExpired):
+		rep.Verdict, rep.Err = Expired, fmt.Errorf("%w %s ago", err, HumanDuration(-rep.Remaining))
+	case errors.Is(err, ErrNotYetValid):
+		rep.Verdict, rep.Err = NotYetValid, fmt.Errorf("%w: valid from %s", err, time.Unix(t.Claims.NotBefore, 0).UTC().Format(time.RFC3339))
+	case err != nil:
+		rep.Verdict, rep.Err = Malformed, err
+	case warn > 0 && rep.Remaining < warn:
+		rep.Verdict = Expiring
+		rep.Err = fmt.Errorf("token expires in %s, within the warning window of %s", HumanDuration(rep.Remaining), HumanDuration(warn))
+	}
+	return rep
+}
+
+// HumanDuration writes d the way an operator reads it: "23h 59m", "4m 10s",
+// "45s", "3d 2h". Negative durations are shown by magnitude.
+func HumanDuration(d time.Duration) string {
+	if d < 0 {
+		d = -d
+	}
+	d = d.Truncate(time.Second)
+	switch {
+	case d >= 72*time.Hour:
+		days := d / (24 * time.Hour)
+		return fmt.Sprintf("%dd %dh", days, (d-days*24*time.Hour)/time.Hour)
+	case d >= time.Hour:
+		return fmt.Sprintf("%dh %dm", d/time.Hour, (d%time.Hour)/time.Minute)
+	case d >= time.Minute:
+		return fmt.Sprintf("%dm %ds", d/time.Minute, (d%time.Minute)/time.Second)
+	default:
+		return fmt.Sprintf("%ds", d/time.Second)
+	}
+}
