@@ -64,41 +64,13 @@ type Token struct {
 // ErrMalformed, ErrTooLarge or ErrAlgorithm. Time claims and the signature
 // are checked by Verify.
 func Parse(raw string) (*Token, error) {
-	if len(raw) > MaxTokenSize {
-		return nil, fmt.Errorf("%w: %d bytes, the limit is %d", ErrTooLarge, len(raw), MaxTokenSize)
-	}
-	if raw == "" {
-		return nil, fmt.Errorf("%w: empty token", ErrMalformed)
-	}
-	d1 := strings.IndexByte(raw, '.')
-	if d1 < 0 {
-		return nil, fmt.Errorf("%w: a JWT has 3 parts separated by dots, this has 1", ErrMalformed)
-	}
-	d2 := strings.IndexByte(raw[d1+1:], '.')
-	if d2 < 0 {
-		return nil, fmt.Errorf("%w: a JWT has 3 parts separated by dots, this has 2", ErrMalformed)
-	}
-	d2 += d1 + 1
-	if strings.IndexByte(raw[d2+1:], '.') >= 0 {
-		return nil, fmt.Errorf("%w: a JWT has 3 parts separated by dots, this has more (JWE is not supported)", ErrMalformed)
-	}
-	t := &Token{Raw: raw, signingInput: raw[:d2]}
-	if h := raw[:d1]; h == stdHeader {
-		t.Header = Header{Alg: AlgHS256, Typ: "JWT"}
-	} else if err := parseHeader(h, &t.Header); err != nil {
+	t, sig, err := split(raw)
+	if err != nil {
 		return nil, err
 	}
 	if t.Header.Alg != AlgHS256 {
 		return nil, fmt.Errorf("%w: %q (only HS256 is accepted, as by LiveKit)", ErrAlgorithm, printable(t.Header.Alg))
 	}
-	payload, err := decodeSegment(raw[d1+1 : d2])
-	if err != nil {
-		return nil, fmt.Errorf("%w: payload is not base64url: %w", ErrMalformed, err)
-	}
-	if err := parseClaims(payload, &t.Claims); err != nil {
-		return nil, fmt.Errorf("payload: %w", err)
-	}
-	sig := raw[d2+1:]
 	if len(sig) != b64.EncodedLen(sha256.Size) {
 		return nil, fmt.Errorf("%w: signature has %d characters, an HS256 signature has %d", ErrMalformed, len(sig), b64.EncodedLen(sha256.Size))
 	}
@@ -106,6 +78,58 @@ func Parse(raw string) (*Token, error) {
 		return nil, fmt.Errorf("%w: signature is not base64url", ErrMalformed)
 	}
 	return t, nil
+}
+
+// Decode splits and decodes a compact JWS signed with any algorithm, and
+// verifies nothing: not the signature, not the times. It is for tokens we
+// cannot verify (an agent's upstream token signed by its platform) and for
+// inspection. Never use its result to grant access.
+func Decode(raw string) (*Token, error) {
+	t, sig, err := split(raw)
+	if err != nil {
+		return nil, err
+	}
+	if sig == "" && !strings.EqualFold(t.Header.Alg, "none") {
+		return nil, fmt.Errorf("%w: empty signature", ErrMalformed)
+	}
+	return t, nil
+}
+
+// split decodes the header and payload of raw and returns the signature
+// segment still encoded.
+func split(raw string) (*Token, string, error) {
+	if len(raw) > MaxTokenSize {
+		return nil, "", fmt.Errorf("%w: %d bytes, the limit is %d", ErrTooLarge, len(raw), MaxTokenSize)
+	}
+	if raw == "" {
+		return nil, "", fmt.Errorf("%w: empty token", ErrMalformed)
+	}
+	d1 := strings.IndexByte(raw, '.')
+	if d1 < 0 {
+		return nil, "", fmt.Errorf("%w: a JWT has 3 parts separated by dots, this has 1", ErrMalformed)
+	}
+	d2 := strings.IndexByte(raw[d1+1:], '.')
+	if d2 < 0 {
+		return nil, "", fmt.Errorf("%w: a JWT has 3 parts separated by dots, this has 2", ErrMalformed)
+	}
+	d2 += d1 + 1
+	if strings.IndexByte(raw[d2+1:], '.') >= 0 {
+		return nil, "", fmt.Errorf("%w: a JWT has 3 parts separated by dots, this has more (JWE is not supported)", ErrMalformed)
+	}
+	t := &Token{Raw: raw, signingInput: raw[:d2]}
+	if h := raw[:d1]; h == stdHeader {
+		t.Header = Header{Alg: AlgHS256, Typ: "JWT"}
+	} else if err := parseHeader(h, &t.Header); err != nil {
+		return nil, "", err
+	}
+	payload, err := decodeSegment(raw[d1+1 : d2])
+	if err != nil {
+		return nil, "", fmt.Errorf("%w: payload is not base64url: %w", ErrMalformed, err)
+	}
+	if err := parseClaims(payload, &t.Claims); err != nil {
+		return nil, "", fmt.Errorf("payload: %w", err)
+	}
+	return t, raw[d2+1:], nil
 }
 
 func parseHeader(seg string, h *Header) error {
