@@ -2,9 +2,179 @@ package main
 
 import (
 	"context"
-	"errors"
+	"fmt"
+	"io/fs"
+	"log/slog"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+
+	"voicetoken/internal/keys"
+	"voicetoken/internal/server"
+	"voicetoken/internal/token"
 )
 
+const serveUsage = `Usage: voicetoken serve [flags]
+
+Runs the token API, the voice page, /healthz, /readyz and /metrics on
+127.0.0.1:9000. With nothing configured it uses LiveKit's dev key pair
+(devkey/secret, with a warning), LiveKit at ws://127.0.0.1:7880, and the
+built-in policy: room test-room (the default room) or any other safe room
+name, browser grants only, at most 24h, same-origin browsers only.
+
+Endpoints:
+  GET  /api/token?room=&identity=&ttl=&name=   {"token","ttl_hours","room","identity","expires_at","server_url"}
+  POST /api/token   LiveKit's TokenSource.endpoint() contract -> 201 {"server_url","participant_token"}
+  GET  /api/rooms   GET /api/config   GET /healthz   GET /readyz   GET /metrics   GET /
+
+Flags override the policy file; the environment fills flags left unset:
+  --addr VOICETOKEN_ADDR   --livekit-url LIVEKIT_URL   --public-livekit-url VOICETOKEN_PUBLIC_LIVEKIT_URL
+  --policy VOICETOKEN_POLICY   --origin VOICETOKEN_ORIGINS (comma-separated)
+
+Signals: SIGTERM/SIGINT shut down gracefully; SIGHUP reloads the key file and
+the policy (a bad new file is refused and the running one stays).
+
+Examples:
+  voicetoken serve
+  curl 'http://127.0.0.1:9000/api/token?room=test-room&identity=u1'
+  voicetoken serve --policy examples/policy.yaml --key-file /etc/voicetoken/keys.yaml
+  LIVEKIT_URL=wss://example.livekit.cloud voicetoken serve --env-file .env --origin https://app.example.com`
+
 func runServe(ctx context.Context, e *env, args []string) error {
-	return errors.New("not implemented yet")
+	fs := newFlagSet(e, "serve", serveUsage)
+	var kf keyFlags
+	kf.register(fs)
+	envOr := func(name, def string) string {
+		if v := e.getenv(name); v != "" {
+			return v
+		}
+		return def
+	}
+	var (
+		origins    listFlag
+		allowRooms listFlag
+		maxTTL     = ttlFlag{}
+		addr       = fs.String("addr", envOr("VOICETOKEN_ADDR", server.DefaultAddr), "listen address host:port (env VOICETOKEN_ADDR); keep it on loopback behind a proxy")
+		lkURL      = fs.String("livekit-url", envOr("LIVEKIT_URL", server.DefaultLiveKitURL), "LiveKit server URL (env LIVEKIT_URL)")
+		pubURL     = fs.String("public-livekit-url", e.getenv("VOICETOKEN_PUBLIC_LIVEKIT_URL"), "LiveKit URL as browsers reach it (default: --livekit-url)")
+		policyFile = fs.String("policy", e.getenv("VOICETOKEN_POLICY"), "policy file (YAML; see examples/policy.yaml)")
+		defRoom    = fs.String("default-room", "", "room for GET /api/token without ?room= (overrides the policy's default_room)")
+		rate       = fs.Float64("rate", -1, "token requests per second per client address (0 = no limit; default 5)")
+		burst      = fs.Int("burst", 0, "burst per client address (default 50)")
+		checkLK    = fs.Bool("check-livekit", false, "/readyz also checks that LiveKit answers HTTP")
+		logLevel   = fs.String("log-level", "info", "debug, info, warn or error")
+	)
+	fs.Var(&origins, "origin", "browser origin allowed cross-origin, e.g. https://app.example.com (repeatable; env VOICETOKEN_ORIGINS)")
+	fs.Var(&allowRooms, "allow-room", "room name or glob browsers may join (repeatable; replaces the policy's allow_rooms)")
+	fs.Var(&maxTTL, "max-ttl", "longest token validity a browser may ask for (default 24h)")
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return usageErr("unexpected argument %q", fs.Arg(0))
+	}
+	if len(origins) == 0 && e.getenv("VOICETOKEN_ORIGINS") != "" {
+		for _, o := range strings.Split(e.getenv("VOICETOKEN_ORIGINS"), ",") {
+			if o = strings.TrimSpace(o); o != "" {
+				origins = append(origins, o)
+			}
+		}
+	}
+	var level slog.Level
+	if err := level.UnmarshalText([]byte(*logLevel)); err != nil {
+		return usageErr("--log-level %q: want debug, info, warn or error", *logLevel)
+	}
+	log := slog.New(slog.NewJSONHandler(e.stderr, &slog.HandlerOptions{Level: level}))
+
+	// load reads keys and policy; it runs at start-up and on SIGHUP, so a
+	// reload applies the same flags over the new files.
+	load := func() (*keys.Set, *server.Policy, error) {
+		ks, err := kf.load(e, true)
+		if err != nil {
+			return nil, nil, err
+		}
+		p := server.DefaultPolicy()
+		if *policyFile != "" {
+			if p, err = server.LoadPolicy(*policyFile); err != nil {
+				return nil, nil, err
+			}
+		}
+		if *defRoom != "" {
+			p.DefaultRoom = *defRoom
+		}
+		if len(allowRooms) > 0 {
+			p.AllowRooms = allowRooms
+		}
+		if maxTTL.d > 0 {
+			p.MaxTTL = server.Duration(maxTTL.d)
+			if p.DefaultTTL > p.MaxTTL {
+				p.DefaultTTL = p.MaxTTL
+			}
+		}
+		p.Origins = append(p.Origins, origins...)
+		if *rate >= 0 || *burst > 0 {
+			r := server.Rate{Rate: server.DefaultAddressRate, Burst: server.DefaultAddressBurst}
+			if p.RateLimit.PerAddress != nil {
+				r = *p.RateLimit.PerAddress
+			}
+			if *rate >= 0 {
+				r.Rate = *rate
+			}
+			if *burst > 0 {
+				r.Burst = *burst
+			}
+			p.RateLimit.PerAddress = &r
+		}
+		return ks, p, nil
+	}
+	ks, pol, err := load()
+	if err != nil {
+		return &exitError{code: token.ExitUsage, err: err}
+	}
+	if *policyFile == "" && !ks.Dev {
+		log.LogAttrs(ctx, slog.LevelWarn, "no --policy: browsers may join test-room or any safe room name; write a policy for production",
+			slog.String("event", "DEFAULT_POLICY"))
+	}
+	srv, err := server.New(server.Config{
+		Addr:             *addr,
+		LiveKitURL:       *lkURL,
+		PublicLiveKitURL: *pubURL,
+		Keys:             ks,
+		Policy:           pol,
+		Reload:           load,
+		Page:             servePage(),
+		CheckLiveKit:     *checkLK,
+		Version:          version(),
+	}, server.WithLogger(log))
+	if err != nil {
+		return &exitError{code: token.ExitUsage, err: err}
+	}
+	ln, err := srv.Listen()
+	if err != nil {
+		return err
+	}
+	srv.LogListening(ln.Addr())
+	if ks.Dev {
+		fmt.Fprintf(e.stderr, "voicetoken serve: try  curl 'http://%s/api/token?room=test-room&identity=u1'\n", ln.Addr())
+	}
+
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+	go func() {
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-hup:
+				_ = srv.Reload() // logged by the server; the old config stays on error
+			}
+		}
+	}()
+	return srv.Serve(ctx, ln)
 }
+
+// servePage is the voice page served at "/". nil serves the built-in
+// placeholder; the page package (web.Assets) is wired here.
+func servePage() fs.FS { return nil }

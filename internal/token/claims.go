@@ -217,3 +217,58 @@ func cloneStrings(s []string) []string {
 	}
 	return append([]string(nil), s...)
 }
+
+// GrantNames lists what a token allows, by LiveKit's grant names, with
+// LiveKit's defaults applied: a room join without explicit publish or
+// subscribe settings may publish, subscribe and send data.
+func GrantNames(c *Claims) []string {
+	var out []string
+	add := func(ok bool, name string) {
+		if ok {
+			out = append(out, name)
+		}
+	}
+	if v := c.Video; v != nil {
+		add(v.RoomCreate, "roomCreate")
+		add(v.RoomList, "roomList")
+		add(v.RoomRecord, "roomRecord")
+		add(v.RoomAdmin, "roomAdmin")
+		add(v.RoomJoin, "roomJoin")
+		if v.RoomJoin {
+			pub := v.CanPublish == nil || *v.CanPublish
+			add(pub, "canPublish")
+			add(v.CanSubscribe == nil || *v.CanSubscribe, "canSubscribe")
+			add((v.CanPublishData == nil && pub) || (v.CanPublishData != nil && *v.CanPublishData), "canPublishData")
+		}
+		for _, s := range v.CanPublishSources {
+			out = append(out, "source:"+s)
+		}
+		add(v.CanUpdateOwnMetadata != nil && *v.CanUpdateOwnMetadata, "canUpdateOwnMetadata")
+		add(v.IngressAdmin, "ingressAdmin")
+		add(v.Hidden, "hidden")
+		add(v.Recorder, "recorder")
+		add(v.Agent, "agent")
+		add(v.CanSubscribeMetrics != nil && *v.CanSubscribeMetrics, "canSubscribeMetrics")
+		add(v.CanManageAgentSession != nil && *v.CanManageAgentSession, "canManageAgentSession")
+	}
+	if g := c.SIP; g != nil {
+		add(g.Admin, "sip.admin")
+		add(g.Call, "sip.call")
+	}
+	if g := c.Agent; g != nil {
+		add(g.Admin, "agent.admin")
+		add(g.SimulationAdmin, "agent.simulationAdmin")
+		add(g.DatabaseAdmin, "agent.databaseAdmin")
+		add(g.DispatchAdmin, "agent.dispatchAdmin")
+	}
+	if g := c.Inference; g != nil {
+		add(g.Perform, "inference.perform")
+	}
+	if g := c.Observability; g != nil {
+		add(g.Write, "observability.write")
+	}
+	if g := c.AgentEndpoint; g != nil {
+		add(g.Call, "agentEndpoint.call")
+	}
+	return out
+}

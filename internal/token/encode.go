@@ -147,8 +147,26 @@ func (w *objWriter) key(k string) {
 		w.b = append(w.b, ',')
 	}
 	w.n++
+	if plainKey(k) {
+		// Claim names are plain ASCII: skip escaping (hot path of Mint).
+		w.b = append(w.b, '"')
+		w.b = append(w.b, k...)
+		w.b = append(w.b, '"', ':')
+		return
+	}
 	w.b = appendString(w.b, k)
 	w.b = append(w.b, ':')
+}
+
+// plainKey reports whether k needs no escaping: letters and digits only.
+func plainKey(k string) bool {
+	for i := 0; i < len(k); i++ {
+		c := k[i]
+		if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '_') {
+			return false
+		}
+	}
+	return true
 }
 
 func (w *objWriter) open(k string) {
@@ -219,8 +237,16 @@ const hexDigits = "0123456789abcdef"
 // invalid UTF-8 into U+FFFD.
 func appendString(b []byte, s string) []byte {
 	b = append(b, '"')
+	i := 0
+	for i < len(s) && safeASCII[s[i]] {
+		i++
+	}
+	if i == len(s) { // the common case: nothing to escape
+		b = append(b, s...)
+		return append(b, '"')
+	}
 	start := 0
-	for i := 0; i < len(s); {
+	for i < len(s) {
 		c := s[i]
 		if c < utf8.RuneSelf {
 			if c >= 0x20 && c != '"' && c != '\\' && c != '<' && c != '>' && c != '&' {
@@ -273,3 +299,11 @@ func sortedKeys[V any](m map[string]V) []string {
 	sort.Strings(keys)
 	return keys
 }
+
+// safeASCII marks the bytes appendString copies unescaped.
+var safeASCII = func() (t [256]bool) {
+	for c := 0x20; c < utf8.RuneSelf; c++ {
+		t[c] = c != '"' && c != '\\' && c != '<' && c != '>' && c != '&'
+	}
+	return t
+}()

@@ -211,7 +211,7 @@ func NewKey(apiKey, secret string) (*Key, error) {
 		return nil, ErrMissingKey
 	}
 	k := &Key{ID: apiKey, secret: []byte(secret), fingerprint: Fingerprint(secret)}
-	k.macs.New = func() any { return hmac.New(sha256.New, k.secret) }
+	k.macs.New = func() any { return &macState{h: hmac.New(sha256.New, k.secret)} }
 	return k, nil
 }
 
@@ -231,12 +231,19 @@ func (k *Key) String() string { return k.ID + " (secret " + k.fingerprint + ")" 
 // GoString keeps %#v from printing the secret.
 func (k *Key) GoString() string { return "token.Key{" + k.String() + "}" }
 
+// macState is a keyed HMAC and room for its output, pooled per key so that
+// neither the key schedule nor the sum is allocated per token.
+type macState struct {
+	h   hash.Hash
+	sum [sha256.Size]byte
+}
+
 func (k *Key) mac(dst []byte, input string) []byte {
-	h := k.macs.Get().(hash.Hash)
-	h.Reset()
-	h.Write(unsafe.Slice(unsafe.StringData(input), len(input)))
-	dst = h.Sum(dst)
-	k.macs.Put(h)
+	st := k.macs.Get().(*macState)
+	st.h.Reset()
+	st.h.Write(unsafe.Slice(unsafe.StringData(input), len(input)))
+	dst = append(dst, st.h.Sum(st.sum[:0])...)
+	k.macs.Put(st)
 	return dst
 }
 
@@ -287,23 +294,30 @@ func (k *Key) Sign(c *Claims) string {
 	copy(buf[headLen+encLen:], buf[headLen:headLen+jsonLen])
 	b64.Encode(buf[headLen:headLen+encLen], buf[headLen+encLen:total])
 	buf = buf[:headLen+encLen]
-	var sum [sha256.Size]byte
-	mac := k.mac(sum[:0], unsafe.String(unsafe.SliceData(buf), len(buf)))
-	buf = append(buf, '.')
+	// The MAC is appended after the signing input it covers, moved to the
+	// stack, and written back base64url-encoded after the dot.
 	n := len(buf)
-	buf = buf[:n+b64.EncodedLen(len(mac))]
-	b64.Encode(buf[n:], mac)
+	buf = k.mac(buf, unsafe.String(unsafe.SliceData(buf), n))
+	var mac [sha256.Size]byte
+	copy(mac[:], buf[n:])
+	buf = append(buf[:n], '.')
+	buf = buf[:n+1+b64.EncodedLen(sha256.Size)]
+	b64.Encode(buf[n+1:], mac[:])
 	out := string(buf)
-	*bp = buf
-	bufPool.Put(bp)
+	if cap(buf) <= 64<<10 { // do not keep a huge buffer for one odd token
+		*bp = buf
+		bufPool.Put(bp)
+	}
 	return out
 }
 
 // VerifySignature checks the token's HMAC against this key, in constant time.
 func (k *Key) VerifySignature(t *Token) error {
-	var sum [sha256.Size]byte
-	mac := k.mac(sum[:0], t.signingInput)
-	if !hmac.Equal(mac, t.signature[:]) {
+	st := k.macs.Get().(*macState)
+	defer k.macs.Put(st)
+	st.h.Reset()
+	st.h.Write(unsafe.Slice(unsafe.StringData(t.signingInput), len(t.signingInput)))
+	if !hmac.Equal(st.h.Sum(st.sum[:0]), t.signature[:]) {
 		return ErrBadSignature
 	}
 	return nil

@@ -3,6 +3,8 @@ package token
 import (
 	"errors"
 	"fmt"
+	"math"
+	"strconv"
 	"time"
 )
 
@@ -128,4 +130,27 @@ func HumanDuration(d time.Duration) string {
 	default:
 		return fmt.Sprintf("%ds", d/time.Second)
 	}
+}
+
+// ParseTTL reads a validity period as LiveKit users write it: a Go
+// duration ("10m", "6h") or a whole or decimal number of hours ("48",
+// "0.5"), as the seed's /api/token?ttl=48 does. It must be positive.
+func ParseTTL(s string) (time.Duration, error) {
+	if s == "" {
+		return 0, fmt.Errorf("%w: empty", ErrInvalidTTL)
+	}
+	if h, err := strconv.ParseFloat(s, 64); err == nil {
+		if math.IsNaN(h) || h <= 0 || h > 100*365*24 {
+			return 0, fmt.Errorf("%w: %q hours", ErrInvalidTTL, printable(s))
+		}
+		return time.Duration(h * float64(time.Hour)).Round(time.Second), nil
+	}
+	d, err := time.ParseDuration(s)
+	if err != nil {
+		return 0, fmt.Errorf("%w: %q is neither a duration (10m, 6h) nor a number of hours", ErrInvalidTTL, printable(s))
+	}
+	if d < time.Second {
+		return 0, fmt.Errorf("%w: %q", ErrInvalidTTL, printable(s))
+	}
+	return d, nil
 }

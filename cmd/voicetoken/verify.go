@@ -1,0 +1,199 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"strings"
+	"time"
+
+	"voicetoken/internal/keys"
+	"voicetoken/internal/token"
+)
+
+const verifyUsage = `Usage: voicetoken verify [flags] TOKEN | - | --file F | --html F
+
+Checks a LiveKit token: HS256 only, the signature against the API secret
+(when one is configured, or LiveKit's dev secret when the token was issued
+by devkey), and exp/nbf with LiveKit's 1 minute leeway. Prints a verdict:
+
+  VALID          exit 0
+  EXPIRING       exit 1  valid, but expires within --warn
+  EXPIRED        exit 1
+  NOT YET VALID  exit 2
+  BAD SIGNATURE  exit 2  (or no secret known for its API key)
+  MALFORMED      exit 2  (not a JWT, alg other than HS256, no exp, too large)
+  usage error    exit 3
+
+Examples:
+  voicetoken verify "$TOKEN"
+  voicetoken verify --html voice-agent-selector.html --warn 2h
+  curl -s localhost:9000/api/token?room=r | jq -r .token | voicetoken verify --json -`
+
+func runVerify(ctx context.Context, e *env, args []string) error {
+	fs := newFlagSet(e, "verify", verifyUsage)
+	var (
+		kf     keyFlags
+		in     tokenInput
+		warn   = fs.Duration("warn", 0, "verdict EXPIRING (exit 1) when the token expires within this, e.g. 2h")
+		asJSON = fs.Bool("json", false, "print the report as JSON")
+	)
+	kf.register(fs)
+	in.register(fs)
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	if *warn < 0 {
+		return usageErr("--warn must not be negative")
+	}
+	raw, err := in.read(e, fs.Args())
+	if err != nil {
+		return err
+	}
+	keyring, note, err := verifyKeys(e, &kf, raw)
+	if err != nil {
+		return &exitError{code: token.ExitUsage, err: err}
+	}
+	now := e.now()
+	rep := token.Check(raw, keyring, now, *warn)
+	if *asJSON {
+		if err := writeReportJSON(e.stdout, rep, raw, note, now); err != nil {
+			return err
+		}
+	} else {
+		writeReport(e.stdout, rep, note, now)
+	}
+	if code := rep.Verdict.ExitCode(); code != 0 {
+		return &exitError{code: code}
+	}
+	return nil
+}
+
+// verifyKeys decides what the signature is checked with: the configured
+// keys; with none, LiveKit's dev secret for tokens issued by devkey; else
+// nothing, and the report says the signature was not checked.
+func verifyKeys(e *env, kf *keyFlags, raw string) (token.Keyring, string, error) {
+	if kf.configured(e) {
+		set, err := kf.load(e, false)
+		if err != nil {
+			return nil, "", err
+		}
+		return set, "", nil
+	}
+	if t, err := token.Parse(raw); err == nil && t.Claims.Issuer == keys.DevKey {
+		set, err := kf.load(e, true)
+		if err != nil {
+			return nil, "", err
+		}
+		return set, "", nil
+	}
+	return nil, "signature NOT checked: no API secret configured (set LIVEKIT_API_SECRET, --env-file or --key-file)", nil
+}
+
+func writeReport(w io.Writer, rep token.Report, note string, now time.Time) {
+	line := rep.Verdict.String()
+	if rep.Err != nil {
+		line += ": " + rep.Err.Error()
+	}
+	fmt.Fprintln(w, line)
+	if rep.Key != nil {
+		fmt.Fprintf(w, "  signature  ok, key %s\n", rep.Key)
+	} else if note != "" {
+		fmt.Fprintf(w, "  signature  %s\n", note)
+	}
+	if rep.Token != nil {
+		writeClaims(w, &rep.Token.Claims, now)
+	}
+}
+
+// writeClaims prints the claims an operator looks at, times in UTC and local.
+func writeClaims(w io.Writer, c *token.Claims, now time.Time) {
+	row := func(k, v string) {
+		if v != "" {
+			fmt.Fprintf(w, "  %-10s %s\n", k, v)
+		}
+	}
+	row("identity", c.ParticipantIdentity())
+	row("name", c.Name)
+	row("room", c.Room())
+	row("api key", c.Issuer)
+	row("grants", strings.Join(token.GrantNames(c), " "))
+	if len(c.RoomConfig) > 0 {
+		row("roomConfig", string(c.RoomConfig))
+	}
+	row("issued", stamp(c.IssuedAt))
+	row("not before", stamp(c.NotBefore))
+	if exp, ok := c.Expiry(); ok {
+		rel := "expires in " + token.HumanDuration(exp.Sub(now))
+		if now.After(exp) {
+			rel = "expired " + token.HumanDuration(now.Sub(exp)) + " ago"
+		}
+		row("expires", stamp(c.ExpiresAt)+"  "+rel)
+	} else {
+		row("expires", "never (no exp claim: LiveKit refuses such tokens)")
+	}
+	if len(c.Extra) > 0 {
+		names := make([]string, 0, len(c.Extra))
+		for k := range c.Extra {
+			names = append(names, k)
+		}
+		row("other", strings.Join(names, " "))
+	}
+}
+
+func stamp(sec int64) string {
+	if sec == 0 {
+		return ""
+	}
+	t := time.Unix(sec, 0)
+	return t.UTC().Format("2006-01-02 15:04:05 UTC") + " (" + t.Local().Format("2006-01-02 15:04:05 MST") + ")"
+}
+
+func writeReportJSON(w io.Writer, rep token.Report, raw, note string, now time.Time) error {
+	type out struct {
+		Verdict          token.Verdict `json:"verdict"`
+		ExitCode         int           `json:"exit_code"`
+		Error            string        `json:"error,omitempty"`
+		SignatureChecked bool          `json:"signature_checked"`
+		Note             string        `json:"note,omitempty"`
+		Key              string        `json:"api_key,omitempty"`
+		KeyFingerprint   string        `json:"secret_fingerprint,omitempty"`
+		TokenFingerprint string        `json:"token_fingerprint"`
+		Identity         string        `json:"identity,omitempty"`
+		Room             string        `json:"room,omitempty"`
+		Grants           []string      `json:"grants,omitempty"`
+		IssuedAt         *time.Time    `json:"issued_at,omitempty"`
+		ExpiresAt        *time.Time    `json:"expires_at,omitempty"`
+		ExpiresIn        *int64        `json:"expires_in_seconds,omitempty"`
+		Header           *token.Header `json:"header,omitempty"`
+		Claims           *token.Claims `json:"claims,omitempty"`
+	}
+	o := out{
+		Verdict: rep.Verdict, ExitCode: rep.Verdict.ExitCode(), SignatureChecked: rep.SignatureChecked,
+		Note: note, TokenFingerprint: token.Fingerprint(raw),
+	}
+	if rep.Err != nil {
+		o.Error = rep.Err.Error()
+	}
+	if rep.Key != nil {
+		o.Key, o.KeyFingerprint = rep.Key.ID, rep.Key.SecretFingerprint()
+	}
+	if t := rep.Token; t != nil {
+		c := &t.Claims
+		o.Identity, o.Room, o.Grants = c.ParticipantIdentity(), c.Room(), token.GrantNames(c)
+		o.Header, o.Claims = &t.Header, c
+		if c.IssuedAt != 0 {
+			ts := time.Unix(c.IssuedAt, 0).UTC()
+			o.IssuedAt = &ts
+		}
+		if exp, ok := c.Expiry(); ok {
+			ts := exp.UTC()
+			in := int64(exp.Sub(now) / time.Second)
+			o.ExpiresAt, o.ExpiresIn = &ts, &in
+		}
+	}
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return enc.Encode(o)
+}

@@ -1,0 +1,300 @@
+package credential
+
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"time"
+
+	"voicetoken/internal/keys"
+)
+
+// FileMode is the mode of every token file and backup rotate writes:
+// readable by the owner only.
+const FileMode fs.FileMode = 0o600
+
+// WriteFile replaces path with data atomically: a temporary file in the
+// same directory (so the rename cannot cross file systems) is written,
+// fsynced and renamed over path, then the directory is fsynced so the
+// rename itself survives a power cut. Readers see the old content or the
+// new, never a mix; a crash leaves at most a stray temporary file, which
+// the next Rotate removes. A symlink at path is replaced, not followed.
+func WriteFile(path string, data []byte, perm fs.FileMode) error {
+	return writeFile(path, data, perm, nil)
+}
+
+func writeFile(path string, data []byte, perm fs.FileMode, step func(string) error) error {
+	dir, base := filepath.Split(path)
+	if dir == "" {
+		dir = "."
+	}
+	f, err := os.CreateTemp(dir, tempPrefix(base))
+	if err != nil {
+		return fmt.Errorf("create temporary file: %w", err)
+	}
+	tmp := f.Name()
+	ok := false
+	defer func() {
+		if !ok {
+			f.Close()
+			os.Remove(tmp)
+		}
+	}()
+	// Chmod before any byte is written: CreateTemp's 0600 already hides
+	// it, this keeps the mode right when perm is stricter.
+	if err := f.Chmod(perm); err != nil {
+		return fmt.Errorf("chmod temporary file: %w", err)
+	}
+	if err := hook(step, "temp-created"); err != nil {
+		return err
+	}
+	if _, err := f.Write(data); err != nil {
+		return fmt.Errorf("write temporary file: %w", err)
+	}
+	if err := hook(step, "temp-written"); err != nil {
+		return err
+	}
+	if err := f.Sync(); err != nil {
+		return fmt.Errorf("fsync temporary file: %w", err)
+	}
+	if err := f.Close(); err != nil {
+		return fmt.Errorf("close temporary file: %w", err)
+	}
+	if err := hook(step, "temp-synced"); err != nil {
+		return err
+	}
+	if err := os.Rename(tmp, path); err != nil {
+		return fmt.Errorf("rename into place: %w", err)
+	}
+	ok = true
+	if err := hook(step, "renamed"); err != nil {
+		return err
+	}
+	if err := syncDir(dir); err != nil {
+		return fmt.Errorf("fsync directory: %w", err)
+	}
+	return nil
+}
+
+func tempPrefix(base string) string { return "." + base + ".tmp-" }
+
+func hook(step func(string) error, name string) error {
+	if step == nil {
+		return nil
+	}
+	return step(name)
+}
+
+func syncDir(dir string) error {
+	d, err := os.Open(dir)
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	return d.Sync()
+}
+
+// RotateOptions configures Rotate.
+type RotateOptions struct {
+	// Path is the token file to replace.
+	Path string
+	// Token is the new value; surrounding whitespace is trimmed.
+	Token string
+	// Policy validates the new value before anything is written.
+	Policy Policy
+	// Backups is how many previous values to keep: 0 none, 1 NAME.bak,
+	// n > 1 NAME.bak plus n-1 older ones named NAME.bak.<UTC time>.
+	Backups int
+	// DryRun validates and reports without writing.
+	DryRun bool
+	// Force allows a path inside a git work tree or named like .env.
+	Force bool
+	// Now is the clock; nil means time.Now.
+	Now func() time.Time
+
+	// step, when set (by tests), is called after each durable step and
+	// may fail it, to prove every intermediate state is safe.
+	step func(string) error
+}
+
+// RotateResult reports what Rotate did. It holds fingerprints, never
+// token values (Credential prints as its fingerprint).
+type RotateResult struct {
+	Path string
+	// Old is the previous value, nil when there was no file or it could
+	// not be decoded (then OldErr says why).
+	Old    *Credential
+	OldErr error
+	// New is the validated new value.
+	New *Credential
+	// Unchanged is true when the file already held the new value; nothing
+	// is written then.
+	Unchanged bool
+	// Backup is the backup written, "" when none.
+	Backup string
+	// Pruned lists old backups removed to keep Backups.
+	Pruned []string
+	// Warnings are one-line notes such as a loose directory mode.
+	Warnings []string
+}
+
+// Rotate validates opts.Token, backs up the current file and replaces it
+// atomically. The steps are ordered so that a crash at any point leaves
+// path holding the old or the new token, whole: (1) validate, (2) write
+// the old value to NAME.bak (itself atomically), (3) WriteFile the new
+// value, (4) prune old backups. Concurrent Rotates on one directory are
+// serialised by a lock on the directory.
+func Rotate(opts RotateOptions) (*RotateResult, error) {
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	path, err := filepath.Abs(opts.Path)
+	if err != nil {
+		return nil, fmt.Errorf("token file: %w", err)
+	}
+	res := &RotateResult{Path: path}
+	nc, err := opts.Policy.Check(opts.Token, opts.Now())
+	if err != nil {
+		return res, fmt.Errorf("new token: %w", err)
+	}
+	res.New = nc
+	if !opts.Force {
+		if err := CheckPath(path); err != nil {
+			return res, err
+		}
+	}
+	if opts.Backups < 0 {
+		return res, fmt.Errorf("backups must not be negative")
+	}
+	dir := filepath.Dir(path)
+	if fi, err := os.Stat(dir); err != nil {
+		return res, fmt.Errorf("token directory: %w", err)
+	} else if fi.Mode().Perm()&0o022 != 0 {
+		res.Warnings = append(res.Warnings, fmt.Sprintf("directory %s has mode %#o: others can replace files in it (chmod 700 %s)", dir, fi.Mode().Perm(), dir))
+	}
+	unlock, err := lockDir(dir, opts.DryRun)
+	if err != nil {
+		return res, fmt.Errorf("lock %s: %w", dir, err)
+	}
+	defer unlock()
+
+	oldRaw, err := readFile(path)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		oldRaw = nil
+	case err != nil:
+		return res, fmt.Errorf("current token: %w", err)
+	default:
+		res.Old, res.OldErr = Inspect(string(oldRaw))
+		if w := keys.CheckFileMode(path); w != "" {
+			res.Warnings = append(res.Warnings, w+"; the new file will be 0600")
+		}
+	}
+	if res.Old != nil && res.Old.value == nc.value {
+		res.Unchanged = true
+		return res, nil
+	}
+	if opts.DryRun {
+		return res, nil
+	}
+	removeStaleTemps(dir, filepath.Base(path))
+	if oldRaw != nil && opts.Backups > 0 {
+		bak, err := backup(path, oldRaw, opts)
+		if err != nil {
+			return res, fmt.Errorf("back up the current token (nothing was changed): %w", err)
+		}
+		res.Backup = bak
+	}
+	if err := writeFile(path, []byte(nc.value+"\n"), FileMode, opts.step); err != nil {
+		return res, fmt.Errorf("write %s: %w", path, err)
+	}
+	if opts.Backups > 0 {
+		res.Pruned, err = pruneBackups(path, opts.Backups-1)
+		if err != nil {
+			res.Warnings = append(res.Warnings, "pruning old backups: "+err.Error())
+		}
+	}
+	return res, nil
+}
+
+// backup writes the old value to NAME.bak, first moving an existing
+// NAME.bak aside to NAME.bak.<time> when more than one is kept.
+func backup(path string, old []byte, opts RotateOptions) (string, error) {
+	bak := path + ".bak"
+	if opts.Backups > 1 {
+		if fi, err := os.Lstat(bak); err == nil {
+			aside := bak + "." + fi.ModTime().UTC().Format("20060102T150405.000000000Z")
+			for i := 1; ; i++ {
+				if _, err := os.Lstat(aside); errors.Is(err, fs.ErrNotExist) {
+					break
+				}
+				aside = fmt.Sprintf("%s.%s-%d", bak, fi.ModTime().UTC().Format("20060102T150405.000000000Z"), i)
+			}
+			if err := os.Rename(bak, aside); err != nil {
+				return "", err
+			}
+			if err := hook(opts.step, "backup-moved"); err != nil {
+				return "", err
+			}
+		}
+	}
+	if err := writeFile(bak, old, FileMode, nil); err != nil {
+		return "", err
+	}
+	if err := hook(opts.step, "backup-written"); err != nil {
+		return "", err
+	}
+	return bak, nil
+}
+
+// Backups lists the backups of path, newest first: NAME.bak, then the
+// timestamped ones.
+func Backups(path string) ([]string, error) {
+	var out []string
+	if _, err := os.Lstat(path + ".bak"); err == nil {
+		out = append(out, path+".bak")
+	}
+	old, err := filepath.Glob(globEscape(path) + ".bak.*")
+	if err != nil {
+		return nil, err
+	}
+	slices.Sort(old)
+	slices.Reverse(old)
+	return append(out, old...), nil
+}
+
+func pruneBackups(path string, keep int) ([]string, error) {
+	old, err := filepath.Glob(globEscape(path) + ".bak.*")
+	if err != nil || len(old) <= keep {
+		return nil, err
+	}
+	slices.Sort(old) // the timestamp sorts oldest first
+	var pruned []string
+	var errs []error
+	for _, p := range old[:len(old)-keep] {
+		if err := os.Remove(p); err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		pruned = append(pruned, p)
+	}
+	return pruned, errors.Join(errs...)
+}
+
+// removeStaleTemps deletes temporary files a crashed rotate left behind.
+// It runs under the directory lock, so none belongs to a live rotate.
+func removeStaleTemps(dir, base string) {
+	m, _ := filepath.Glob(filepath.Join(globEscape(dir), globEscape(tempPrefix(base))+"*"))
+	for _, p := range m {
+		os.Remove(p)
+	}
+}
+
+func globEscape(s string) string {
+	r := strings.NewReplacer(`\`, `\\`, `*`, `\*`, `?`, `\?`, `[`, `\[`)
+	return r.Replace(s)
+}

@@ -1,0 +1,133 @@
+package keys_test
+
+import (
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"voicetoken/internal/keys"
+	"voicetoken/internal/token"
+)
+
+func env(m map[string]string) func(string) string { return func(k string) string { return m[k] } }
+
+func TestLoad(t *testing.T) {
+	dir := t.TempDir()
+	write := func(name, body string, mode os.FileMode) string {
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, []byte(body), mode); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	dotenv := write(".env", "# livekit-agent\nexport LIVEKIT_URL=ws://localhost:7880\nLIVEKIT_API_KEY=APIenv\nLIVEKIT_API_SECRET=\"envfile-secret\" # quoted\n", 0o600)
+	keyFile := write("keys.yaml", "# LiveKit key file\nAPInew: new-secret\nAPIold: 'old-secret'\n", 0o600)
+	looseKeyFile := write("loose.yaml", "APIx: x-secret\n", 0o644)
+	badKeyFile := write("bad.yaml", "APIx x-secret\n", 0o600)
+
+	tests := []struct {
+		name     string
+		cfg      keys.Config
+		wantKeys []string // IDs, primary first
+		wantDev  bool
+		warn     string
+		err      error
+	}{
+		{name: "flags", cfg: keys.Config{APIKey: "APIflag", APISecret: "flag-secret"}, wantKeys: []string{"APIflag"}},
+		{name: "env", cfg: keys.Config{Getenv: env(map[string]string{"LIVEKIT_API_KEY": "APIenv", "LIVEKIT_API_SECRET": "s"})}, wantKeys: []string{"APIenv"}},
+		{name: "flag beats env", cfg: keys.Config{APIKey: "APIflag", Getenv: env(map[string]string{"LIVEKIT_API_KEY": "APIenv", "LIVEKIT_API_SECRET": "s"})}, wantKeys: []string{"APIflag"}},
+		{name: "env file", cfg: keys.Config{EnvFile: dotenv}, wantKeys: []string{"APIenv"}},
+		{name: "key file, several keys", cfg: keys.Config{KeyFile: keyFile}, wantKeys: []string{"APInew", "APIold"}},
+		{name: "key file from env", cfg: keys.Config{Getenv: env(map[string]string{"VOICETOKEN_KEY_FILE": keyFile})}, wantKeys: []string{"APInew", "APIold"}},
+		{name: "LIVEKIT_KEYS", cfg: keys.Config{Getenv: env(map[string]string{"LIVEKIT_KEYS": "APIa: a-secret, APIb: b-secret"})}, wantKeys: []string{"APIa", "APIb"}},
+		{name: "primary chosen", cfg: keys.Config{KeyFile: keyFile, Primary: "APIold"}, wantKeys: []string{"APIold", "APInew"}},
+		{name: "unknown primary", cfg: keys.Config{KeyFile: keyFile, Primary: "APInope"}, err: errors.New("no such API key")},
+		{name: "dev fallback", cfg: keys.Config{AllowDev: true}, wantKeys: []string{"devkey"}, wantDev: true, warn: "NOT SAFE FOR PRODUCTION"},
+		{name: "no keys", cfg: keys.Config{}, err: keys.ErrNoKeys},
+		{name: "key without secret", cfg: keys.Config{APIKey: "APIx", AllowDev: true}, err: keys.ErrIncomplete},
+		{name: "secret without key", cfg: keys.Config{Getenv: env(map[string]string{"LIVEKIT_API_SECRET": "s"}), AllowDev: true}, err: keys.ErrIncomplete},
+		{name: "loose key file warns", cfg: keys.Config{KeyFile: looseKeyFile}, wantKeys: []string{"APIx"}, warn: "chmod 600"},
+		{name: "bad key file", cfg: keys.Config{KeyFile: badKeyFile}, err: errors.New("line 1")},
+		{name: "missing key file", cfg: keys.Config{KeyFile: filepath.Join(dir, "nope")}, err: os.ErrNotExist},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			set, err := keys.Load(tc.cfg)
+			if tc.err != nil {
+				if err == nil || !(errors.Is(err, tc.err) || strings.Contains(err.Error(), tc.err.Error())) {
+					t.Fatalf("err %v, want %v", err, tc.err)
+				}
+				for _, s := range []string{"flag-secret", "new-secret", "x-secret", "envfile-secret"} {
+					if strings.Contains(err.Error(), s) {
+						t.Fatalf("error shows a secret: %v", err)
+					}
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			var got []string
+			got = append(got, set.Primary().ID)
+			for _, k := range set.Keys() {
+				if k != set.Primary() {
+					got = append(got, k.ID)
+				}
+			}
+			if strings.Join(got, ",") != strings.Join(tc.wantKeys, ",") {
+				t.Errorf("keys %v, want %v", got, tc.wantKeys)
+			}
+			if set.Dev != tc.wantDev {
+				t.Errorf("Dev = %v", set.Dev)
+			}
+			if w := strings.Join(set.Warnings, "\n"); !strings.Contains(w, tc.warn) || (tc.warn == "" && w != "") {
+				t.Errorf("warnings %q, want %q", w, tc.warn)
+			}
+		})
+	}
+}
+
+func TestSetVerifiesWithTheKeyIssNames(t *testing.T) {
+	set, err := keys.NewSet(keys.Pair{Key: "APInew", Secret: "new"}, keys.Pair{Key: "APIold", Secret: "old"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	old, _ := set.Key("APIold")
+	raw, err := old.Mint(token.Claims{Subject: "u"}, nowForTest, 3600e9)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := token.Verify(raw, set, nowForTest); err != nil {
+		t.Fatalf("a token of the old key fails during rotation: %v", err)
+	}
+}
+
+func FuzzParseKeyFile(f *testing.F) {
+	f.Add([]byte("APIkey: secret\n# c\n'a': \"b\"\n"))
+	f.Add([]byte("---\nk: v # comment\n"))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		pairs, _ := keys.ParseKeyFile(data)
+		for _, p := range pairs {
+			if p.Key == "" || p.Secret == "" {
+				t.Fatalf("empty pair from %q", data)
+			}
+		}
+	})
+}
+
+func FuzzParseEnvFile(f *testing.F) {
+	f.Add([]byte("export A=1\nB='x # y'\nC=\"q\" # c\n#D=4\n"))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		m, _ := keys.ParseEnvFile(data)
+		for k := range m {
+			if k == "" || strings.ContainsAny(k, " \t\n") {
+				t.Fatalf("bad key %q from %q", k, data)
+			}
+		}
+	})
+}
+
+var nowForTest = time.Date(2026, 11, 23, 12, 0, 0, 0, time.UTC)

@@ -1,0 +1,147 @@
+package server
+
+import (
+	"net/http"
+	"strconv"
+	"unicode/utf8"
+)
+
+// Error codes, the stable "code" of every JSON error. They are also the
+// reason label of voicetoken_token_denials_total.
+const (
+	CodeBadRequest       = "bad_request"
+	CodeMissingRoom      = "missing_room"
+	CodeInvalidRoom      = "invalid_room"
+	CodeRoomNotAllowed   = "room_not_allowed"
+	CodeInvalidIdentity  = "invalid_identity"
+	CodeIdentityNotAllow = "identity_not_allowed"
+	CodeInvalidName      = "invalid_name"
+	CodeInvalidTTL       = "invalid_ttl"
+	CodeTTLTooLong       = "ttl_too_long"
+	CodeMetadataNotAllow = "metadata_not_allowed"
+	CodeInvalidMetadata  = "invalid_metadata"
+	CodeAgentNotAllowed  = "agent_not_allowed"
+	CodeRoomConfig       = "room_config_not_allowed"
+	CodeInvalidJSON      = "invalid_json"
+	CodeUnknownField     = "unknown_field"
+	CodeBodyTooLarge     = "body_too_large"
+	CodeQueryTooLong     = "query_too_long"
+	CodeMediaType        = "unsupported_media_type"
+	CodeUnauthorized     = "invalid_api_key"
+	CodeBrowserDisabled  = "api_key_required"
+	CodeOriginNotAllowed = "origin_not_allowed"
+	CodeRateLimited      = "rate_limited"
+	CodeMethod           = "method_not_allowed"
+	CodeNotFound         = "not_found"
+	CodeNotReady         = "not_ready"
+	CodeInternal         = "internal"
+)
+
+// denialCodes are pre-resolved as metric children; any other code is
+// counted under "other".
+var denialCodes = []string{
+	CodeBadRequest, CodeMissingRoom, CodeInvalidRoom, CodeRoomNotAllowed, CodeInvalidIdentity,
+	CodeIdentityNotAllow, CodeInvalidName, CodeInvalidTTL, CodeTTLTooLong, CodeMetadataNotAllow,
+	CodeInvalidMetadata, CodeAgentNotAllowed, CodeRoomConfig, CodeInvalidJSON, CodeUnknownField,
+	CodeBodyTooLarge, CodeQueryTooLong, CodeMediaType, CodeUnauthorized, CodeBrowserDisabled,
+	CodeOriginNotAllowed, CodeRateLimited, CodeMethod, CodeInternal,
+}
+
+// apiError is a refusal: an HTTP status, a stable code and a public
+// message that names what is wrong. It never carries a secret or a token.
+type apiError struct {
+	status     int
+	code       string
+	msg        string
+	retryAfter int // seconds, for 429
+}
+
+func (e *apiError) Error() string { return e.code + ": " + e.msg }
+
+func errf(status int, code, msg string) *apiError {
+	return &apiError{status: status, code: code, msg: msg}
+}
+
+// writeError is the one error-to-HTTP mapper.
+func writeError(w http.ResponseWriter, e *apiError) {
+	h := w.Header()
+	h["Content-Type"] = hdrJSON
+	h["Cache-Control"] = hdrNoStore
+	h["X-Content-Type-Options"] = hdrNosniff
+	switch e.status {
+	case http.StatusTooManyRequests:
+		h.Set("Retry-After", strconv.Itoa(max(e.retryAfter, 1)))
+	case http.StatusUnauthorized:
+		h.Set("WWW-Authenticate", `Bearer realm="voicetoken"`)
+	case http.StatusMethodNotAllowed:
+		h.Set("Allow", "GET, POST, OPTIONS")
+	}
+	w.WriteHeader(e.status)
+	b := make([]byte, 0, 64+len(e.msg))
+	b = append(b, `{"error":`...)
+	b = appendJSONString(b, e.msg)
+	b = append(b, `,"code":`...)
+	b = appendJSONString(b, e.code)
+	b = append(b, "}\n"...)
+	w.Write(b)
+}
+
+// Header values shared by every response, assigned to the header map
+// directly to avoid a canonicalisation and a slice per request. net/http
+// never modifies them.
+var (
+	hdrJSON    = []string{"application/json"}
+	hdrNoStore = []string{"no-store"}
+	hdrNosniff = []string{"nosniff"}
+)
+
+const hexDigits = "0123456789abcdef"
+
+// appendJSONString appends s as a JSON string, escaping what encoding/json
+// escapes (quotes, backslash, control characters, < > &, U+2028/9) and
+// replacing invalid UTF-8 with U+FFFD, without reflection.
+func appendJSONString(b []byte, s string) []byte {
+	b = append(b, '"')
+	start := 0
+	for i := 0; i < len(s); {
+		c := s[i]
+		if c < utf8.RuneSelf {
+			if c >= 0x20 && c != '"' && c != '\\' && c != '<' && c != '>' && c != '&' {
+				i++
+				continue
+			}
+			b = append(b, s[start:i]...)
+			switch c {
+			case '"', '\\':
+				b = append(b, '\\', c)
+			case '\n':
+				b = append(b, '\\', 'n')
+			case '\r':
+				b = append(b, '\\', 'r')
+			case '\t':
+				b = append(b, '\\', 't')
+			default:
+				b = append(b, '\\', 'u', '0', '0', hexDigits[c>>4], hexDigits[c&0xf])
+			}
+			i++
+			start = i
+			continue
+		}
+		r, size := utf8.DecodeRuneInString(s[i:])
+		switch {
+		case r == utf8.RuneError && size == 1:
+			b = append(b, s[start:i]...)
+			b = append(b, `\ufffd`...)
+		case r == '\u2028' || r == '\u2029':
+			b = append(b, s[start:i]...)
+			b = append(b, '\\', 'u', '2', '0', '2', hexDigits[r&0xf])
+		default:
+			i += size
+			continue
+		}
+		i += size
+		start = i
+	}
+	b = append(b, s[start:]...)
+	return append(b, '"')
+}

@@ -1,0 +1,98 @@
+package server
+
+import (
+	"runtime"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+)
+
+// metrics live in a registry private to one Server, so two servers in one
+// process (tests) never share or collide. Children of the vectors the
+// request path touches are resolved once here: an Inc or Observe on the hot
+// path is an atomic add, no label hashing, no allocation.
+type metrics struct {
+	reg *prometheus.Registry
+
+	issued, denied prometheus.Counter
+	denials        map[string]prometheus.Counter
+	denialOther    prometheus.Counter
+
+	tokenGet, tokenPost, other prometheus.Observer
+
+	keyInfo *prometheus.GaugeVec
+}
+
+// Route labels of the latency histogram.
+const (
+	routeTokenGet  = "token_get"
+	routeTokenPost = "token_post"
+	routeOther     = "other"
+)
+
+func newMetrics(version string) *metrics {
+	reg := prometheus.NewRegistry()
+	tokens := prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "voicetoken_tokens_issued_total",
+		Help: "Token requests by outcome: issued or denied.",
+	}, []string{"outcome"})
+	denials := prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "voicetoken_token_denials_total",
+		Help: "Refused token requests by reason (the JSON error code).",
+	}, []string{"reason"})
+	dur := prometheus.NewHistogramVec(prometheus.HistogramOpts{
+		Name:    "voicetoken_http_request_duration_seconds",
+		Help:    "HTTP request latency by route, as measured by the handler.",
+		Buckets: []float64{.00005, .0001, .00025, .0005, .001, .0025, .005, .01, .025, .05, .1, .25, 1},
+	}, []string{"route"})
+	keyInfo := prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		Name: "voicetoken_key_info",
+		Help: "1 for each loaded LiveKit API key; fingerprint is the first 8 hex of the secret's SHA-256.",
+	}, []string{"key", "fingerprint", "primary"})
+	build := prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		Name: "voicetoken_build_info",
+		Help: "1, labelled with the build's version and Go version.",
+	}, []string{"version", "goversion"})
+	build.WithLabelValues(version, runtime.Version()).Set(1)
+	reg.MustRegister(tokens, denials, dur, keyInfo, build,
+		collectors.NewGoCollector(),
+		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+
+	m := &metrics{
+		reg:         reg,
+		issued:      tokens.WithLabelValues("issued"),
+		denied:      tokens.WithLabelValues("denied"),
+		denials:     map[string]prometheus.Counter{},
+		denialOther: denials.WithLabelValues("other"),
+		tokenGet:    dur.WithLabelValues(routeTokenGet),
+		tokenPost:   dur.WithLabelValues(routeTokenPost),
+		other:       dur.WithLabelValues(routeOther),
+		keyInfo:     keyInfo,
+	}
+	for _, c := range denialCodes {
+		m.denials[c] = denials.WithLabelValues(c)
+	}
+	return m
+}
+
+// deny counts one refusal. The map is read-only after newMetrics.
+func (m *metrics) deny(code string) {
+	m.denied.Inc()
+	if c, ok := m.denials[code]; ok {
+		c.Inc()
+		return
+	}
+	m.denialOther.Inc()
+}
+
+// setKeys publishes the loaded keys' fingerprints, replacing the old set.
+func (m *metrics) setKeys(st *state) {
+	m.keyInfo.Reset()
+	for _, k := range st.keys.Keys() {
+		primary := "false"
+		if k == st.key {
+			primary = "true"
+		}
+		m.keyInfo.WithLabelValues(k.ID, k.SecretFingerprint(), primary).Set(1)
+	}
+}

@@ -1,0 +1,94 @@
+package server
+
+import (
+	"hash/maphash"
+	"math"
+	"sync"
+	"time"
+)
+
+// limiter is a set of token buckets keyed by client address or API key
+// name. It is sharded so that two cores rarely wait on one lock, and it
+// forgets buckets that have refilled completely, so memory is bounded by
+// the number of clients active within a refill period.
+type limiter struct {
+	seed   maphash.Seed
+	shards [16]limiterShard
+}
+
+type limiterShard struct {
+	mu      sync.Mutex
+	buckets map[string]*bucket
+	swept   time.Time
+}
+
+type bucket struct {
+	tokens float64
+	last   time.Time
+}
+
+// maxBucketsPerShard triggers an early sweep, so a flood of distinct
+// addresses cannot grow the map without bound.
+const maxBucketsPerShard = 4096
+
+func newLimiter() *limiter {
+	l := &limiter{seed: maphash.MakeSeed()}
+	for i := range l.shards {
+		l.shards[i].buckets = map[string]*bucket{}
+	}
+	return l
+}
+
+// allow takes one token from key's bucket at now. When the bucket is empty
+// it returns false and how long until a token is available.
+func (l *limiter) allow(key string, r Rate, now time.Time) (bool, time.Duration) {
+	if r.Rate <= 0 {
+		return true, 0
+	}
+	s := &l.shards[maphash.String(l.seed, key)%uint64(len(l.shards))]
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	b := s.buckets[key]
+	if b == nil {
+		switch {
+		case len(s.buckets) >= maxBucketsPerShard:
+			if now.Sub(s.swept) > time.Second {
+				s.sweep(r, now)
+			}
+			// Still full (a flood of fresh addresses): forget a random
+			// one rather than grow; that client merely gets a new bucket.
+			for k := range s.buckets {
+				if len(s.buckets) < maxBucketsPerShard {
+					break
+				}
+				delete(s.buckets, k)
+			}
+		case now.Sub(s.swept) > time.Minute:
+			s.sweep(r, now)
+		}
+		b = &bucket{tokens: float64(r.Burst), last: now}
+		s.buckets[key] = b
+	}
+	if el := now.Sub(b.last); el > 0 {
+		b.tokens = math.Min(float64(r.Burst), b.tokens+el.Seconds()*r.Rate)
+		b.last = now
+	}
+	if b.tokens >= 1 {
+		b.tokens--
+		return true, 0
+	}
+	wait := time.Duration((1 - b.tokens) / r.Rate * float64(time.Second))
+	return false, wait
+}
+
+// sweep drops buckets that would be full by now: forgetting them changes
+// nothing for their clients.
+func (s *limiterShard) sweep(r Rate, now time.Time) {
+	s.swept = now
+	full := time.Duration(float64(r.Burst) / r.Rate * float64(time.Second))
+	for k, b := range s.buckets {
+		if now.Sub(b.last) >= full {
+			delete(s.buckets, k)
+		}
+	}
+}

@@ -1,0 +1,593 @@
+package server
+
+import (
+	"bytes"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"io"
+	"log/slog"
+	"mime"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"voicetoken/internal/token"
+)
+
+// tokenRequest is what a caller asked for, from either contract.
+type tokenRequest struct {
+	room, identity, name string
+	ttl                  string // GET only; "" means the default
+	metadata             *string
+	attributes           map[string]string
+	agents               []agentDispatch
+	hasRoomConfig        bool
+}
+
+// agentDispatch is one entry of room_config.agents (LiveKit's
+// RoomAgentDispatch: agent_name, metadata, deployment).
+type agentDispatch struct {
+	AgentName  string
+	Metadata   string
+	Deployment string
+}
+
+// handleToken serves GET, POST and OPTIONS /api/token.
+func (s *Server) handleToken(w http.ResponseWriter, r *http.Request) {
+	start := time.Now()
+	st := s.state.Load()
+	obs := s.metrics.tokenGet
+	post := false
+	switch r.Method {
+	case http.MethodGet:
+	case http.MethodPost:
+		obs, post = s.metrics.tokenPost, true
+	case http.MethodOptions:
+		s.preflight(w, r, st.pol)
+		s.metrics.other.Observe(time.Since(start).Seconds())
+		return
+	default:
+		s.deny(w, r, st, nil, errf(http.StatusMethodNotAllowed, CodeMethod, r.Method+" is not allowed; use GET or POST"), "")
+		obs.Observe(time.Since(start).Seconds())
+		return
+	}
+	c, req, raw, exp, e := s.issue(w, r, st, post)
+	if e != nil {
+		s.deny(w, r, st, c, e, req.room)
+	} else {
+		s.respond(w, st, req, raw, exp, post)
+		s.metrics.issued.Inc()
+		s.log.LogAttrs(r.Context(), slog.LevelInfo, "token issued",
+			slog.String("event", "TOKEN_ISSUED"),
+			slog.String("caller", c.name),
+			slog.String("room", req.room),
+			slog.String("identity", req.identity),
+			slog.Int64("exp", exp),
+			slog.String("token", token.Fingerprint(raw)),
+		)
+	}
+	obs.Observe(time.Since(start).Seconds())
+}
+
+// issue runs every check in order and mints. Cheap checks that need no
+// parsing (origin, caller, rate) come before reading the request.
+func (s *Server) issue(w http.ResponseWriter, r *http.Request, st *state, post bool) (c *caller, req tokenRequest, raw string, exp int64, e *apiError) {
+	pol := st.pol
+	if e = checkOrigin(w, r, pol); e != nil {
+		return nil, req, "", 0, e
+	}
+	if c, e = s.authenticate(r, pol); e != nil {
+		return c, req, "", 0, e
+	}
+	now := s.now()
+	limitKey := c.limitKey
+	if limitKey == "" {
+		limitKey = clientAddr(r)
+	}
+	if ok, wait := s.limits.allow(limitKey, c.rate, now); !ok {
+		e = errf(http.StatusTooManyRequests, CodeRateLimited, "too many token requests; retry later")
+		e.retryAfter = int((wait + time.Second - 1) / time.Second)
+		return c, req, "", 0, e
+	}
+	if post {
+		req, e = readPost(r, s.cfg.MaxBodyBytes)
+	} else {
+		if len(r.URL.RawQuery) > s.cfg.MaxQueryBytes {
+			return c, req, "", 0, errf(http.StatusRequestURITooLong, CodeQueryTooLong, "query longer than "+strconv.Itoa(s.cfg.MaxQueryBytes)+" bytes")
+		}
+		req, e = parseQuery(r.URL.RawQuery)
+	}
+	if e != nil {
+		return c, req, "", 0, e
+	}
+	claims, ttl, e := s.decide(pol, c, &req, !post)
+	if e != nil {
+		return c, req, "", 0, e
+	}
+	raw, err := st.key.Mint(claims, now, ttl)
+	if err != nil {
+		// Every input Mint checks was validated above: this is a bug.
+		s.log.LogAttrs(r.Context(), slog.LevelError, "mint failed", slog.String("event", "MINT_FAILED"), slog.String("error", err.Error()))
+		return c, req, "", 0, errf(http.StatusInternalServerError, CodeInternal, "could not mint the token")
+	}
+	return c, req, raw, now.Add(ttl).Unix(), nil
+}
+
+// authenticate finds the caller: an API key from "Authorization: Bearer"
+// or the browser class.
+func (s *Server) authenticate(r *http.Request, pol *policy) (*caller, *apiError) {
+	vals := r.Header["Authorization"]
+	if len(vals) == 0 {
+		if pol.browser.disabled {
+			return &pol.browser, errf(http.StatusUnauthorized, CodeBrowserDisabled, "this server issues tokens to API-key callers only: send Authorization: Bearer <key>")
+		}
+		return &pol.browser, nil
+	}
+	scheme, key, ok := strings.Cut(vals[0], " ")
+	if !ok || !strings.EqualFold(scheme, "Bearer") || key == "" || len(vals) > 1 {
+		return nil, errf(http.StatusUnauthorized, CodeUnauthorized, "Authorization must be \"Bearer <key>\"")
+	}
+	c := pol.lookupKey(strings.TrimSpace(key))
+	if c == nil {
+		return nil, errf(http.StatusUnauthorized, CodeUnauthorized, "unknown API key")
+	}
+	return c, nil
+}
+
+// decide applies the caller's rules to the request and builds the claims.
+func (s *Server) decide(pol *policy, c *caller, req *tokenRequest, get bool) (token.Claims, time.Duration, *apiError) {
+	var claims token.Claims
+	if req.room == "" {
+		if pol.defaultRoom == "" {
+			return claims, 0, errf(http.StatusBadRequest, CodeMissingRoom, "room is required")
+		}
+		req.room = pol.defaultRoom
+	}
+	if !safeName(req.room, false) {
+		return claims, 0, errf(http.StatusBadRequest, CodeInvalidRoom, "room "+quoteShort(req.room)+": want 1-128 of A-Z a-z 0-9 _ . - starting with a letter or digit")
+	}
+	if !c.rooms.match(req.room) {
+		return claims, 0, errf(http.StatusForbidden, CodeRoomNotAllowed, "room "+quoteShort(req.room)+" is not allowed for this caller")
+	}
+	switch {
+	case req.identity == "":
+		id, err := s.newIdentity(pol.genPrefix)
+		if err != nil {
+			return claims, 0, errf(http.StatusInternalServerError, CodeInternal, "could not generate an identity")
+		}
+		req.identity = id
+	case c.serverID:
+		return claims, 0, errf(http.StatusForbidden, CodeIdentityNotAllow, "this server chooses identities; leave identity empty")
+	case !pol.validIdentity(req.identity):
+		return claims, 0, errf(http.StatusBadRequest, CodeInvalidIdentity, "identity "+quoteShort(req.identity)+" does not match the identity rule")
+	}
+	if !validText(req.name, maxNameLen) {
+		return claims, 0, errf(http.StatusBadRequest, CodeInvalidName, "name: want at most 128 bytes of printable UTF-8")
+	}
+	ttl := c.defaultTTL(pol)
+	if req.ttl != "" {
+		d, err := token.ParseTTL(req.ttl)
+		if err != nil {
+			return claims, 0, errf(http.StatusBadRequest, CodeInvalidTTL, "ttl "+quoteShort(req.ttl)+": want hours (48) or a duration (10m, 6h)")
+		}
+		ttl = d
+	}
+	if ttl > c.maxTTL {
+		return claims, 0, errf(http.StatusBadRequest, CodeTTLTooLong, "ttl "+token.HumanDuration(ttl)+" is longer than the maximum "+token.HumanDuration(c.maxTTL))
+	}
+	if req.metadata != nil || req.attributes != nil {
+		if !c.metadata {
+			return claims, 0, errf(http.StatusForbidden, CodeMetadataNotAllow, "participant_metadata and participant_attributes are not configurable by this caller")
+		}
+		if req.metadata != nil && !validText(*req.metadata, maxMetadataLen) {
+			return claims, 0, errf(http.StatusBadRequest, CodeInvalidMetadata, "participant_metadata: want at most 4096 bytes of UTF-8")
+		}
+		if len(req.attributes) > maxAttributes {
+			return claims, 0, errf(http.StatusBadRequest, CodeInvalidMetadata, "participant_attributes: at most 32")
+		}
+		for k, v := range req.attributes {
+			if k == "" || !validText(k, maxNameLen) || !validText(v, maxMetadataLen) {
+				return claims, 0, errf(http.StatusBadRequest, CodeInvalidMetadata, "participant_attributes: keys 1-128 bytes, values at most 4096 bytes of UTF-8")
+			}
+		}
+		if req.metadata != nil {
+			claims.Metadata = *req.metadata
+		}
+		claims.Attributes = req.attributes
+	}
+	if req.hasRoomConfig {
+		rc, e := agentConfig(c, req.room, req.agents)
+		if e != nil {
+			return claims, 0, e
+		}
+		claims.RoomConfig = rc
+	} else {
+		claims.RoomConfig = pol.roomConfigs[req.room]
+	}
+	v := new(token.VideoGrant)
+	*v = c.video
+	v.Room = req.room
+	claims.Video = v
+	claims.Identity = req.identity
+	claims.Name = req.name
+	return claims, ttl, nil
+}
+
+// agentConfig checks requested dispatches and encodes them as LiveKit's
+// RoomConfiguration protojson: {"agents":[{"agentName":..,"metadata":..,"deployment":..}]}.
+func agentConfig(c *caller, room string, agents []agentDispatch) (json.RawMessage, *apiError) {
+	if len(agents) == 0 {
+		return nil, nil
+	}
+	if len(agents) > maxAgents {
+		return nil, errf(http.StatusBadRequest, CodeRoomConfig, "room_config.agents: at most 4")
+	}
+	b := []byte(`{"agents":[`)
+	for i, a := range agents {
+		if !safeName(a.AgentName, false) {
+			return nil, errf(http.StatusBadRequest, CodeAgentNotAllowed, "room_config.agents: agent_name "+quoteShort(a.AgentName)+" is not a valid agent name")
+		}
+		if !c.agentAllowed(room, a.AgentName) {
+			return nil, errf(http.StatusForbidden, CodeAgentNotAllowed, "agent "+quoteShort(a.AgentName)+" may not be dispatched to room "+quoteShort(room)+" by this caller")
+		}
+		if !validText(a.Metadata, maxMetadataLen) {
+			return nil, errf(http.StatusBadRequest, CodeInvalidMetadata, "room_config.agents: metadata: want at most 4096 bytes of UTF-8")
+		}
+		if a.Deployment != "" && !safeName(a.Deployment, false) {
+			return nil, errf(http.StatusBadRequest, CodeRoomConfig, "room_config.agents: deployment "+quoteShort(a.Deployment)+" is not a valid name")
+		}
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = appendAgent(b, a)
+	}
+	return append(b, "]}"...), nil
+}
+
+func appendAgent(b []byte, a agentDispatch) []byte {
+	b = append(b, `{"agentName":`...)
+	b = appendJSONString(b, a.AgentName)
+	if a.Metadata != "" {
+		b = append(b, `,"metadata":`...)
+		b = appendJSONString(b, a.Metadata)
+	}
+	if a.Deployment != "" {
+		b = append(b, `,"deployment":`...)
+		b = appendJSONString(b, a.Deployment)
+	}
+	return append(b, '}')
+}
+
+// newIdentity returns prefix + 16 random hex digits.
+func (s *Server) newIdentity(prefix string) (string, error) {
+	var rb [8]byte
+	s.randMu.Lock() // an injected io.Reader need not be concurrency-safe
+	_, err := io.ReadFull(s.rand, rb[:])
+	s.randMu.Unlock()
+	if err != nil {
+		return "", err
+	}
+	var hb [16]byte
+	hex.Encode(hb[:], rb[:])
+	return prefix + string(hb[:]), nil
+}
+
+// validText reports whether s is valid UTF-8 of at most n bytes without
+// control characters other than tab and newline.
+func validText(s string, n int) bool {
+	if len(s) > n || !utf8.ValidString(s) {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; (c < 0x20 && c != '\t' && c != '\n') || c == 0x7f {
+			return false
+		}
+	}
+	return true
+}
+
+// parseQuery reads room, identity, name and ttl from a raw query without
+// building url.Values. A parameter given twice is refused: which of two
+// rooms a caller meant is not ours to guess.
+func parseQuery(q string) (tokenRequest, *apiError) {
+	var req tokenRequest
+	var seen [4]bool
+	for q != "" {
+		var kv string
+		kv, q, _ = strings.Cut(q, "&")
+		if kv == "" {
+			continue
+		}
+		k, v, _ := strings.Cut(kv, "=")
+		var dst *string
+		var i int
+		switch k {
+		case "room":
+			dst, i = &req.room, 0
+		case "identity":
+			dst, i = &req.identity, 1
+		case "name":
+			dst, i = &req.name, 2
+		case "ttl":
+			dst, i = &req.ttl, 3
+		default:
+			continue // unknown parameters are ignored, as the seed did
+		}
+		if seen[i] {
+			return req, errf(http.StatusBadRequest, CodeBadRequest, "query parameter "+k+" given twice")
+		}
+		seen[i] = true
+		u, err := url.QueryUnescape(v)
+		if err != nil {
+			return req, errf(http.StatusBadRequest, CodeBadRequest, "query parameter "+k+" is not URL-encoded correctly")
+		}
+		*dst = u
+	}
+	return req, nil
+}
+
+// readPost reads and decodes a POST body, bounded by max bytes.
+func readPost(r *http.Request, max int64) (tokenRequest, *apiError) {
+	if ct := r.Header.Get("Content-Type"); ct != "" {
+		mt, _, err := mime.ParseMediaType(ct)
+		if err != nil || (mt != "application/json" && !strings.HasSuffix(mt, "+json")) {
+			return tokenRequest{}, errf(http.StatusUnsupportedMediaType, CodeMediaType, "Content-Type must be application/json")
+		}
+	}
+	body, err := io.ReadAll(http.MaxBytesReader(nil, r.Body, max))
+	if err != nil {
+		var mbe *http.MaxBytesError
+		if errors.As(err, &mbe) {
+			return tokenRequest{}, errf(http.StatusRequestEntityTooLarge, CodeBodyTooLarge, "body larger than "+strconv.FormatInt(max, 10)+" bytes")
+		}
+		return tokenRequest{}, errf(http.StatusBadRequest, CodeBadRequest, "could not read the body")
+	}
+	return decodePost(body)
+}
+
+// postBody is LiveKit's TokenSourceRequest as protobuf JSON. livekit-client
+// sends the proto field names (snake_case); protojson also accepts the
+// lowerCamelCase JSON names, so we do too.
+type postBody struct {
+	RoomName            *string           `json:"room_name"`
+	ParticipantName     *string           `json:"participant_name"`
+	ParticipantIdentity *string           `json:"participant_identity"`
+	ParticipantMetadata *string           `json:"participant_metadata"`
+	ParticipantAttrs    map[string]string `json:"participant_attributes"`
+	RoomConfig          json.RawMessage   `json:"room_config"`
+
+	RoomNameJ            *string           `json:"roomName"`
+	ParticipantNameJ     *string           `json:"participantName"`
+	ParticipantIdentityJ *string           `json:"participantIdentity"`
+	ParticipantMetadataJ *string           `json:"participantMetadata"`
+	ParticipantAttrsJ    map[string]string `json:"participantAttributes"`
+	RoomConfigJ          json.RawMessage   `json:"roomConfig"`
+}
+
+type agentBody struct {
+	AgentName  *string `json:"agent_name"`
+	AgentNameJ *string `json:"agentName"`
+	Metadata   *string `json:"metadata"`
+	Deployment *string `json:"deployment"`
+}
+
+// roomConfigField reports RoomConfiguration's other fields: real, but not
+// for a token caller to set (egress can carry storage credentials, timeouts
+// and limits are the operator's).
+func roomConfigField(k string) bool {
+	switch k {
+	case "name", "empty_timeout", "emptyTimeout", "departure_timeout", "departureTimeout",
+		"max_participants", "maxParticipants", "metadata", "egress",
+		"min_playout_delay", "minPlayoutDelay", "max_playout_delay", "maxPlayoutDelay",
+		"sync_streams", "syncStreams", "tags":
+		return true
+	}
+	return false
+}
+
+// decodePost decodes the standardized request. Unknown fields are refused
+// (400 unknown_field), fields a caller may not set are refused (403), and
+// a field given in both spellings is refused.
+func decodePost(body []byte) (tokenRequest, *apiError) {
+	var req tokenRequest
+	var b postBody
+	if e := strictDecode(body, &b, "body"); e != nil {
+		return req, e
+	}
+	pick := func(name string, a, c *string, dst *string) *apiError {
+		if a != nil && c != nil {
+			return errf(http.StatusBadRequest, CodeBadRequest, name+" given twice (snake_case and camelCase)")
+		}
+		if a == nil {
+			a = c
+		}
+		if a != nil {
+			*dst = *a
+		}
+		return nil
+	}
+	for _, f := range []struct {
+		name string
+		a, c *string
+		dst  *string
+	}{
+		{"room_name", b.RoomName, b.RoomNameJ, &req.room},
+		{"participant_name", b.ParticipantName, b.ParticipantNameJ, &req.name},
+		{"participant_identity", b.ParticipantIdentity, b.ParticipantIdentityJ, &req.identity},
+	} {
+		if e := pick(f.name, f.a, f.c, f.dst); e != nil {
+			return req, e
+		}
+	}
+	if b.ParticipantMetadata != nil && b.ParticipantMetadataJ != nil {
+		return req, errf(http.StatusBadRequest, CodeBadRequest, "participant_metadata given twice (snake_case and camelCase)")
+	}
+	req.metadata = b.ParticipantMetadata
+	if req.metadata == nil {
+		req.metadata = b.ParticipantMetadataJ
+	}
+	if req.metadata != nil && *req.metadata == "" {
+		req.metadata = nil // protojson's empty string is "not set"
+	}
+	if b.ParticipantAttrs != nil && b.ParticipantAttrsJ != nil {
+		return req, errf(http.StatusBadRequest, CodeBadRequest, "participant_attributes given twice (snake_case and camelCase)")
+	}
+	req.attributes = b.ParticipantAttrs
+	if req.attributes == nil {
+		req.attributes = b.ParticipantAttrsJ
+	}
+	if len(req.attributes) == 0 {
+		req.attributes = nil // livekit-client sends {} when unset
+	}
+	rc := b.RoomConfig
+	if len(rc) > 0 && len(b.RoomConfigJ) > 0 {
+		return req, errf(http.StatusBadRequest, CodeBadRequest, "room_config given twice (snake_case and camelCase)")
+	}
+	if len(rc) == 0 {
+		rc = b.RoomConfigJ
+	}
+	if len(rc) == 0 || bytes.Equal(rc, []byte("null")) {
+		return req, nil
+	}
+	var fields map[string]json.RawMessage
+	if e := strictDecode(rc, &fields, "room_config"); e != nil {
+		return req, e
+	}
+	for k := range fields {
+		switch {
+		case k == "agents":
+		case roomConfigField(k):
+			return req, errf(http.StatusForbidden, CodeRoomConfig, "room_config."+k+" is not configurable through the token API")
+		default:
+			return req, errf(http.StatusBadRequest, CodeUnknownField, "room_config: unknown field "+quoteShort(k))
+		}
+	}
+	req.hasRoomConfig = true
+	raw, ok := fields["agents"]
+	if !ok || bytes.Equal(raw, []byte("null")) {
+		return req, nil
+	}
+	var agents []json.RawMessage
+	if e := strictDecode(raw, &agents, "room_config.agents"); e != nil {
+		return req, e
+	}
+	for _, ra := range agents {
+		var ab agentBody
+		if e := strictDecode(ra, &ab, "room_config.agents[]"); e != nil {
+			if e.code == CodeUnknownField && (bytes.Contains(ra, []byte("restart")) || bytes.Contains(ra, []byte("attributes"))) {
+				e = errf(http.StatusForbidden, CodeRoomConfig, "room_config.agents: only agent_name, metadata and deployment are configurable")
+			}
+			return req, e
+		}
+		var a agentDispatch
+		if e := pick("agent_name", ab.AgentName, ab.AgentNameJ, &a.AgentName); e != nil {
+			return req, e
+		}
+		if ab.Metadata != nil {
+			a.Metadata = *ab.Metadata
+		}
+		if ab.Deployment != nil {
+			a.Deployment = *ab.Deployment
+		}
+		req.agents = append(req.agents, a)
+	}
+	return req, nil
+}
+
+// strictDecode decodes exactly one JSON value with no unknown fields.
+func strictDecode(data []byte, v any, what string) *apiError {
+	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		if f, ok := strings.CutPrefix(err.Error(), "json: unknown field "); ok {
+			return errf(http.StatusBadRequest, CodeUnknownField, what+": unknown field "+quoteShort(strings.Trim(f, `"`)))
+		}
+		return errf(http.StatusBadRequest, CodeInvalidJSON, what+": not the expected JSON ("+jsonProblem(err)+")")
+	}
+	if _, err := dec.Token(); err != io.EOF {
+		return errf(http.StatusBadRequest, CodeInvalidJSON, what+": trailing data after the JSON value")
+	}
+	return nil
+}
+
+// jsonProblem describes a decode error without echoing the input.
+func jsonProblem(err error) string {
+	var se *json.SyntaxError
+	var te *json.UnmarshalTypeError
+	switch {
+	case errors.As(err, &se):
+		return "syntax error at byte " + strconv.FormatInt(se.Offset, 10)
+	case errors.As(err, &te):
+		return "field " + quoteShort(te.Field) + " has the wrong type"
+	case errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF):
+		return "empty or truncated"
+	}
+	return "invalid"
+}
+
+// respond writes the answer in the contract the request used.
+func (s *Server) respond(w http.ResponseWriter, st *state, req tokenRequest, raw string, exp int64, post bool) {
+	bp := s.respPool.Get().(*[]byte)
+	b := (*bp)[:0]
+	status := http.StatusOK
+	if post {
+		// LiveKit's standardized endpoint answers 201 Created.
+		status = http.StatusCreated
+		b = append(b, `{"server_url":`...)
+		b = appendJSONString(b, s.cfg.PublicLiveKitURL)
+		b = append(b, `,"participant_token":"`...)
+		b = append(b, raw...) // base64url and dots: nothing to escape
+		b = append(b, "\"}\n"...)
+	} else {
+		ttl := time.Duration(exp-s.now().Unix()) * time.Second
+		b = append(b, `{"token":"`...)
+		b = append(b, raw...)
+		b = append(b, `","ttl_hours":`...)
+		b = strconv.AppendFloat(b, ttl.Hours(), 'f', -1, 64)
+		b = append(b, `,"room":`...)
+		b = appendJSONString(b, req.room)
+		b = append(b, `,"identity":`...)
+		b = appendJSONString(b, req.identity)
+		b = append(b, `,"expires_at":"`...)
+		b = time.Unix(exp, 0).UTC().AppendFormat(b, time.RFC3339)
+		b = append(b, `","server_url":`...)
+		b = appendJSONString(b, s.cfg.PublicLiveKitURL)
+		b = append(b, "}\n"...)
+	}
+	writeJSON(w, status, b)
+	*bp = b
+	s.respPool.Put(bp)
+}
+
+// deny writes a refusal, counts it and logs TOKEN_DENIED.
+func (s *Server) deny(w http.ResponseWriter, r *http.Request, st *state, c *caller, e *apiError, room string) {
+	writeError(w, e)
+	s.metrics.deny(e.code)
+	name := ""
+	if c != nil {
+		name = c.name
+	}
+	s.log.LogAttrs(r.Context(), slog.LevelWarn, "token denied",
+		slog.String("event", "TOKEN_DENIED"),
+		slog.String("reason", e.code),
+		slog.Int("status", e.status),
+		slog.String("caller", name),
+		slog.String("room", room),
+		slog.String("addr", clientAddr(r)),
+	)
+}
+
+// clientAddr is the host part of RemoteAddr, without allocating. Behind a
+// reverse proxy every request has the proxy's address: give each proxy
+// instance enough rate, or rate-limit at the proxy.
+func clientAddr(r *http.Request) string {
+	a := r.RemoteAddr
+	if i := strings.LastIndexByte(a, ':'); i > 0 {
+		a = a[:i]
+	}
+	return strings.TrimSuffix(strings.TrimPrefix(a, "["), "]")
+}
