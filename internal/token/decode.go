@@ -66,116 +66,44 @@ func (r *reader) claim(c *Claims, k string) error {
 	case "kindDetails":
 		c.KindDetails, err = r.strList(k)
 	case "video":
-		if r.null() {
-			return nil
-		}
-		c.Video = new(VideoGrant)
-		err = r.object(func(f string) error { return r.videoField(c.Video, f) })
+		err = grant(r, &c.Video, r.videoField)
 	case "sip":
-		if r.null() {
-			return nil
-		}
-		g := new(SIPGrant)
-		c.SIP = g
-		err = r.object(func(f string) error {
-			switch f {
-			case "admin":
-				return r.flag(&g.Admin, f)
-			case "call":
-				return r.flag(&g.Call, f)
-			}
-			return r.skipValue()
+		err = grant(r, &c.SIP, func(g *SIPGrant, f string) error {
+			return r.flags(f, bools("admin", &g.Admin, "call", &g.Call))
 		})
 	case "agent":
-		if r.null() {
-			return nil
-		}
-		g := new(AgentGrant)
-		c.Agent = g
-		err = r.object(func(f string) error {
-			switch f {
-			case "admin":
-				return r.flag(&g.Admin, f)
-			case "simulationAdmin":
-				return r.flag(&g.SimulationAdmin, f)
-			case "databaseAdmin":
-				return r.flag(&g.DatabaseAdmin, f)
-			case "dispatchAdmin":
-				return r.flag(&g.DispatchAdmin, f)
-			}
-			return r.skipValue()
+		err = grant(r, &c.Agent, func(g *AgentGrant, f string) error {
+			return r.flags(f, bools("admin", &g.Admin, "simulationAdmin", &g.SimulationAdmin), bools("databaseAdmin", &g.DatabaseAdmin, "dispatchAdmin", &g.DispatchAdmin))
 		})
 	case "inference":
-		if r.null() {
-			return nil
-		}
-		g := new(InferenceGrant)
-		c.Inference = g
-		err = r.object(func(f string) error {
-			if f == "perform" {
-				return r.flag(&g.Perform, f)
-			}
-			return r.skipValue()
+		err = grant(r, &c.Inference, func(g *InferenceGrant, f string) error {
+			return r.flags(f, bools("perform", &g.Perform, "", nil))
 		})
 	case "observability":
-		if r.null() {
-			return nil
-		}
-		g := new(ObservabilityGrant)
-		c.Observability = g
-		err = r.object(func(f string) error {
-			if f == "write" {
-				return r.flag(&g.Write, f)
-			}
-			return r.skipValue()
+		err = grant(r, &c.Observability, func(g *ObservabilityGrant, f string) error {
+			return r.flags(f, bools("write", &g.Write, "", nil))
 		})
 	case "agentEndpoint":
-		if r.null() {
-			return nil
-		}
-		g := new(AgentEndpointGrant)
-		c.AgentEndpoint = g
-		err = r.object(func(f string) error {
-			var e error
+		err = grant(r, &c.AgentEndpoint, func(g *AgentEndpointGrant, f string) (e error) {
 			switch f {
-			case "call":
-				return r.flag(&g.Call, f)
 			case "agentName":
 				g.AgentName, e = r.str(f)
 			case "deployment":
 				g.Deployment, e = r.str(f)
 			default:
-				e = r.skipValue()
+				e = r.flags(f, bools("call", &g.Call, "", nil))
 			}
 			return e
 		})
 	case "agentThread":
-		if r.null() {
-			return nil
-		}
-		g := new(AgentThreadGrant)
-		c.AgentThread = g
-		err = r.object(func(f string) error {
-			var e error
+		err = grant(r, &c.AgentThread, func(g *AgentThreadGrant, f string) (e error) {
 			switch f {
-			case "all":
-				return r.flag(&g.All, f)
 			case "scope":
 				g.Scope, e = r.str(f)
 			case "threadIds":
 				g.ThreadIDs, e = r.strList(f)
-			case "list":
-				return r.flag(&g.List, f)
-			case "create":
-				return r.flag(&g.Create, f)
-			case "write":
-				return r.flag(&g.Write, f)
-			case "read":
-				return r.flag(&g.Read, f)
-			case "delete":
-				return r.flag(&g.Delete, f)
 			default:
-				e = r.skipValue()
+				e = r.flags(f, bools("all", &g.All, "list", &g.List), bools("create", &g.Create, "write", &g.Write), bools("read", &g.Read, "delete", &g.Delete))
 			}
 			return e
 		})
@@ -214,6 +142,39 @@ func (r *reader) claim(c *Claims, k string) error {
 		c.Extra[k] = json.RawMessage(raw)
 	}
 	return err
+}
+
+// grant reads one grant object into a fresh *T, or leaves *dst nil for null.
+func grant[T any](r *reader, dst **T, field func(g *T, name string) error) error {
+	if r.null() {
+		return nil
+	}
+	g := new(T)
+	*dst = g
+	return r.object(func(f string) error { return field(g, f) })
+}
+
+// boolField names one boolean member of a grant.
+type boolField struct {
+	name string
+	dst  *bool
+}
+
+func bools(n1 string, d1 *bool, n2 string, d2 *bool) [2]boolField {
+	return [2]boolField{{n1, d1}, {n2, d2}}
+}
+
+// flags reads member f into the matching boolean, or skips a member this
+// package does not know (a grant newer than the package).
+func (r *reader) flags(f string, groups ...[2]boolField) error {
+	for _, g := range groups {
+		for _, b := range g {
+			if b.dst != nil && b.name == f {
+				return r.flag(b.dst, f)
+			}
+		}
+	}
+	return r.skipValue()
 }
 
 func (r *reader) videoField(v *VideoGrant, f string) error {
