@@ -69,7 +69,9 @@ const pageProblems = [];
 
 // openPage opens the page in a fresh context (its own storage, like a
 // second person) and records every token the server hands it.
-async function openPage(label, viewport = { width: 1280, height: 860 }) {
+// expectRefusals: this page is handed refused tokens on purpose, so the
+// browser's own 401/403 console errors are expected there (and only there).
+async function openPage(label, { viewport = { width: 1280, height: 860 }, expectRefusals = false } = {}) {
   const context = await browser.newContext({ viewport, permissions: ['microphone'] });
   const page = await context.newPage();
   const tokens = []; // {token, exp}; compared, never printed
@@ -77,11 +79,13 @@ async function openPage(label, viewport = { width: 1280, height: 860 }) {
   page.on('console', (msg) => {
     if (msg.type() !== 'error') return;
     const text = msg.text();
-    // A refused token is part of some tests: the browser logs the 401/403.
-    if (/status of 40[13]|401 \(Unauthorized\)|403 \(Forbidden\)/.test(text)) return;
-    // livekit-client logs a refused connection as an error; expected there too.
-    if (/could not establish signal connection|NotAllowed|invalid token|token is expired/i.test(text)) return;
-    pageProblems.push(`${label}: console error: ${text.slice(0, 300)}`);
+    if (expectRefusals) {
+      // The browser logs the refused token request or LiveKit's refused
+      // signal WebSocket (and its 401 validate request).
+      if (/status of 40[13]/.test(text)) return;
+      if (/^WebSocket connection to 'ws:\/\/[^']*\/rtc\//.test(text)) return;
+    }
+    pageProblems.push(`${label}: console error: ${redact(text).slice(0, 300)}`);
   });
   page.on('response', async (res) => {
     if (!res.url().endsWith('/api/token') || res.request().method() !== 'POST' || !res.ok()) return;
@@ -93,8 +97,18 @@ async function openPage(label, viewport = { width: 1280, height: 860 }) {
     }
   });
   const nav = await page.goto(BASE_URL + '/', { waitUntil: 'load' });
+  if ((await page.locator('#join-form').count()) === 0) {
+    throw new AssertionError(`${BASE_URL}/ is not the voice page (HTTP ${nav.status()}); is web.Assets() wired into voicetoken serve?`);
+  }
   await page.locator('[data-testid=rooms] input[type=radio]').first().waitFor({ state: 'attached', timeout: STEP_TIMEOUT });
   return { label, context, page, tokens, nav };
+}
+
+// redact hides anything token-shaped, so no failure message prints a token.
+function redact(text) {
+  return String(text)
+    .replace(/access_token=[^&\s'"]*/g, 'access_token=[redacted]')
+    .replace(/[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}/g, '[token]');
 }
 
 function jwtExp(jwt) {
@@ -241,7 +255,7 @@ test('Disconnect leaves the room', async () => {
 });
 
 test('a token refused by the token server is fetched again once', async () => {
-  const p = await openPage('retry-endpoint');
+  const p = await openPage('retry-endpoint', { expectRefusals: true });
   let calls = 0;
   await p.page.route('**/api/token', async (route) => {
     calls++;
@@ -259,7 +273,7 @@ test('a token refused by the token server is fetched again once', async () => {
 });
 
 test('a token refused by LiveKit (NotAllowed) is replaced once', async () => {
-  const p = await openPage('retry-livekit');
+  const p = await openPage('retry-livekit', { expectRefusals: true });
   let calls = 0;
   await p.page.route('**/api/token', async (route) => {
     calls++;
@@ -279,17 +293,23 @@ test('a token refused by LiveKit (NotAllowed) is replaced once', async () => {
 });
 
 test('a token refused twice ends with a clear message', async () => {
-  const p = await openPage('refused', { width: 1280, height: 860 });
+  const p = await openPage('refused', { expectRefusals: true });
   let calls = 0;
+  const statuses = [];
+  p.page.on('response', (res) => res.url().endsWith('/api/token') && statuses.push(res.status()));
+  // Ask the real server for a room its policy does not list: it refuses (403).
   await p.page.route('**/api/token', (route) => {
     calls++;
-    return route.fulfill({ status: 403, contentType: 'application/json', body: '{"error":"room not allowed","code":"forbidden"}' });
+    const body = JSON.parse(route.request().postData());
+    body.room_name = 'not-in-the-policy';
+    return route.continue({ postData: JSON.stringify(body) });
   });
   await connect(p, 'Nobody');
   await waitState(p, 'failed');
   assert(calls === 2, `want exactly 2 token requests (one retry), have ${calls}`);
+  assert(statuses.every((s) => s === 403), `the server answered ${statuses.join(', ')}, want 403s`);
   const alert = (await p.page.locator('[data-testid=alert]').textContent()).replace(/\s+/g, ' ');
-  assert(/refused/.test(alert) && /room not allowed/.test(alert), `unclear message: "${alert.trim()}"`);
+  assert(/refused/.test(alert) && /not-in-the-policy/.test(alert), `unclear message: "${alert.trim()}"`);
   await shot(p, 'refused');
   await p.context.close();
 });
@@ -313,8 +333,21 @@ test('Connect after the token TTL has passed works, with a fresh token', async (
   await assertNoTokenInPage(ada, adaFirst.token);
 });
 
+test('an agent room puts its agent dispatch in the token', async () => {
+  const p = await openPage('agent-room');
+  const agent = await p.page.locator('.room-option[data-room="support"] .tag-agent').textContent();
+  assert(agent === 'support-agent', `the support room lists agent "${agent}"`);
+  await connect(p, 'Caller', 'support');
+  await waitState(p, 'connected');
+  const shown = (await p.page.locator('[data-testid=agent]').textContent()).trim();
+  assert(shown === 'support-agent', `the token dispatches "${shown}", want support-agent`);
+  await p.page.locator('[data-testid=disconnect]').click();
+  await waitState(p, 'disconnected');
+  await p.context.close();
+});
+
 test('the page fits a phone screen', async () => {
-  const p = await openPage('phone', { width: 390, height: 844 });
+  const p = await openPage('phone', { viewport: { width: 390, height: 844 } });
   const overflow = await p.page.evaluate(() => document.documentElement.scrollWidth - document.documentElement.clientWidth);
   assert(overflow <= 0, `the page scrolls sideways by ${overflow}px on a phone`);
   await shot(p, 'phone');
@@ -331,6 +364,20 @@ test('no page errors, CSP violations or console errors', async () => {
 
 let passed = 0;
 let failed = 0;
+// Preflight: without the page itself every test would fail the same way.
+{
+  const probe = await browser.newPage();
+  const res = await probe.goto(BASE_URL + '/').catch((err) => err);
+  const ok = !(res instanceof Error) && (await probe.locator('#join-form').count()) > 0;
+  await probe.close();
+  if (!ok) {
+    const why = res instanceof Error ? res.message.split('\n')[0] : `HTTP ${res.status()} but no voice page; is web.Assets() wired into voicetoken serve?`;
+    console.log(`FAIL the voice page is served at ${BASE_URL}/\n     ${why}`);
+    await browser.close();
+    console.log('e2e: 0 passed, 1 failed');
+    process.exit(1);
+  }
+}
 for (const t of tests) {
   const started = Date.now();
   try {
@@ -339,7 +386,7 @@ for (const t of tests) {
     console.log(`ok   ${t.name} (${((Date.now() - started) / 1000).toFixed(1)}s)`);
   } catch (err) {
     failed++;
-    console.log(`FAIL ${t.name}\n     ${String(err?.message ?? err).split('\n').join('\n     ')}`);
+    console.log(`FAIL ${t.name}\n     ${redact(err?.message ?? err).split('\n').join('\n     ')}`);
   }
 }
 await browser.close();

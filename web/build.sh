@@ -11,6 +11,7 @@
 set -euo pipefail
 cd "$(dirname "$0")"
 out=${1:-dist}
+case "$out" in "" | / | . | ..) echo "build.sh: refusing to build into '$out'" >&2; exit 2 ;; esac
 [ -x node_modules/.bin/esbuild ] || npm ci --no-audit --no-fund
 rm -rf "$out"
 mkdir -p "$out"

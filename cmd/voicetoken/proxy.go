@@ -3,8 +3,226 @@ package main
 import (
 	"context"
 	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"strconv"
+	"strings"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"voicetoken/internal/credential"
+	"voicetoken/internal/upstream"
 )
 
+const proxyUsage = `Usage: voicetoken proxy --upstream URL --credential SPEC [flags]
+
+A local reverse proxy for an agent that should not handle its upstream
+token: the agent calls http://127.0.0.1:8787/... (REST and WebSocket)
+and the proxy forwards to --upstream with "Authorization: Bearer <token>"
+(or --header/--scheme, or --query). The token comes from --credential:
+
+  file:/run/secrets/podium_token   reloaded on change (fsnotify, also
+                                   Kubernetes Secret volumes), every
+                                   --poll, and on SIGHUP
+  exec:vault kv get -field=token secret/podium
+                                   re-run every --refresh and before expiry
+  env:PODIUM_TOKEN                 read once; the weakest option
+
+A new value must be a JWT whose exp is in the future (and match --iss
+and --aud); a bad one is refused (CREDENTIAL_REJECTED) and the old one
+stays in use. 401/403 answers and WebSocket closes with an auth code
+(1008, 4001, 4003, 4401, 4403, --auth-close-codes) are logged as
+{"event":"AUTH_FAILURE",...}; --metrics serves Prometheus metrics.
+Logs are JSON lines on stderr; the token never appears in them.
+
+Examples:
+  voicetoken proxy --upstream https://api.podium.example \
+      --credential file:/run/secrets/podium_token
+  voicetoken proxy --upstream wss://ws.podium.example --query token \
+      --credential 'exec:vault kv get -field=token secret/podium' --metrics 127.0.0.1:9788`
+
 func runProxy(ctx context.Context, e *env, args []string) error {
-	return errors.New("not implemented yet")
+	fs := newFlagSet(e, "proxy", proxyUsage)
+	var (
+		upURL      = fs.String("upstream", "", "upstream base URL: https://host[/prefix] (ws/wss accepted)")
+		credSpec   = fs.String("credential", "", "token source: file:PATH, env:NAME or exec:COMMAND (default file:$PODIUM_TOKEN_FILE)")
+		listen     = fs.String("listen", "127.0.0.1:8787", "loopback address to listen on")
+		header     = fs.String("header", "Authorization", "header that carries the token")
+		scheme     = fs.String("scheme", "Bearer", "prefix before the token in --header; '' for the bare token")
+		query      = fs.String("query", "", "send the token as this query parameter instead of a header")
+		iss        = fs.String("iss", "", "require this issuer (iss) of every new token")
+		aud        = fs.String("aud", "", "require this audience (aud) of every new token")
+		poll       = fs.Duration("poll", credential.DefaultPollInterval, "file: safety-net poll interval (0 disables)")
+		refresh    = fs.Duration("refresh", credential.DefaultRefresh, "exec: re-run interval")
+		execTO     = fs.Duration("exec-timeout", credential.DefaultExecTimeout, "exec: timeout of one run")
+		warn       = fs.Duration("warn", credential.DefaultExpiringWithin, "log CREDENTIAL_EXPIRING when the token expires within this")
+		closeCodes = fs.String("auth-close-codes", "", "extra WebSocket close codes that mean auth failure, comma-separated")
+		metrics    = fs.String("metrics", "", "serve /metrics on this loopback address, e.g. 127.0.0.1:9788")
+		force      = fs.Bool("force", false, "allow a token file inside a git work tree or named like .env")
+	)
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return usageErr("unexpected argument %q", fs.Arg(0))
+	}
+	if *upURL == "" {
+		return usageErr("--upstream is required")
+	}
+	up, err := upstream.ParseUpstream(*upURL)
+	if err != nil {
+		return usageErr("--upstream: %v", err)
+	}
+	if *credSpec == "" {
+		p := e.getenv("PODIUM_TOKEN_FILE")
+		if p == "" {
+			return usageErr("--credential is required (or set PODIUM_TOKEN_FILE)")
+		}
+		*credSpec = "file:" + p
+	}
+	spec, err := credential.ParseSpec(*credSpec)
+	if err != nil {
+		return usageErr("--credential: %v", err)
+	}
+	codes := upstream.DefaultAuthCloseCodes()
+	for _, s := range strings.Split(*closeCodes, ",") {
+		if s = strings.TrimSpace(s); s == "" {
+			continue
+		}
+		n, err := strconv.Atoi(s)
+		if err != nil || n < 1000 || n > 4999 {
+			return usageErr("--auth-close-codes: %q is not a close code (1000-4999)", s)
+		}
+		codes = append(codes, n)
+	}
+	if err := loopbackOnly(*listen); err != nil {
+		return usageErr("--listen: %v", err)
+	}
+	if *metrics != "" {
+		if err := loopbackOnly(*metrics); err != nil {
+			return usageErr("--metrics: %v", err)
+		}
+	}
+	pollEvery := *poll
+	if pollEvery == 0 {
+		pollEvery = -1
+	}
+
+	log := slog.New(slog.NewJSONHandler(e.stderr, nil))
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	src, err := credential.New(ctx, credential.Config{
+		Spec: spec, Policy: credential.Policy{Issuer: *iss, Audience: *aud}, Logger: log, Now: e.now,
+		Getenv: e.getenv, Force: *force, PollInterval: pollEvery, Refresh: *refresh, ExecTimeout: *execTO,
+		ExpiringWithin: *warn,
+	})
+	if err != nil {
+		return &exitError{code: 1, err: fmt.Errorf("load the credential: %w", err)}
+	}
+	runDone := make(chan struct{})
+	go func() { src.Run(ctx); close(runDone) }()
+	defer func() { cancel(); <-runDone }()
+
+	// SIGHUP re-reads the source, as operators expect of a daemon.
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+	go func() {
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-hup:
+				src.Reload(ctx) // the outcome is logged
+			}
+		}
+	}()
+
+	reg := prometheus.NewRegistry()
+	m, err := upstream.NewMetrics(reg, src, e.now)
+	if err != nil {
+		return err
+	}
+	// After an auth failure, re-read the source at most every 10s: the
+	// file may have changed without an event reaching us.
+	var lastReload atomic.Int64
+	tr := &upstream.Transport{
+		Source: src, Header: *header, Scheme: *scheme, NoScheme: *scheme == "", Query: *query,
+		AuthCloseCodes: codes, Logger: log, Metrics: m, Now: e.now,
+		OnAuthFailure: func(upstream.AuthFailure) {
+			now := time.Now().UnixNano()
+			if last := lastReload.Load(); now-last > int64(10*time.Second) && lastReload.CompareAndSwap(last, now) {
+				go src.Reload(context.WithoutCancel(ctx))
+			}
+		},
+	}
+	srv := &http.Server{
+		Handler:           upstream.NewProxy(up, tr),
+		ReadHeaderTimeout: 10 * time.Second, // no WriteTimeout: WebSockets and streams live long
+		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+	}
+	ln, err := net.Listen("tcp", *listen)
+	if err != nil {
+		return fmt.Errorf("listen: %w", err)
+	}
+	servers := []*http.Server{srv}
+	errc := make(chan error, 2)
+	go func() { errc <- srv.Serve(ln) }()
+	attrs := []slog.Attr{slog.String("event", "PROXY_LISTENING"), slog.String("addr", ln.Addr().String()),
+		slog.String("upstream", up.Redacted()), slog.String("credential", spec.String()),
+		slog.String("fingerprint", src.Current().Fingerprint())}
+	if *metrics != "" {
+		mln, err := net.Listen("tcp", *metrics)
+		if err != nil {
+			srv.Close()
+			return fmt.Errorf("listen for metrics: %w", err)
+		}
+		mux := http.NewServeMux()
+		mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
+		msrv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+		servers = append(servers, msrv)
+		go func() { errc <- msrv.Serve(mln) }()
+		attrs = append(attrs, slog.String("metrics", mln.Addr().String()))
+	}
+	log.LogAttrs(ctx, slog.LevelInfo, "proxy listening", attrs...)
+
+	select {
+	case <-ctx.Done():
+	case err := <-errc:
+		if !errors.Is(err, http.ErrServerClosed) {
+			return fmt.Errorf("serve: %w", err)
+		}
+	}
+	shutdownCtx, done := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+	defer done()
+	for _, s := range servers {
+		s.Shutdown(shutdownCtx)
+	}
+	log.LogAttrs(shutdownCtx, slog.LevelInfo, "proxy stopped", slog.String("event", "PROXY_STOPPED"))
+	return nil
+}
+
+// loopbackOnly refuses addresses other than loopback: the proxy hands out
+// the agent's identity to whoever can connect.
+func loopbackOnly(addr string) error {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return err
+	}
+	if host == "localhost" {
+		return nil
+	}
+	ip := net.ParseIP(host)
+	if ip == nil || !ip.IsLoopback() {
+		return fmt.Errorf("%q is not a loopback address: anyone who can reach the proxy acts as the agent (use 127.0.0.1)", addr)
+	}
+	return nil
 }

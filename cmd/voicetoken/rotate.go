@@ -3,8 +3,184 @@ package main
 import (
 	"context"
 	"errors"
+	"fmt"
+	"io"
+	iofs "io/fs"
+	"log/slog"
+	"os"
+	"os/exec"
+	"time"
+
+	"voicetoken/internal/credential"
+	"voicetoken/internal/token"
 )
 
+const rotateUsage = `Usage: voicetoken rotate --to file:PATH [flags] < NEW_TOKEN
+
+Replaces an agent's upstream token (e.g. the Podium JWT) in its file.
+The new token is read from stdin, never from the command line, which
+any user can see in ps. It is validated first (JWT shape, exp in the
+future, --iss/--aud); a bad token changes nothing. Then the current
+token is copied to NAME.bak and the new one is written atomically:
+temporary file in the same directory, fsync, rename, fsync of the
+directory, mode 0600. A crash at any point leaves the old token or the
+new one, whole.
+
+Agents behind 'voicetoken proxy' or credential.Source pick the new
+token up without a restart; --exec runs a command for those that can't.
+
+Exit: 0 rotated (or unchanged), 1 write or --exec failed,
+      2 the new token is invalid, 3 usage.
+
+Examples:
+  pbpaste | voicetoken rotate --to file:/run/secrets/podium_token
+  voicetoken rotate --to file:/run/secrets/podium_token --dry-run < new.jwt
+  voicetoken rotate --to file:/etc/podium/token --backups 5 \
+      --exec 'systemctl restart podium-voices-agent' < new.jwt`
+
 func runRotate(ctx context.Context, e *env, args []string) error {
-	return errors.New("not implemented yet")
+	fs := newFlagSet(e, "rotate", rotateUsage)
+	var (
+		to      = fs.String("to", "", "token file as file:PATH (default file:$PODIUM_TOKEN_FILE)")
+		backups = fs.Int("backups", 1, "previous tokens to keep: 0 none, 1 NAME.bak, N NAME.bak plus N-1 timestamped")
+		dryRun  = fs.Bool("dry-run", false, "validate and report; write nothing")
+		hook    = fs.String("exec", "", "command to run after a successful write, e.g. 'systemctl restart agent' (split like a shell, not run by one)")
+		force   = fs.Bool("force", false, "allow a file inside a git work tree or named like .env")
+		iss     = fs.String("iss", "", "require this issuer (iss)")
+		aud     = fs.String("aud", "", "require this audience (aud)")
+		minTTL  = fs.Duration("min-ttl", 0, "refuse a token with less life left than this, e.g. 1h")
+	)
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return usageErr("the new token is read from stdin, never from arguments (ps shows them): voicetoken rotate --to file:PATH < token")
+	}
+	if *to == "" {
+		if p := e.getenv("PODIUM_TOKEN_FILE"); p != "" {
+			*to = "file:" + p
+		} else {
+			return usageErr("--to file:PATH is required (or set PODIUM_TOKEN_FILE)")
+		}
+	}
+	spec, err := credential.ParseSpec(*to)
+	if err != nil {
+		return usageErr("--to: %v", err)
+	}
+	if spec.Kind != credential.KindFile {
+		return usageErr("--to: %v: rotate writes files; for %s update the variable or the secret store itself", credential.ErrNotWritable, spec.Kind)
+	}
+	if *backups < 0 || *minTTL < 0 {
+		return usageErr("--backups and --min-ttl must not be negative")
+	}
+	var argv []string
+	if *hook != "" {
+		if argv, err = credential.SplitCommand(*hook); err != nil {
+			return usageErr("--exec: %v", err)
+		}
+	}
+	if f, ok := e.stdin.(*os.File); ok {
+		if fi, err := f.Stat(); err == nil && fi.Mode()&iofs.ModeCharDevice != 0 {
+			fmt.Fprintln(e.stderr, "Paste the new token, then press Enter and Ctrl-D:")
+		}
+	}
+	raw, err := io.ReadAll(io.LimitReader(e.stdin, maxInput))
+	if err != nil {
+		return fmt.Errorf("read stdin: %w", err)
+	}
+	res, err := credential.Rotate(credential.RotateOptions{
+		Path: spec.Path, Token: string(raw), Backups: *backups, DryRun: *dryRun, Force: *force, Now: e.now,
+		Policy: credential.Policy{Issuer: *iss, Audience: *aud, MinRemaining: *minTTL},
+	})
+	for _, w := range resWarnings(res) {
+		fmt.Fprintf(e.stderr, "WARNING: %s\n", w)
+	}
+	if err != nil {
+		code := 1
+		if res != nil && res.New == nil || errors.Is(err, credential.ErrUnsafePath) {
+			code = token.ExitInvalid // the input or the target was refused; nothing was written
+		}
+		return &exitError{code: code, err: err}
+	}
+	writeRotateReport(e.stdout, res, *dryRun, e.now())
+	if !*dryRun && !res.Unchanged {
+		audit := slog.New(slog.NewJSONHandler(e.stderr, nil))
+		audit.LogAttrs(ctx, slog.LevelInfo, "credential rotated",
+			slog.String("event", "CREDENTIAL_ROTATED"), slog.String("path", res.Path),
+			slog.String("old_fingerprint", fpOf(res.Old)), slog.String("fingerprint", res.New.Fingerprint()),
+			slog.Time("expires_at", res.New.ExpiresAt()), slog.String("backup", res.Backup))
+	}
+	if len(argv) > 0 && !*dryRun && !res.Unchanged {
+		if err := runHook(ctx, e, argv, res); err != nil {
+			return &exitError{code: 1, err: fmt.Errorf("the token was rotated, but --exec failed: %w", err)}
+		}
+	}
+	return nil
+}
+
+func resWarnings(res *credential.RotateResult) []string {
+	if res == nil {
+		return nil
+	}
+	return res.Warnings
+}
+
+func fpOf(c *credential.Credential) string {
+	if c == nil {
+		return ""
+	}
+	return c.Fingerprint()
+}
+
+// writeRotateReport prints the old and new fingerprints and expiries.
+func writeRotateReport(w io.Writer, res *credential.RotateResult, dry bool, now time.Time) {
+	switch {
+	case res.Unchanged:
+		fmt.Fprintf(w, "unchanged %s: it already holds this token\n", res.Path)
+	case dry:
+		fmt.Fprintf(w, "dry run: would rotate %s\n", res.Path)
+	default:
+		fmt.Fprintf(w, "rotated %s\n", res.Path)
+	}
+	switch {
+	case res.Old != nil:
+		fmt.Fprintf(w, "  old  %s  %s\n", res.Old.Fingerprint(), describeExpiry(res.Old, now))
+	case res.OldErr != nil:
+		fmt.Fprintf(w, "  old  (not a valid JWT: %v)\n", res.OldErr)
+	default:
+		fmt.Fprintf(w, "  old  (none: the file did not exist)\n")
+	}
+	fmt.Fprintf(w, "  new  %s  %s\n", res.New.Fingerprint(), describeExpiry(res.New, now))
+	if res.Backup != "" {
+		fmt.Fprintf(w, "  backup %s\n", res.Backup)
+	}
+	for _, p := range res.Pruned {
+		fmt.Fprintf(w, "  removed old backup %s\n", p)
+	}
+}
+
+func describeExpiry(c *credential.Credential, now time.Time) string {
+	exp := c.ExpiresAt()
+	if exp.IsZero() {
+		return "no expiry"
+	}
+	left := exp.Sub(now)
+	if left <= 0 {
+		return fmt.Sprintf("expired %s (%s ago)", exp.UTC().Format(time.RFC3339), token.HumanDuration(-left))
+	}
+	return fmt.Sprintf("expires %s (in %s)", exp.UTC().Format(time.RFC3339), token.HumanDuration(left))
+}
+
+// runHook runs --exec without a shell. It gets the fingerprints and the
+// path in its environment, never the token.
+func runHook(ctx context.Context, e *env, argv []string, res *credential.RotateResult) error {
+	cmd := exec.CommandContext(ctx, argv[0], argv[1:]...)
+	cmd.Stdout, cmd.Stderr = e.stdout, e.stderr
+	cmd.Env = append(os.Environ(),
+		"VOICETOKEN_TOKEN_FILE="+res.Path,
+		"VOICETOKEN_OLD_FINGERPRINT="+fpOf(res.Old),
+		"VOICETOKEN_NEW_FINGERPRINT="+res.New.Fingerprint(),
+	)
+	fmt.Fprintf(e.stderr, "running --exec %s (%d args)\n", argv[0], len(argv)-1)
+	return cmd.Run()
 }

@@ -98,6 +98,13 @@ type Source struct {
 	warnedFP   string // fingerprint CREDENTIAL_EXPIRING was logged for
 	expiredFP  string // fingerprint logged as expired
 	lastErr    error  // last exec: failure, for the retry schedule
+	// suspect is the hash of a bad value seen once by a watch or poll:
+	// it is rejected only when read again unchanged, because a file being
+	// rewritten in place (echo "$T" > file) is empty or partial for a
+	// moment. recheck asks Run for that second read.
+	suspect    [sha256.Size]byte
+	hasSuspect bool
+	recheck    chan struct{}
 }
 
 // New reads the first value and returns a Source holding it. It fails when
@@ -131,7 +138,7 @@ func New(ctx context.Context, cfg Config) (*Source, error) {
 	setDefault(&cfg.RetryInterval, DefaultRetryInterval)
 	setDefault(&cfg.ExecTimeout, DefaultExecTimeout)
 	setDefault(&cfg.ExpiringWithin, DefaultExpiringWithin)
-	s := &Source{cfg: cfg, log: cfg.Logger, origin: cfg.Spec.String()}
+	s := &Source{cfg: cfg, log: cfg.Logger, origin: cfg.Spec.String(), recheck: make(chan struct{}, 1)}
 	if _, err := s.load(ctx, "start", true); err != nil {
 		return nil, err
 	}
@@ -237,6 +244,10 @@ func (s *Source) Run(ctx context.Context) error {
 		case <-settle:
 			settle = nil
 			s.load(ctx, "watch", false)
+		case <-s.recheck:
+			if settle == nil {
+				settle = time.After(debounce)
+			}
 		case <-poll:
 			s.load(ctx, "poll", false)
 		case <-expiryT.C:
@@ -299,6 +310,15 @@ func (s *Source) load(ctx context.Context, why string, force bool) (*Credential,
 	s.lastHash, s.haveHash = sum, true
 	now := s.cfg.Now()
 	c, err := s.cfg.Policy.Check(string(raw), now)
+	if err != nil && !force && s.cfg.Spec.Kind == KindFile && !(s.hasSuspect && s.suspect == sum) {
+		s.suspect, s.hasSuspect, s.haveHash = sum, true, false
+		select {
+		case s.recheck <- struct{}{}:
+		default:
+		}
+		return s.Current(), fmt.Errorf("%s: %w (will re-read once before rejecting)", s.origin, err)
+	}
+	s.hasSuspect = false
 	if err != nil {
 		fp := ""
 		if t := strings.TrimSpace(string(raw)); t != "" {

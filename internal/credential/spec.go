@@ -45,8 +45,8 @@ func ParseSpec(s string) (Spec, error) {
 	}
 	scheme, rest, ok := strings.Cut(s, ":")
 	if !ok || strings.ContainsAny(scheme, "/.") {
-		if strings.HasPrefix(s, "/") || strings.HasPrefix(s, "./") || strings.HasPrefix(s, "../") {
-			return Spec{Kind: KindFile, Path: filepath.Clean(s)}, nil
+		if p := filepath.Clean(s); strings.TrimSpace(p) != "" && (strings.HasPrefix(s, "/") || strings.HasPrefix(s, "./") || strings.HasPrefix(s, "../")) {
+			return Spec{Kind: KindFile, Path: p}, nil
 		}
 		return Spec{}, fmt.Errorf("%w: want file:PATH, env:NAME or exec:COMMAND", ErrSpec)
 	}
@@ -63,7 +63,11 @@ func ParseSpec(s string) (Spec, error) {
 		if strings.TrimSpace(p) == "" {
 			return Spec{}, fmt.Errorf("%w: file: needs a path", ErrSpec)
 		}
-		return Spec{Kind: KindFile, Path: filepath.Clean(p)}, nil
+		p = filepath.Clean(p)
+		if strings.TrimSpace(p) == "" {
+			return Spec{}, fmt.Errorf("%w: file: needs a path", ErrSpec)
+		}
+		return Spec{Kind: KindFile, Path: p}, nil
 	case KindEnv:
 		if !validEnvName(rest) {
 			return Spec{}, fmt.Errorf("%w: env: needs a variable name of letters, digits and _ (got %q)", ErrSpec, printable(rest))

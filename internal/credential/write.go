@@ -227,6 +227,11 @@ func backup(path string, old []byte, opts RotateOptions) (string, error) {
 	bak := path + ".bak"
 	if opts.Backups > 1 {
 		if fi, err := os.Lstat(bak); err == nil {
+			// Make room first, so that even a crash between any two steps
+			// leaves at most Backups backups.
+			if _, err := pruneBackups(path, opts.Backups-2); err != nil {
+				return "", err
+			}
 			aside := bak + "." + fi.ModTime().UTC().Format("20060102T150405.000000000Z")
 			for i := 1; ; i++ {
 				if _, err := os.Lstat(aside); errors.Is(err, fs.ErrNotExist) {
@@ -288,9 +293,11 @@ func pruneBackups(path string, keep int) ([]string, error) {
 // removeStaleTemps deletes temporary files a crashed rotate left behind.
 // It runs under the directory lock, so none belongs to a live rotate.
 func removeStaleTemps(dir, base string) {
-	m, _ := filepath.Glob(filepath.Join(globEscape(dir), globEscape(tempPrefix(base))+"*"))
-	for _, p := range m {
-		os.Remove(p)
+	for _, name := range []string{base, base + ".bak"} {
+		m, _ := filepath.Glob(filepath.Join(globEscape(dir), globEscape(tempPrefix(name))+"*"))
+		for _, p := range m {
+			os.Remove(p)
+		}
 	}
 }
 

@@ -136,7 +136,8 @@ type APIKey struct {
 	// SHA256 is the hex SHA-256 of the bearer key: the file never holds
 	// the key itself. `printf %s "$KEY" | sha256sum`.
 	SHA256 string `yaml:"sha256"`
-	// Rooms the key may mint for: exact names or globs. Required.
+	// Rooms the key may mint for: exact names or globs. Required; the
+	// policy's listed rooms are not implied.
 	Rooms []string `yaml:"rooms"`
 	// MaxTTL for this key (default: the policy's max_ttl).
 	MaxTTL Duration `yaml:"max_ttl"`
@@ -530,7 +531,7 @@ func compilePolicy(p *Policy) (*policy, error) {
 		if len(k.Rooms) == 0 {
 			errs = append(errs, fmt.Errorf("%s: rooms: list the rooms the key may mint for (\"*\" for any)", where))
 		}
-		krm, rerrs := compileRooms(k.Rooms, c.rooms)
+		krm, rerrs := compileRooms(k.Rooms, nil)
 		for _, e := range rerrs {
 			errs = append(errs, fmt.Errorf("%s: %w", where, e))
 		}

@@ -21,6 +21,7 @@ import {
   RoomEvent,
   Track,
   TokenSource,
+  setLogLevel,
 } from 'livekit-client';
 import {
   decodeClaims,
@@ -293,18 +294,28 @@ async function connect() {
   await setMic(true);
 }
 
+// sentence capitalises a server message and ends it with a full stop.
+function sentence(text) {
+  const t = text.trim();
+  if (!t) return '';
+  return t[0].toUpperCase() + t.slice(1) + (/[.!?]$/.test(t) ? '' : '.');
+}
+
 function reportFailure({ stage, err, url }) {
   setState('failed');
+  // A refused or unused token's claims would only mislead.
+  page.claims = null;
+  renderSession();
   if (stage === 'token') {
     const status = endpointStatus(err);
-    const said = endpointMessage(err);
+    const said = sentence(redact(endpointMessage(err)));
     if (status === 401 || status === 403) {
       showAlert(
         'The token server refused the request',
-        `${said || `HTTP ${status}`}. A second try with a fresh request was refused too; check that this room and name are allowed.`,
+        `${said || `HTTP ${status}.`} A second, fresh request was refused too; check that this room and name are allowed.`,
       );
     } else if (status) {
-      showAlert('Could not get a token', `${said || `The token server answered HTTP ${status}`}. Try again in a moment.`);
+      showAlert('Could not get a token', `${said || `The token server answered HTTP ${status}.`} Try again in a moment.`);
     } else {
       showAlert('Could not reach the token server', 'Check your connection and that voicetoken is running, then try again.');
     }
@@ -349,7 +360,13 @@ async function disconnect() {
 
 function newRoom(attempt) {
   const room = new Room({ adaptiveStream: true, dynacast: true, disconnectOnPageLeave: true });
+  // Events count while this room is being joined or joined; tracks can
+  // arrive before room.connect resolves. A failed join's Disconnected is
+  // handled by connect() itself (joined() is false then).
   const mine = (fn) => (...args) => {
+    if (page.room === room || page.pending === room) fn(...args);
+  };
+  const joined = (fn) => (...args) => {
     if (page.room === room) fn(...args);
   };
   room
@@ -358,7 +375,7 @@ function newRoom(attempt) {
     .on(RoomEvent.Reconnected, mine(() => setState('connected', room.name)))
     .on(
       RoomEvent.Disconnected,
-      mine((reason) => {
+      joined((reason) => {
         page.room = null;
         ui.audioSink.replaceChildren();
         ui.startAudio.hidden = true;
@@ -503,6 +520,8 @@ function tickExpiry() {
 // ---- start -----------------------------------------------------------------------
 
 function start() {
+  // ?debug shows livekit-client's debug log in the console (tokens redacted by the SDK).
+  if (new URLSearchParams(location.search).has('debug')) setLogLevel('debug');
   ui.name.value = localStorage.getItem(NAME_KEY) ?? '';
   ui.form.addEventListener('submit', (ev) => {
     ev.preventDefault();

@@ -1,0 +1,432 @@
+// Command load is voicetoken's benchmark driver. It drives GET requests
+// over N keep-alive connections with a minimal HTTP/1.1 client (raw TCP,
+// one request in flight per connection, like wrk) and reports requests/s,
+// p50/p99 latency and errors.
+//
+// With -target it also runs the servers itself, one after another with the
+// same settings, so that all of them are measured in one run on the same
+// machine: for each it measures exec-to-first-200 (median of -startups
+// cold starts), then starts it once more, warms up, drives the load, reads
+// the process's RSS after the load, and stops it. -baseline and -peer name
+// the targets the others are reported against as ratios.
+//
+//	go run ./bench/load -url 'http://127.0.0.1:9000/api/token?room=test-room&identity=u1'
+//	go run ./bench/load -target 'ceiling,http://127.0.0.1:9200,./ceiling' -target 'voicetoken,http://127.0.0.1:9000,./voicetoken serve' ...
+//
+// A target is "name,base URL,command": the command's leading KEY=VALUE
+// words are environment variables; the rest is split on spaces (no quoting).
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"text/tabwriter"
+	"time"
+)
+
+type target struct {
+	Name string `json:"name"`
+	URL  string `json:"url"`
+	Cmd  string `json:"cmd,omitempty"`
+}
+
+type result struct {
+	target
+	Requests  int64   `json:"requests"`
+	Errors    int64   `json:"errors"`
+	ReqPerSec float64 `json:"req_per_sec"`
+	P50ms     float64 `json:"p50_ms"`
+	P99ms     float64 `json:"p99_ms"`
+	RSSMB     float64 `json:"rss_after_mb,omitempty"`
+	StartMS   float64 `json:"exec_to_first_200_ms,omitempty"`
+	Err       string  `json:"error,omitempty"`
+}
+
+type targetsFlag []target
+
+func (t *targetsFlag) String() string { return fmt.Sprint(*t) }
+func (t *targetsFlag) Set(s string) error {
+	parts := strings.SplitN(s, ",", 3)
+	if len(parts) != 3 || parts[0] == "" {
+		return errors.New(`want "name,base URL,command"`)
+	}
+	*t = append(*t, target{Name: parts[0], URL: parts[1], Cmd: parts[2]})
+	return nil
+}
+
+func main() {
+	if err := run(); err != nil {
+		fmt.Fprintln(os.Stderr, "load:", err)
+		os.Exit(1)
+	}
+}
+
+func run() error {
+	var targets targetsFlag
+	var (
+		rawURL   = flag.String("url", "", "drive this URL only (no process management)")
+		path     = flag.String("path", "/api/token?room=test-room&identity=u1", "path and query driven on each target")
+		conns    = flag.Int("c", 32, "connections")
+		dur      = flag.Duration("d", 10*time.Second, "load duration per target")
+		warmup   = flag.Duration("warmup", 2*time.Second, "warm-up load before measuring")
+		startups = flag.Int("startups", 5, "cold starts timed per target (median reported)")
+		baseline = flag.String("baseline", "ceiling", "target the others are compared to")
+		peer     = flag.String("peer", "node", "peer target voicetoken is compared to")
+		logDir   = flag.String("logdir", os.TempDir(), "where targets' stdout/stderr go")
+		jsonOut  = flag.String("json", "", "also write results as JSON to this file")
+	)
+	flag.Var(&targets, "target", `"name,base URL,command" (repeatable), run in order`)
+	flag.Parse()
+
+	if *rawURL != "" {
+		r := drive(*rawURL, *conns, *warmup, *dur)
+		r.Name = "url"
+		printResults(os.Stdout, []result{r}, "", "")
+		return nil
+	}
+	if len(targets) == 0 {
+		return errors.New("give -url or at least one -target")
+	}
+	var results []result
+	for _, t := range targets {
+		fmt.Fprintf(os.Stderr, "== %s: %s\n", t.Name, t.Cmd)
+		r := measure(t, *path, *conns, *warmup, *dur, *startups, *logDir)
+		if r.Err != "" {
+			fmt.Fprintf(os.Stderr, "   %s: %s\n", t.Name, r.Err)
+		}
+		results = append(results, r)
+	}
+	printResults(os.Stdout, results, *baseline, *peer)
+	if *jsonOut != "" {
+		b, _ := json.MarshalIndent(map[string]any{
+			"connections": *conns, "duration": dur.String(), "path": *path, "results": results,
+		}, "", "  ")
+		if err := os.WriteFile(*jsonOut, append(b, '\n'), 0o644); err != nil {
+			return err
+		}
+	}
+	for _, r := range results {
+		if r.Err != "" {
+			return fmt.Errorf("%s failed: %s", r.Name, r.Err)
+		}
+	}
+	return nil
+}
+
+// measure runs one target: cold starts, then a loaded run.
+func measure(t target, path string, conns int, warmup, dur time.Duration, startups int, logDir string) result {
+	res := result{target: t}
+	u := strings.TrimSuffix(t.URL, "/") + path
+	logf, err := os.Create(filepath.Join(logDir, t.Name+".log"))
+	if err != nil {
+		res.Err = err.Error()
+		return res
+	}
+	defer logf.Close()
+	var starts []float64
+	for range startups {
+		cmd, d, err := start(t.Cmd, u, logf)
+		if err != nil {
+			res.Err = err.Error()
+			return res
+		}
+		starts = append(starts, float64(d)/float64(time.Millisecond))
+		stop(cmd)
+	}
+	slices.Sort(starts)
+	if len(starts) > 0 {
+		res.StartMS = starts[len(starts)/2]
+	}
+	cmd, _, err := start(t.Cmd, u, logf)
+	if err != nil {
+		res.Err = err.Error()
+		return res
+	}
+	defer stop(cmd)
+	r := drive(u, conns, warmup, dur)
+	r.target, r.StartMS = t, res.StartMS
+	r.RSSMB = rssMB(cmd.Process.Pid)
+	return r
+}
+
+// start execs cmdline and polls url until it answers 200: the time from
+// exec to the first 200 is what a user waits after `voicetoken serve`.
+func start(cmdline, u string, logw io.Writer) (*exec.Cmd, time.Duration, error) {
+	fields := strings.Fields(cmdline)
+	var env []string
+	for len(fields) > 0 && strings.Contains(fields[0], "=") && !strings.HasPrefix(fields[0], "-") {
+		env = append(env, fields[0])
+		fields = fields[1:]
+	}
+	if len(fields) == 0 {
+		return nil, 0, fmt.Errorf("empty command %q", cmdline)
+	}
+	cmd := exec.Command(fields[0], fields[1:]...)
+	cmd.Env = append(os.Environ(), env...)
+	cmd.Stdout, cmd.Stderr = logw, logw
+	pu, err := url.Parse(u)
+	if err != nil {
+		return nil, 0, err
+	}
+	req := []byte("GET " + pu.RequestURI() + " HTTP/1.1\r\nHost: " + pu.Host + "\r\nConnection: close\r\n\r\n")
+	t0 := time.Now()
+	if err := cmd.Start(); err != nil {
+		return nil, 0, err
+	}
+	deadline := t0.Add(30 * time.Second)
+	for time.Now().Before(deadline) {
+		if status, err := oneShot(pu.Host, req); err == nil && status == 200 {
+			return cmd, time.Since(t0), nil
+		}
+		time.Sleep(200 * time.Microsecond)
+	}
+	stop(cmd)
+	return nil, 0, fmt.Errorf("%s: no 200 from %s within 30s", cmdline, u)
+}
+
+func oneShot(host string, req []byte) (int, error) {
+	c, err := net.DialTimeout("tcp", host, time.Second)
+	if err != nil {
+		return 0, err
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(2 * time.Second))
+	if _, err := c.Write(req); err != nil {
+		return 0, err
+	}
+	status, _, err := readResponse(bufio.NewReader(c))
+	return status, err
+}
+
+func stop(cmd *exec.Cmd) {
+	cmd.Process.Signal(syscall.SIGTERM)
+	done := make(chan struct{})
+	go func() { cmd.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(10 * time.Second):
+		cmd.Process.Kill()
+		<-done
+	}
+}
+
+// rssMB reads VmRSS of pid from /proc.
+func rssMB(pid int) float64 {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return 0
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(line, "VmRSS:"); ok {
+			kb, _ := strconv.ParseFloat(strings.TrimSuffix(strings.TrimSpace(v), " kB"), 64)
+			return kb / 1024
+		}
+	}
+	return 0
+}
+
+// drive runs conns connections against u for warmup (discarded), then
+// for dur, and reports.
+func drive(u string, conns int, warmup, dur time.Duration) result {
+	pu, err := url.Parse(u)
+	if err != nil {
+		return result{Err: err.Error()}
+	}
+	req := []byte("GET " + pu.RequestURI() + " HTTP/1.1\r\nHost: " + pu.Host + "\r\nUser-Agent: voicetoken-load\r\nAccept: */*\r\n\r\n")
+	if warmup > 0 {
+		load(pu.Host, req, conns, warmup)
+	}
+	lat, reqs, errs, elapsed := load(pu.Host, req, conns, dur)
+	slices.Sort(lat)
+	pct := func(p float64) float64 {
+		if len(lat) == 0 {
+			return 0
+		}
+		return float64(lat[min(len(lat)-1, int(float64(len(lat))*p))]) / float64(time.Millisecond)
+	}
+	return result{
+		Requests: reqs, Errors: errs,
+		ReqPerSec: float64(reqs) / elapsed.Seconds(),
+		P50ms:     pct(0.50), P99ms: pct(0.99),
+	}
+}
+
+// load keeps one request in flight on each connection until d has passed.
+// A failed connection counts an error and is replaced.
+func load(host string, req []byte, conns int, d time.Duration) (lat []time.Duration, reqs, errs int64, elapsed time.Duration) {
+	ctx, cancel := context.WithTimeout(context.Background(), d)
+	defer cancel()
+	var mu sync.Mutex
+	var wg sync.WaitGroup
+	t0 := time.Now()
+	for range conns {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			mine := make([]time.Duration, 0, 1<<16)
+			var n, e int64
+			defer func() {
+				mu.Lock()
+				lat = append(lat, mine...)
+				reqs += n
+				errs += e
+				mu.Unlock()
+			}()
+			for ctx.Err() == nil {
+				c, err := net.Dial("tcp", host)
+				if err != nil {
+					e++
+					time.Sleep(time.Millisecond)
+					continue
+				}
+				stopClose := context.AfterFunc(ctx, func() { c.Close() })
+				br := bufio.NewReaderSize(c, 8192)
+				for ctx.Err() == nil {
+					s := time.Now()
+					if _, err := c.Write(req); err != nil {
+						break
+					}
+					status, keep, err := readResponse(br)
+					if err != nil {
+						if ctx.Err() == nil {
+							e++
+						}
+						break
+					}
+					if status != 200 {
+						e++
+					} else {
+						n++
+						mine = append(mine, time.Since(s))
+					}
+					if !keep {
+						break
+					}
+				}
+				stopClose()
+				c.Close()
+			}
+		}()
+	}
+	wg.Wait()
+	return lat, reqs, errs, time.Since(t0)
+}
+
+// readResponse reads one HTTP/1.1 response and discards its body. It
+// understands Content-Length and chunked bodies, and Connection: close.
+func readResponse(br *bufio.Reader) (status int, keepAlive bool, err error) {
+	line, err := br.ReadSlice('\n')
+	if err != nil {
+		return 0, false, err
+	}
+	if len(line) < 12 || string(line[:5]) != "HTTP/" {
+		return 0, false, fmt.Errorf("bad status line %q", line)
+	}
+	for _, c := range line[9:12] {
+		if c < '0' || c > '9' {
+			return 0, false, fmt.Errorf("bad status line %q", line)
+		}
+		status = status*10 + int(c-'0')
+	}
+	length, chunked, keepAlive := -1, false, true
+	for {
+		h, err := br.ReadSlice('\n')
+		if err != nil {
+			return 0, false, err
+		}
+		if len(h) <= 2 {
+			break
+		}
+		// Byte-wise, without allocating: the client shares the CPUs with
+		// the server under test, so it must stay cheap.
+		i := bytes.IndexByte(h, ':')
+		if i < 0 {
+			continue
+		}
+		k, v := h[:i], bytes.TrimSpace(h[i+1:])
+		switch {
+		case bytes.EqualFold(k, []byte("content-length")):
+			length = 0
+			for _, c := range v {
+				length = length*10 + int(c-'0')
+			}
+		case bytes.EqualFold(k, []byte("transfer-encoding")):
+			chunked = bytes.EqualFold(v, []byte("chunked"))
+		case bytes.EqualFold(k, []byte("connection")):
+			keepAlive = !bytes.EqualFold(v, []byte("close"))
+		}
+	}
+	switch {
+	case chunked:
+		for {
+			l, err := br.ReadSlice('\n')
+			if err != nil {
+				return 0, false, err
+			}
+			size, err := strconv.ParseInt(strings.TrimSpace(strings.SplitN(string(l), ";", 2)[0]), 16, 64)
+			if err != nil {
+				return 0, false, err
+			}
+			if _, err := br.Discard(int(size) + 2); err != nil {
+				return 0, false, err
+			}
+			if size == 0 {
+				break
+			}
+		}
+	case length >= 0:
+		if _, err := br.Discard(length); err != nil {
+			return 0, false, err
+		}
+	default:
+		io.Copy(io.Discard, br)
+		keepAlive = false
+	}
+	return status, keepAlive, nil
+}
+
+func printResults(w io.Writer, rs []result, baseline, peer string) {
+	byName := map[string]result{}
+	for _, r := range rs {
+		byName[r.Name] = r
+	}
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintln(tw, "target\treq/s\tp50 ms\tp99 ms\terrors\tRSS after MB\texec→200 ms\tvs "+baseline+"\tvs "+peer+"\t")
+	for _, r := range rs {
+		ratio := func(other string, f func(result) float64) string {
+			o, ok := byName[other]
+			if !ok || f(o) == 0 || other == r.Name {
+				return "-"
+			}
+			return fmt.Sprintf("%.2fx", f(r)/f(o))
+		}
+		rps := func(x result) float64 { return x.ReqPerSec }
+		fmt.Fprintf(tw, "%s\t%.0f\t%.3f\t%.3f\t%d\t%.1f\t%.1f\t%s\t%s\t\n", r.Name, r.ReqPerSec, r.P50ms, r.P99ms, r.Errors, r.RSSMB, r.StartMS,
+			ratio(baseline, rps), ratio(peer, rps))
+	}
+	tw.Flush()
+	if b, ok := byName[baseline]; ok {
+		for _, r := range rs {
+			if r.Name == baseline || b.P99ms == 0 || b.StartMS == 0 {
+				continue
+			}
+			fmt.Fprintf(w, "%s: p99 %.2fx of %s's, exec→200 %.2fx of %s's\n", r.Name, r.P99ms/b.P99ms, baseline, r.StartMS/b.StartMS, baseline)
+		}
+	}
+}

@@ -1,0 +1,48 @@
+#!/usr/bin/env bash
+# One command: build voicetoken, the ceiling server and the load driver,
+# prepare the Node peer (npm ci in a copy under bench/.peer), then measure
+# all three with identical settings in one run and print req/s, p50/p99,
+# errors, RSS after load, exec-to-first-200 and the ratios.
+#
+#   bash bench/run.sh                 # 32 connections, 10s each
+#   C=64 D=20s bash bench/run.sh
+#
+# Needs Go and Node/npm (npm ci fetches express and livekit-server-sdk once).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+root=$(pwd)
+C=${C:-32}
+D=${D:-10s}
+PEER_SRC=${PEER_SRC:-$root/../shared/peers/node-express}
+peer=$root/bench/.peer
+work=$(mktemp -d "${TMPDIR:-/tmp}/voicetoken-bench.XXXXXX")
+trap 'rm -rf "$work"' EXIT
+
+echo "building into $work" >&2
+go build -o "$work/voicetoken" ./cmd/voicetoken
+go build -o "$work/ceiling" ./bench/ceiling
+go build -o "$work/load" ./bench/load
+
+if [ ! -d "$peer/node_modules" ] || ! cmp -s "$PEER_SRC/package-lock.json" "$peer/package-lock.json"; then
+	echo "preparing the Node peer in $peer (npm ci)" >&2
+	rm -rf "$peer"
+	mkdir -p "$peer"
+	cp "$PEER_SRC"/package.json "$PEER_SRC"/package-lock.json "$PEER_SRC"/*.mjs "$peer/"
+	chmod -R u+w "$peer"
+	(cd "$peer" && npm ci --no-audit --no-fund --loglevel=error >&2)
+fi
+
+# voicetoken runs with its example policy (rooms, identity regexp, ttl
+# caps), metrics and the JSON access log on (to $work/voicetoken.log); the
+# per-address limit is raised so the driver's 32 connections from one
+# address measure the limiter's cost, not its refusals.
+"$work/load" -c "$C" -d "$D" -logdir "$work" -json "$work/results.json" \
+	-path '/api/token?room=test-room&identity=u1' \
+	-baseline ceiling -peer node \
+	-target "ceiling,http://127.0.0.1:9200,$work/ceiling -addr 127.0.0.1:9200" \
+	-target "voicetoken,http://127.0.0.1:9000,$work/voicetoken serve --addr 127.0.0.1:9000 --policy $root/examples/policy.yaml --rate 1000000 --burst 1000000" \
+	-target "node,http://127.0.0.1:9100,PORT=9100 node $peer/server.mjs"
+
+issued=$(grep -c '"event":"TOKEN_ISSUED"' "$work/voicetoken.log" || true)
+echo "voicetoken access log: $issued TOKEN_ISSUED lines"
+cp "$work/results.json" "$root/bench/.results.json"

@@ -1,0 +1,182 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// lockedBuffer is stderr shared with the proxy's goroutines.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
+// event returns the first log line with the given event, or nil.
+func (l *lockedBuffer) events(ev string) []map[string]any {
+	var out []map[string]any
+	for _, line := range strings.Split(l.String(), "\n") {
+		var m map[string]any
+		if json.Unmarshal([]byte(line), &m) == nil && m["event"] == ev {
+			out = append(out, m)
+		}
+	}
+	return out
+}
+
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+func TestProxyCommand(t *testing.T) {
+	now := time.Now()
+	at := func(d time.Duration, jti string) string {
+		// upstreamToken is relative to testNow; the proxy runs on the real clock.
+		return upstreamToken(t, now.Sub(testNow)+d, jti)
+	}
+	oldTok, newTok, revoked := at(time.Hour, "old"), at(2*time.Hour, "new"), at(3*time.Hour, "revoked")
+	var mu sync.Mutex
+	valid := map[string]bool{oldTok: true, newTok: true}
+	var seen []string
+	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		tok := strings.TrimPrefix(r.Header.Get("Authorization"), "Bearer ")
+		mu.Lock()
+		seen = append(seen, tok)
+		ok := valid[tok]
+		mu.Unlock()
+		if !ok {
+			w.WriteHeader(http.StatusUnauthorized)
+			return
+		}
+		io.WriteString(w, "ok "+r.URL.Path)
+	}))
+	defer up.Close()
+	lastSeen := func() string { mu.Lock(); defer mu.Unlock(); return seen[len(seen)-1] }
+
+	dir := t.TempDir()
+	p := filepath.Join(dir, "podium_token")
+	os.WriteFile(p, []byte(oldTok+"\n"), 0o600)
+	stderr := &lockedBuffer{}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan int)
+	go func() {
+		done <- run(ctx, []string{"proxy", "--upstream", up.URL, "--credential", "file:" + p, "--listen", "127.0.0.1:0", "--metrics", "127.0.0.1:0"}, &env{
+			stdin: strings.NewReader(""), stdout: io.Discard, stderr: stderr,
+			getenv: func(string) string { return "" }, now: time.Now,
+		})
+	}()
+	defer func() {
+		cancel()
+		if code := <-done; code != 0 {
+			t.Errorf("proxy exited %d: %s", code, stderr.String())
+		}
+		for _, s := range []string{oldTok, newTok, revoked} {
+			if strings.Contains(stderr.String(), s) {
+				t.Error("a log line shows a token")
+			}
+		}
+	}()
+	waitFor(t, "PROXY_LISTENING", func() bool { return len(stderr.events("PROXY_LISTENING")) == 1 })
+	ev := stderr.events("PROXY_LISTENING")[0]
+	base, metricsURL := "http://"+ev["addr"].(string), "http://"+ev["metrics"].(string)+"/metrics"
+
+	get := func(u string) (int, string) {
+		resp, err := http.Get(u)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(b)
+	}
+	if code, body := get(base + "/v1/rooms"); code != 200 || body != "ok /v1/rooms" || lastSeen() != oldTok {
+		t.Fatalf("first request: %d %q", code, body)
+	}
+
+	// Rotate with the rotate command: the proxy follows without restart.
+	r := runCLI(t, nil, newTok, "rotate", "--to", "file:"+p)
+	if r.code != 0 {
+		t.Fatalf("rotate: %d %s", r.code, r.stderr)
+	}
+	waitFor(t, "the new token upstream", func() bool { get(base + "/x"); return lastSeen() == newTok })
+
+	// SIGHUP forces a reload (the file is unchanged, so it says so).
+	syscall.Kill(os.Getpid(), syscall.SIGHUP)
+	waitFor(t, "the SIGHUP reload", func() bool { return len(stderr.events("CREDENTIAL_UNCHANGED")) == 1 })
+
+	// A revoked token: the agent sees the 401, operators see AUTH_FAILURE.
+	mu.Lock()
+	delete(valid, newTok)
+	mu.Unlock()
+	if code, _ := get(base + "/v1/outposts"); code != 401 {
+		t.Fatalf("status %d, want 401", code)
+	}
+	waitFor(t, "AUTH_FAILURE", func() bool { return len(stderr.events("AUTH_FAILURE")) == 1 })
+	af := stderr.events("AUTH_FAILURE")[0]
+	if af["status"] != float64(401) || af["source"] != "rest" || af["path"] != "/v1/outposts" {
+		t.Errorf("AUTH_FAILURE %v", af)
+	}
+	_, m := get(metricsURL)
+	for _, want := range []string{`voicetoken_auth_failures_total{source="rest",status="401"} 1`, "voicetoken_credential_expiry_seconds "} {
+		if !strings.Contains(m, want) {
+			t.Errorf("metrics lack %q", want)
+		}
+	}
+}
+
+func TestProxyCommandUsage(t *testing.T) {
+	dir := t.TempDir()
+	p := filepath.Join(dir, "tok")
+	os.WriteFile(p, []byte(upstreamToken(t, time.Hour, "x")), 0o600)
+	tests := []struct {
+		name   string
+		args   []string
+		code   int
+		stderr string
+	}{
+		{name: "no upstream", args: []string{"--credential", "file:" + p}, code: 3, stderr: "--upstream"},
+		{name: "bad upstream scheme", args: []string{"--upstream", "ftp://x", "--credential", "file:" + p}, code: 3, stderr: "scheme"},
+		{name: "no credential", args: []string{"--upstream", "https://podium.example"}, code: 3, stderr: "--credential"},
+		{name: "bad credential spec", args: []string{"--upstream", "https://podium.example", "--credential", "vault:x"}, code: 3, stderr: "unknown kind"},
+		{name: "non-loopback listen", args: []string{"--upstream", "https://podium.example", "--credential", "file:" + p, "--listen", "0.0.0.0:8787"}, code: 3, stderr: "loopback"},
+		{name: "bad close code", args: []string{"--upstream", "https://podium.example", "--credential", "file:" + p, "--auth-close-codes", "12"}, code: 3, stderr: "close code"},
+		{name: "missing file", args: []string{"--upstream", "https://podium.example", "--credential", "file:" + filepath.Join(dir, "nope")}, code: 1, stderr: "no such file"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			r := runCLI(t, nil, "", append([]string{"proxy"}, tt.args...)...)
+			if r.code != tt.code || !strings.Contains(r.stderr, tt.stderr) {
+				t.Errorf("exit %d, stderr %q; want %d and %q", r.code, r.stderr, tt.code, tt.stderr)
+			}
+		})
+	}
+}

@@ -1,0 +1,126 @@
+package main
+
+import (
+	"encoding/base64"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"voicetoken/internal/token"
+)
+
+// upstreamToken returns a platform-signed-looking (ES256) token expiring
+// ttl after testNow.
+func upstreamToken(t *testing.T, ttl time.Duration, jti string) string {
+	t.Helper()
+	h, _ := json.Marshal(map[string]string{"alg": "ES256", "typ": "JWT"})
+	p, _ := json.Marshal(map[string]any{"iss": "podium", "sub": "cohost", "exp": testNow.Add(ttl).Unix(), "jti": jti})
+	e := base64.RawURLEncoding
+	return e.EncodeToString(h) + "." + e.EncodeToString(p) + "." + e.EncodeToString([]byte("sig-"+jti+"-0123456789abcdefghijklmnopqrstuvwxyz"))
+}
+
+func TestRotateCommand(t *testing.T) {
+	oldTok := upstreamToken(t, time.Hour, "old")
+	newTok := upstreamToken(t, 24*time.Hour, "new")
+	expired := upstreamToken(t, -time.Hour, "expired")
+	tests := []struct {
+		name      string
+		args      func(dir string) []string
+		env       func(dir string) map[string]string
+		stdin     string
+		code      int
+		stdout    []string // substrings
+		stderr    string
+		wantToken string // file content after; "" = the old token
+		wantBak   bool
+		wantHook  bool
+	}{
+		{name: "rotate from stdin", args: func(d string) []string { return []string{"--to", "file:" + filepath.Join(d, "podium_token")} },
+			stdin: newTok + "\n", stdout: []string{"rotated", "old  " + token.Fingerprint(oldTok), "new  " + token.Fingerprint(newTok), "expires 2026-11-24T12:00:00Z (in 24h", "backup"},
+			stderr: `"event":"CREDENTIAL_ROTATED"`, wantToken: newTok, wantBak: true},
+		{name: "PODIUM_TOKEN_FILE is the default target", args: func(string) []string { return nil },
+			env: func(d string) map[string]string {
+				return map[string]string{"PODIUM_TOKEN_FILE": filepath.Join(d, "podium_token")}
+			},
+			stdin: newTok, stdout: []string{"rotated"}, wantToken: newTok, wantBak: true},
+		{name: "dry run", args: func(d string) []string {
+			return []string{"--to", "file:" + filepath.Join(d, "podium_token"), "--dry-run"}
+		},
+			stdin: newTok, stdout: []string{"dry run: would rotate", token.Fingerprint(newTok)}},
+		{name: "no backups", args: func(d string) []string { return []string{"--to", filepath.Join(d, "podium_token"), "--backups", "0"} },
+			stdin: newTok, stdout: []string{"rotated"}, wantToken: newTok},
+		{name: "token as an argument is refused", args: func(d string) []string { return []string{"--to", "file:" + filepath.Join(d, "podium_token"), newTok} },
+			code: 3, stderr: "never from arguments"},
+		{name: "expired token", args: func(d string) []string { return []string{"--to", "file:" + filepath.Join(d, "podium_token")} },
+			stdin: expired, code: 2, stderr: "expired"},
+		{name: "garbage", args: func(d string) []string { return []string{"--to", "file:" + filepath.Join(d, "podium_token")} },
+			stdin: "hello world", code: 2, stderr: "malformed"},
+		{name: "wrong issuer", args: func(d string) []string {
+			return []string{"--to", "file:" + filepath.Join(d, "podium_token"), "--iss", "other"}
+		},
+			stdin: newTok, code: 2, stderr: "issuer"},
+		{name: "env target", args: func(string) []string { return []string{"--to", "env:PODIUM_TOKEN"} }, stdin: newTok, code: 3, stderr: "not a file"},
+		{name: "no target", args: func(string) []string { return nil }, stdin: newTok, code: 3, stderr: "--to"},
+		{name: "dotenv refused", args: func(d string) []string { return []string{"--to", "file:" + filepath.Join(d, ".env.local")} },
+			stdin: newTok, code: 2, stderr: "dotenv"},
+		{name: "exec hook gets fingerprints, not the token", args: func(d string) []string {
+			return []string{"--to", "file:" + filepath.Join(d, "podium_token"), "--exec", `sh -c 'echo "$VOICETOKEN_OLD_FINGERPRINT $VOICETOKEN_NEW_FINGERPRINT" > "$0"' ` + filepath.Join(d, "hook.out")}
+		}, stdin: newTok, stdout: []string{"rotated"}, wantToken: newTok, wantBak: true, wantHook: true},
+		{name: "failing exec hook", args: func(d string) []string {
+			return []string{"--to", "file:" + filepath.Join(d, "podium_token"), "--exec", "false"}
+		},
+			stdin: newTok, code: 1, stderr: "--exec failed", wantToken: newTok, wantBak: true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			dir := t.TempDir()
+			p := filepath.Join(dir, "podium_token")
+			if err := os.WriteFile(p, []byte(oldTok+"\n"), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			var environ map[string]string
+			if tt.env != nil {
+				environ = tt.env(dir)
+			}
+			r := runCLI(t, environ, tt.stdin, append([]string{"rotate"}, tt.args(dir)...)...)
+			if r.code != tt.code {
+				t.Fatalf("exit %d, want %d\nstdout: %s\nstderr: %s", r.code, tt.code, r.stdout, r.stderr)
+			}
+			for _, s := range []string{oldTok, newTok, expired} {
+				if strings.Contains(r.stdout+r.stderr, s) {
+					t.Fatal("output shows a token")
+				}
+			}
+			for _, want := range tt.stdout {
+				if !strings.Contains(r.stdout, want) {
+					t.Errorf("stdout %q lacks %q", r.stdout, want)
+				}
+			}
+			if !strings.Contains(r.stderr, tt.stderr) {
+				t.Errorf("stderr %q lacks %q", r.stderr, tt.stderr)
+			}
+			want := tt.wantToken
+			if want == "" {
+				want = oldTok
+			}
+			got, _ := os.ReadFile(p)
+			if strings.TrimSpace(string(got)) != want {
+				t.Errorf("file holds the wrong token")
+			}
+			_, err := os.Stat(p + ".bak")
+			if (err == nil) != tt.wantBak {
+				t.Errorf("backup exists = %v, want %v", err == nil, tt.wantBak)
+			}
+			if b, err := os.ReadFile(filepath.Join(dir, "hook.out")); (err == nil) != tt.wantHook {
+				t.Errorf("hook ran = %v, want %v", err == nil, tt.wantHook)
+			} else if err == nil {
+				if strings.TrimSpace(string(b)) != token.Fingerprint(oldTok)+" "+token.Fingerprint(newTok) {
+					t.Errorf("hook saw %q", b)
+				}
+			}
+		})
+	}
+}

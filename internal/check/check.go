@@ -1,0 +1,280 @@
+package check
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"time"
+)
+
+// Status is a check's answer.
+type Status int
+
+// Statuses, from best to worst; Skipped is neither good nor bad.
+const (
+	OK Status = iota
+	Warn
+	Fail
+	Skipped
+)
+
+func (s Status) String() string {
+	switch s {
+	case OK:
+		return "ok"
+	case Warn:
+		return "warn"
+	case Fail:
+		return "fail"
+	default:
+		return "skipped"
+	}
+}
+
+// MarshalText lets a Status appear as its name in JSON.
+func (s Status) MarshalText() ([]byte, error) { return []byte(s.String()), nil }
+
+// Value is the Prometheus gauge value: 1 ok, 0.5 warn, 0 fail.
+func (s Status) Value() float64 {
+	switch s {
+	case OK:
+		return 1
+	case Warn:
+		return 0.5
+	default:
+		return 0
+	}
+}
+
+// Result is one check's outcome. A check's Run sets Status and Detail; the
+// Runner sets Name and Duration.
+type Result struct {
+	Name     string
+	Status   Status
+	Detail   string
+	Duration time.Duration
+}
+
+// Okf, Warnf, Failf and Skipf build a Result with a formatted detail.
+func Okf(format string, args ...any) Result { return Result{Status: OK, Detail: fmt.Sprintf(format, args...)} }
+
+// Warnf returns a warning Result.
+func Warnf(format string, args ...any) Result {
+	return Result{Status: Warn, Detail: fmt.Sprintf(format, args...)}
+}
+
+// Failf returns a failed Result.
+func Failf(format string, args ...any) Result {
+	return Result{Status: Fail, Detail: fmt.Sprintf(format, args...)}
+}
+
+// Skipf returns a skipped Result.
+func Skipf(format string, args ...any) Result {
+	return Result{Status: Skipped, Detail: fmt.Sprintf(format, args...)}
+}
+
+// Check is one runbook step.
+type Check struct {
+	// Name identifies the check in the table, the JSON and the metric
+	// label. Names must be unique within one run.
+	Name string
+	// Timeout bounds Run; zero means the Runner's default.
+	Timeout time.Duration
+	// Needs names checks listed earlier that must not fail: when one
+	// fails or is skipped, this check is skipped and says which.
+	Needs []string
+	// After names checks listed earlier that must finish first, whatever
+	// their status: the page's token is checked after --fix rewrote it.
+	After []string
+	// Run does the check. It must honour ctx.
+	Run func(ctx context.Context) Result
+}
+
+// DefaultTimeout bounds a check whose Timeout and Runner.Timeout are zero.
+const DefaultTimeout = 10 * time.Second
+
+// Runner runs checks. The zero value is ready to use.
+type Runner struct {
+	// Timeout is the default per-check timeout (DefaultTimeout if zero).
+	Timeout time.Duration
+	// Grace is how long after its timeout a check that ignores its
+	// context is waited for before it is abandoned (default 1s).
+	Grace time.Duration
+	// Now measures durations; nil means time.Now. A fixed clock gives
+	// zero durations, which golden tests rely on.
+	Now func() time.Time
+}
+
+// Run runs checks in parallel, each after the checks it needs, and
+// returns their results in the order given.
+func (r *Runner) Run(ctx context.Context, checks []Check) []Result {
+	now := r.Now
+	if now == nil {
+		now = time.Now
+	}
+	index := make(map[string]int, len(checks))
+	results := make([]Result, len(checks))
+	done := make([]chan struct{}, len(checks))
+	for i := range checks {
+		done[i] = make(chan struct{})
+	}
+	var wg sync.WaitGroup
+	for i, c := range checks {
+		wg.Add(1)
+		// Dependencies are resolved against the checks listed before this
+		// one only, so a check can never wait for itself or a later one.
+		deps, bad := resolve(c.Needs, index)
+		after, badAfter := resolve(c.After, index)
+		if bad == "" {
+			bad = badAfter
+		}
+		if _, dup := index[c.Name]; dup {
+			bad = fmt.Sprintf("duplicate check name %q", c.Name)
+		}
+		index[c.Name] = i
+		go func() {
+			defer wg.Done()
+			defer close(done[i])
+			res := r.runOne(ctx, c, bad, deps, after, checks, results, done, now)
+			res.Name = c.Name
+			res.Detail = sanitize(res.Detail)
+			results[i] = res
+		}()
+	}
+	wg.Wait()
+	return results
+}
+
+// resolve maps names to indexes of earlier checks; bad says what is wrong.
+func resolve(names []string, index map[string]int) ([]int, string) {
+	deps := make([]int, 0, len(names))
+	for _, n := range names {
+		j, ok := index[n]
+		if !ok {
+			return nil, fmt.Sprintf("needs %q, which is not listed before it", n)
+		}
+		deps = append(deps, j)
+	}
+	return deps, ""
+}
+
+func (r *Runner) runOne(ctx context.Context, c Check, bad string, deps, after []int, checks []Check, results []Result, done []chan struct{}, now func() time.Time) Result {
+	if bad != "" {
+		return Failf("%s", bad)
+	}
+	if c.Run == nil {
+		return Failf("check has no Run function")
+	}
+	for _, j := range after {
+		select {
+		case <-done[j]:
+		case <-ctx.Done():
+			return Skipf("cancelled: %v", ctx.Err())
+		}
+	}
+	for _, j := range deps {
+		select {
+		case <-done[j]:
+		case <-ctx.Done():
+			return Skipf("cancelled: %v", ctx.Err())
+		}
+		if st := results[j].Status; st == Fail || st == Skipped {
+			return Skipf("needs %s (%s)", checks[j].Name, st)
+		}
+	}
+	timeout := c.Timeout
+	if timeout <= 0 {
+		timeout = r.Timeout
+	}
+	if timeout <= 0 {
+		timeout = DefaultTimeout
+	}
+	grace := r.Grace
+	if grace <= 0 {
+		grace = time.Second
+	}
+	cctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	start := now()
+	ch := make(chan Result, 1) // buffered: an abandoned check does not leak a blocked send
+	go func() {
+		defer func() {
+			if p := recover(); p != nil {
+				ch <- Failf("check panicked: %v", p)
+			}
+		}()
+		ch <- c.Run(cctx)
+	}()
+	hard := time.NewTimer(timeout + grace)
+	defer hard.Stop()
+	var res Result
+	select {
+	case res = <-ch:
+	case <-hard.C:
+		res = Failf("did not finish within %s", timeout)
+	}
+	res.Duration = now().Sub(start)
+	if res.Duration < 0 {
+		res.Duration = 0
+	}
+	return res
+}
+
+// Summary counts results by status.
+type Summary struct {
+	OK      int `json:"ok"`
+	Warn    int `json:"warn"`
+	Fail    int `json:"fail"`
+	Skipped int `json:"skipped"`
+}
+
+// Summarize counts results by status.
+func Summarize(results []Result) Summary {
+	var s Summary
+	for _, r := range results {
+		switch r.Status {
+		case OK:
+			s.OK++
+		case Warn:
+			s.Warn++
+		case Fail:
+			s.Fail++
+		default:
+			s.Skipped++
+		}
+	}
+	return s
+}
+
+// Overall is the worst status among results: fail, else warn, else ok.
+// Skipped checks do not count.
+func Overall(results []Result) Status {
+	s := Summarize(results)
+	switch {
+	case s.Fail > 0:
+		return Fail
+	case s.Warn > 0:
+		return Warn
+	}
+	return OK
+}
+
+// Exit codes of `voicetoken check`.
+const (
+	ExitOK   = 0 // every check ok (or warn without strict)
+	ExitFail = 1 // a check failed, or warned with strict
+)
+
+// ExitCode maps results to the process exit code: 1 when any check
+// failed, or with strict when any warned; else 0.
+func ExitCode(results []Result, strict bool) int {
+	switch Overall(results) {
+	case Fail:
+		return ExitFail
+	case Warn:
+		if strict {
+			return ExitFail
+		}
+	}
+	return ExitOK
+}

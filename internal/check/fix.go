@@ -1,0 +1,221 @@
+package check
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"time"
+
+	"voicetoken/internal/page"
+	"voicetoken/internal/token"
+)
+
+// DefaultFixTTL is the lifetime of a re-minted token when the old one's
+// cannot be told (no iat or nbf): the seed's update script used 24 hours.
+const DefaultFixTTL = 24 * time.Hour
+
+// ErrCannotFix means a token in the page is wrong in a way that
+// re-minting must not paper over: a bad signature, an API key we hold no
+// secret for, a malformed or not yet valid token.
+var ErrCannotFix = errors.New("cannot fix")
+
+// FixOptions configure FixPage.
+type FixOptions struct {
+	// Keys must hold the secret of the API key that signed the page's
+	// token: the new token is signed with that same key, after the old
+	// one's signature has been verified with it.
+	Keys token.Keyring
+	// Warn: a token expiring within this is re-minted, as is an expired one.
+	Warn time.Duration
+	// TTL is the new token's lifetime; zero means the old token's
+	// (exp - iat), else DefaultFixTTL.
+	TTL time.Duration
+	// Now is the clock; nil means time.Now.
+	Now func() time.Time
+}
+
+// FixResult says what FixPage did.
+type FixResult struct {
+	Path   string    // the file written (symlinks resolved)
+	Backup string    // the backup of the old page; "" when nothing changed
+	Tokens int       // tokens in the page
+	Fixed  int       // tokens re-minted
+	Expiry time.Time // earliest expiry among the page's tokens after the fix
+}
+
+// FixPage re-mints every token hardcoded in the page at path that is
+// expired or expires within o.Warn, with the same claims (identity, room,
+// grants, metadata, everything) and the same lifetime, signed by the same
+// API key. The page is replaced atomically (temp file in the same
+// directory, fsync, rename; mode kept) after the old page is saved as
+// PATH.bak; every byte outside the tokens is unchanged. When nothing needs
+// fixing the file is not touched. A token that is not merely old (bad
+// signature, unknown key, malformed) stops the fix with ErrCannotFix.
+func FixPage(path string, o FixOptions) (FixResult, error) {
+	now := time.Now
+	if o.Now != nil {
+		now = o.Now
+	}
+	real, err := filepath.EvalSymlinks(path)
+	if err != nil {
+		return FixResult{}, fmt.Errorf("fix %s: %w", path, err)
+	}
+	res := FixResult{Path: real}
+	fi, err := os.Stat(real)
+	if err != nil {
+		return res, fmt.Errorf("fix %s: %w", path, err)
+	}
+	old, err := readLimited(real, maxPage)
+	if err != nil {
+		return res, fmt.Errorf("fix %s: %w", path, err)
+	}
+	ms, err := page.Find(old)
+	if err != nil {
+		return res, fmt.Errorf("fix %s: %w", path, err)
+	}
+	res.Tokens = len(ms)
+	at := now()
+	out := old
+	// Replace from the last token to the first so that the offsets of
+	// the tokens not yet replaced stay valid.
+	for i := len(ms) - 1; i >= 0; i-- {
+		m := ms[i]
+		raw, exp, fixed, err := refresh(m.Token, o, at)
+		if err != nil {
+			return res, fmt.Errorf("%w: %s token %d of %d: %w", ErrCannotFix, path, i+1, len(ms), err)
+		}
+		if res.Expiry.IsZero() || exp.Before(res.Expiry) {
+			res.Expiry = exp
+		}
+		if !fixed {
+			continue
+		}
+		res.Fixed++
+		if out, err = page.Replace(out, m, raw); err != nil {
+			return res, fmt.Errorf("fix %s: %w", path, err)
+		}
+	}
+	if res.Fixed == 0 {
+		return res, nil
+	}
+	res.Backup = real + ".bak"
+	if err := writeAtomic(res.Backup, old, fi.Mode().Perm(), nil); err != nil {
+		return res, fmt.Errorf("fix %s: back up: %w", path, err)
+	}
+	if err := writeAtomic(real, out, fi.Mode().Perm(), old); err != nil {
+		return res, fmt.Errorf("fix %s: %w", path, err)
+	}
+	return res, nil
+}
+
+// refresh returns a new token for raw when it needs one (fixed), else raw.
+func refresh(raw string, o FixOptions, now time.Time) (string, time.Time, bool, error) {
+	if o.Keys == nil {
+		return "", time.Time{}, false, errors.New("no API key configured to sign a new token with")
+	}
+	rep := token.Check(raw, o.Keys, now, o.Warn)
+	switch rep.Verdict {
+	case token.Valid:
+		exp, _ := rep.Token.Claims.Expiry()
+		return raw, exp, false, nil
+	case token.Expiring, token.Expired:
+	default:
+		return "", time.Time{}, false, fmt.Errorf("%s: %w", rep.Verdict, rep.Err)
+	}
+	c := rep.Token.Claims.Clone()
+	ttl := o.TTL
+	if ttl <= 0 {
+		ttl = lifetime(c)
+	}
+	raw, err := rep.Key.Mint(*c, now, ttl)
+	if err != nil {
+		return "", time.Time{}, false, fmt.Errorf("mint: %w", err)
+	}
+	return raw, now.Add(ttl).Truncate(time.Second), true, nil
+}
+
+// lifetime is how long a token was issued for: exp - iat, else exp - nbf,
+// else DefaultFixTTL.
+func lifetime(c *token.Claims) time.Duration {
+	start := c.IssuedAt
+	if start == 0 {
+		start = c.NotBefore
+	}
+	if start == 0 || c.ExpiresAt <= start {
+		return DefaultFixTTL
+	}
+	return time.Duration(c.ExpiresAt-start) * time.Second
+}
+
+// writeAtomic replaces path with data: a temp file in the same directory,
+// written, given mode, fsynced and renamed over path, then the directory
+// fsynced, so a reader sees the old file or the new one, never a part.
+// When expect is not nil, path must still hold exactly expect just before
+// the rename: someone editing the page meanwhile wins over us.
+func writeAtomic(path string, data []byte, mode fs.FileMode, expect []byte) (err error) {
+	dir := filepath.Dir(path)
+	f, err := os.CreateTemp(dir, "."+filepath.Base(path)+".*.tmp")
+	if err != nil {
+		return err
+	}
+	tmp := f.Name()
+	defer func() {
+		if err != nil {
+			f.Close()
+			os.Remove(tmp)
+		}
+	}()
+	if _, err = f.Write(data); err != nil {
+		return err
+	}
+	if err = f.Chmod(mode); err != nil {
+		return err
+	}
+	if err = f.Sync(); err != nil {
+		return err
+	}
+	if err = f.Close(); err != nil {
+		return err
+	}
+	if expect != nil {
+		cur, rerr := readLimited(path, maxPage)
+		if rerr != nil {
+			return rerr
+		}
+		if !bytes.Equal(cur, expect) {
+			return errors.New("the page changed while it was being fixed; not overwriting it")
+		}
+	}
+	if err = os.Rename(tmp, path); err != nil {
+		return err
+	}
+	if d, derr := os.Open(dir); derr == nil {
+		d.Sync() // best effort: some filesystems refuse fsync on a directory
+		d.Close()
+	}
+	return nil
+}
+
+// Fix wraps FixPage as a check: ok when the page was fixed or did not
+// need it, fail when it could not be fixed.
+func Fix(name, path string, o FixOptions) Check {
+	return Check{Name: name, Run: func(ctx context.Context) Result {
+		now := time.Now
+		if o.Now != nil {
+			now = o.Now
+		}
+		res, err := FixPage(path, o)
+		if err != nil {
+			return Failf("%v", err)
+		}
+		exp := fmt.Sprintf("%s (in %s)", res.Expiry.UTC().Format("2006-01-02 15:04:05 UTC"), token.HumanDuration(res.Expiry.Sub(now())))
+		if res.Fixed == 0 {
+			return Okf("nothing to fix: the page's token expires %s", exp)
+		}
+		return Okf("re-minted %d of %d token(s): new expiry %s; backup %s", res.Fixed, res.Tokens, exp, res.Backup)
+	}}
+}

@@ -1,0 +1,127 @@
+package check_test
+
+import (
+	"context"
+	"errors"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"voicetoken/internal/check"
+)
+
+func TestMetricsObserve(t *testing.T) {
+	reg := prometheus.NewRegistry()
+	m, err := check.NewMetrics(reg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m.Observe([]check.Result{
+		{Name: "livekit", Status: check.OK, Duration: 250 * time.Millisecond},
+		{Name: "token html:page.html", Status: check.Warn, Duration: time.Millisecond},
+		{Name: "serve health", Status: check.Fail},
+		{Name: "serve token", Status: check.OK},
+	}, testNow)
+	// Next round: serve token is skipped, so its series goes away.
+	m.Observe([]check.Result{
+		{Name: "livekit", Status: check.OK, Duration: 250 * time.Millisecond},
+		{Name: "token html:page.html", Status: check.Warn, Duration: time.Millisecond},
+		{Name: "serve health", Status: check.Fail},
+		{Name: "serve token", Status: check.Skipped},
+	}, testNow)
+	want := `# HELP voicetoken_check_duration_seconds How long the last run of each check took.
+# TYPE voicetoken_check_duration_seconds gauge
+voicetoken_check_duration_seconds{check="livekit"} 0.25
+voicetoken_check_duration_seconds{check="serve health"} 0
+voicetoken_check_duration_seconds{check="token html:page.html"} 0.001
+# HELP voicetoken_check_last_run_timestamp_seconds When the last round of checks finished, as a Unix time.
+# TYPE voicetoken_check_last_run_timestamp_seconds gauge
+voicetoken_check_last_run_timestamp_seconds 1.7954352e+09
+# HELP voicetoken_check_rounds_total Rounds of checks run.
+# TYPE voicetoken_check_rounds_total counter
+voicetoken_check_rounds_total 2
+# HELP voicetoken_check_status Result of the last run of each check: 1 ok, 0.5 warn, 0 fail.
+# TYPE voicetoken_check_status gauge
+voicetoken_check_status{check="livekit"} 1
+voicetoken_check_status{check="serve health"} 0
+voicetoken_check_status{check="token html:page.html"} 0.5
+`
+	rec := httptest.NewRecorder()
+	promhttp.HandlerFor(reg, promhttp.HandlerOpts{}).ServeHTTP(rec, httptest.NewRequest("GET", "/metrics", nil))
+	if got := rec.Body.String(); got != want {
+		t.Errorf("metrics:\n%s\nwant:\n%s", got, want)
+	}
+	if _, err := check.NewMetrics(reg); err == nil {
+		t.Error("registering twice on one registry succeeded")
+	}
+}
+
+func TestWatchStopsOnCancel(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	var rounds, observed atomic.Int32
+	round := func(ctx context.Context) []check.Result {
+		if rounds.Add(1) == 3 {
+			cancel()
+		}
+		return []check.Result{{Name: "a"}}
+	}
+	done := make(chan error, 1)
+	go func() { done <- check.Watch(ctx, time.Millisecond, round, func([]check.Result) { observed.Add(1) }) }()
+	select {
+	case err := <-done:
+		if !errors.Is(err, context.Canceled) {
+			t.Errorf("Watch = %v, want context.Canceled", err)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("Watch did not stop after cancel")
+	}
+	if rounds.Load() != 3 || observed.Load() != 2 {
+		t.Errorf("%d rounds, %d observed; want 3 and 2 (the cancelled round is not recorded)", rounds.Load(), observed.Load())
+	}
+	if err := check.Watch(context.Background(), 0, round, nil); err == nil {
+		t.Error("Watch with interval 0 succeeded")
+	}
+}
+
+func TestServeMetrics(t *testing.T) {
+	reg := prometheus.NewRegistry()
+	m, _ := check.NewMetrics(reg)
+	m.Observe([]check.Result{{Name: "livekit", Status: check.Warn}}, testNow)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- check.ServeMetrics(ctx, ln, reg, nil) }()
+	resp, err := http.Get("http://" + ln.Addr().String() + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if !strings.Contains(string(body), `voicetoken_check_status{check="livekit"} 0.5`) {
+		t.Errorf("/metrics lacks the status gauge:\n%s", body)
+	}
+	cancel()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Errorf("ServeMetrics = %v, want nil after cancel", err)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("ServeMetrics did not stop after cancel")
+	}
+	if _, err := http.Get("http://" + ln.Addr().String() + "/metrics"); err == nil {
+		t.Error("still serving after cancel")
+	}
+}

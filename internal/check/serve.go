@@ -1,0 +1,107 @@
+package check
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"mime"
+	"net/http"
+	"net/url"
+	"time"
+
+	"voicetoken/internal/page"
+	"voicetoken/internal/token"
+)
+
+// ServeEndpoint checks that GET base+path answers 2xx: /healthz, /readyz.
+// A failure carries the server's own message ({"error": ...}).
+func ServeEndpoint(name, base, path string, client *http.Client) Check {
+	return Check{Name: name, Run: func(ctx context.Context) Result {
+		resp, body, err := fetch(ctx, client, http.MethodGet, base+path, "", nil)
+		if err != nil {
+			return Failf("%s%s: %v", base, path, err)
+		}
+		if resp.StatusCode/100 != 2 {
+			return Failf("GET %s answered %s: %s", path, resp.Status, orStatus(bodyMessage(body), resp))
+		}
+		return Okf("GET %s answered %s", path, resp.Status)
+	}}
+}
+
+// ServeToken checks the token API the way the page uses it: GET
+// /api/token?room=&identity= must answer JSON with a token that verifies
+// with our keys, for the room and identity asked for.
+func ServeToken(name, base, room, identity string, client *http.Client, keys token.Keyring, now func() time.Time) Check {
+	if now == nil {
+		now = time.Now
+	}
+	return Check{Name: name, Run: func(ctx context.Context) Result {
+		if keys == nil {
+			return Skipf("no API key to verify the token with")
+		}
+		q := url.Values{"room": {room}, "identity": {identity}}
+		resp, body, err := fetch(ctx, client, http.MethodGet, base+"/api/token?"+q.Encode(), "", nil)
+		if err != nil {
+			return Failf("%s/api/token: %v", base, err)
+		}
+		if resp.StatusCode != http.StatusOK {
+			return Failf("GET /api/token answered %s: %s", resp.Status, orStatus(bodyMessage(body), resp))
+		}
+		var out struct {
+			Token string `json:"token"`
+		}
+		if err := json.Unmarshal(body, &out); err != nil || out.Token == "" {
+			return Failf("GET /api/token answered 200 without a JSON {\"token\": ...}")
+		}
+		t, err := token.Verify(out.Token, keys, now())
+		if err != nil {
+			if errors.Is(err, token.ErrUnknownKey) || errors.Is(err, token.ErrBadSignature) {
+				return Failf("the token from /api/token does not verify with our keys: %v", err)
+			}
+			return Failf("the token from /api/token is not valid: %v", err)
+		}
+		c := &t.Claims
+		if c.Room() != room || c.ParticipantIdentity() != identity {
+			return Failf("/api/token answered a token for %s, asked for %s in %s", describe(c), identity, room)
+		}
+		if c.Video == nil || !c.Video.RoomJoin {
+			return Failf("the token from /api/token has no roomJoin grant")
+		}
+		return Okf("token for %s, signed by %s, %s", describe(c), c.Issuer, expiresIn(t, now()))
+	}}
+}
+
+// ServePage checks that GET / serves HTML, and warns when that HTML still
+// hardcodes a token (the page should fetch one from /api/token).
+func ServePage(name, base string, client *http.Client) Check {
+	return Check{Name: name, Run: func(ctx context.Context) Result {
+		resp, body, err := fetch(ctx, client, http.MethodGet, base+"/", "", nil)
+		if err != nil {
+			return Failf("%s/: %v", base, err)
+		}
+		if resp.StatusCode != http.StatusOK {
+			return Failf("GET / answered %s", resp.Status)
+		}
+		mt, _, _ := mime.ParseMediaType(resp.Header.Get("Content-Type"))
+		if mt != "text/html" {
+			return Failf("GET / answered %q, not text/html", mt)
+		}
+		head := bytes.ToLower(body[:min(len(body), 1024)])
+		if !bytes.Contains(head, []byte("<html")) && !bytes.Contains(head, []byte("<!doctype html")) {
+			return Failf("GET / answered text/html that does not start like an HTML page")
+		}
+		if ms, err := page.Find(body); err == nil {
+			return Warnf("GET / serves a page with %d hardcoded token(s): it should fetch them from /api/token", len(ms))
+		}
+		return Okf("GET / serves %s of HTML", sizeString(len(body)))
+	}}
+}
+
+func sizeString(n int) string {
+	if n < 10<<10 {
+		return fmt.Sprintf("%d bytes", n)
+	}
+	return fmt.Sprintf("%d KiB", n>>10)
+}

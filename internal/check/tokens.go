@@ -1,0 +1,298 @@
+package check
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"regexp"
+	"strings"
+	"time"
+
+	"voicetoken/internal/page"
+	"voicetoken/internal/token"
+)
+
+// Input size limits: generous enough that an oversized token is reported
+// as too large instead of being cut off, small enough that a wrong path
+// (/dev/zero, a video) cannot exhaust memory.
+const (
+	maxTokenFile = 1 << 20
+	maxPage      = 8 << 20
+)
+
+// ErrTooLarge means an input file is over its size limit.
+var ErrTooLarge = errors.New("input too large")
+
+// readLimited reads at most limit bytes of path, failing beyond.
+func readLimited(path string, limit int64) ([]byte, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	data, err := io.ReadAll(io.LimitReader(f, limit+1))
+	if err != nil {
+		return nil, err
+	}
+	if int64(len(data)) > limit {
+		return nil, fmt.Errorf("%s: %w: over %d bytes", path, ErrTooLarge, limit)
+	}
+	return data, nil
+}
+
+// Literal returns a token source that yields raw.
+func Literal(raw string) func() ([]string, error) {
+	return func() ([]string, error) { return []string{strings.TrimSpace(raw)}, nil }
+}
+
+// TokenFile returns a token source reading one token from a file.
+func TokenFile(path string) func() ([]string, error) {
+	return func() ([]string, error) {
+		data, err := readLimited(path, maxTokenFile)
+		if err != nil {
+			return nil, err
+		}
+		return []string{strings.TrimSpace(string(data))}, nil
+	}
+}
+
+// PageTokens returns a token source reading every token hardcoded in an
+// HTML page (const TOKEN = '...').
+func PageTokens(path string) func() ([]string, error) {
+	return func() ([]string, error) {
+		data, err := readLimited(path, maxPage)
+		if err != nil {
+			return nil, err
+		}
+		ms, err := page.Find(data)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", path, err)
+		}
+		out := make([]string, len(ms))
+		for i, m := range ms {
+			out[i] = m.Token
+		}
+		return out, nil
+	}
+}
+
+// TokenOptions configure LiveKitToken.
+type TokenOptions struct {
+	// Keys verifies signatures; nil means the signature is not checked
+	// and the detail says so.
+	Keys token.Keyring
+	// OnlyKnownKeys: when Keys has no secret for the token's API key,
+	// check the times without the signature instead of failing. For
+	// LiveKit's dev pair used as a fallback, like `voicetoken verify`.
+	OnlyKnownKeys bool
+	// Warn: a valid token expiring within this is a warning.
+	Warn time.Duration
+	// Now is the clock; nil means time.Now.
+	Now func() time.Time
+}
+
+// LiveKitToken checks LiveKit access tokens: HS256, signature when a
+// secret is known, exp and nbf with LiveKit's leeway. Expired, bad or
+// malformed is fail; expiring within Warn is warn. A source yielding
+// several tokens (a page) reports the worst.
+func LiveKitToken(name string, read func() ([]string, error), o TokenOptions) Check {
+	return Check{Name: name, Run: func(ctx context.Context) Result {
+		raws, err := read()
+		if err != nil {
+			return Failf("cannot read the token: %v", err)
+		}
+		now := time.Now
+		if o.Now != nil {
+			now = o.Now
+		}
+		worst := -1
+		var worstRes Result
+		for i, raw := range raws {
+			res := checkLiveKitToken(raw, o, now())
+			if worst < 0 || rank(res.Status) > rank(worstRes.Status) {
+				worst, worstRes = i, res
+			}
+		}
+		if worst < 0 {
+			return Failf("no token found")
+		}
+		if len(raws) > 1 {
+			worstRes.Detail = fmt.Sprintf("token %d of %d: %s", worst+1, len(raws), worstRes.Detail)
+		}
+		return worstRes
+	}}
+}
+
+// rank orders statuses from best to worst for "report the worst".
+func rank(s Status) int {
+	switch s {
+	case OK:
+		return 0
+	case Skipped:
+		return 1
+	case Warn:
+		return 2
+	default:
+		return 3
+	}
+}
+
+func checkLiveKitToken(raw string, o TokenOptions, now time.Time) Result {
+	keys, note := o.Keys, ""
+	if keys == nil {
+		note = "; signature not checked (no API secret configured)"
+	} else if o.OnlyKnownKeys {
+		if t, err := token.Parse(raw); err == nil {
+			if _, ok := keys.Key(t.Claims.Issuer); !ok {
+				keys, note = nil, fmt.Sprintf("; signature not checked (no secret for API key %q)", t.Claims.Issuer)
+			}
+		}
+	}
+	rep := token.Check(raw, keys, now, o.Warn)
+	if rep.Key != nil {
+		note = "; signed by " + rep.Key.ID
+	}
+	who := ""
+	if rep.Token != nil {
+		who = describe(&rep.Token.Claims) + ", "
+	}
+	switch rep.Verdict {
+	case token.Valid:
+		return Okf("VALID: %s%s%s", who, expiresIn(rep.Token, now), note)
+	case token.Expiring:
+		return Warnf("EXPIRING: %s%s, within --warn %s%s", who, expiresIn(rep.Token, now), token.HumanDuration(o.Warn), note)
+	case token.Expired:
+		return Failf("EXPIRED: %s%s%s", who, expiresIn(rep.Token, now), note)
+	default:
+		return Failf("%s: %s%v", rep.Verdict, who, rep.Err)
+	}
+}
+
+// describe names who a token is for: "user1 in test-room".
+func describe(c *token.Claims) string {
+	id := c.ParticipantIdentity()
+	switch {
+	case id != "" && c.Room() != "":
+		return fmt.Sprintf("%s in %s", id, c.Room())
+	case id != "":
+		return id
+	case c.Room() != "":
+		return "room " + c.Room()
+	}
+	return "no identity"
+}
+
+// expiresIn writes "expires in 23h 59m (2026-11-24 12:00 UTC)" or
+// "expired 2h 0m ago (...)".
+func expiresIn(t *token.Token, now time.Time) string {
+	exp, ok := t.Claims.Expiry()
+	if !ok {
+		return "no expiry"
+	}
+	at := exp.UTC().Format("2006-01-02 15:04 UTC")
+	if now.After(exp) {
+		return fmt.Sprintf("expired %s ago (%s)", token.HumanDuration(now.Sub(exp)), at)
+	}
+	return fmt.Sprintf("expires in %s (%s)", token.HumanDuration(exp.Sub(now)), at)
+}
+
+// CredentialSpec names where an agent's upstream token lives:
+// "file:/run/secrets/podium_token" or "env:PODIUM_TOKEN".
+type CredentialSpec struct {
+	Kind string // "file" or "env"
+	Ref  string // the path or the variable name
+}
+
+func (s CredentialSpec) String() string { return s.Kind + ":" + s.Ref }
+
+// ErrBadSpec means a credential spec is not file:PATH or env:NAME.
+var ErrBadSpec = errors.New("credential must be file:PATH or env:NAME")
+
+var envName = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
+
+// ParseCredentialSpec reads "file:PATH" or "env:NAME".
+func ParseCredentialSpec(s string) (CredentialSpec, error) {
+	kind, ref, ok := strings.Cut(s, ":")
+	switch {
+	case !ok:
+		return CredentialSpec{}, fmt.Errorf("%w, got %q", ErrBadSpec, s)
+	case kind == "file" && ref != "" && !strings.ContainsRune(ref, 0):
+		return CredentialSpec{kind, ref}, nil
+	case kind == "env" && envName.MatchString(ref):
+		return CredentialSpec{kind, ref}, nil
+	case kind == "file" || kind == "env":
+		return CredentialSpec{}, fmt.Errorf("%w: %q is not a valid %s reference", ErrBadSpec, ref, kind)
+	}
+	return CredentialSpec{}, fmt.Errorf("%w, got kind %q", ErrBadSpec, kind)
+}
+
+// maxCredential bounds an upstream credential file.
+const maxCredential = 64 << 10
+
+// Credential checks an agent's upstream token (any algorithm; its
+// signature belongs to its platform and is not checked): exp in the
+// future, warn within warn of it, and for a file, that only its owner can
+// read it.
+func Credential(name string, spec CredentialSpec, getenv func(string) string, warn time.Duration, now func() time.Time) Check {
+	if now == nil {
+		now = time.Now
+	}
+	return Check{Name: name, Run: func(ctx context.Context) Result {
+		var raw, modeNote string
+		switch spec.Kind {
+		case "file":
+			data, err := readLimited(spec.Ref, maxCredential)
+			if err != nil {
+				return Failf("cannot read the credential: %v", err)
+			}
+			raw = string(data)
+			if fi, err := os.Stat(spec.Ref); err == nil && fi.Mode().Perm()&0o077 != 0 {
+				modeNote = fmt.Sprintf("; %s has mode %#o, readable by others (chmod 600)", spec.Ref, fi.Mode().Perm())
+			}
+		case "env":
+			if getenv == nil || getenv(spec.Ref) == "" {
+				return Failf("environment variable %s is not set", spec.Ref)
+			}
+			raw = getenv(spec.Ref)
+		default:
+			return Failf("%v", ErrBadSpec)
+		}
+		raw = strings.TrimSpace(raw)
+		t, err := token.Decode(raw)
+		if err != nil {
+			return Failf("not a JWT: %v", err)
+		}
+		c := &t.Claims
+		desc := fmt.Sprintf("alg %s", t.Header.Alg)
+		if c.Subject != "" {
+			desc += ", sub " + c.Subject
+		}
+		if c.Issuer != "" {
+			desc += ", iss " + c.Issuer
+		}
+		desc += ", token " + token.Fingerprint(raw)
+		at := now()
+		res := func() Result {
+			switch err := c.Validate(at, token.Leeway); {
+			case errors.Is(err, token.ErrMissingExpiry):
+				return Warnf("no exp claim, cannot tell when it expires: %s", desc)
+			case errors.Is(err, token.ErrExpired):
+				return Failf("EXPIRED: %s, %s", expiresIn(t, at), desc)
+			case errors.Is(err, token.ErrNotYetValid):
+				return Failf("NOT YET VALID: valid from %s, %s", time.Unix(c.NotBefore, 0).UTC().Format("2006-01-02 15:04 UTC"), desc)
+			case err != nil:
+				return Failf("%v", err)
+			case warn > 0 && c.TTL(at) < warn:
+				return Warnf("EXPIRING: %s, within --warn %s, %s", expiresIn(t, at), token.HumanDuration(warn), desc)
+			}
+			return Okf("VALID: %s, %s", expiresIn(t, at), desc)
+		}()
+		if modeNote != "" && res.Status == OK {
+			res.Status = Warn
+		}
+		res.Detail += modeNote
+		return res
+	}}
+}

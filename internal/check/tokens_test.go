@@ -1,0 +1,205 @@
+package check_test
+
+import (
+	"context"
+	"encoding/base64"
+	"errors"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"voicetoken/internal/check"
+	"voicetoken/internal/keys"
+	"voicetoken/internal/token"
+)
+
+func runOne(t *testing.T, c check.Check) check.Result {
+	t.Helper()
+	return (&check.Runner{Now: fixedNow}).Run(context.Background(), []check.Check{c})[0]
+}
+
+func writeFile(t *testing.T, dir, name, data string, mode os.FileMode) string {
+	t.Helper()
+	p := filepath.Join(dir, name)
+	if err := os.WriteFile(p, []byte(data), mode); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chmod(p, mode); err != nil { // umask
+		t.Fatal(err)
+	}
+	return p
+}
+
+func TestLiveKitToken(t *testing.T) {
+	k := testKey(t)
+	other, _ := token.NewKey("APIcheck", "another-secret-0123456789abcdef")
+	stranger, _ := token.NewKey("APIstranger", "stranger-secret-0123456789abcdef")
+	dev, _ := keys.NewSet(keys.Pair{Key: keys.DevKey, Secret: keys.DevSecret})
+	valid := mint(t, k, testNow, 24*time.Hour)
+	expiring := mint(t, k, testNow.Add(-23*time.Hour), 24*time.Hour)
+	expired := mint(t, k, testNow.Add(-27*time.Hour), 24*time.Hour)
+	future := mint(t, k, testNow.Add(time.Hour), 24*time.Hour)
+	forged := mint(t, other, testNow, 24*time.Hour)
+	foreign := mint(t, stranger, testNow, 24*time.Hour)
+	dir := t.TempDir()
+	pageTwo := writeFile(t, dir, "two.html", "<script>\nconst TOKEN = '"+valid+"';\nlet backupToken = \""+expired+"\";\n</script>\n", 0o644)
+	noToken := writeFile(t, dir, "none.html", "<html></html>", 0o644)
+	tokFile := writeFile(t, dir, "token", valid+"\n", 0o600)
+	huge := writeFile(t, dir, "huge", strings.Repeat("a", 1<<20+1), 0o600)
+
+	opts := check.TokenOptions{Keys: k, Warn: 2 * time.Hour, Now: fixedNow}
+	tests := []struct {
+		name   string
+		read   func() ([]string, error)
+		opts   check.TokenOptions
+		status check.Status
+		detail string // substring
+	}{
+		{name: "valid", read: check.Literal(valid), opts: opts, status: check.OK,
+			detail: "VALID: user1 in test-room, expires in 24h 0m (2026-11-24 12:00 UTC); signed by APIcheck"},
+		{name: "expiring within warn", read: check.Literal(expiring), opts: opts, status: check.Warn,
+			detail: "EXPIRING: user1 in test-room, expires in 1h 0m (2026-11-23 13:00 UTC), within --warn 2h 0m"},
+		{name: "expiring without warn", read: check.Literal(expiring), opts: check.TokenOptions{Keys: k, Now: fixedNow}, status: check.OK},
+		{name: "expired", read: check.Literal(expired), opts: opts, status: check.Fail,
+			detail: "EXPIRED: user1 in test-room, expired 3h 0m ago (2026-11-23 09:00 UTC)"},
+		{name: "not yet valid", read: check.Literal(future), opts: opts, status: check.Fail, detail: "NOT YET VALID"},
+		{name: "bad signature", read: check.Literal(forged), opts: opts, status: check.Fail, detail: "BAD SIGNATURE"},
+		{name: "unknown key", read: check.Literal(foreign), opts: opts, status: check.Fail, detail: `BAD SIGNATURE: user1 in test-room, no secret known for the token's API key: "APIstranger"`},
+		{name: "unknown key, dev fallback", read: check.Literal(foreign), opts: check.TokenOptions{Keys: dev, OnlyKnownKeys: true, Now: fixedNow},
+			status: check.OK, detail: `signature not checked (no secret for API key "APIstranger")`},
+		{name: "no keys", read: check.Literal(valid), opts: check.TokenOptions{Now: fixedNow}, status: check.OK,
+			detail: "signature not checked (no API secret configured)"},
+		{name: "malformed", read: check.Literal("not-a-token"), opts: opts, status: check.Fail, detail: "MALFORMED"},
+		{name: "file", read: check.TokenFile(tokFile), opts: opts, status: check.OK, detail: "VALID"},
+		{name: "missing file", read: check.TokenFile(filepath.Join(dir, "nope")), opts: opts, status: check.Fail, detail: "cannot read the token"},
+		{name: "huge file", read: check.TokenFile(huge), opts: opts, status: check.Fail, detail: "input too large"},
+		{name: "page reports its worst token", read: check.PageTokens(pageTwo), opts: opts, status: check.Fail, detail: "token 2 of 2: EXPIRED"},
+		{name: "page without token", read: check.PageTokens(noToken), opts: opts, status: check.Fail, detail: "no hardcoded token found"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got := runOne(t, check.LiveKitToken("token", tt.read, tt.opts))
+			if got.Status != tt.status || !strings.Contains(got.Detail, tt.detail) {
+				t.Errorf("got %s %q, want %s containing %q", got.Status, got.Detail, tt.status, tt.detail)
+			}
+		})
+	}
+}
+
+func TestTokenFileTooLarge(t *testing.T) {
+	huge := writeFile(t, t.TempDir(), "huge", strings.Repeat("a", 1<<20+1), 0o600)
+	_, err := check.TokenFile(huge)()
+	if !errors.Is(err, check.ErrTooLarge) {
+		t.Errorf("err = %v, want ErrTooLarge", err)
+	}
+}
+
+// upstream builds a token as a third-party platform would: RS256 header,
+// a signature we cannot check.
+func upstream(claims string) string {
+	enc := base64.RawURLEncoding.EncodeToString
+	return enc([]byte(`{"alg":"RS256","typ":"JWT","kid":"podium-1"}`)) + "." + enc([]byte(claims)) + "." + enc([]byte("not-our-signature"))
+}
+
+func TestCredential(t *testing.T) {
+	dir := t.TempDir()
+	exp := func(d time.Duration) string { return strconv.FormatInt(testNow.Add(d).Unix(), 10) }
+	good := upstream(`{"sub":"agent-7","iss":"podium","exp":` + exp(24*time.Hour) + `}`)
+	soon := upstream(`{"sub":"agent-7","exp":` + exp(30*time.Minute) + `}`)
+	old := upstream(`{"sub":"agent-7","exp":` + exp(-3*time.Hour) + `}`)
+	noExp := upstream(`{"sub":"agent-7"}`)
+	later := upstream(`{"sub":"agent-7","nbf":` + exp(time.Hour) + `,"exp":` + exp(48*time.Hour) + `}`)
+	env := map[string]string{"PODIUM_TOKEN": good, "OLD_TOKEN": old}
+	getenv := func(k string) string { return env[k] }
+	spec := func(kind, ref string) check.CredentialSpec { return check.CredentialSpec{Kind: kind, Ref: ref} }
+	tests := []struct {
+		name   string
+		spec   check.CredentialSpec
+		status check.Status
+		detail string
+	}{
+		{name: "file ok", spec: spec("file", writeFile(t, dir, "good", good+"\n", 0o600)), status: check.OK,
+			detail: "VALID: expires in 24h 0m (2026-11-24 12:00 UTC), alg RS256, sub agent-7, iss podium, token " + token.Fingerprint(good)},
+		{name: "file readable by others", spec: spec("file", writeFile(t, dir, "loose", good, 0o644)), status: check.Warn, detail: "readable by others (chmod 600)"},
+		{name: "expiring", spec: spec("file", writeFile(t, dir, "soon", soon, 0o600)), status: check.Warn, detail: "EXPIRING: expires in 30m 0s"},
+		{name: "expired", spec: spec("file", writeFile(t, dir, "old", old, 0o600)), status: check.Fail, detail: "EXPIRED: expired 3h 0m ago"},
+		{name: "no exp", spec: spec("file", writeFile(t, dir, "noexp", noExp, 0o600)), status: check.Warn, detail: "no exp claim"},
+		{name: "not yet valid", spec: spec("file", writeFile(t, dir, "later", later, 0o600)), status: check.Fail, detail: "NOT YET VALID: valid from 2026-11-23 13:00 UTC"},
+		{name: "not a JWT", spec: spec("file", writeFile(t, dir, "opaque", "sk-live-abcdef", 0o600)), status: check.Fail, detail: "not a JWT"},
+		{name: "missing file", spec: spec("file", filepath.Join(dir, "nope")), status: check.Fail, detail: "cannot read the credential"},
+		{name: "env ok", spec: spec("env", "PODIUM_TOKEN"), status: check.OK, detail: "VALID"},
+		{name: "env expired", spec: spec("env", "OLD_TOKEN"), status: check.Fail, detail: "EXPIRED"},
+		{name: "env unset", spec: spec("env", "UNSET"), status: check.Fail, detail: "environment variable UNSET is not set"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got := runOne(t, check.Credential("credential", tt.spec, getenv, 2*time.Hour, fixedNow))
+			if got.Status != tt.status || !strings.Contains(got.Detail, tt.detail) {
+				t.Errorf("got %s %q, want %s containing %q", got.Status, got.Detail, tt.status, tt.detail)
+			}
+			for _, raw := range []string{good, soon, old, noExp} {
+				if strings.Contains(got.Detail, raw) {
+					t.Fatal("detail shows the token")
+				}
+			}
+		})
+	}
+}
+
+func TestParseCredentialSpec(t *testing.T) {
+	tests := []struct {
+		in      string
+		want    check.CredentialSpec
+		wantErr error
+	}{
+		{in: "file:/run/secrets/podium_token", want: check.CredentialSpec{Kind: "file", Ref: "/run/secrets/podium_token"}},
+		{in: "file:relative/path:with:colons", want: check.CredentialSpec{Kind: "file", Ref: "relative/path:with:colons"}},
+		{in: "env:PODIUM_TOKEN", want: check.CredentialSpec{Kind: "env", Ref: "PODIUM_TOKEN"}},
+		{in: "env:_x1", want: check.CredentialSpec{Kind: "env", Ref: "_x1"}},
+		{in: "/run/secrets/podium_token", wantErr: check.ErrBadSpec},
+		{in: "file:", wantErr: check.ErrBadSpec},
+		{in: "env:1BAD", wantErr: check.ErrBadSpec},
+		{in: "env:A-B", wantErr: check.ErrBadSpec},
+		{in: "exec:cat x", wantErr: check.ErrBadSpec},
+		{in: "file:a\x00b", wantErr: check.ErrBadSpec},
+	}
+	for _, tt := range tests {
+		t.Run(tt.in, func(t *testing.T) {
+			got, err := check.ParseCredentialSpec(tt.in)
+			if !errors.Is(err, tt.wantErr) || got != tt.want {
+				t.Errorf("ParseCredentialSpec(%q) = %+v, %v; want %+v, %v", tt.in, got, err, tt.want, tt.wantErr)
+			}
+			if err == nil && got.String() != tt.in {
+				t.Errorf("String() = %q, want %q", got.String(), tt.in)
+			}
+		})
+	}
+}
+
+func TestFileMode(t *testing.T) {
+	dir := t.TempDir()
+	tests := []struct {
+		name   string
+		path   string
+		loose  check.Status
+		status check.Status
+		detail string
+	}{
+		{name: "private", path: writeFile(t, dir, "keys.yaml", "k: s\n", 0o600), loose: check.Fail, status: check.OK, detail: "has mode 0600"},
+		{name: "key file readable by others", path: writeFile(t, dir, "loose.yaml", "k: s\n", 0o644), loose: check.Fail, status: check.Fail, detail: "chmod 600"},
+		{name: "env file readable by group", path: writeFile(t, dir, ".env", "A=b\n", 0o640), loose: check.Warn, status: check.Warn, detail: "mode 0640"},
+		{name: "missing", path: filepath.Join(dir, "nope"), loose: check.Fail, status: check.Fail, detail: "does not exist"},
+		{name: "directory", path: dir, loose: check.Fail, status: check.Fail, detail: "not a regular file"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got := runOne(t, check.FileMode("key file", tt.path, tt.loose))
+			if got.Status != tt.status || !strings.Contains(got.Detail, tt.detail) {
+				t.Errorf("got %s %q, want %s containing %q", got.Status, got.Detail, tt.status, tt.detail)
+			}
+		})
+	}
+}

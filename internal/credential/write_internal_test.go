@@ -1,0 +1,81 @@
+package credential
+
+import (
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"crypto/rand"
+	"encoding/base64"
+	"encoding/json"
+)
+
+func testToken(t *testing.T, exp time.Time) string {
+	t.Helper()
+	h, _ := json.Marshal(map[string]string{"alg": "ES256"})
+	p, _ := json.Marshal(map[string]any{"exp": exp.Unix(), "jti": rand.Text()})
+	sig := make([]byte, 64)
+	rand.Read(sig)
+	e := base64.RawURLEncoding
+	return e.EncodeToString(h) + "." + e.EncodeToString(p) + "." + e.EncodeToString(sig)
+}
+
+// TestRotateFailsSafelyAtEveryStep makes each durable step of Rotate fail
+// in turn and checks what a crash there would leave: the file holds the
+// old token or the new one, whole, and once the new one is in place the
+// old one is in NAME.bak.
+func TestRotateFailsSafelyAtEveryStep(t *testing.T) {
+	steps := []string{"backup-moved", "backup-written", "temp-created", "temp-written", "temp-synced", "renamed"}
+	injected := errors.New("injected crash")
+	for _, step := range steps {
+		t.Run(step, func(t *testing.T) {
+			dir := t.TempDir()
+			p := filepath.Join(dir, "podium_token")
+			now := time.Now()
+			older, old, next := testToken(t, now.Add(time.Hour)), testToken(t, now.Add(2*time.Hour)), testToken(t, now.Add(3*time.Hour))
+			if err := os.WriteFile(p+".bak", []byte(older), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			if err := os.WriteFile(p, []byte(old+"\n"), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			hit := false
+			_, err := Rotate(RotateOptions{Path: p, Token: next, Backups: 3, step: func(s string) error {
+				if s == step {
+					hit = true
+					return injected
+				}
+				return nil
+			}})
+			if !hit || !errors.Is(err, injected) {
+				t.Fatalf("step %s not reached (err %v)", step, err)
+			}
+			got, _ := os.ReadFile(p)
+			cur := strings.TrimSpace(string(got))
+			switch {
+			case cur == old:
+			case cur == next:
+				bak, _ := os.ReadFile(p + ".bak")
+				if string(bak) != old+"\n" {
+					t.Errorf("new token in place but NAME.bak does not hold the old one")
+				}
+			default:
+				t.Fatalf("file holds neither token whole (%d bytes)", len(got))
+			}
+			// The next rotate cleans up whatever the crash left.
+			res, err := Rotate(RotateOptions{Path: p, Token: next, Backups: 3})
+			if err != nil {
+				t.Fatalf("rotate after the crash: %v", err)
+			}
+			if m, _ := filepath.Glob(filepath.Join(dir, ".podium_token.tmp-*")); len(m) != 0 {
+				t.Errorf("stale temporary files left: %v", m)
+			}
+			if got, _ := os.ReadFile(p); strings.TrimSpace(string(got)) != next {
+				t.Errorf("after the second rotate the file is not the new token (unchanged=%v)", res.Unchanged)
+			}
+		})
+	}
+}

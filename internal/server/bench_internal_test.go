@@ -1,0 +1,43 @@
+package server
+
+import (
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"testing"
+
+	"voicetoken/internal/keys"
+)
+
+// BenchmarkGetToken measures the hot path with policy, metrics and a JSON
+// access log on, without the network.
+func BenchmarkGetToken(b *testing.B) {
+	ks, _ := keys.NewSet(keys.Pair{Key: "devkey", Secret: "secret"})
+	pol := DefaultPolicy()
+	pol.RateLimit.PerAddress = &Rate{Rate: 1e9, Burst: 1 << 30}
+	s, err := New(Config{Keys: ks, Policy: pol}, WithLogger(slog.New(slog.NewJSONHandler(io.Discard, nil))))
+	if err != nil {
+		b.Fatal(err)
+	}
+	h := s.Handler()
+	req := httptest.NewRequest("GET", "/api/token?room=test-room&identity=u1", nil)
+	w := &discardWriter{h: http.Header{}}
+	b.ReportAllocs()
+	for b.Loop() {
+		clear(w.h)
+		h.ServeHTTP(w, req)
+		if w.code != 200 {
+			b.Fatal(w.code)
+		}
+	}
+}
+
+type discardWriter struct {
+	h    http.Header
+	code int
+}
+
+func (w *discardWriter) Header() http.Header         { return w.h }
+func (w *discardWriter) Write(p []byte) (int, error) { return len(p), nil }
+func (w *discardWriter) WriteHeader(c int)           { w.code = c }

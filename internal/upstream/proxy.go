@@ -1,0 +1,73 @@
+package upstream
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"net/http/httputil"
+	"net/url"
+	"strings"
+)
+
+// ParseUpstream parses the upstream base URL: http, https, or ws/wss
+// (mapped to http/https, the scheme of the WebSocket handshake). It must
+// have a host and no user info, query or fragment.
+func ParseUpstream(raw string) (*url.URL, error) {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return nil, fmt.Errorf("upstream URL: %w", err)
+	}
+	switch strings.ToLower(u.Scheme) {
+	case "http", "ws":
+		u.Scheme = "http"
+	case "https", "wss":
+		u.Scheme = "https"
+	default:
+		return nil, fmt.Errorf("upstream URL: scheme %q, want https (or http, ws, wss)", u.Scheme)
+	}
+	switch {
+	case u.Host == "":
+		return nil, errors.New("upstream URL: no host")
+	case u.User != nil:
+		return nil, errors.New("upstream URL: user info is not allowed; the credential source supplies the token")
+	case u.RawQuery != "" || u.Fragment != "":
+		return nil, errors.New("upstream URL: no query or fragment allowed")
+	}
+	return u, nil
+}
+
+// NewProxy returns a reverse proxy to upstream whose requests go through
+// t (t.Host is set to upstream's host when empty). REST and WebSocket
+// both work: httputil.ReverseProxy relays the upgraded connection and t
+// watches its close frames. Failures to reach the upstream are answered
+// 502 with a JSON error and logged as UPSTREAM_ERROR, without the token.
+func NewProxy(upstream *url.URL, t *Transport) http.Handler {
+	if t.Host == "" {
+		t.Host = upstream.Host
+	}
+	log := t.logger()
+	return &httputil.ReverseProxy{
+		Rewrite: func(pr *httputil.ProxyRequest) {
+			pr.SetURL(upstream)
+			// An Authorization the agent sends (a stale hardcoded token)
+			// is not forwarded: t sets ours.
+			pr.Out.Header.Del("Authorization")
+		},
+		Transport: t,
+		ErrorLog:  slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+		ErrorHandler: func(w http.ResponseWriter, r *http.Request, err error) {
+			level := slog.LevelWarn
+			if errors.Is(err, context.Canceled) {
+				level = slog.LevelDebug // the agent went away
+			}
+			log.LogAttrs(r.Context(), level, "upstream request failed",
+				slog.String("event", "UPSTREAM_ERROR"), slog.String("upstream", upstream.Host),
+				slog.String("method", r.Method), slog.String("path", r.URL.Path), slog.String("error", err.Error()))
+			w.Header().Set("Content-Type", "application/json")
+			w.WriteHeader(http.StatusBadGateway)
+			w.Write([]byte(`{"error":"upstream unreachable"}` + "\n"))
+		},
+	}
+}

@@ -1,0 +1,254 @@
+package upstream
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/coder/websocket"
+
+	"voicetoken/internal/credential"
+)
+
+// CredentialSource is what a Transport reads the token from;
+// *credential.Source implements it.
+type CredentialSource interface {
+	Current() *credential.Credential
+}
+
+var _ CredentialSource = (*credential.Source)(nil)
+
+// ErrHostNotAllowed means a request for a host other than Transport.Host:
+// the token is for one platform and is never sent anywhere else (a
+// redirect to another host, a mistyped URL).
+var ErrHostNotAllowed = errors.New("upstream: host not allowed to receive the credential")
+
+// Transport is an http.RoundTripper that adds the current credential to
+// each request and reports AUTH_FAILURE. Fields other than Source are
+// optional. It is safe for concurrent use once configured.
+type Transport struct {
+	// Source supplies the token, read once per request.
+	Source CredentialSource
+	// Base sends the request; nil means http.DefaultTransport.
+	Base http.RoundTripper
+	// Host, when set (host or host:port), is the only host the token is
+	// sent to; other requests fail with ErrHostNotAllowed. Set it.
+	Host string
+	// Header is the header that carries the token; "" means
+	// Authorization.
+	Header string
+	// Scheme prefixes the token in Header; "" means "Bearer". Set NoScheme
+	// to send the bare token.
+	Scheme   string
+	NoScheme bool
+	// Query, when set, sends the token as this query parameter instead of
+	// a header (some WebSocket APIs take ?token=). Prefer a header: URLs
+	// end up in access logs.
+	Query string
+	// AuthCloseCodes are the WebSocket close codes reported as
+	// AUTH_FAILURE; nil means DefaultAuthCloseCodes(). A close whose
+	// reason mentions auth, token, credential, forbidden or expired is
+	// reported whatever its code.
+	AuthCloseCodes []int
+	// Logger receives AUTH_FAILURE; nil discards.
+	Logger *slog.Logger
+	// Metrics, when set, counts failures.
+	Metrics *Metrics
+	// Now is the clock for token_expires_in; nil means time.Now.
+	Now func() time.Time
+	// OnAuthFailure, when set, is called after each failure is reported
+	// (`voicetoken proxy` re-reads the credential source then).
+	OnAuthFailure func(AuthFailure)
+}
+
+var _ http.RoundTripper = (*Transport)(nil)
+
+func (t *Transport) logger() *slog.Logger {
+	if t.Logger == nil {
+		return slog.New(slog.DiscardHandler)
+	}
+	return t.Logger
+}
+
+func (t *Transport) now() time.Time {
+	if t.Now == nil {
+		return time.Now()
+	}
+	return t.Now()
+}
+
+// RoundTrip sends req with the current token. It does not modify req.
+func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
+	if t.Host != "" && !strings.EqualFold(req.URL.Host, t.Host) {
+		if req.Body != nil {
+			req.Body.Close()
+		}
+		return nil, fmt.Errorf("%w: %q (only %q)", ErrHostNotAllowed, req.URL.Host, t.Host)
+	}
+	c := t.Source.Current()
+	if c == nil {
+		if req.Body != nil {
+			req.Body.Close()
+		}
+		return nil, errors.New("upstream: no credential loaded")
+	}
+	out := req.Clone(req.Context())
+	if t.Query != "" {
+		q := out.URL.Query()
+		q.Set(t.Query, c.Token())
+		out.URL.RawQuery = q.Encode()
+	} else {
+		h, v := t.Header, c.Token()
+		if h == "" {
+			h = "Authorization"
+		}
+		if !t.NoScheme {
+			s := t.Scheme
+			if s == "" {
+				s = "Bearer"
+			}
+			v = s + " " + v
+		}
+		out.Header.Set(h, v)
+	}
+	base := t.Base
+	if base == nil {
+		base = http.DefaultTransport
+	}
+	resp, err := base.RoundTrip(out)
+	if err != nil {
+		return nil, redactErr(err, c)
+	}
+	source := "rest"
+	if isWebSocket(req.Header) {
+		source = "websocket"
+	}
+	switch resp.StatusCode {
+	case http.StatusUnauthorized, http.StatusForbidden:
+		t.report(req.Context(), t.failure(req, c, source, resp.StatusCode))
+	case http.StatusSwitchingProtocols:
+		if rwc, ok := resp.Body.(io.ReadWriteCloser); ok && source == "websocket" {
+			resp.Body = t.observe(req, c, rwc)
+		}
+	}
+	return resp, nil
+}
+
+func (t *Transport) failure(req *http.Request, c *credential.Credential, source string, status int) AuthFailure {
+	return AuthFailure{
+		Source: source, Status: status, Upstream: req.URL.Host, Method: req.Method, Path: req.URL.Path,
+		Fingerprint: c.Fingerprint(), ExpiresIn: c.ExpiresIn(t.now()),
+	}
+}
+
+// observe wraps an upgraded connection so that close frames from the
+// upstream are seen on their way to the client.
+func (t *Transport) observe(req *http.Request, c *credential.Credential, rwc io.ReadWriteCloser) io.ReadWriteCloser {
+	o := &observedConn{rwc: rwc}
+	// The request's context ends when the handshake returns; the
+	// connection lives on, so the report uses a fresh one.
+	o.scan.onClose = func(code int, reason string) {
+		if !t.authClose(code, reason) {
+			return
+		}
+		f := t.failure(req, c, "websocket", http.StatusSwitchingProtocols)
+		f.CloseCode, f.Reason = code, redactReason(reason, c)
+		t.report(context.WithoutCancel(req.Context()), f)
+	}
+	return o
+}
+
+// observedConn passes bytes through unchanged, scanning those read (from
+// the upstream) for a close frame. It deliberately has no WriteTo, so
+// io.Copy cannot bypass Read.
+type observedConn struct {
+	rwc  io.ReadWriteCloser
+	mu   sync.Mutex // guards scan should a caller read concurrently
+	scan closeScanner
+}
+
+func (o *observedConn) Read(p []byte) (int, error) {
+	n, err := o.rwc.Read(p)
+	if n > 0 {
+		o.mu.Lock()
+		o.scan.feed(p[:n])
+		o.mu.Unlock()
+	}
+	return n, err
+}
+
+func (o *observedConn) Write(p []byte) (int, error) { return o.rwc.Write(p) }
+func (o *observedConn) Close() error                { return o.rwc.Close() }
+
+// CloseWrite forwards a half-close when the connection supports it, as
+// httputil.ReverseProxy expects of the backend.
+func (o *observedConn) CloseWrite() error {
+	if cw, ok := o.rwc.(interface{ CloseWrite() error }); ok {
+		return cw.CloseWrite()
+	}
+	return nil
+}
+
+func isWebSocket(h http.Header) bool {
+	return strings.EqualFold(h.Get("Upgrade"), "websocket")
+}
+
+// redactErr removes the token from an error: a *url.Error's URL holds it
+// in query mode, and some errors quote the request.
+func redactErr(err error, c *credential.Credential) error {
+	tok := c.Token()
+	var ue *url.Error
+	if errors.As(err, &ue) && strings.Contains(ue.URL, tok) {
+		err = &url.Error{Op: ue.Op, URL: strings.ReplaceAll(ue.URL, tok, "REDACTED"), Err: ue.Err}
+	}
+	if strings.Contains(err.Error(), tok) {
+		return &redactedError{msg: strings.ReplaceAll(err.Error(), tok, "REDACTED"), err: err}
+	}
+	return err
+}
+
+// redactedError keeps errors.Is working on the cause while printing a
+// message without the token.
+type redactedError struct {
+	msg string
+	err error
+}
+
+func (e *redactedError) Error() string { return e.msg }
+func (e *redactedError) Is(target error) bool {
+	return errors.Is(e.err, target)
+}
+
+// Client returns an http.Client that sends through t. It follows no
+// redirect to another host with the token: Host (when set) refuses it.
+func (t *Transport) Client() *http.Client { return &http.Client{Transport: t} }
+
+// DialWebSocket dials a WebSocket with the current token, reporting a
+// 401/403 handshake and auth-related close frames from the upstream as
+// AUTH_FAILURE. opts may be nil; its HTTPClient's transport, if any, is
+// used as Base.
+func (t *Transport) DialWebSocket(ctx context.Context, u string, opts *websocket.DialOptions) (*websocket.Conn, *http.Response, error) {
+	var o websocket.DialOptions
+	if opts != nil {
+		o = *opts
+	}
+	tt := *t
+	if o.HTTPClient != nil && o.HTTPClient.Transport != nil {
+		tt.Base = o.HTTPClient.Transport
+	}
+	o.HTTPClient = &http.Client{Transport: &tt}
+	conn, resp, err := websocket.Dial(ctx, u, &o)
+	if err != nil {
+		if c := t.Source.Current(); c != nil {
+			err = redactErr(err, c)
+		}
+	}
+	return conn, resp, err
+}
