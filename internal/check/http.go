@@ -58,7 +58,12 @@ func HTTPURL(raw string) (string, error) {
 	}
 	u.Path = strings.TrimRight(u.Path, "/")
 	u.RawPath = ""
-	return u.String(), nil
+	out := u.String()
+	// url.Parse accepts hosts its own String cannot give back ("ws://::").
+	if again, err := url.Parse(out); err != nil || again.Host != u.Host {
+		return "", fmt.Errorf("%w: %q: bad host", ErrBadURL, raw)
+	}
+	return out, nil
 }
 
 // fetch does one request and returns status and body (at most maxBody).
