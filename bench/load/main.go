@@ -3,11 +3,11 @@
 // one request in flight per connection, like wrk) and reports requests/s,
 // p50/p99 latency and errors.
 //
-// With -target it also runs the servers itself, one after another with the
-// same settings, so that all of them are measured in one run on the same
-// machine: for each it measures exec-to-first-200 (median of -startups
-// cold starts), then starts it once more, warms up, drives the load, reads
-// the process's RSS after the load, and stops it. -baseline and -peer name
+// With -target it also runs the servers itself with the same settings, so
+// that all of them are measured in one run on the same machine: it times
+// exec-to-first-200 (median of -startups cold starts, the targets taking
+// turns), then starts them all and drives each in turn for -rounds rounds
+// (median round reported), and reads each process's RSS after the load. -baseline and -peer name
 // the targets the others are reported against as ratios.
 //
 //	go run ./bench/load -url 'http://127.0.0.1:9000/api/token?room=test-room&identity=u1'
@@ -20,6 +20,7 @@ package main
 import (
 	"bufio"
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -54,6 +55,7 @@ type result struct {
 	P50ms     float64 `json:"p50_ms"`
 	P99ms     float64 `json:"p99_ms"`
 	RSSMB     float64 `json:"rss_after_mb,omitempty"`
+	CPUus     float64 `json:"server_cpu_us_per_req,omitempty"`
 	StartMS   float64 `json:"exec_to_first_200_ms,omitempty"`
 	Err       string  `json:"error,omitempty"`
 }
@@ -90,6 +92,7 @@ func run() error {
 		peer     = flag.String("peer", "node", "peer target voicetoken is compared to")
 		logDir   = flag.String("logdir", os.TempDir(), "where targets' stdout/stderr go")
 		jsonOut  = flag.String("json", "", "also write results as JSON to this file")
+		rounds   = flag.Int("rounds", 3, "load rounds; targets take turns each round and the median round is reported")
 	)
 	flag.Var(&targets, "target", `"name,base URL,command" (repeatable), run in order`)
 	flag.Parse()
@@ -103,19 +106,14 @@ func run() error {
 	if len(targets) == 0 {
 		return errors.New("give -url or at least one -target")
 	}
-	var results []result
-	for _, t := range targets {
-		fmt.Fprintf(os.Stderr, "== %s: %s\n", t.Name, t.Cmd)
-		r := measure(t, *path, *conns, *warmup, *dur, *startups, *logDir)
-		if r.Err != "" {
-			fmt.Fprintf(os.Stderr, "   %s: %s\n", t.Name, r.Err)
-		}
-		results = append(results, r)
+	results, err := measureAll(targets, *path, *conns, *warmup, *dur, *startups, *rounds, *logDir)
+	if err != nil {
+		return err
 	}
 	printResults(os.Stdout, results, *baseline, *peer)
 	if *jsonOut != "" {
 		b, _ := json.MarshalIndent(map[string]any{
-			"connections": *conns, "duration": dur.String(), "path": *path, "results": results,
+			"connections": *conns, "duration": dur.String(), "rounds": *rounds, "path": *path, "results": results,
 		}, "", "  ")
 		if err := os.WriteFile(*jsonOut, append(b, '\n'), 0o644); err != nil {
 			return err
@@ -129,40 +127,75 @@ func run() error {
 	return nil
 }
 
-// measure runs one target: cold starts, then a loaded run.
-func measure(t target, path string, conns int, warmup, dur time.Duration, startups int, logDir string) result {
-	res := result{target: t}
-	u := strings.TrimSuffix(t.URL, "/") + path
-	logf, err := os.Create(filepath.Join(logDir, t.Name+".log"))
-	if err != nil {
-		res.Err = err.Error()
-		return res
-	}
-	defer logf.Close()
-	var starts []float64
-	for range startups {
-		cmd, d, err := start(t.Cmd, u, logf)
+// measureAll times cold starts of every target, taking turns so that
+// background noise falls on all of them alike, then starts them all and
+// drives each in turn for rounds rounds. Each target's median round (by
+// req/s) is reported, with its RSS after the last round.
+func measureAll(targets []target, path string, conns int, warmup, dur time.Duration, startups, rounds int, logDir string) ([]result, error) {
+	logs := make([]*os.File, len(targets))
+	urls := make([]string, len(targets))
+	for i, t := range targets {
+		f, err := os.Create(filepath.Join(logDir, t.Name+".log"))
 		if err != nil {
-			res.Err = err.Error()
-			return res
+			return nil, err
 		}
-		starts = append(starts, float64(d)/float64(time.Millisecond))
-		stop(cmd)
+		defer f.Close()
+		logs[i], urls[i] = f, strings.TrimSuffix(t.URL, "/")+path
 	}
-	slices.Sort(starts)
-	if len(starts) > 0 {
-		res.StartMS = starts[len(starts)/2]
+	starts := make([][]float64, len(targets))
+	for range startups {
+		for i, t := range targets {
+			cmd, d, err := start(t.Cmd, urls[i], logs[i])
+			if err != nil {
+				return nil, fmt.Errorf("%s: %w", t.Name, err)
+			}
+			starts[i] = append(starts[i], float64(d)/float64(time.Millisecond))
+			stop(cmd)
+		}
 	}
-	cmd, _, err := start(t.Cmd, u, logf)
-	if err != nil {
-		res.Err = err.Error()
-		return res
+	cmds := make([]*exec.Cmd, len(targets))
+	for i, t := range targets {
+		cmd, _, err := start(t.Cmd, urls[i], logs[i])
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", t.Name, err)
+		}
+		defer stop(cmd)
+		cmds[i] = cmd
 	}
-	defer stop(cmd)
-	r := drive(u, conns, warmup, dur)
-	r.target, r.StartMS = t, res.StartMS
-	r.RSSMB = rssMB(cmd.Process.Pid)
-	return r
+	runs := make([][]result, len(targets))
+	for round := range rounds {
+		for i, t := range targets {
+			fmt.Fprintf(os.Stderr, "round %d/%d: %s\n", round+1, rounds, t.Name)
+			pid := cmds[i].Process.Pid
+			c0 := cpuTime(pid)
+			r := drive(urls[i], conns, warmup, dur)
+			if r.Requests > 0 {
+				// CPU over warm-up and run, per measured request: a noise-robust
+				// view of the server's own cost (the client's is excluded).
+				r.CPUus = float64((cpuTime(pid)-c0).Microseconds()) / (float64(r.Requests) * float64(warmup+dur) / float64(dur))
+			}
+			runs[i] = append(runs[i], r)
+		}
+	}
+	var out []result
+	for i, t := range targets {
+		rs := runs[i]
+		slices.SortFunc(rs, func(a, b result) int { return cmp.Compare(a.ReqPerSec, b.ReqPerSec) })
+		r := rs[len(rs)/2]
+		for _, x := range rs {
+			if x.Errors > r.Errors {
+				r.Errors = x.Errors // any error in any round counts
+			}
+		}
+		r.target = t
+		slices.Sort(starts[i])
+		if len(starts[i]) > 0 {
+			r.StartMS = starts[i][len(starts[i])/2]
+		}
+		r.RSSMB = rssMB(cmds[i].Process.Pid)
+		out = append(out, r)
+	}
+	return out, nil
 }
 
 // start execs cmdline and polls url until it answers 200: the time from
@@ -224,6 +257,22 @@ func stop(cmd *exec.Cmd) {
 		cmd.Process.Kill()
 		<-done
 	}
+}
+
+// cpuTime reads user+system CPU time of pid from /proc (clock ticks of
+// 10ms).
+func cpuTime(pid int) time.Duration {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0
+	}
+	f := strings.Fields(string(b[bytes.LastIndexByte(b, ')')+1:]))
+	if len(f) < 13 {
+		return 0
+	}
+	ut, _ := strconv.ParseInt(f[11], 10, 64)
+	st, _ := strconv.ParseInt(f[12], 10, 64)
+	return time.Duration(ut+st) * 10 * time.Millisecond
 }
 
 // rssMB reads VmRSS of pid from /proc.
@@ -407,7 +456,7 @@ func printResults(w io.Writer, rs []result, baseline, peer string) {
 		byName[r.Name] = r
 	}
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "target\treq/s\tp50 ms\tp99 ms\terrors\tRSS after MB\texec→200 ms\tvs "+baseline+"\tvs "+peer+"\t")
+	fmt.Fprintln(tw, "target\treq/s\tp50 ms\tp99 ms\terrors\tRSS after MB\texec→200 ms\tserver CPU µs/req\tvs "+baseline+"\tvs "+peer+"\t")
 	for _, r := range rs {
 		ratio := func(other string, f func(result) float64) string {
 			o, ok := byName[other]
@@ -417,7 +466,7 @@ func printResults(w io.Writer, rs []result, baseline, peer string) {
 			return fmt.Sprintf("%.2fx", f(r)/f(o))
 		}
 		rps := func(x result) float64 { return x.ReqPerSec }
-		fmt.Fprintf(tw, "%s\t%.0f\t%.3f\t%.3f\t%d\t%.1f\t%.1f\t%s\t%s\t\n", r.Name, r.ReqPerSec, r.P50ms, r.P99ms, r.Errors, r.RSSMB, r.StartMS,
+		fmt.Fprintf(tw, "%s\t%.0f\t%.3f\t%.3f\t%d\t%.1f\t%.1f\t%.1f\t%s\t%s\t\n", r.Name, r.ReqPerSec, r.P50ms, r.P99ms, r.Errors, r.RSSMB, r.StartMS, r.CPUus,
 			ratio(baseline, rps), ratio(peer, rps))
 	}
 	tw.Flush()

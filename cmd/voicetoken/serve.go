@@ -9,10 +9,12 @@ import (
 	"os/signal"
 	"strings"
 	"syscall"
+	"time"
 
 	"voicetoken/internal/keys"
 	"voicetoken/internal/server"
 	"voicetoken/internal/token"
+	"voicetoken/web"
 )
 
 const serveUsage = `Usage: voicetoken serve [flags]
@@ -85,7 +87,11 @@ func runServe(ctx context.Context, e *env, args []string) error {
 	if err := level.UnmarshalText([]byte(*logLevel)); err != nil {
 		return usageErr("--log-level %q: want debug, info, warn or error", *logLevel)
 	}
-	log := slog.New(slog.NewJSONHandler(e.stderr, &slog.HandlerOptions{Level: level}))
+	// The access log is batched: one write per 100ms instead of one per
+	// request (see server.LogBuffer); it is flushed on shutdown.
+	logw := server.NewLogBuffer(e.stderr, 100*time.Millisecond)
+	defer logw.Close()
+	log := slog.New(slog.NewJSONHandler(logw, &slog.HandlerOptions{Level: level}))
 
 	// load reads keys and policy; it runs at start-up and on SIGHUP, so a
 	// reload applies the same flags over the new files.
@@ -129,6 +135,7 @@ func runServe(ctx context.Context, e *env, args []string) error {
 		return ks, p, nil
 	}
 	ks, pol, err := load()
+	logw.Flush() // key warnings and the log stay in order
 	if err != nil {
 		return &exitError{code: token.ExitUsage, err: err}
 	}
@@ -155,6 +162,7 @@ func runServe(ctx context.Context, e *env, args []string) error {
 		return err
 	}
 	srv.LogListening(ln.Addr())
+	logw.Flush()
 	if ks.Dev {
 		fmt.Fprintf(e.stderr, "voicetoken serve: try  curl 'http://%s/api/token?room=test-room&identity=u1'\n", ln.Addr())
 	}
@@ -175,6 +183,6 @@ func runServe(ctx context.Context, e *env, args []string) error {
 	return srv.Serve(ctx, ln)
 }
 
-// servePage is the voice page served at "/". nil serves the built-in
-// placeholder; the page package (web.Assets) is wired here.
-func servePage() fs.FS { return nil }
+// servePage is the voice page served at "/": the bundle built from web/src
+// and embedded in the binary.
+func servePage() fs.FS { return web.Assets() }

@@ -30,9 +30,11 @@ const (
 	// DefaultMaxHeader bounds request headers (net/http allows 1 MiB).
 	DefaultMaxHeader = 16 << 10
 	// ReadHeaderTimeout and friends keep a slow client from holding a
-	// connection (slowloris).
+	// connection (slowloris). The two read timeouts are equal on purpose:
+	// net/http then sets one read deadline per request instead of two, and
+	// a 16 KiB body needs no more time than its headers.
 	DefaultReadHeaderTimeout = 5 * time.Second
-	DefaultReadTimeout       = 10 * time.Second
+	DefaultReadTimeout       = 5 * time.Second
 	DefaultWriteTimeout      = 10 * time.Second
 	DefaultIdleTimeout       = 60 * time.Second
 	// DefaultShutdownTimeout bounds how long in-flight requests may finish
@@ -80,7 +82,15 @@ type Config struct {
 // Validate reports every problem with c at once (errors.Join, each wrapped
 // in ErrInvalidConfig). It has no side effects and does no I/O.
 func (c *Config) Validate() error {
+	_, err := c.check()
+	return err
+}
+
+// check is Validate, also returning the compiled policy (nil when
+// Policy is nil) so New need not compile it twice.
+func (c *Config) check() (*policy, error) {
 	var errs []error
+	var compiled *policy
 	add := func(format string, args ...any) {
 		errs = append(errs, fmt.Errorf("%w: "+format, append([]any{ErrInvalidConfig}, args...)...))
 	}
@@ -101,7 +111,8 @@ func (c *Config) Validate() error {
 		add("no API key: set LIVEKIT_API_KEY and LIVEKIT_API_SECRET, --env-file or --key-file")
 	}
 	if c.Policy != nil {
-		if _, err := compilePolicy(c.Policy); err != nil {
+		var err error
+		if compiled, err = compilePolicy(c.Policy); err != nil {
 			errs = append(errs, fmt.Errorf("%w: %w", ErrInvalidConfig, err))
 		}
 	}
@@ -114,7 +125,7 @@ func (c *Config) Validate() error {
 			break
 		}
 	}
-	return errors.Join(errs...)
+	return compiled, errors.Join(errs...)
 }
 
 func (c *Config) setDefaults() {

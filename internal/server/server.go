@@ -59,7 +59,8 @@ type state struct {
 // New checks cfg (every problem at once, see Config.Validate), compiles the
 // policy and builds the handler. It does not listen.
 func New(cfg Config, opts ...Option) (*Server, error) {
-	if err := cfg.Validate(); err != nil {
+	compiled, err := cfg.check()
+	if err != nil {
 		return nil, err
 	}
 	cfg.setDefaults()
@@ -73,10 +74,12 @@ func New(cfg Config, opts ...Option) (*Server, error) {
 		limits:  newLimiter(),
 	}
 	s.respPool.New = func() any { b := make([]byte, 0, 1024); return &b }
-	st, err := newState(cfg.Keys, cfg.Policy)
-	if err != nil {
-		return nil, err
+	if compiled == nil {
+		if compiled, err = compilePolicy(DefaultPolicy()); err != nil {
+			return nil, err
+		}
 	}
+	st := newStateCompiled(cfg.Keys, compiled)
 	s.state.Store(st)
 	s.metrics.setKeys(st)
 
@@ -112,7 +115,11 @@ func newState(ks *keys.Set, p *Policy) (*state, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &state{keys: ks, key: ks.Primary(), pol: pol, roomsJSON: encodeRooms(pol.roomList)}, nil
+	return newStateCompiled(ks, pol), nil
+}
+
+func newStateCompiled(ks *keys.Set, pol *policy) *state {
+	return &state{keys: ks, key: ks.Primary(), pol: pol, roomsJSON: encodeRooms(pol.roomList)}
 }
 
 func encodeRooms(rooms []Room) []byte {
