@@ -5,7 +5,11 @@
 # errors, RSS after load, exec-to-first-200 and the ratios.
 #
 #   bash bench/run.sh                 # 32 connections, 10s each
-#   C=64 D=20s bash bench/run.sh
+#   C=64 D=20s ROUNDS=5 bash bench/run.sh
+#
+# The three servers run side by side and are driven in turn, ROUNDS times;
+# each target's median round is reported, so background load on a shared
+# machine falls on all three alike.
 #
 # Needs Go and Node/npm (npm ci fetches express and livekit-server-sdk once).
 set -euo pipefail
@@ -13,6 +17,7 @@ cd "$(dirname "$0")/.."
 root=$(pwd)
 C=${C:-32}
 D=${D:-10s}
+ROUNDS=${ROUNDS:-3}
 PEER_SRC=${PEER_SRC:-$root/../shared/peers/node-express}
 peer=$root/bench/.peer
 work=$(mktemp -d "${TMPDIR:-/tmp}/voicetoken-bench.XXXXXX")
@@ -36,7 +41,7 @@ fi
 # caps), metrics and the JSON access log on (to $work/voicetoken.log); the
 # per-address limit is raised so the driver's 32 connections from one
 # address measure the limiter's cost, not its refusals.
-"$work/load" -c "$C" -d "$D" -logdir "$work" -json "$work/results.json" \
+"$work/load" -c "$C" -d "$D" -rounds "$ROUNDS" -logdir "$work" -json "$work/results.json" \
 	-path '/api/token?room=test-room&identity=u1' \
 	-baseline ceiling -peer node \
 	-target "ceiling,http://127.0.0.1:9200,$work/ceiling -addr 127.0.0.1:9200" \

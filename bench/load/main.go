@@ -172,7 +172,7 @@ func measureAll(targets []target, path string, conns int, warmup, dur time.Durat
 			if r.Requests > 0 {
 				// CPU over warm-up and run, per measured request: a noise-robust
 				// view of the server's own cost (the client's is excluded).
-				r.CPUus = float64((cpuTime(pid)-c0).Microseconds()) / (float64(r.Requests) * float64(warmup+dur) / float64(dur))
+				r.CPUus = float64((cpuTime(pid) - c0).Microseconds()) / (float64(r.Requests) * float64(warmup+dur) / float64(dur))
 			}
 			runs[i] = append(runs[i], r)
 		}

@@ -129,19 +129,25 @@ logging:
 func (s *livekitServer) httpURL() string { return fmt.Sprintf("http://127.0.0.1:%d", s.port) }
 func (s *livekitServer) wsURL() string   { return fmt.Sprintf("ws://127.0.0.1:%d", s.port) }
 
-// stop ends the server: SIGTERM, then SIGKILL if it lingers.
+// stop ends the server. LiveKit's first SIGTERM starts a graceful drain
+// that can wait for long; a second one forces the exit (its log says
+// "force": true). SIGKILL if even that lingers.
 func (s *livekitServer) stop() {
-	select {
-	case <-s.done:
-		return
-	default:
-	}
-	s.cmd.Process.Signal(syscall.SIGTERM)
-	select {
-	case <-s.done:
-	case <-time.After(15 * time.Second):
-		s.cmd.Process.Kill()
-		<-s.done
+	for _, step := range []struct {
+		sig  os.Signal
+		wait time.Duration
+	}{{syscall.SIGTERM, 500 * time.Millisecond}, {syscall.SIGTERM, 10 * time.Second}, {os.Kill, time.Minute}} {
+		select {
+		case <-s.done:
+			return
+		default:
+		}
+		s.cmd.Process.Signal(step.sig)
+		select {
+		case <-s.done:
+			return
+		case <-time.After(step.wait):
+		}
 	}
 }
 

@@ -56,7 +56,9 @@ type Result struct {
 }
 
 // Okf, Warnf, Failf and Skipf build a Result with a formatted detail.
-func Okf(format string, args ...any) Result { return Result{Status: OK, Detail: fmt.Sprintf(format, args...)} }
+func Okf(format string, args ...any) Result {
+	return Result{Status: OK, Detail: fmt.Sprintf(format, args...)}
+}
 
 // Warnf returns a warning Result.
 func Warnf(format string, args ...any) Result {

@@ -39,14 +39,18 @@ func sanitize(s string) string {
 			}
 			continue
 		}
+		need := 1
+		if space {
+			need++
+		}
+		if n+need > maxDetail {
+			b.WriteString("...")
+			break
+		}
 		if space {
 			b.WriteByte(' ')
 			n++
 			space = false
-		}
-		if n >= maxDetail {
-			b.WriteString("...")
-			break
 		}
 		b.WriteRune(r)
 		n++

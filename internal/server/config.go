@@ -180,13 +180,16 @@ func parseLiveKitURL(s string) (*url.URL, error) {
 type Option func(*deps)
 
 type deps struct {
+	fake   bool
 	now    func() time.Time
 	rand   io.Reader
 	logger *slog.Logger
 }
 
 // WithClock sets the time source (tests).
-func WithClock(now func() time.Time) Option { return func(d *deps) { d.now = now } }
+func WithClock(now func() time.Time) Option {
+	return func(d *deps) { d.now, d.fake = now, true }
+}
 
 // WithRand sets the randomness for generated identities (tests).
 func WithRand(r io.Reader) Option { return func(d *deps) { d.rand = r } }

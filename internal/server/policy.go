@@ -235,7 +235,6 @@ type policy struct {
 	genPrefix   string
 	origins     map[string]bool
 	anyOrigin   bool
-	perAddress  Rate
 	defaultTTL  time.Duration
 	// roomConfigs are the pre-encoded roomConfig claims of rooms that
 	// have an agent.
@@ -253,7 +252,6 @@ type caller struct {
 	metadata   bool
 	serverID   bool // identity chosen by the server only
 	rate       Rate
-	isAPIKey   bool
 	roomAgents map[string]string
 	limitKey   string           // "key:<name>" for API keys; browsers use their address
 	video      token.VideoGrant // template; Room is set per request
@@ -487,7 +485,6 @@ func compilePolicy(p *Policy) (*policy, error) {
 			errs = append(errs, err)
 		}
 	}
-	c.perAddress = addrRate
 
 	// Browser callers.
 	rm, rerrs := compileRooms(p.AllowRooms, c.rooms)
@@ -554,7 +551,7 @@ func compilePolicy(p *Policy) (*policy, error) {
 		}
 		c.keys = append(c.keys, &caller{
 			name: k.Name, rooms: krm, maxTTL: kmax, grants: kg, agents: k.Agents,
-			metadata: k.Metadata, rate: kr, isAPIKey: true, roomAgents: roomAgents,
+			metadata: k.Metadata, rate: kr, roomAgents: roomAgents,
 			limitKey: "key:" + k.Name, video: kg.video(),
 		})
 		c.keyHashes = append(c.keyHashes, sum)

@@ -22,16 +22,18 @@ import (
 // Server is the token API. Create it with New; it is safe for concurrent
 // use, and Reload may run while requests are served.
 type Server struct {
-	cfg     Config
-	now     func() time.Time
-	rand    io.Reader
-	randMu  sync.Mutex
-	log     *slog.Logger
-	metrics *metrics
-	limits  *limiter
-	page    http.Handler
-	csp     string
-	handler http.Handler
+	cfg       Config
+	now       func() time.Time
+	fakeClock bool // now is not time.Now: read it for minting
+	rand      io.Reader
+	randMu    sync.Mutex
+	log       *slog.Logger
+	issuedLog *slog.Logger // log with event=TOKEN_ISSUED pre-rendered
+	metrics   *metrics
+	limits    *limiter
+	page      http.Handler
+	csp       string
+	handler   http.Handler
 
 	respPool sync.Pool // *[]byte response buffers
 
@@ -66,13 +68,15 @@ func New(cfg Config, opts ...Option) (*Server, error) {
 	cfg.setDefaults()
 	d := newDeps(opts)
 	s := &Server{
-		cfg:     cfg,
-		now:     d.now,
-		rand:    d.rand,
-		log:     d.logger,
-		metrics: newMetrics(cfg.Version),
-		limits:  newLimiter(),
+		cfg:       cfg,
+		now:       d.now,
+		fakeClock: d.fake,
+		rand:      d.rand,
+		log:       d.logger,
+		metrics:   newMetrics(cfg.Version),
+		limits:    newLimiter(),
 	}
+	s.issuedLog = s.log.With(slog.String("event", "TOKEN_ISSUED"))
 	s.respPool.New = func() any { b := make([]byte, 0, 1024); return &b }
 	if compiled == nil {
 		if compiled, err = compilePolicy(DefaultPolicy()); err != nil {
@@ -162,7 +166,15 @@ func (s *Server) routes() http.Handler {
 	metricsHandler := promhttp.HandlerFor(s.metrics.reg, promhttp.HandlerOpts{})
 	mux.HandleFunc("/metrics", s.simpleGET(metricsHandler.ServeHTTP))
 	mux.Handle("/", s.page)
-	return mux
+	// The token endpoint skips the mux's pattern matching: it is the one
+	// route that sees real load. Everything else goes through the mux.
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/api/token" {
+			s.handleToken(w, r)
+			return
+		}
+		mux.ServeHTTP(w, r)
+	})
 }
 
 // simpleGET allows GET and HEAD only and times the request.

@@ -25,6 +25,7 @@ import (
 
 	"voicetoken/internal/keys"
 	"voicetoken/internal/server"
+	"voicetoken/internal/token"
 )
 
 const (
@@ -826,6 +827,9 @@ func TestAccessLogHasNoSecrets(t *testing.T) {
 			t.Errorf("log contains a secret or token: %.20s...", secret)
 		}
 	}
+	if fp := `"token":"` + token.Fingerprint(out.Token) + `"`; !strings.Contains(logs, fp) {
+		t.Errorf("log lacks the token fingerprint %s", fp)
+	}
 	if !strings.Contains(logs, `"caller":"backend"`) {
 		t.Error("log does not name the API-key caller")
 	}
@@ -890,9 +894,9 @@ func TestPage(t *testing.T) {
 
 func TestConfigValidate(t *testing.T) {
 	cfg := server.Config{
-		Addr:       "no-port",
-		LiveKitURL: "ftp://x",
-		Policy:     &server.Policy{Browser: server.BrowserPolicy{Grants: []string{"roomAdmin"}}},
+		Addr:        "no-port",
+		LiveKitURL:  "ftp://x",
+		Policy:      &server.Policy{Browser: server.BrowserPolicy{Grants: []string{"roomAdmin"}}},
 		ReadTimeout: -1,
 	}
 	err := cfg.Validate()

@@ -1,0 +1,177 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"io"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/livekit/protocol/auth"
+)
+
+// startServe runs `voicetoken serve args...` in-process on 127.0.0.1:0 and
+// returns its base URL (read from the LISTENING log line), its stderr and
+// a stop function that waits for a clean exit.
+func startServe(t *testing.T, environ map[string]string, args ...string) (string, *syncBuffer, func()) {
+	t.Helper()
+	stderr := &syncBuffer{}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan int, 1)
+	go func() {
+		done <- run(ctx, append([]string{"serve", "--addr", "127.0.0.1:0"}, args...), &env{
+			stdin: strings.NewReader(""), stdout: io.Discard, stderr: stderr,
+			getenv: func(k string) string { return environ[k] }, now: time.Now,
+		})
+	}()
+	var base string
+	pollUntil(t, "the LISTENING line", func() bool {
+		for _, line := range strings.Split(stderr.String(), "\n") {
+			var m struct{ Event, URL string }
+			if json.Unmarshal([]byte(line), &m) == nil && m.Event == "LISTENING" {
+				base = strings.TrimSuffix(m.URL, "/")
+				return true
+			}
+		}
+		select {
+		case code := <-done:
+			t.Fatalf("serve exited with %d: %s", code, stderr)
+		default:
+		}
+		return false
+	})
+	stop := func() {
+		cancel()
+		select {
+		case code := <-done:
+			if code != 0 {
+				t.Errorf("serve exit code %d: %s", code, stderr)
+			}
+		case <-time.After(15 * time.Second):
+			t.Fatal("serve did not stop")
+		}
+	}
+	return base, stderr, stop
+}
+
+func getJSON(t *testing.T, url string, v any) int {
+	t.Helper()
+	resp, err := http.Get(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	if err := json.NewDecoder(resp.Body).Decode(v); err != nil {
+		t.Fatalf("%s: %v", url, err)
+	}
+	return resp.StatusCode
+}
+
+// TestServeNoSetup is the README's first command: no keys, no policy, and
+// a token for test-room that LiveKit's own verifier accepts.
+func TestServeNoSetup(t *testing.T) {
+	base, stderr, stop := startServe(t, nil)
+	var out struct{ Token, Room, Identity, ServerURL string }
+	var raw map[string]any
+	if code := getJSON(t, base+"/api/token?room=test-room&identity=u1", &raw); code != 200 {
+		t.Fatalf("status %d: %v", code, raw)
+	}
+	b, _ := json.Marshal(raw)
+	json.Unmarshal(b, &out)
+	if raw["server_url"] != "ws://127.0.0.1:7880" {
+		t.Errorf("server_url %v, want LiveKit's dev URL", raw["server_url"])
+	}
+	v, err := auth.ParseAPIToken(out.Token)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, grants, err := v.Verify("secret")
+	if err != nil {
+		t.Fatalf("LiveKit rejects the dev token: %v", err)
+	}
+	if grants.Video.Room != "test-room" || grants.Identity != "u1" {
+		t.Errorf("grants %+v", grants.Video)
+	}
+	stop()
+	logs := stderr.String()
+	for _, want := range []string{"WARNING: using LiveKit's development key pair", `"event":"TOKEN_ISSUED"`, `"event":"SHUTDOWN"`} {
+		if !strings.Contains(logs, want) {
+			t.Errorf("stderr lacks %q:\n%s", want, logs)
+		}
+	}
+	if strings.Contains(logs, out.Token) {
+		t.Error("the token appears in the log")
+	}
+}
+
+// TestServeReloadOnSIGHUP: a good policy file is applied on SIGHUP, a bad
+// one is refused and the running policy stays.
+func TestServeReloadOnSIGHUP(t *testing.T) {
+	pol := filepath.Join(t.TempDir(), "policy.yaml")
+	write := func(s string) {
+		if err := os.WriteFile(pol, []byte(s), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write("rooms: [{name: first}]\n")
+	base, stderr, stop := startServe(t, map[string]string{"VOICETOKEN_POLICY": pol})
+	defer stop()
+	status := func(room string) int {
+		var v any
+		return getJSON(t, base+"/api/token?identity=u&room="+room, &v)
+	}
+	if status("first") != 200 || status("second") != 403 {
+		t.Fatal("initial policy not applied")
+	}
+	hup := func() {
+		if err := syscall.Kill(os.Getpid(), syscall.SIGHUP); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write("rooms: [{name: second}]\nbrowser: {grants: [roomAdmin]}\n")
+	hup()
+	pollUntil(t, "RELOAD_FAILED", func() bool { return strings.Contains(stderr.String(), `"event":"RELOAD_FAILED"`) })
+	if status("first") != 200 || status("second") != 403 {
+		t.Error("a bad policy file changed the running policy")
+	}
+	write("rooms: [{name: second}]\n")
+	hup()
+	pollUntil(t, "the new policy", func() bool { return status("second") == 200 })
+	if status("first") != 403 {
+		t.Error("old room still allowed after reload")
+	}
+}
+
+func TestServeConfigErrors(t *testing.T) {
+	tests := []struct {
+		name     string
+		args     []string
+		environ  map[string]string
+		wantCode int
+		want     []string
+	}{
+		{name: "every problem at once", args: []string{"serve", "--addr", "nohost", "--livekit-url", "ftp://x"}, wantCode: 3,
+			want: []string{"nohost", "ftp://x"}},
+		{name: "bad policy file", args: []string{"serve", "--policy", "testdata/does-not-exist.yaml"}, wantCode: 3, want: []string{"read policy"}},
+		{name: "half a key", args: []string{"serve"}, environ: map[string]string{"LIVEKIT_API_KEY": "APIx"}, wantCode: 3, want: []string{"LIVEKIT_API_SECRET"}},
+		{name: "stray argument", args: []string{"serve", "extra"}, wantCode: 3, want: []string{"extra"}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			r := runCLI(t, tc.environ, "", tc.args...)
+			if r.code != tc.wantCode {
+				t.Fatalf("exit %d, want %d: %s", r.code, tc.wantCode, r.stderr)
+			}
+			for _, w := range tc.want {
+				if !strings.Contains(r.stderr, w) {
+					t.Errorf("stderr lacks %q: %s", w, r.stderr)
+				}
+			}
+		})
+	}
+}
