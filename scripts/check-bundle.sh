@@ -10,7 +10,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-(cd web && npm ci --no-audit --no-fund --loglevel=error)
+bash scripts/npm-ci.sh web
 (cd web && npm test --silent) >/dev/null || {
   echo "check-bundle: the page's unit tests fail: run (cd web && npm test)" >&2
   exit 1

@@ -76,7 +76,7 @@ if [ ! -x /usr/bin/chromium ]; then
   $sudo apt-get update -qq && DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq chromium >/dev/null ||
     fail_setup "could not install chromium with apt-get"
 fi
-(cd e2e && npm ci --no-audit --no-fund --loglevel=error >/dev/null) || fail_setup "npm ci in e2e/ failed"
+bash scripts/npm-ci.sh e2e >/dev/null || fail_setup "npm ci in e2e/ failed"
 
 # 2. LiveKit.
 lk_bin=$(bash "$root/../shared/tools/livekit-server.sh") || fail_setup "could not build livekit-server"
