@@ -3,7 +3,8 @@ package server
 import (
 	"net/http"
 	"strconv"
-	"unicode/utf8"
+
+	"voicetoken/internal/token"
 )
 
 // Error codes, the stable "code" of every JSON error. They are also the
@@ -95,53 +96,5 @@ var (
 	hdrNosniff = []string{"nosniff"}
 )
 
-const hexDigits = "0123456789abcdef"
-
-// appendJSONString appends s as a JSON string, escaping what encoding/json
-// escapes (quotes, backslash, control characters, < > &, U+2028/9) and
-// replacing invalid UTF-8 with U+FFFD, without reflection.
-func appendJSONString(b []byte, s string) []byte {
-	b = append(b, '"')
-	start := 0
-	for i := 0; i < len(s); {
-		c := s[i]
-		if c < utf8.RuneSelf {
-			if c >= 0x20 && c != '"' && c != '\\' && c != '<' && c != '>' && c != '&' {
-				i++
-				continue
-			}
-			b = append(b, s[start:i]...)
-			switch c {
-			case '"', '\\':
-				b = append(b, '\\', c)
-			case '\n':
-				b = append(b, '\\', 'n')
-			case '\r':
-				b = append(b, '\\', 'r')
-			case '\t':
-				b = append(b, '\\', 't')
-			default:
-				b = append(b, '\\', 'u', '0', '0', hexDigits[c>>4], hexDigits[c&0xf])
-			}
-			i++
-			start = i
-			continue
-		}
-		r, size := utf8.DecodeRuneInString(s[i:])
-		switch {
-		case r == utf8.RuneError && size == 1:
-			b = append(b, s[start:i]...)
-			b = append(b, `\ufffd`...)
-		case r == '\u2028' || r == '\u2029':
-			b = append(b, s[start:i]...)
-			b = append(b, '\\', 'u', '2', '0', '2', hexDigits[r&0xf])
-		default:
-			i += size
-			continue
-		}
-		i += size
-		start = i
-	}
-	b = append(b, s[start:]...)
-	return append(b, '"')
-}
+// appendJSONString appends s as a JSON string; see token.AppendJSONString.
+func appendJSONString(b []byte, s string) []byte { return token.AppendJSONString(b, s) }

@@ -307,3 +307,9 @@ var safeASCII = func() (t [256]bool) {
 	}
 	return t
 }()
+
+// AppendJSONString appends s as a JSON string, escaped as encoding/json
+// escapes it (quotes, backslash, control characters, < > &, U+2028/9;
+// invalid UTF-8 becomes U+FFFD), without reflection. The token API uses it
+// to write its responses on the hot path.
+func AppendJSONString(b []byte, s string) []byte { return appendString(b, s) }
