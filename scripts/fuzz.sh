@@ -9,7 +9,17 @@ n=0
 for pkg in $pkgs; do
   for target in $(go test -list '^Fuzz' "$pkg" 2>/dev/null | grep '^Fuzz' || true); do
     echo "fuzz: $pkg $target ($FUZZTIME)"
-    go test -run '^$' -fuzz "^${target}\$" -fuzztime "$FUZZTIME" "$pkg" >/tmp/fuzz.$$.log 2>&1 || { cat /tmp/fuzz.$$.log; echo "fuzz: $target FAILED"; exit 1; }
+    if ! go test -run '^$' -fuzz "^${target}\$" -fuzztime "$FUZZTIME" "$pkg" >/tmp/fuzz.$$.log 2>&1; then
+      # When -fuzztime ends while a worker is inside one slow input, go test
+      # can report "context deadline exceeded" with no failing input: the
+      # fuzzer's own shutdown race, not a finding. A real finding always
+      # writes its input under testdata/fuzz.
+      if grep -q 'context deadline exceeded' /tmp/fuzz.$$.log && ! grep -q 'Failing input written' /tmp/fuzz.$$.log; then
+        echo "fuzz: $target: the fuzzer timed out stopping (no failing input); counted as run"
+      else
+        cat /tmp/fuzz.$$.log; echo "fuzz: $target FAILED"; exit 1
+      fi
+    fi
     n=$((n+1))
   done
 done
