@@ -39,12 +39,12 @@ func TestPolicyCheck(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			l := newLogs(t)
-			l.secret(strings.TrimSpace(tt.raw))
+			l.Secret(strings.TrimSpace(tt.raw))
 			c, err := tt.policy.Check(tt.raw, now)
 			if !errors.Is(err, tt.wantErr) {
 				t.Fatalf("Check error = %v, want %v", err, tt.wantErr)
 			}
-			l.noSecret(err)
+			l.NoSecret(err)
 			if err != nil {
 				return
 			}
@@ -66,11 +66,11 @@ func TestCredentialNeverPrintsToken(t *testing.T) {
 		t.Fatal(err)
 	}
 	l := newLogs(t)
-	l.secret(raw)
+	l.Secret(raw)
 	for _, verb := range []string{"%v", "%+v", "%#v", "%s"} {
 		l.Write([]byte(fmt.Sprintf(verb, c) + "\n"))
 	}
-	l.logger().Info("loaded", "cred", c)
+	l.Logger().Info("loaded", "cred", c)
 	if !strings.Contains(c.String(), token.Fingerprint(raw)) {
 		t.Errorf("String() = %q, want the fingerprint", c.String())
 	}

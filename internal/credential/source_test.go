@@ -20,10 +20,10 @@ import (
 // until the test ends.
 func startSource(t *testing.T, l *logs, cfg credential.Config) *credential.Source {
 	t.Helper()
-	cfg.Logger = l.logger()
+	cfg.Logger = l.Logger()
 	src, err := credential.New(context.Background(), cfg)
 	if err != nil {
-		l.noSecret(err)
+		l.NoSecret(err)
 		t.Fatalf("New: %v", err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
@@ -138,7 +138,7 @@ func TestFileSourcePicksUpUpdates(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			l := newLogs(t)
 			first, second, third := tokenExp(t, now, time.Hour*2), tokenExp(t, now, time.Hour*3), tokenExp(t, now, time.Hour*4)
-			l.secret(first, second, third)
+			l.Secret(first, second, third)
 			path, replace := tt.setup(t, first)
 			// No poll: the update must arrive through fsnotify.
 			src := startSource(t, l, credential.Config{Spec: credential.Spec{Kind: credential.KindFile, Path: path}, PollInterval: -1})
@@ -152,7 +152,7 @@ func TestFileSourcePicksUpUpdates(t *testing.T) {
 				eventually(t, time.Second, "the new token", func() bool { return src.Token() == next })
 				t.Logf("picked up after %s", time.Since(start).Round(time.Millisecond))
 			}
-			loaded := l.events("CREDENTIAL_LOADED")
+			loaded := l.Events("CREDENTIAL_LOADED")
 			if len(loaded) != 3 {
 				t.Fatalf("%d CREDENTIAL_LOADED events, want 3", len(loaded))
 			}
@@ -170,7 +170,7 @@ func TestFileSourceRejectsBadValueAndKeepsOld(t *testing.T) {
 	now := time.Now()
 	l := newLogs(t)
 	good, expired, next := tokenExp(t, now, time.Hour*2), tokenExp(t, now, -time.Minute), tokenExp(t, now, time.Hour*3)
-	l.secret(good, expired, next)
+	l.Secret(good, expired, next)
 	p := filepath.Join(t.TempDir(), "podium_token")
 	writeToken(t, p, good)
 	src := startSource(t, l, credential.Config{Spec: credential.Spec{Kind: credential.KindFile, Path: p}, PollInterval: 20 * time.Millisecond})
@@ -184,8 +184,8 @@ func TestFileSourceRejectsBadValueAndKeepsOld(t *testing.T) {
 	}
 	for i, b := range bad {
 		writeToken(t, p, b.content)
-		eventually(t, 2*time.Second, "a CREDENTIAL_REJECTED event", func() bool { return len(l.events("CREDENTIAL_REJECTED")) > i })
-		ev := l.events("CREDENTIAL_REJECTED")[i]
+		eventually(t, 2*time.Second, "a CREDENTIAL_REJECTED event", func() bool { return len(l.Events("CREDENTIAL_REJECTED")) > i })
+		ev := l.Events("CREDENTIAL_REJECTED")[i]
 		if r, _ := ev["reason"].(string); !strings.Contains(r, b.reason) {
 			t.Errorf("%s: reason %q, want it to mention %q", b.name, r, b.reason)
 		}
@@ -199,7 +199,7 @@ func TestFileSourceRejectsBadValueAndKeepsOld(t *testing.T) {
 	// Polling a file that stays bad does not repeat the warning.
 	time.Sleep(100 * time.Millisecond)
 	warns := 0
-	for _, ev := range l.events("CREDENTIAL_REJECTED") {
+	for _, ev := range l.Events("CREDENTIAL_REJECTED") {
 		if ev["level"] == "WARN" {
 			warns++
 		}
@@ -215,7 +215,7 @@ func TestFileSourcePollOnly(t *testing.T) {
 	now := time.Now()
 	l := newLogs(t)
 	a, b := tokenExp(t, now, time.Hour*2), tokenExp(t, now, time.Hour*3)
-	l.secret(a, b)
+	l.Secret(a, b)
 	p := filepath.Join(t.TempDir(), "tok")
 	writeToken(t, p, a)
 	src := startSource(t, l, credential.Config{Spec: credential.Spec{Kind: credential.KindFile, Path: p}, NoWatch: true, PollInterval: 20 * time.Millisecond})
@@ -227,7 +227,7 @@ func TestReload(t *testing.T) {
 	now := time.Now()
 	l := newLogs(t)
 	a, b, expired := tokenExp(t, now, time.Hour*2), tokenExp(t, now, time.Hour*3), tokenExp(t, now, -time.Hour)
-	l.secret(a, b, expired)
+	l.Secret(a, b, expired)
 	p := filepath.Join(t.TempDir(), "tok")
 	writeToken(t, p, a)
 	src := startSource(t, l, credential.Config{Spec: credential.Spec{Kind: credential.KindFile, Path: p}, NoWatch: true, PollInterval: -1})
@@ -238,7 +238,7 @@ func TestReload(t *testing.T) {
 		t.Fatalf("Reload = %v, %v; want the new token", c, err)
 	}
 	c, err = src.Reload(context.Background())
-	if err != nil || c.Token() != b || len(l.events("CREDENTIAL_UNCHANGED")) != 1 {
+	if err != nil || c.Token() != b || len(l.Events("CREDENTIAL_UNCHANGED")) != 1 {
 		t.Fatalf("second Reload = %v, %v; want unchanged", c, err)
 	}
 	writeToken(t, p, expired)
@@ -246,7 +246,7 @@ func TestReload(t *testing.T) {
 	if !errors.Is(err, token.ErrExpired) || c.Token() != b {
 		t.Fatalf("Reload of an expired token = %v, %v; want ErrExpired and the old token kept", c, err)
 	}
-	l.noSecret(err)
+	l.NoSecret(err)
 }
 
 func TestUnsafePaths(t *testing.T) {
@@ -272,18 +272,18 @@ func TestUnsafePaths(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			l := newLogs(t)
 			tok := tokenExp(t, now, time.Hour)
-			l.secret(tok)
+			l.Secret(tok)
 			p := tt.path(t.TempDir())
 			writeToken(t, p, tok)
 			spec := credential.Spec{Kind: credential.KindFile, Path: p}
-			_, err := credential.New(context.Background(), credential.Config{Spec: spec, Logger: l.logger()})
+			_, err := credential.New(context.Background(), credential.Config{Spec: spec, Logger: l.Logger()})
 			if !errors.Is(err, credential.ErrUnsafePath) {
 				t.Fatalf("New error = %v, want ErrUnsafePath", err)
 			}
 			if !strings.Contains(err.Error(), "--force") {
 				t.Errorf("error %q does not say how to override", err)
 			}
-			src, err := credential.New(context.Background(), credential.Config{Spec: spec, Logger: l.logger(), Force: true})
+			src, err := credential.New(context.Background(), credential.Config{Spec: spec, Logger: l.Logger(), Force: true})
 			if err != nil || src.Token() != tok {
 				t.Fatalf("with Force: %v", err)
 			}
@@ -295,14 +295,14 @@ func TestFileModeWarning(t *testing.T) {
 	now := time.Now()
 	l := newLogs(t)
 	tok := tokenExp(t, now, time.Hour*2)
-	l.secret(tok)
+	l.Secret(tok)
 	p := filepath.Join(t.TempDir(), "tok")
 	writeToken(t, p, tok)
 	if err := os.Chmod(p, 0o644); err != nil {
 		t.Fatal(err)
 	}
 	startSource(t, l, credential.Config{Spec: credential.Spec{Kind: credential.KindFile, Path: p}, NoWatch: true})
-	ev := l.events("CREDENTIAL_LOADED")
+	ev := l.Events("CREDENTIAL_LOADED")
 	if len(ev) != 1 || !strings.Contains(fmt.Sprint(ev[0]["warning"]), "0644") {
 		t.Fatalf("CREDENTIAL_LOADED = %v, want a mode warning", ev)
 	}
@@ -312,14 +312,14 @@ func TestEnvSource(t *testing.T) {
 	now := time.Now()
 	l := newLogs(t)
 	tok := tokenExp(t, now, time.Hour*2)
-	l.secret(tok)
+	l.Secret(tok)
 	env := map[string]string{"PODIUM_TOKEN": tok + "\n"}
 	getenv := func(k string) string { return env[k] }
-	src, err := credential.New(context.Background(), credential.Config{Spec: credential.Spec{Kind: credential.KindEnv, Var: "PODIUM_TOKEN"}, Getenv: getenv, Logger: l.logger()})
+	src, err := credential.New(context.Background(), credential.Config{Spec: credential.Spec{Kind: credential.KindEnv, Var: "PODIUM_TOKEN"}, Getenv: getenv, Logger: l.Logger()})
 	if err != nil || src.Token() != tok {
 		t.Fatalf("New = %v", err)
 	}
-	_, err = credential.New(context.Background(), credential.Config{Spec: credential.Spec{Kind: credential.KindEnv, Var: "MISSING"}, Getenv: getenv, Logger: l.logger()})
+	_, err = credential.New(context.Background(), credential.Config{Spec: credential.Spec{Kind: credential.KindEnv, Var: "MISSING"}, Getenv: getenv, Logger: l.Logger()})
 	if !errors.Is(err, credential.ErrEmpty) {
 		t.Fatalf("missing variable: %v, want ErrEmpty", err)
 	}
@@ -348,14 +348,14 @@ func TestExecSource(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			l := newLogs(t)
-			l.secret(tok)
+			l.Secret(tok)
 			start := time.Now()
 			src, err := credential.New(context.Background(), credential.Config{
-				Spec: credential.Spec{Kind: credential.KindExec, Argv: tt.argv}, ExecTimeout: tt.timeout, Logger: l.logger()})
+				Spec: credential.Spec{Kind: credential.KindExec, Argv: tt.argv}, ExecTimeout: tt.timeout, Logger: l.Logger()})
 			if !errors.Is(err, tt.wantErr) {
 				t.Fatalf("New error = %v, want %v", err, tt.wantErr)
 			}
-			l.noSecret(err)
+			l.NoSecret(err)
 			if err == nil && src.Token() != tok {
 				t.Fatal("wrong token")
 			}
@@ -372,7 +372,7 @@ func TestExecSourceRefreshesBeforeExpiry(t *testing.T) {
 	// The first token expires in 1h; with RefreshBefore just under 1h the
 	// next run is due in about 100ms although Refresh is 1h.
 	first, second := tokenExp(t, now, time.Hour), tokenExp(t, now, 3*time.Hour)
-	l.secret(first, second)
+	l.Secret(first, second)
 	p := filepath.Join(t.TempDir(), "tok")
 	writeToken(t, p, first)
 	src := startSource(t, l, credential.Config{
@@ -391,18 +391,18 @@ func TestExpiringEvents(t *testing.T) {
 	clock := func() time.Time { return base.Add(time.Duration(offset.Load())) }
 	l := newLogs(t)
 	tok := tokenExp(t, base, 10*time.Minute)
-	l.secret(tok)
+	l.Secret(tok)
 	p := filepath.Join(t.TempDir(), "tok")
 	writeToken(t, p, tok)
 	offset.Store(int64(10*time.Minute - 400*time.Millisecond)) // 400ms left
 	startSource(t, l, credential.Config{Spec: credential.Spec{Kind: credential.KindFile, Path: p}, Now: clock, ExpiringWithin: 800 * time.Millisecond, PollInterval: -1, NoWatch: true})
-	ev := l.events("CREDENTIAL_EXPIRING")
+	ev := l.Events("CREDENTIAL_EXPIRING")
 	if len(ev) != 1 || ev[0]["expired"] != false || ev[0]["fingerprint"] != token.Fingerprint(tok) {
 		t.Fatalf("after load: %v, want one CREDENTIAL_EXPIRING", ev)
 	}
 	offset.Store(int64(11 * time.Minute))
-	eventually(t, 3*time.Second, "the expired event", func() bool { return len(l.events("CREDENTIAL_EXPIRING")) == 2 })
-	if ev := l.events("CREDENTIAL_EXPIRING")[1]; ev["expired"] != true || ev["level"] != "ERROR" {
+	eventually(t, 3*time.Second, "the expired event", func() bool { return len(l.Events("CREDENTIAL_EXPIRING")) == 2 })
+	if ev := l.Events("CREDENTIAL_EXPIRING")[1]; ev["expired"] != true || ev["level"] != "ERROR" {
 		t.Errorf("second event %v, want expired at ERROR", ev)
 	}
 }
@@ -424,7 +424,7 @@ func TestConcurrentReaders(t *testing.T) {
 		next = append(next, tk)
 		toks[tk] = true
 	}
-	l.secret(append(next, first)...)
+	l.Secret(append(next, first)...)
 	stop := make(chan struct{})
 	var wg sync.WaitGroup
 	var bad atomic.Int64

@@ -74,14 +74,14 @@ func TestRotate(t *testing.T) {
 			if tt.newValue != nil {
 				next = tt.newValue(t)
 			}
-			l.secret(old, next)
+			l.Secret(old, next)
 			opts := tt.opts
 			opts.Path, opts.Token = p, next+"\n"
 			res, err := credential.Rotate(opts)
 			if !errors.Is(err, tt.wantErr) {
 				t.Fatalf("Rotate error = %v, want %v", err, tt.wantErr)
 			}
-			l.noSecret(err)
+			l.NoSecret(err)
 			l.Write([]byte(fmt.Sprintf("%+v\n", res)))
 			got, _ := os.ReadFile(p)
 			if written := strings.TrimSpace(string(got)) == next; written != tt.wantWritten {

@@ -36,7 +36,7 @@ func proxyFor(t *testing.T, l *logs, up *fakeUpstream, src upstream.CredentialSo
 	if err != nil {
 		t.Fatal(err)
 	}
-	tr := &upstream.Transport{Source: src, Logger: l.logger(), Metrics: m}
+	tr := &upstream.Transport{Source: src, Logger: l.Logger(), Metrics: m}
 	if mod != nil {
 		mod(tr)
 	}
@@ -78,7 +78,7 @@ func TestProxyREST(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			l := newLogs(t)
-			l.secret(good, revoked, banned)
+			l.Secret(good, revoked, banned)
 			up := newFakeUpstream(t, good)
 			up.forbidden[banned] = true
 			px, reg := proxyFor(t, l, up, newStatic(t, tt.token), tt.mod)
@@ -93,7 +93,7 @@ func TestProxyREST(t *testing.T) {
 			if status == 200 && !strings.Contains(body, `"path":"/api/v1/outposts"`) {
 				t.Errorf("body %s", body)
 			}
-			ev := l.events("AUTH_FAILURE")
+			ev := l.Events("AUTH_FAILURE")
 			if !tt.wantAuth {
 				if len(ev) != 0 {
 					t.Fatalf("unexpected AUTH_FAILURE %v", ev)
@@ -140,7 +140,7 @@ func TestProxyWebSocket(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			l := newLogs(t)
-			l.secret(good, bad)
+			l.Secret(good, bad)
 			up := newFakeUpstream(t, good)
 			px, reg := proxyFor(t, l, up, newStatic(t, tt.token), nil)
 			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
@@ -167,13 +167,13 @@ func TestProxyWebSocket(t *testing.T) {
 				}
 			}
 			if tt.wantEvent == nil {
-				if ev := l.events("AUTH_FAILURE"); len(ev) != 0 {
+				if ev := l.Events("AUTH_FAILURE"); len(ev) != 0 {
 					t.Fatalf("unexpected AUTH_FAILURE %v", ev)
 				}
 				return
 			}
-			eventually(t, 2*time.Second, "AUTH_FAILURE", func() bool { return len(l.events("AUTH_FAILURE")) == 1 })
-			ev := l.events("AUTH_FAILURE")[0]
+			eventually(t, 2*time.Second, "AUTH_FAILURE", func() bool { return len(l.Events("AUTH_FAILURE")) == 1 })
+			ev := l.Events("AUTH_FAILURE")[0]
 			for k, v := range tt.wantEvent {
 				if ev[k] != v {
 					t.Errorf("%s = %v, want %v", k, ev[k], v)
@@ -201,7 +201,7 @@ func TestRotateUnderLoad(t *testing.T) {
 	now := time.Now()
 	l := newLogs(t)
 	oldTok, newTok := tokenExp(t, now, time.Hour), tokenExp(t, now, 2*time.Hour)
-	l.secret(oldTok, newTok)
+	l.Secret(oldTok, newTok)
 	up := newFakeUpstream(t, oldTok, newTok) // during a rotation the platform accepts both
 	var afterSwap, stale, foreign atomic.Int64
 	up.onRequest = func(r *http.Request, tok string) {
@@ -219,7 +219,7 @@ func TestRotateUnderLoad(t *testing.T) {
 	if err := os.WriteFile(p, []byte(oldTok+"\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	src, err := credential.New(context.Background(), credential.Config{Spec: credential.Spec{Kind: credential.KindFile, Path: p}, Logger: l.logger(), PollInterval: -1})
+	src, err := credential.New(context.Background(), credential.Config{Spec: credential.Spec{Kind: credential.KindFile, Path: p}, Logger: l.Logger(), PollInterval: -1})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -267,7 +267,7 @@ func TestRotateUnderLoad(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	l.logger().Info("rotated", "event", "TEST_ROTATED", "old", res.Old, "new", res.New)
+	l.Logger().Info("rotated", "event", "TEST_ROTATED", "old", res.Old, "new", res.New)
 	eventually(t, 2*time.Second, "the source to load the new token", func() bool { return src.Token() == newTok })
 	swapped.Store(true)
 	before := requests.Load()
@@ -287,7 +287,7 @@ func TestRotateUnderLoad(t *testing.T) {
 	if afterSwap.Load() < 100 {
 		t.Errorf("only %d requests with the new token", afterSwap.Load())
 	}
-	if ev := l.events("AUTH_FAILURE"); len(ev) != 0 {
+	if ev := l.Events("AUTH_FAILURE"); len(ev) != 0 {
 		t.Errorf("%d AUTH_FAILURE events during the rotation", len(ev))
 	}
 }
@@ -295,9 +295,9 @@ func TestRotateUnderLoad(t *testing.T) {
 func TestTransportRefusesOtherHosts(t *testing.T) {
 	l := newLogs(t)
 	tok := tokenExp(t, time.Now(), time.Hour)
-	l.secret(tok)
+	l.Secret(tok)
 	other := newFakeUpstream(t, tok)
-	tr := &upstream.Transport{Source: newStatic(t, tok), Host: "podium.example:443", Logger: l.logger()}
+	tr := &upstream.Transport{Source: newStatic(t, tok), Host: "podium.example:443", Logger: l.Logger()}
 	_, err := tr.Client().Get(other.URL + "/x")
 	if !errors.Is(err, upstream.ErrHostNotAllowed) {
 		t.Fatalf("error %v, want ErrHostNotAllowed", err)
@@ -310,24 +310,24 @@ func TestTransportRefusesOtherHosts(t *testing.T) {
 func TestErrorsNeverCarryTheToken(t *testing.T) {
 	l := newLogs(t)
 	tok := tokenExp(t, time.Now(), time.Hour)
-	l.secret(tok)
+	l.Secret(tok)
 	// A closed port: the dial fails, and http.Client's url.Error would
 	// quote a URL that carries ?token=.
 	dead := httptest.NewServer(http.NotFoundHandler())
 	dead.Close()
 	u, _ := url.Parse(dead.URL)
-	tr := &upstream.Transport{Source: newStatic(t, tok), Query: "token", Host: u.Host, Logger: l.logger()}
+	tr := &upstream.Transport{Source: newStatic(t, tok), Query: "token", Host: u.Host, Logger: l.Logger()}
 	req, _ := http.NewRequest(http.MethodGet, dead.URL+"/x", nil)
 	_, err := tr.RoundTrip(req)
 	if err == nil {
 		t.Fatal("no error from a closed port")
 	}
-	l.noSecret(err)
+	l.NoSecret(err)
 	_, _, err = tr.DialWebSocket(context.Background(), wsURL(dead.URL)+"/ws", nil)
 	if err == nil {
 		t.Fatal("no error from a closed port")
 	}
-	l.noSecret(err)
+	l.NoSecret(err)
 	// Through the proxy: 502 JSON and an UPSTREAM_ERROR without the token.
 	px := httptest.NewServer(upstream.NewProxy(u, tr))
 	defer px.Close()
@@ -335,7 +335,7 @@ func TestErrorsNeverCarryTheToken(t *testing.T) {
 	if status != http.StatusBadGateway || !strings.Contains(body, "upstream unreachable") {
 		t.Errorf("proxy answered %d %s", status, body)
 	}
-	if len(l.events("UPSTREAM_ERROR")) != 1 {
+	if len(l.Events("UPSTREAM_ERROR")) != 1 {
 		t.Error("no UPSTREAM_ERROR event")
 	}
 }
@@ -343,7 +343,7 @@ func TestErrorsNeverCarryTheToken(t *testing.T) {
 func TestCloseReasonRedacted(t *testing.T) {
 	l := newLogs(t)
 	tok := tokenExp(t, time.Now(), time.Hour)
-	l.secret(tok)
+	l.Secret(tok)
 	// An upstream that quotes the refused token in its close reason
 	// (a close reason holds at most 123 bytes, so only part of it).
 	mux := http.NewServeMux()
@@ -357,7 +357,7 @@ func TestCloseReasonRedacted(t *testing.T) {
 	up := httptest.NewServer(mux)
 	defer up.Close()
 	u, _ := url.Parse(up.URL)
-	tr := &upstream.Transport{Source: newStatic(t, tok), Host: u.Host, Logger: l.logger()}
+	tr := &upstream.Transport{Source: newStatic(t, tok), Host: u.Host, Logger: l.Logger()}
 	c, _, err := tr.DialWebSocket(context.Background(), wsURL(up.URL)+"/ws", nil)
 	if err != nil {
 		t.Fatal(err)
@@ -367,12 +367,12 @@ func TestCloseReasonRedacted(t *testing.T) {
 	if websocket.CloseStatus(err) != 4001 {
 		t.Fatalf("read: %v", err)
 	}
-	eventually(t, 2*time.Second, "AUTH_FAILURE", func() bool { return len(l.events("AUTH_FAILURE")) == 1 })
-	if r := l.events("AUTH_FAILURE")[0]["reason"]; r != "bad token [redacted]" {
+	eventually(t, 2*time.Second, "AUTH_FAILURE", func() bool { return len(l.Events("AUTH_FAILURE")) == 1 })
+	if r := l.Events("AUTH_FAILURE")[0]["reason"]; r != "bad token [redacted]" {
 		t.Errorf("reason %q", r)
 	}
 	// The signature tail must not be in any line either.
-	l.secret(tok[len(tok)-60:])
+	l.Secret(tok[len(tok)-60:])
 }
 
 func TestParseUpstream(t *testing.T) {
