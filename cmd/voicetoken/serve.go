@@ -153,7 +153,7 @@ func runServe(ctx context.Context, e *env, args []string) error {
 		Page:             servePage(),
 		CheckLiveKit:     *checkLK,
 		Version:          version(),
-	}, server.WithLogger(log))
+	}, server.WithJSONLog(logw, level))
 	if err != nil {
 		return &exitError{code: token.ExitUsage, err: err}
 	}

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"regexp"
 	"strings"
+	"sync"
 	"unicode"
 	"unicode/utf8"
 
@@ -13,14 +14,16 @@ import (
 // jwtLike matches anything shaped like a compact JWS whose header starts
 // as JSON does ("eyJ" is base64url for `{"`). LiveKit echoes the whole
 // token in some 401 answers ("invalid token: eyJ..., error: ...").
-var jwtLike = regexp.MustCompile(`eyJ[A-Za-z0-9_-]*\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*`)
+var jwtLike = sync.OnceValue(func() *regexp.Regexp {
+	return regexp.MustCompile(`eyJ[A-Za-z0-9_-]*\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*`)
+})
 
 // maxDetail bounds a detail line, in runes.
 const maxDetail = 300
 
 // Redact replaces every JWT-looking substring of s with its fingerprint.
 func Redact(s string) string {
-	return jwtLike.ReplaceAllStringFunc(s, func(t string) string {
+	return jwtLike().ReplaceAllStringFunc(s, func(t string) string {
 		return "<token " + token.Fingerprint(t) + ">"
 	})
 }

@@ -8,6 +8,7 @@ import (
 	"os"
 	"regexp"
 	"strings"
+	"sync"
 	"time"
 
 	"voicetoken/internal/page"
@@ -210,7 +211,7 @@ func (s CredentialSpec) String() string { return s.Kind + ":" + s.Ref }
 // ErrBadSpec means a credential spec is not file:PATH or env:NAME.
 var ErrBadSpec = errors.New("credential must be file:PATH or env:NAME")
 
-var envName = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
+var envName = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`) })
 
 // ParseCredentialSpec reads "file:PATH" or "env:NAME".
 func ParseCredentialSpec(s string) (CredentialSpec, error) {
@@ -220,7 +221,7 @@ func ParseCredentialSpec(s string) (CredentialSpec, error) {
 		return CredentialSpec{}, fmt.Errorf("%w, got %q", ErrBadSpec, s)
 	case kind == "file" && ref != "" && !strings.ContainsRune(ref, 0):
 		return CredentialSpec{kind, ref}, nil
-	case kind == "env" && envName.MatchString(ref):
+	case kind == "env" && envName().MatchString(ref):
 		return CredentialSpec{kind, ref}, nil
 	case kind == "file" || kind == "env":
 		return CredentialSpec{}, fmt.Errorf("%w: %q is not a valid %s reference", ErrBadSpec, ref, kind)

@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"regexp"
+	"sync"
 )
 
 // ErrNoToken means the page holds no `const TOKEN = '...'` assignment.
@@ -17,7 +18,9 @@ var ErrNoToken = errors.New("no hardcoded token found (looked for const/let/var 
 // assignment matches `const TOKEN = '...'`, `let livekitToken = "..."`,
 // `var TOKEN=`...“: a declaration of a name containing "token" (any case)
 // assigned a quoted string that looks like a JWT (three base64url parts).
-var assignment = regexp.MustCompile(`(?i)\b(?:const|let|var)\s+[\w$]*token[\w$]*\s*=\s*(['"` + "`" + `])([A-Za-z0-9_-]*\.[A-Za-z0-9_-]*\.[A-Za-z0-9_-]*)(['"` + "`" + `])`)
+var assignment = sync.OnceValue(func() *regexp.Regexp {
+	return regexp.MustCompile(`(?i)\b(?:const|let|var)\s+[\w$]*token[\w$]*\s*=\s*(['"` + "`" + `])([A-Za-z0-9_-]*\.[A-Za-z0-9_-]*\.[A-Za-z0-9_-]*)(['"` + "`" + `])`)
+})
 
 // Match is one hardcoded token and where its text sits in the page.
 type Match struct {
@@ -28,7 +31,7 @@ type Match struct {
 // Find returns every hardcoded token in page, in order.
 func Find(page []byte) ([]Match, error) {
 	var out []Match
-	for _, m := range assignment.FindAllSubmatchIndex(page, -1) {
+	for _, m := range assignment().FindAllSubmatchIndex(page, -1) {
 		if page[m[2]] != page[m[6]] { // opening and closing quote must agree
 			continue
 		}

@@ -16,7 +16,7 @@ func BenchmarkGetToken(b *testing.B) {
 	ks, _ := keys.NewSet(keys.Pair{Key: "devkey", Secret: "secret"})
 	pol := DefaultPolicy()
 	pol.RateLimit.PerAddress = &Rate{Rate: 1e9, Burst: 1 << 30}
-	s, err := New(Config{Keys: ks, Policy: pol}, WithLogger(slog.New(slog.NewJSONHandler(io.Discard, nil))))
+	s, err := New(Config{Keys: ks, Policy: pol}, WithJSONLog(io.Discard, slog.LevelInfo))
 	if err != nil {
 		b.Fatal(err)
 	}

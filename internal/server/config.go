@@ -180,10 +180,12 @@ func parseLiveKitURL(s string) (*url.URL, error) {
 type Option func(*deps)
 
 type deps struct {
-	fake   bool
-	now    func() time.Time
-	rand   io.Reader
-	logger *slog.Logger
+	fake     bool
+	now      func() time.Time
+	rand     io.Reader
+	logger   *slog.Logger
+	logW     io.Writer
+	logLevel slog.Leveler
 }
 
 // WithClock sets the time source (tests).
@@ -196,7 +198,18 @@ func WithRand(r io.Reader) Option { return func(d *deps) { d.rand = r } }
 
 // WithLogger sets the structured logger (JSON in production). Default:
 // discard.
-func WithLogger(l *slog.Logger) Option { return func(d *deps) { d.logger = l } }
+func WithLogger(l *slog.Logger) Option { return func(d *deps) { d.logger, d.logW = l, nil } }
+
+// WithJSONLog logs as JSON (slog.JSONHandler) to w at level, the
+// production set-up. The TOKEN_ISSUED line then skips slog's generic
+// machinery (see issuedLog) and is written to w directly, so w must take
+// concurrent Write calls whole (LogBuffer and *os.File do).
+func WithJSONLog(w io.Writer, level slog.Leveler) Option {
+	return func(d *deps) {
+		d.logger = slog.New(slog.NewJSONHandler(w, &slog.HandlerOptions{Level: level}))
+		d.logW, d.logLevel = w, level
+	}
+}
 
 func newDeps(opts []Option) deps {
 	d := deps{now: time.Now, rand: rand.Reader, logger: slog.New(slog.DiscardHandler)}

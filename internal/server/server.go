@@ -28,7 +28,7 @@ type Server struct {
 	rand      io.Reader
 	randMu    sync.Mutex
 	log       *slog.Logger
-	issuedLog *slog.Logger // log with event=TOKEN_ISSUED pre-rendered
+	issued    *issuedLog // the TOKEN_ISSUED access log
 	metrics   *metrics
 	limits    *limiter
 	page      http.Handler
@@ -76,7 +76,7 @@ func New(cfg Config, opts ...Option) (*Server, error) {
 		metrics:   newMetrics(cfg.Version),
 		limits:    newLimiter(),
 	}
-	s.issuedLog = s.log.With(slog.String("event", "TOKEN_ISSUED"))
+	s.issued = newIssuedLog(s.log, d.logW, d.logLevel)
 	s.respPool.New = func() any { b := make([]byte, 0, 1024); return &b }
 	if compiled == nil {
 		if compiled, err = compilePolicy(DefaultPolicy()); err != nil {
