@@ -32,7 +32,10 @@ Endpoints:
 
 Flags override the policy file; the environment fills flags left unset:
   --addr VOICETOKEN_ADDR   --livekit-url LIVEKIT_URL   --public-livekit-url VOICETOKEN_PUBLIC_LIVEKIT_URL
-  --policy VOICETOKEN_POLICY   --origin VOICETOKEN_ORIGINS (comma-separated)
+  --policy VOICETOKEN_POLICY   --origin VOICETOKEN_ORIGINS   --allow-host VOICETOKEN_HOSTS (comma-separated)
+
+On a loopback address the server answers only to Host localhost, 127.0.0.1
+and ::1 (and the policy's hosts:), against DNS rebinding.
 
 Signals: SIGTERM/SIGINT shut down gracefully; SIGHUP reloads the key file and
 the policy (a bad new file is refused and the running one stays).
@@ -56,6 +59,7 @@ func runServe(ctx context.Context, e *env, args []string) error {
 	var (
 		origins    listFlag
 		allowRooms listFlag
+		hosts      listFlag
 		maxTTL     = ttlFlag{}
 		addr       = fs.String("addr", envOr("VOICETOKEN_ADDR", server.DefaultAddr), "listen address host:port (env VOICETOKEN_ADDR); keep it on loopback behind a proxy")
 		lkURL      = fs.String("livekit-url", envOr("LIVEKIT_URL", server.DefaultLiveKitURL), "LiveKit server URL (env LIVEKIT_URL)")
@@ -68,6 +72,7 @@ func runServe(ctx context.Context, e *env, args []string) error {
 		logLevel   = fs.String("log-level", "info", "debug, info, warn or error")
 	)
 	fs.Var(&origins, "origin", "browser origin allowed cross-origin, e.g. https://app.example.com (repeatable; env VOICETOKEN_ORIGINS)")
+	fs.Var(&hosts, "allow-host", "Host name the server answers to besides localhost (repeatable; env VOICETOKEN_HOSTS, comma-separated); needed behind a proxy that forwards the public Host")
 	fs.Var(&allowRooms, "allow-room", "room name or glob browsers may join (repeatable; replaces the policy's allow_rooms)")
 	fs.Var(&maxTTL, "max-ttl", "longest token validity a browser may ask for (default 24h)")
 	if err := parseFlags(fs, args); err != nil {
@@ -76,12 +81,11 @@ func runServe(ctx context.Context, e *env, args []string) error {
 	if fs.NArg() > 0 {
 		return usageErr("unexpected argument %q", fs.Arg(0))
 	}
-	if len(origins) == 0 && e.getenv("VOICETOKEN_ORIGINS") != "" {
-		for _, o := range strings.Split(e.getenv("VOICETOKEN_ORIGINS"), ",") {
-			if o = strings.TrimSpace(o); o != "" {
-				origins = append(origins, o)
-			}
-		}
+	if len(hosts) == 0 {
+		hosts = splitList(e.getenv("VOICETOKEN_HOSTS"))
+	}
+	if len(origins) == 0 {
+		origins = splitList(e.getenv("VOICETOKEN_ORIGINS"))
 	}
 	var level slog.Level
 	if err := level.UnmarshalText([]byte(*logLevel)); err != nil {
@@ -109,6 +113,7 @@ func runServe(ctx context.Context, e *env, args []string) error {
 		if *defRoom != "" {
 			p.DefaultRoom = *defRoom
 		}
+		p.Hosts = append(p.Hosts, hosts...)
 		if len(allowRooms) > 0 {
 			p.AllowRooms = allowRooms
 		}
@@ -186,3 +191,14 @@ func runServe(ctx context.Context, e *env, args []string) error {
 // servePage is the voice page served at "/": the bundle built from web/src
 // and embedded in the binary.
 func servePage() fs.FS { return web.Assets() }
+
+// splitList splits a comma-separated environment value, dropping blanks.
+func splitList(v string) []string {
+	var out []string
+	for _, s := range strings.Split(v, ",") {
+		if s = strings.TrimSpace(s); s != "" {
+			out = append(out, s)
+		}
+	}
+	return out
+}

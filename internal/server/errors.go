@@ -31,6 +31,7 @@ const (
 	CodeUnauthorized     = "invalid_api_key"
 	CodeBrowserDisabled  = "api_key_required"
 	CodeOriginNotAllowed = "origin_not_allowed"
+	CodeHostNotAllowed   = "host_not_allowed"
 	CodeRateLimited      = "rate_limited"
 	CodeMethod           = "method_not_allowed"
 	CodeNotFound         = "not_found"
@@ -45,7 +46,7 @@ var denialCodes = []string{
 	CodeIdentityNotAllow, CodeInvalidName, CodeInvalidTTL, CodeTTLTooLong, CodeMetadataNotAllow,
 	CodeInvalidMetadata, CodeAgentNotAllowed, CodeRoomConfig, CodeInvalidJSON, CodeUnknownField,
 	CodeBodyTooLarge, CodeQueryTooLong, CodeMediaType, CodeUnauthorized, CodeBrowserDisabled,
-	CodeOriginNotAllowed, CodeRateLimited, CodeMethod, CodeInternal,
+	CodeOriginNotAllowed, CodeHostNotAllowed, CodeRateLimited, CodeMethod, CodeInternal,
 }
 
 // apiError is a refusal: an HTTP status, a stable code and a public

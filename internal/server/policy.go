@@ -87,6 +87,13 @@ type Policy struct {
 	// allowed. "*" allows any origin (never with credentials: the API
 	// does not use cookies).
 	Origins []string `yaml:"origins"`
+	// Hosts are the names the server answers to in the Host header
+	// ("voice.example.com"; the port is ignored; "*" any). localhost,
+	// 127.0.0.1 and ::1 are always allowed. Empty: on a loopback address
+	// only those, so a page on another site cannot reach a local server by
+	// pointing its own DNS name at 127.0.0.1 (DNS rebinding); elsewhere
+	// any host. Behind a proxy that forwards the public Host, list it.
+	Hosts []string `yaml:"hosts"`
 	// RateLimit per client address and per API key.
 	RateLimit RateLimits `yaml:"rate_limit"`
 	// APIKeys are the non-browser callers, each with its own rules.
@@ -235,6 +242,7 @@ type policy struct {
 	genPrefix   string
 	origins     map[string]bool
 	anyOrigin   bool
+	hosts       hostList
 	defaultTTL  time.Duration
 	// roomConfigs are the pre-encoded roomConfig claims of rooms that
 	// have an agent.
@@ -478,6 +486,11 @@ func compilePolicy(p *Policy) (*policy, error) {
 		}
 		c.origins[n] = true
 	}
+	hosts, err := compileHosts(p.Hosts)
+	if err != nil {
+		errs = append(errs, err)
+	}
+	c.hosts = hosts
 	addrRate := rateOr(p.RateLimit.PerAddress, Rate{DefaultAddressRate, DefaultAddressBurst})
 	keyRate := rateOr(p.RateLimit.PerKey, Rate{DefaultKeyRate, DefaultKeyBurst})
 	for what, r := range map[string]Rate{"rate_limit.per_address": addrRate, "rate_limit.per_key": keyRate} {

@@ -34,6 +34,7 @@ type Server struct {
 	page      http.Handler
 	csp       string
 	handler   http.Handler
+	loopback  bool // listening on loopback: Host is checked (hostList)
 
 	respPool sync.Pool // *[]byte response buffers
 
@@ -76,6 +77,7 @@ func New(cfg Config, opts ...Option) (*Server, error) {
 		metrics:   newMetrics(cfg.Version),
 		limits:    newLimiter(),
 	}
+	s.loopback = isLoopbackAddr(cfg.Addr)
 	s.issued = newIssuedLog(s.log, d.logW, d.logLevel)
 	s.respPool.New = func() any { b := make([]byte, 0, 1024); return &b }
 	if compiled == nil {
@@ -169,6 +171,9 @@ func (s *Server) routes() http.Handler {
 	// The token endpoint skips the mux's pattern matching: it is the one
 	// route that sees real load. Everything else goes through the mux.
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if !s.checkHost(w, r, s.state.Load().pol) {
+			return
+		}
 		if r.URL.Path == "/api/token" {
 			s.handleToken(w, r)
 			return
