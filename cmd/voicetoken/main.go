@@ -136,3 +136,25 @@ func parseFlags(fs *flag.FlagSet, args []string) error {
 	}
 	return nil
 }
+
+// onSIGHUP runs reload on every SIGHUP until ctx is done or the returned
+// stop is called: daemons (serve, proxy) re-read their files on SIGHUP, as
+// operators expect.
+func onSIGHUP(ctx context.Context, reload func()) (stop func()) {
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	done := make(chan struct{})
+	go func() {
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-done:
+				return
+			case <-hup:
+				reload()
+			}
+		}
+	}()
+	return func() { signal.Stop(hup); close(done) }
+}

@@ -7,12 +7,9 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
-	"os"
-	"os/signal"
 	"strconv"
 	"strings"
 	"sync/atomic"
-	"syscall"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -132,19 +129,7 @@ func runProxy(ctx context.Context, e *env, args []string) error {
 	defer func() { cancel(); <-runDone }()
 
 	// SIGHUP re-reads the source, as operators expect of a daemon.
-	hup := make(chan os.Signal, 1)
-	signal.Notify(hup, syscall.SIGHUP)
-	defer signal.Stop(hup)
-	go func() {
-		for {
-			select {
-			case <-ctx.Done():
-				return
-			case <-hup:
-				src.Reload(ctx) // the outcome is logged
-			}
-		}
-	}()
+	defer onSIGHUP(ctx, func() { src.Reload(ctx) })() // the outcome is logged
 
 	reg := prometheus.NewRegistry()
 	m, err := upstream.NewMetrics(reg, src, e.now)

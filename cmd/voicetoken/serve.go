@@ -5,10 +5,7 @@ import (
 	"fmt"
 	"io/fs"
 	"log/slog"
-	"os"
-	"os/signal"
 	"strings"
-	"syscall"
 	"time"
 
 	"voicetoken/internal/keys"
@@ -172,19 +169,8 @@ func runServe(ctx context.Context, e *env, args []string) error {
 		fmt.Fprintf(e.stderr, "voicetoken serve: try  curl 'http://%s/api/token?room=test-room&identity=u1'\n", ln.Addr())
 	}
 
-	hup := make(chan os.Signal, 1)
-	signal.Notify(hup, syscall.SIGHUP)
-	defer signal.Stop(hup)
-	go func() {
-		for {
-			select {
-			case <-ctx.Done():
-				return
-			case <-hup:
-				_ = srv.Reload() // logged by the server; the old config stays on error
-			}
-		}
-	}()
+	// A reload is logged by the server; the old config stays on error.
+	defer onSIGHUP(ctx, func() { _ = srv.Reload() })()
 	return srv.Serve(ctx, ln)
 }
 
