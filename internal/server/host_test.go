@@ -2,6 +2,7 @@ package server_test
 
 import (
 	"encoding/json"
+	"net/http"
 	"net/http/httptest"
 	"testing"
 
@@ -75,5 +76,49 @@ func TestPolicyHostsInvalid(t *testing.T) {
 	}
 	if _, err := server.ParsePolicy([]byte("hosts: [voice.example.com, \"voice.example.com:8443\", \"[::1]\", \"*\"]\n")); err != nil {
 		t.Errorf("valid hosts refused: %v", err)
+	}
+}
+
+// TestRateLimitBehindTrustedProxy: behind a trusted proxy each client has
+// its own bucket; from anywhere else X-Forwarded-For is ignored, so a
+// client cannot buy a fresh bucket by inventing addresses.
+func TestRateLimitBehindTrustedProxy(t *testing.T) {
+	tests := []struct {
+		name    string
+		proxies string
+		xff     []string // one request each, in order
+		want    []int
+	}{
+		{name: "trusted: one bucket per client", proxies: "trusted_proxies: [127.0.0.1]",
+			xff: []string{"198.51.100.1", "198.51.100.2", "198.51.100.1"}, want: []int{200, 200, 429}},
+		{name: "not trusted: one bucket for all", proxies: "",
+			xff: []string{"198.51.100.1", "198.51.100.2", "198.51.100.3"}, want: []int{200, 429, 429}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			logs := logscan.New(t)
+			pol := mustPolicy(t, "allow_rooms: [test-room]\nrate_limit: {per_address: {rate: 0.001, burst: 1}}\n"+tt.proxies+"\n")
+			srv, err := server.New(server.Config{Keys: devKeys(t), Policy: pol}, server.WithLogger(logs.Logger()))
+			if err != nil {
+				t.Fatal(err)
+			}
+			ts := httptest.NewServer(srv.Handler())
+			defer ts.Close()
+			for i, xff := range tt.xff {
+				req, err := http.NewRequest("GET", ts.URL+"/api/token?room=test-room&identity=u1", nil)
+				if err != nil {
+					t.Fatal(err)
+				}
+				req.Header.Set("X-Forwarded-For", xff)
+				resp, err := ts.Client().Do(req)
+				if err != nil {
+					t.Fatal(err)
+				}
+				resp.Body.Close()
+				if resp.StatusCode != tt.want[i] {
+					t.Errorf("request %d (X-Forwarded-For %s): status %d, want %d", i, xff, resp.StatusCode, tt.want[i])
+				}
+			}
+		})
 	}
 }

@@ -94,6 +94,13 @@ type Policy struct {
 	// pointing its own DNS name at 127.0.0.1 (DNS rebinding); elsewhere
 	// any host. Behind a proxy that forwards the public Host, list it.
 	Hosts []string `yaml:"hosts"`
+	// TrustedProxies are the reverse proxies (addresses or CIDR prefixes,
+	// "10.0.0.0/8") whose X-Forwarded-For is believed. A request from one
+	// of them is rate-limited and logged by the first address in
+	// X-Forwarded-For, read from the right, that is not a trusted proxy.
+	// Empty: X-Forwarded-For is ignored (anyone can send one), and behind
+	// a proxy every client shares the proxy's address and rate.
+	TrustedProxies []string `yaml:"trusted_proxies"`
 	// RateLimit per client address and per API key.
 	RateLimit RateLimits `yaml:"rate_limit"`
 	// APIKeys are the non-browser callers, each with its own rules.
@@ -243,6 +250,7 @@ type policy struct {
 	origins     map[string]bool
 	anyOrigin   bool
 	hosts       hostList
+	proxies     proxyList
 	defaultTTL  time.Duration
 	// roomConfigs are the pre-encoded roomConfig claims of rooms that
 	// have an agent.
@@ -491,6 +499,11 @@ func compilePolicy(p *Policy) (*policy, error) {
 		errs = append(errs, err)
 	}
 	c.hosts = hosts
+	proxies, err := compileProxies(p.TrustedProxies)
+	if err != nil {
+		errs = append(errs, err)
+	}
+	c.proxies = proxies
 	addrRate := rateOr(p.RateLimit.PerAddress, Rate{DefaultAddressRate, DefaultAddressBurst})
 	keyRate := rateOr(p.RateLimit.PerKey, Rate{DefaultKeyRate, DefaultKeyBurst})
 	for what, r := range map[string]Rate{"rate_limit.per_address": addrRate, "rate_limit.per_key": keyRate} {

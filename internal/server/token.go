@@ -86,7 +86,7 @@ func (s *Server) issue(w http.ResponseWriter, r *http.Request, st *state, post b
 	}
 	limitKey := c.limitKey
 	if limitKey == "" {
-		limitKey = clientAddr(r)
+		limitKey = pol.proxies.clientAddr(r)
 	}
 	if ok, wait := s.limits.allow(limitKey, c.rate, now); !ok {
 		e = errf(http.StatusTooManyRequests, CodeRateLimited, "too many token requests; retry later")
@@ -589,17 +589,6 @@ func (s *Server) deny(w http.ResponseWriter, r *http.Request, c *caller, e *apiE
 		slog.Int("status", e.status),
 		slog.String("caller", name),
 		slog.String("room", room),
-		slog.String("addr", clientAddr(r)),
+		slog.String("addr", s.state.Load().pol.proxies.clientAddr(r)),
 	)
-}
-
-// clientAddr is the host part of RemoteAddr, without allocating. Behind a
-// reverse proxy every request has the proxy's address: give each proxy
-// instance enough rate, or rate-limit at the proxy.
-func clientAddr(r *http.Request) string {
-	a := r.RemoteAddr
-	if i := strings.LastIndexByte(a, ':'); i > 0 {
-		a = a[:i]
-	}
-	return strings.TrimSuffix(strings.TrimPrefix(a, "["), "]")
 }

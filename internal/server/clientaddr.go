@@ -1,0 +1,84 @@
+package server
+
+import (
+	"fmt"
+	"net/http"
+	"net/netip"
+	"strings"
+)
+
+// proxyList is the compiled Policy.TrustedProxies.
+type proxyList []netip.Prefix
+
+func compileProxies(list []string) (proxyList, error) {
+	var out proxyList
+	for _, s := range list {
+		s = strings.TrimSpace(s)
+		if p, err := netip.ParsePrefix(s); err == nil {
+			out = append(out, p.Masked())
+			continue
+		}
+		a, err := netip.ParseAddr(s)
+		if err != nil {
+			return nil, fmt.Errorf("trusted_proxies: %q: want an address (10.0.0.2) or a CIDR prefix (10.0.0.0/8)", s)
+		}
+		a = a.Unmap()
+		out = append(out, netip.PrefixFrom(a, a.BitLen()))
+	}
+	return out, nil
+}
+
+func (l proxyList) trusts(a netip.Addr) bool {
+	a = a.Unmap()
+	for _, p := range l {
+		if p.Contains(a) {
+			return true
+		}
+	}
+	return false
+}
+
+// clientAddr is the address a request is rate-limited and logged by: the
+// host part of RemoteAddr (without allocating), or, when that is a trusted
+// proxy, the nearest address in X-Forwarded-For that is not one. Entries
+// are read from the right because only the ones our proxies appended can
+// be believed; a client may put anything on the left. A malformed entry
+// stops the walk at the last address known good.
+func (l proxyList) clientAddr(r *http.Request) string {
+	a := hostPart(r.RemoteAddr)
+	if len(l) == 0 {
+		return a
+	}
+	ip, err := netip.ParseAddr(a)
+	if err != nil || !l.trusts(ip) {
+		return a
+	}
+	for i := len(r.Header["X-Forwarded-For"]) - 1; i >= 0; i-- {
+		v := r.Header["X-Forwarded-For"][i]
+		for v != "" {
+			var entry string
+			if j := strings.LastIndexByte(v, ','); j >= 0 {
+				entry, v = v[j+1:], v[:j]
+			} else {
+				entry, v = v, ""
+			}
+			hop, err := netip.ParseAddr(strings.TrimSpace(entry))
+			if err != nil {
+				return a
+			}
+			a = hop.Unmap().String()
+			if !l.trusts(hop) {
+				return a
+			}
+		}
+	}
+	return a
+}
+
+// hostPart is the host of a host:port address, brackets removed.
+func hostPart(addr string) string {
+	if i := strings.LastIndexByte(addr, ':'); i > 0 {
+		addr = addr[:i]
+	}
+	return strings.TrimSuffix(strings.TrimPrefix(addr, "["), "]")
+}
