@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"flag"
@@ -13,10 +12,10 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
+	"voicetoken/internal/logscan"
 	"voicetoken/internal/page"
 	"voicetoken/internal/token"
 )
@@ -232,24 +231,6 @@ func TestCheckFix(t *testing.T) {
 	}
 }
 
-// syncBuffer is written by the command and read by the test meanwhile.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 // pollUntil polls cond until it holds or the deadline passes.
 func pollUntil(t *testing.T, what string, cond func() bool) {
 	t.Helper()
@@ -265,13 +246,17 @@ func pollUntil(t *testing.T, what string, cond func() bool) {
 func TestCheckWatch(t *testing.T) {
 	f := startCheckFakes(t, mustKey(t, "APIprod"))
 	environ := map[string]string{"LIVEKIT_API_KEY": "APIprod", "LIVEKIT_API_SECRET": testSecret, "LIVEKIT_URL": f.livekit.URL}
-	var stdout, stderr syncBuffer
+	// Written by the command and read by the test meanwhile; scanned for
+	// the secret when the test ends.
+	stdout, stderr := logscan.New(t), logscan.New(t)
+	stdout.Secret(testSecret)
+	stderr.Secret(testSecret)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	done := make(chan int, 1)
 	go func() {
 		done <- run(ctx, []string{"check", "--watch", "1h", "--metrics-addr", "127.0.0.1:0", "--token", mintAt(t, testNow, time.Hour)}, &env{
-			stdin: strings.NewReader(""), stdout: &stdout, stderr: &stderr,
+			stdin: strings.NewReader(""), stdout: stdout, stderr: stderr,
 			getenv: func(k string) string { return environ[k] }, now: func() time.Time { return testNow },
 		})
 	}()
@@ -284,9 +269,7 @@ func TestCheckWatch(t *testing.T) {
 		if err != nil {
 			return false
 		}
-		defer resp.Body.Close()
-		b, _ := io.ReadAll(resp.Body)
-		body = string(b)
+		body = string(stderr.Response(resp))
 		return strings.Contains(body, "voicetoken_check_rounds_total 1")
 	})
 	for _, want := range []string{

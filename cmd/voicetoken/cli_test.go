@@ -13,6 +13,7 @@ import (
 
 	lkauth "github.com/livekit/protocol/auth"
 
+	"voicetoken/internal/logscan"
 	"voicetoken/internal/token"
 )
 
@@ -37,11 +38,10 @@ func runCLI(t *testing.T, environ map[string]string, stdin string, args ...strin
 		now:    func() time.Time { return testNow },
 	})
 	r := result{code, out.String(), errb.String()}
-	for _, s := range []string{testSecret, "secret-in-a-file"} {
-		if strings.Contains(r.stdout+r.stderr, s) {
-			t.Fatalf("output shows a secret: %q", r.stdout+r.stderr)
-		}
-	}
+	l := logscan.New(t)
+	l.Secret(testSecret, "secret-in-a-file")
+	l.Text(strings.Join(args, " ")+": stdout", r.stdout)
+	l.Text(strings.Join(args, " ")+": stderr", r.stderr)
 	return r
 }
 

@@ -1,9 +1,7 @@
 package main
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -14,37 +12,9 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"voicetoken/internal/logscan"
 )
-
-// lockedBuffer is stderr shared with the proxy's goroutines.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
-
-// event returns the first log line with the given event, or nil.
-func (l *lockedBuffer) events(ev string) []map[string]any {
-	var out []map[string]any
-	for _, line := range strings.Split(l.String(), "\n") {
-		var m map[string]any
-		if json.Unmarshal([]byte(line), &m) == nil && m["event"] == ev {
-			out = append(out, m)
-		}
-	}
-	return out
-}
 
 func waitFor(t *testing.T, what string, cond func() bool) {
 	t.Helper()
@@ -85,7 +55,10 @@ func TestProxyCommand(t *testing.T) {
 	dir := t.TempDir()
 	p := filepath.Join(dir, "podium_token")
 	os.WriteFile(p, []byte(oldTok+"\n"), 0o600)
-	stderr := &lockedBuffer{}
+	// stderr is shared with the proxy's goroutines and scanned for the
+	// tokens when the test ends (logscan).
+	stderr := logscan.New(t)
+	stderr.Secret(oldTok, newTok, revoked)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan int)
 	go func() {
@@ -99,14 +72,9 @@ func TestProxyCommand(t *testing.T) {
 		if code := <-done; code != 0 {
 			t.Errorf("proxy exited %d: %s", code, stderr.String())
 		}
-		for _, s := range []string{oldTok, newTok, revoked} {
-			if strings.Contains(stderr.String(), s) {
-				t.Error("a log line shows a token")
-			}
-		}
 	}()
-	waitFor(t, "PROXY_LISTENING", func() bool { return len(stderr.events("PROXY_LISTENING")) == 1 })
-	ev := stderr.events("PROXY_LISTENING")[0]
+	waitFor(t, "PROXY_LISTENING", func() bool { return len(stderr.Events("PROXY_LISTENING")) == 1 })
+	ev := stderr.Events("PROXY_LISTENING")[0]
 	base, metricsURL := "http://"+ev["addr"].(string), "http://"+ev["metrics"].(string)+"/metrics"
 
 	get := func(u string) (int, string) {
@@ -114,9 +82,7 @@ func TestProxyCommand(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		defer resp.Body.Close()
-		b, _ := io.ReadAll(resp.Body)
-		return resp.StatusCode, string(b)
+		return resp.StatusCode, string(stderr.Response(resp))
 	}
 	if code, body := get(base + "/v1/rooms"); code != 200 || body != "ok /v1/rooms" || lastSeen() != oldTok {
 		t.Fatalf("first request: %d %q", code, body)
@@ -131,7 +97,7 @@ func TestProxyCommand(t *testing.T) {
 
 	// SIGHUP forces a reload (the file is unchanged, so it says so).
 	syscall.Kill(os.Getpid(), syscall.SIGHUP)
-	waitFor(t, "the SIGHUP reload", func() bool { return len(stderr.events("CREDENTIAL_UNCHANGED")) == 1 })
+	waitFor(t, "the SIGHUP reload", func() bool { return len(stderr.Events("CREDENTIAL_UNCHANGED")) == 1 })
 
 	// A revoked token: the agent sees the 401, operators see AUTH_FAILURE.
 	mu.Lock()
@@ -140,8 +106,8 @@ func TestProxyCommand(t *testing.T) {
 	if code, _ := get(base + "/v1/outposts"); code != 401 {
 		t.Fatalf("status %d, want 401", code)
 	}
-	waitFor(t, "AUTH_FAILURE", func() bool { return len(stderr.events("AUTH_FAILURE")) == 1 })
-	af := stderr.events("AUTH_FAILURE")[0]
+	waitFor(t, "AUTH_FAILURE", func() bool { return len(stderr.Events("AUTH_FAILURE")) == 1 })
+	af := stderr.Events("AUTH_FAILURE")[0]
 	if af["status"] != float64(401) || af["source"] != "rest" || af["path"] != "/v1/outposts" {
 		t.Errorf("AUTH_FAILURE %v", af)
 	}

@@ -13,14 +13,22 @@ import (
 	"time"
 
 	"github.com/livekit/protocol/auth"
+
+	"voicetoken/internal/logscan"
 )
 
 // startServe runs `voicetoken serve args...` in-process on 127.0.0.1:0 and
 // returns its base URL (read from the LISTENING log line), its stderr and
-// a stop function that waits for a clean exit.
-func startServe(t *testing.T, environ map[string]string, args ...string) (string, *syncBuffer, func()) {
+// a stop function that waits for a clean exit. The log is scanned for the
+// environment's secrets when the test ends (logscan).
+func startServe(t *testing.T, environ map[string]string, args ...string) (string, *logscan.Logs, func()) {
 	t.Helper()
-	stderr := &syncBuffer{}
+	stderr := logscan.New(t)
+	for k, v := range environ {
+		if strings.HasSuffix(k, "_SECRET") || strings.HasSuffix(k, "_TOKEN") {
+			stderr.Secret(v)
+		}
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan int, 1)
 	go func() {
@@ -97,6 +105,7 @@ func TestServeNoSetup(t *testing.T) {
 	if grants.Video.Room != "test-room" || grants.Identity != "u1" {
 		t.Errorf("grants %+v", grants.Video)
 	}
+	stderr.Issued(out.Token) // handed out once; never to be logged
 	stop()
 	logs := stderr.String()
 	for _, want := range []string{"WARNING: using LiveKit's development key pair", `"event":"TOKEN_ISSUED"`, `"event":"SHUTDOWN"`} {

@@ -5,8 +5,10 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"voicetoken/internal/keys"
 	"voicetoken/internal/token"
@@ -111,7 +113,7 @@ func writeReport(w io.Writer, rep token.Report, note string, now time.Time) {
 func writeClaims(w io.Writer, c *token.Claims, now time.Time) {
 	row := func(k, v string) {
 		if v != "" {
-			fmt.Fprintf(w, "  %-10s %s\n", k, v)
+			fmt.Fprintf(w, "  %-10s %s\n", k, safe(v))
 		}
 	}
 	row("identity", c.ParticipantIdentity())
@@ -140,6 +142,20 @@ func writeClaims(w io.Writer, c *token.Claims, now time.Time) {
 		}
 		row("other", strings.Join(names, " "))
 	}
+}
+
+// safe makes a claim printable on a terminal: a value with control
+// characters (an identity holding "\x1b[1A\x1b[2KVALID" could redraw a BAD
+// SIGNATURE line above it), C1 codes or invalid UTF-8 is shown quoted,
+// escapes visible.
+func safe(s string) string {
+	for _, r := range s {
+		if r < 0x20 || r == 0x7f || (r >= 0x80 && r < 0xa0) || r == utf8.RuneError {
+			q := strconv.Quote(s)
+			return q[1 : len(q)-1]
+		}
+	}
+	return s
 }
 
 func stamp(sec int64) string {

@@ -3,7 +3,6 @@ package check_test
 import (
 	"context"
 	"errors"
-	"io"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -16,10 +15,14 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"voicetoken/internal/check"
+	"voicetoken/internal/logscan"
 )
 
 func TestMetricsObserve(t *testing.T) {
 	reg := prometheus.NewRegistry()
+	l := logscan.New(t)
+	l.Secret(testSecrets...)
+	l.Gatherer(reg)
 	m, err := check.NewMetrics(reg)
 	if err != nil {
 		t.Fatal(err)
@@ -94,6 +97,8 @@ func TestWatchStopsOnCancel(t *testing.T) {
 
 func TestServeMetrics(t *testing.T) {
 	reg := prometheus.NewRegistry()
+	l := logscan.New(t)
+	l.Secret(testSecrets...)
 	m, _ := check.NewMetrics(reg)
 	m.Observe([]check.Result{{Name: "livekit", Status: check.Warn}}, testNow)
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
@@ -107,8 +112,7 @@ func TestServeMetrics(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	body, _ := io.ReadAll(resp.Body)
-	resp.Body.Close()
+	body := l.Response(resp)
 	if !strings.Contains(string(body), `voicetoken_check_status{check="livekit"} 0.5`) {
 		t.Errorf("/metrics lacks the status gauge:\n%s", body)
 	}

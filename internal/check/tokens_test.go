@@ -13,13 +13,23 @@ import (
 
 	"voicetoken/internal/check"
 	"voicetoken/internal/keys"
+	"voicetoken/internal/logscan"
 	"voicetoken/internal/token"
 )
 
+// runOne runs c and scans its detail for every secret the check tests
+// use (logscan).
 func runOne(t *testing.T, c check.Check) check.Result {
 	t.Helper()
-	return (&check.Runner{Now: fixedNow}).Run(context.Background(), []check.Check{c})[0]
+	l := logscan.New(t)
+	l.Secret(testSecrets...)
+	r := (&check.Runner{Now: fixedNow}).Run(context.Background(), []check.Check{c})[0]
+	l.Text("check "+r.Name+" detail", r.Detail)
+	return r
 }
+
+// testSecrets are every API secret the check tests create.
+var testSecrets = []string{testSecret, "the-wrong-secret-0123456789abcdef", "other-secret-0123456789abcdef", "else-secret-0123456789abcdef"}
 
 func writeFile(t *testing.T, dir, name, data string, mode os.FileMode) string {
 	t.Helper()

@@ -412,6 +412,15 @@ func (s *Source) read(ctx context.Context) ([]byte, string, error) {
 // readFile reads at most maxFileSize bytes of a regular file, following
 // symlinks (Kubernetes mounts are symlinks into ..data).
 func readFile(path string) ([]byte, error) {
+	// Refuse what is not a regular file before opening it: opening a FIFO
+	// blocks until a writer appears, which would hang every load (and
+	// Reload, and Run) behind s.mu. The check after opening covers a swap
+	// in between.
+	if fi, err := os.Stat(path); err != nil {
+		return nil, fmt.Errorf("read: %w", err)
+	} else if !fi.Mode().IsRegular() {
+		return nil, fmt.Errorf("%w: %s", ErrNotRegular, path)
+	}
 	f, err := os.Open(path)
 	if err != nil {
 		return nil, fmt.Errorf("read: %w", err)

@@ -8,7 +8,6 @@ import (
 	"encoding/json"
 	"errors"
 	"io"
-	"log/slog"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -24,6 +23,7 @@ import (
 	"github.com/livekit/protocol/auth"
 
 	"voicetoken/internal/keys"
+	"voicetoken/internal/logscan"
 	"voicetoken/internal/server"
 	"voicetoken/internal/token"
 )
@@ -81,24 +81,14 @@ func (c *clock) add(d time.Duration) {
 	c.mu.Unlock()
 }
 
-// syncBuffer is a log sink safe for concurrent writes.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-func (s *syncBuffer) String() string { s.mu.Lock(); defer s.mu.Unlock(); return s.b.String() }
-
 type fixture struct {
 	srv   *server.Server
 	ts    *httptest.Server
 	clock *clock
-	logs  *syncBuffer
+	// logs is the server's log; it and every answer and the final
+	// /metrics are scanned for the bearer keys, the API secret and every
+	// token the test was issued (logscan).
+	logs *logscan.Logs
 }
 
 func mustPolicy(t *testing.T, y string) *server.Policy {
@@ -127,14 +117,16 @@ func newFixture(t *testing.T, cfg server.Config) *fixture {
 	if cfg.Policy == nil {
 		cfg.Policy = mustPolicy(t, testPolicyYAML)
 	}
-	f := &fixture{clock: &clock{t: time.Now().Truncate(time.Second)}, logs: &syncBuffer{}}
-	log := slog.New(slog.NewJSONHandler(f.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	srv, err := server.New(cfg, server.WithClock(f.clock.now), server.WithLogger(log))
+	f := &fixture{clock: &clock{t: time.Now().Truncate(time.Second)}, logs: logscan.New(t)}
+	f.logs.Secret(backendKey, botKey)
+	srv, err := server.New(cfg, server.WithClock(f.clock.now), server.WithLogger(f.logs.Logger()))
 	if err != nil {
+		f.logs.NoSecret(err)
 		t.Fatalf("New: %v", err)
 	}
 	f.srv = srv
-	f.ts = httptest.NewServer(srv.Handler())
+	f.logs.Metrics(srv.Handler())
+	f.ts = httptest.NewServer(f.logs.Handler(srv.Handler()))
 	t.Cleanup(f.ts.Close)
 	return f
 }
@@ -186,7 +178,20 @@ func (f *fixture) do(t *testing.T, method, path string, body string, hdr map[str
 	if err != nil {
 		t.Fatal(err)
 	}
+	f.issued(b)
 	return reply{resp.StatusCode, resp.Header, b}
+}
+
+// issued registers the token an answer carries, if any: handed out once,
+// it must appear in no log line or metric.
+func (f *fixture) issued(body []byte) {
+	var out struct {
+		Token            string `json:"token"`
+		ParticipantToken string `json:"participant_token"`
+	}
+	if json.Unmarshal(body, &out) == nil {
+		f.logs.Issued(out.Token, out.ParticipantToken)
+	}
 }
 
 // verify checks a token with LiveKit's own verifier, the oracle.

@@ -149,7 +149,9 @@ func ParseTTL(s string) (time.Duration, error) {
 	if err != nil {
 		return 0, fmt.Errorf("%w: %q is neither a duration (10m, 6h) nor a number of hours", ErrInvalidTTL, printable(s))
 	}
-	if d < time.Second {
+	// The same century cap as hours: "877000h" is no more sensible than
+	// "877000".
+	if d < time.Second || d > 100*365*24*time.Hour {
 		return 0, fmt.Errorf("%w: %q", ErrInvalidTTL, printable(s))
 	}
 	return d, nil

@@ -4,11 +4,14 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/http/httputil"
 	"net/url"
 	"strings"
+	"syscall"
 )
 
 // ParseUpstream parses the upstream base URL: http, https, or ws/wss
@@ -62,12 +65,33 @@ func NewProxy(upstream *url.URL, t *Transport) http.Handler {
 			if errors.Is(err, context.Canceled) {
 				level = slog.LevelDebug // the agent went away
 			}
+			status, code, msg := classify(err)
 			log.LogAttrs(r.Context(), level, "upstream request failed",
 				slog.String("event", "UPSTREAM_ERROR"), slog.String("upstream", upstream.Host),
-				slog.String("method", r.Method), slog.String("path", r.URL.Path), slog.String("error", err.Error()))
+				slog.String("method", r.Method), slog.String("path", r.URL.Path),
+				slog.String("code", code), slog.String("error", err.Error()))
 			w.Header().Set("Content-Type", "application/json")
-			w.WriteHeader(http.StatusBadGateway)
-			w.Write([]byte(`{"error":"upstream unreachable"}` + "\n"))
+			w.WriteHeader(status)
+			w.Write([]byte(`{"error":"` + msg + `","code":"` + code + `"}` + "\n"))
 		},
 	}
+}
+
+// classify turns a failure to reach the upstream into the answer the
+// agent gets: a status, a stable code and a message that says which of
+// the usual faults it was (never the error text itself, which may name
+// internal addresses).
+func classify(err error) (status int, code, msg string) {
+	var ne net.Error
+	switch {
+	case errors.Is(err, ErrTimeout), errors.Is(err, context.DeadlineExceeded), errors.As(err, &ne) && ne.Timeout():
+		return http.StatusGatewayTimeout, "upstream_timeout", "upstream unreachable: no answer in time"
+	case errors.Is(err, syscall.ECONNREFUSED):
+		return http.StatusBadGateway, "upstream_refused", "upstream unreachable: connection refused"
+	case errors.Is(err, syscall.ECONNRESET), errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF):
+		return http.StatusBadGateway, "upstream_closed", "upstream unreachable: it closed the connection without answering"
+	case errors.Is(err, ErrHostNotAllowed):
+		return http.StatusBadGateway, "host_not_allowed", "upstream host not allowed to receive the credential"
+	}
+	return http.StatusBadGateway, "upstream_unreachable", "upstream unreachable"
 }

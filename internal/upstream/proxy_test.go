@@ -23,8 +23,8 @@ import (
 	"voicetoken/internal/upstream"
 )
 
-// proxyFor starts the proxy in front of up with src and returns its URL,
-// the transport (for metrics) and the registry.
+// proxyFor starts the proxy in front of up with src and returns its URL
+// and the metrics registry.
 func proxyFor(t *testing.T, l *logs, up *fakeUpstream, src upstream.CredentialSource, mod func(*upstream.Transport)) (string, *prometheus.Registry) {
 	t.Helper()
 	u, err := upstream.ParseUpstream(up.URL)
@@ -40,7 +40,10 @@ func proxyFor(t *testing.T, l *logs, up *fakeUpstream, src upstream.CredentialSo
 	if mod != nil {
 		mod(tr)
 	}
-	srv := httptest.NewServer(upstream.NewProxy(u, tr))
+	// Every answer the agent gets and the final /metrics are scanned for
+	// the tokens (logscan).
+	l.Gatherer(reg)
+	srv := httptest.NewServer(l.Handler(upstream.NewProxy(u, tr)))
 	t.Cleanup(srv.Close)
 	return srv.URL, reg
 }
@@ -262,7 +265,7 @@ func TestRotateUnderLoad(t *testing.T) {
 			}
 		}()
 	}
-	eventually(t, 5*time.Second, "traffic", func() bool { return requests.Load() > 200 })
+	eventually(t, 30*time.Second, "traffic", func() bool { return requests.Load() > 200 }) // generous: CI runs packages in parallel under -race
 	res, err := credential.Rotate(credential.RotateOptions{Path: p, Token: newTok, Backups: 1})
 	if err != nil {
 		t.Fatal(err)

@@ -30,6 +30,16 @@ var _ CredentialSource = (*credential.Source)(nil)
 // redirect to another host, a mistyped URL).
 var ErrHostNotAllowed = errors.New("upstream: host not allowed to receive the credential")
 
+// ErrTimeout means the upstream sent no response headers within
+// Transport.ResponseHeaderTimeout.
+var ErrTimeout = errors.New("upstream: no answer in time")
+
+// DefaultResponseHeaderTimeout bounds the wait for an upstream's response
+// headers (a WebSocket handshake included; the stream after it is not
+// bounded). Without it a hung upstream hangs every agent request that
+// has no deadline of its own.
+const DefaultResponseHeaderTimeout = 30 * time.Second
+
 // Transport is an http.RoundTripper that adds the current credential to
 // each request and reports AUTH_FAILURE. Fields other than Source are
 // optional. It is safe for concurrent use once configured.
@@ -66,6 +76,10 @@ type Transport struct {
 	// OnAuthFailure, when set, is called after each failure is reported
 	// (`voicetoken proxy` re-reads the credential source then).
 	OnAuthFailure func(AuthFailure)
+	// ResponseHeaderTimeout bounds the wait for the upstream's response
+	// headers; the request then fails with ErrTimeout. Zero means
+	// DefaultResponseHeaderTimeout; negative means no bound.
+	ResponseHeaderTimeout time.Duration
 }
 
 var _ http.RoundTripper = (*Transport)(nil)
@@ -122,9 +136,34 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 	if base == nil {
 		base = http.DefaultTransport
 	}
+	timeout := t.ResponseHeaderTimeout
+	if timeout == 0 {
+		timeout = DefaultResponseHeaderTimeout
+	}
+	var cancel context.CancelCauseFunc
+	if timeout > 0 {
+		var ctx context.Context
+		ctx, cancel = context.WithCancelCause(out.Context())
+		out = out.WithContext(ctx)
+		timer := time.AfterFunc(timeout, func() { cancel(ErrTimeout) })
+		defer timer.Stop()
+	}
 	resp, err := base.RoundTrip(out)
 	if err != nil {
+		if cancel != nil {
+			timedOut := errors.Is(context.Cause(out.Context()), ErrTimeout)
+			cancel(nil)
+			if timedOut {
+				return nil, fmt.Errorf("%w: no response headers within %s", ErrTimeout, timeout)
+			}
+		}
 		return nil, redactErr(err, c)
+	}
+	if cancel != nil && resp.StatusCode != http.StatusSwitchingProtocols {
+		// The body is read after RoundTrip returns: release the context
+		// when it is closed. (An upgraded connection outlives the request
+		// and is released with its parent context.)
+		resp.Body = &cancelOnClose{ReadCloser: resp.Body, cancel: cancel}
 	}
 	source := "rest"
 	if isWebSocket(req.Header) {
@@ -194,6 +233,18 @@ func (o *observedConn) CloseWrite() error {
 		return cw.CloseWrite()
 	}
 	return nil
+}
+
+// cancelOnClose releases a request's context when its body is closed.
+type cancelOnClose struct {
+	io.ReadCloser
+	cancel context.CancelCauseFunc
+}
+
+func (b *cancelOnClose) Close() error {
+	err := b.ReadCloser.Close()
+	b.cancel(nil)
+	return err
 }
 
 func isWebSocket(h http.Header) bool {

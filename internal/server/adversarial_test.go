@@ -1,0 +1,483 @@
+package server_test
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"path"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/livekit/protocol/auth"
+
+	"voicetoken/internal/logscan"
+	"voicetoken/internal/server"
+)
+
+// matrixCaller is one kind of caller and what testPolicyYAML lets it do.
+// The model is written out here, apart from the policy compiler, so the
+// test checks the server against the policy as documented.
+type matrixCaller struct {
+	name   string
+	header map[string]string
+	// refused: every request fails whatever it asks (status given).
+	refused int
+	rooms   func(room string) bool
+	maxTTL  time.Duration
+	// grants the caller's tokens may carry besides roomJoin.
+	publish, subscribe, data, updateMeta, hidden bool
+	metadata                                     bool // may set attributes
+}
+
+func browserRooms(room string) bool {
+	ok, _ := path.Match("demo-*", room)
+	return room == "test-room" || room == "support" || ok
+}
+
+func matrixCallers() []matrixCaller {
+	browser := func(name string, hdr map[string]string) matrixCaller {
+		return matrixCaller{name: name, header: hdr, rooms: browserRooms, maxTTL: 24 * time.Hour, publish: true, subscribe: true, data: true}
+	}
+	return []matrixCaller{
+		browser("browser-same-origin", map[string]string{"Origin": "http://127.0.0.1:9000"}),
+		browser("browser-allowed-origin", map[string]string{"Origin": "https://app.example.com"}),
+		browser("browser-no-origin", nil),
+		{name: "browser-other-origin", header: map[string]string{"Origin": "https://evil.example.com"}, refused: 403},
+		{name: "browser-null-origin", header: map[string]string{"Origin": "null"}, refused: 403},
+		{name: "key-backend", header: map[string]string{"Authorization": "Bearer " + backendKey}, rooms: func(string) bool { return true },
+			maxTTL: time.Hour, publish: true, subscribe: true, data: true, updateMeta: true, hidden: true, metadata: true},
+		{name: "key-bot", header: map[string]string{"Authorization": "Bearer " + botKey}, rooms: func(r string) bool { return r == "support" },
+			maxTTL: 24 * time.Hour, subscribe: true},
+		{name: "key-bad", header: map[string]string{"Authorization": "Bearer " + backendKey + "x"}, refused: 401},
+		{name: "key-backend-other-origin", header: map[string]string{"Authorization": "Bearer " + backendKey, "Origin": "https://evil.example.com"}, refused: 403},
+	}
+}
+
+// matrixRooms: allowed for some callers, a pattern, never allowed, and
+// path/glob/encoding tricks that must never reach a token.
+var matrixRooms = []struct {
+	q     string // as sent, URL-encoded
+	name  string // decoded
+	valid bool   // a safe room name at all
+}{
+	{q: "test-room", name: "test-room", valid: true},
+	{q: "support", name: "support", valid: true},
+	{q: "demo-7", name: "demo-7", valid: true},
+	{q: "secret-room", name: "secret-room", valid: true},
+	{q: "TEST-ROOM", name: "TEST-ROOM", valid: true},
+	{q: "demo-%2A", name: "demo-*"},
+	{q: "%2A", name: "*"},
+	{q: "..%2Ftest-room", name: "../test-room"},
+	{q: "test-room%2F..%2Fsecret", name: "test-room/../secret"},
+	{q: "test-room%00", name: "test-room\x00"},
+	{q: "demo-%5Ba-z%5D", name: "demo-[a-z]"},
+	{q: "t%D0%B5st-room", name: "tеst-room"}, // Cyrillic e
+	{q: strings.Repeat("a", 129), name: strings.Repeat("a", 129)},
+}
+
+// matrixGrants are what a caller may try to ask for. The API has no
+// grant parameter: a GET carries it as query parameters (ignored), a POST
+// as a body field (refused) or as participant attributes (data, never a
+// grant).
+var matrixGrants = []string{
+	"", "canPublishData", "roomAdmin", "roomCreate", "roomList", "roomRecord", "ingressAdmin", "hidden",
+	"recorder", "agent", "canUpdateOwnMetadata", "canSubscribeMetrics", "canManageAgentSession",
+	"destinationRoom", "sip.admin", "sip.call",
+}
+
+func matrixTTLs(max time.Duration) []struct {
+	name, q string
+	ok      bool
+	want    time.Duration
+} {
+	return []struct {
+		name, q string
+		ok      bool
+		want    time.Duration
+	}{
+		{name: "default", q: "", ok: true, want: min(6*time.Hour, max)},
+		{name: "max", q: max.String(), ok: true, want: max},
+		{name: "max+1s", q: (max + time.Second).String()},
+		{name: "zero", q: "0"},
+		{name: "negative", q: "-1"},
+		{name: "huge", q: "1e400"},
+		{name: "NaN", q: "NaN"},
+	}
+}
+
+// TestAdversarialAccessMatrix asks for a token in every combination of
+// caller kind x room x grant x ttl x method (GET, POST with the grant as
+// a field, POST with it as an attribute) and checks each answer: a 4xx
+// JSON refusal exactly where the policy refuses, otherwise a token that
+// LiveKit's own verifier (the oracle) reads as inside the policy: the
+// room asked for and allowed, the caller's grants at most, no admin grant
+// ever, validity within the caller's maximum.
+func TestAdversarialAccessMatrix(t *testing.T) {
+	l := logscan.New(t)
+	l.Secret(backendKey, botKey)
+	now := time.Now().Truncate(time.Second)
+	srv, err := server.New(server.Config{Keys: devKeys(t), Policy: mustPolicy(t, testPolicyYAML)},
+		server.WithClock(func() time.Time { return now }), server.WithLogger(l.Logger()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := l.Handler(srv.Handler())
+	l.Metrics(srv.Handler())
+	identityRE := regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.@:-]{0,127}$`)
+
+	cells, minted, refusedCells, failed := 0, 0, 0, 0
+	seen := map[string]time.Duration{}
+	var failures []string
+	fail := func(cell, format string, args ...any) {
+		failed++
+		if len(failures) < 20 {
+			failures = append(failures, cell+": "+fmt.Sprintf(format, args...))
+		}
+	}
+	for _, c := range matrixCallers() {
+		for _, room := range matrixRooms {
+			for _, g := range matrixGrants {
+				for _, ttl := range matrixTTLs(c.maxTTL) {
+					for _, method := range []string{"GET", "POST-field", "POST-attr"} {
+						if method != "GET" && g == "" {
+							continue // same as the POST without a grant below
+						}
+						cells++
+						cell := strings.Join([]string{c.name, room.q, g, ttl.name, method}, " x ")
+						var req *http.Request
+						q := "room=" + room.q + "&identity=u1"
+						if ttl.q != "" {
+							q += "&ttl=" + url.QueryEscape(ttl.q)
+						}
+						switch method {
+						case "GET":
+							if g != "" {
+								q += "&" + g + "=true&grants=" + g + "&video." + g + "=true"
+							}
+							req = httptest.NewRequest("GET", "/api/token?"+q, nil)
+						default:
+							body := map[string]any{"room_name": room.name, "participant_identity": "u1"}
+							if method == "POST-field" {
+								body[g] = true
+							} else {
+								body["participant_attributes"] = map[string]string{g: "true"}
+							}
+							b, _ := json.Marshal(body)
+							// ttl in the POST's query: not part of the contract, ignored.
+							req = httptest.NewRequest("POST", "/api/token?"+q, strings.NewReader(string(b)))
+							req.Header.Set("Content-Type", "application/json")
+						}
+						req.Host = "127.0.0.1:9000" // as the browser sent it: a loopback Host
+						for k, v := range c.header {
+							req.Header.Set(k, v)
+						}
+						w := httptest.NewRecorder()
+						h.ServeHTTP(w, req)
+
+						// The model's answer.
+						wantOK := c.refused == 0 && room.valid && c.rooms(room.name)
+						wantTTL := min(6*time.Hour, c.maxTTL)
+						switch method {
+						case "GET":
+							wantOK = wantOK && ttl.ok
+							wantTTL = ttl.want
+						case "POST-field":
+							wantOK = false // unknown field
+						case "POST-attr":
+							wantOK = wantOK && c.metadata
+						}
+
+						if w.Code >= 500 {
+							fail(cell, "status %d: %s", w.Code, w.Body)
+							continue
+						}
+						if w.Code >= 400 {
+							refusedCells++
+							var e struct{ Error, Code string }
+							if json.Unmarshal(w.Body.Bytes(), &e) != nil || e.Error == "" || e.Code == "" {
+								fail(cell, "refusal %d is not {error, code} JSON: %s", w.Code, w.Body)
+							}
+							if wantOK {
+								fail(cell, "refused (%d %s) though the policy allows it", w.Code, e.Code)
+							}
+							if c.refused != 0 && w.Code != c.refused {
+								fail(cell, "status %d, want %d for this caller", w.Code, c.refused)
+							}
+							continue
+						}
+						minted++
+						var out struct {
+							Token            string `json:"token"`
+							ParticipantToken string `json:"participant_token"`
+						}
+						json.Unmarshal(w.Body.Bytes(), &out)
+						raw := out.Token + out.ParticipantToken
+						l.Issued(raw)
+						if !wantOK {
+							fail(cell, "minted (%d) though the policy refuses it", w.Code)
+						}
+						// The clock is frozen: a request that differs only in
+						// ignored parameters mints the very same token, which
+						// LiveKit's verifier (slow under -race) reads once.
+						if seen[raw] == wantTTL {
+							continue
+						}
+						seen[raw] = wantTTL
+						v, err := auth.ParseAPIToken(raw)
+						if err != nil {
+							fail(cell, "LiveKit cannot parse the token: %v", err)
+							continue
+						}
+						rc, gr, err := v.Verify(devSecret)
+						if err != nil {
+							fail(cell, "LiveKit rejects the token: %v", err)
+							continue
+						}
+						vg := gr.Video
+						switch {
+						case vg == nil || !vg.RoomJoin || vg.Room != room.name || !c.rooms(vg.Room):
+							fail(cell, "token for room %q (join %v), want %q", vg.Room, vg.RoomJoin, room.name)
+						case vg.RoomAdmin || vg.RoomCreate || vg.RoomList || vg.RoomRecord || vg.IngressAdmin || vg.Recorder || vg.Agent ||
+							vg.GetCanManageAgentSession() || vg.DestinationRoom != "" || gr.SIP != nil || gr.Agent != nil ||
+							gr.Inference != nil || gr.Observability != nil || gr.AgentEndpoint != nil || gr.AgentThread != nil || gr.Kind != "":
+							fail(cell, "ADMIN GRANT minted: %+v", gr)
+						case vg.GetCanPublish() && !c.publish, vg.GetCanSubscribe() && !c.subscribe, vg.GetCanPublishData() && !c.data,
+							vg.GetCanUpdateOwnMetadata() && !c.updateMeta, vg.Hidden && !c.hidden, vg.GetCanSubscribeMetrics(), len(vg.CanPublishSources) > 0:
+							fail(cell, "grant outside the caller's set: %+v", vg)
+						case len(gr.Attributes) > 0 && !c.metadata:
+							fail(cell, "attributes for a caller without metadata rights")
+						case !identityRE.MatchString(gr.Identity):
+							fail(cell, "identity %q", gr.Identity)
+						}
+						if life := rc.ExpiresAt.Sub(rc.NotBefore.Time); life > c.maxTTL || life != wantTTL {
+							fail(cell, "validity %s, want %s (max %s)", life, wantTTL, c.maxTTL)
+						}
+						if gr.RoomConfig != nil {
+							for _, a := range gr.RoomConfig.Agents {
+								if !(room.name == "support" && a.AgentName == "support-agent") {
+									fail(cell, "agent %q dispatched", a.AgentName)
+								}
+							}
+						}
+					}
+				}
+			}
+		}
+	}
+	for _, f := range failures {
+		t.Error(f)
+	}
+	t.Logf("ADVERSARIAL scenario=access-matrix tried=caller-x-room-x-grant-x-ttl-x-method-cells times=%d held=%d failed=%d", cells, cells-failed, failed)
+	t.Logf("access matrix: %d cells, %d tokens minted (each inside the policy per LiveKit's verifier), %d refused with 4xx JSON", cells, minted, refusedCells)
+	if minted == 0 || refusedCells == 0 {
+		t.Error("the matrix exercised only one outcome")
+	}
+}
+
+// TestAdversarialAdminGrantsRefusedByPolicy: no policy file can give any
+// caller an admin grant: the parser refuses it with ErrAdminGrant, so the
+// running policy (and the server) keeps what it had.
+func TestAdversarialAdminGrantsRefusedByPolicy(t *testing.T) {
+	admin := []string{"roomAdmin", "roomCreate", "roomList", "roomRecord", "ingressAdmin", "recorder", "agent",
+		"canManageAgentSession", "destinationRoom", "sip", "sip.admin", "sip.call", "sipAdmin", "sipCall", "agentAdmin"}
+	tried, failed := 0, 0
+	for _, g := range admin {
+		for _, where := range []string{"browser", "api_key"} {
+			tried++
+			ok := t.Run(where+"/"+g, func(t *testing.T) {
+				y := "browser: {grants: [canPublish, " + g + "]}\n"
+				if where == "api_key" {
+					y = "api_keys: [{name: k, sha256: " + sha("k") + ", rooms: ['*'], grants: [" + g + "]}]\n"
+				}
+				if _, err := server.ParsePolicy([]byte(y)); !errors.Is(err, server.ErrAdminGrant) || !errors.Is(err, server.ErrInvalidPolicy) {
+					t.Errorf("ParsePolicy: %v, want ErrAdminGrant", err)
+				}
+			})
+			if !ok {
+				failed++
+			}
+		}
+	}
+	t.Logf("ADVERSARIAL scenario=admin-grants-in-policy tried=admin-grant-names-in-browser-and-key-policies times=%d held=%d failed=%d", tried, tried-failed, failed)
+}
+
+// TestAdversarialHostileRequests sends hostile requests to the token API:
+// each must get a 4xx with {"error","code"}, never a 5xx or a token.
+func TestAdversarialHostileRequests(t *testing.T) {
+	f := newFixture(t, server.Config{MaxBodyBytes: 4 << 10})
+	deepJSON := strings.Repeat(`{"room_config":`, 1000) + "{}" + strings.Repeat("}", 1000)
+	tests := []struct {
+		name   string
+		method string
+		query  string
+		body   string
+		hdr    map[string]string
+	}{
+		{name: "room ../x", query: "room=..%2Fx&identity=u"},
+		{name: "room *", query: "room=*&identity=u"},
+		{name: "room %2F", query: "room=test-room%2F..%2F..%2Fadmin&identity=u"},
+		{name: "room NUL", query: "room=test-room%00&identity=u"},
+		{name: "room 10 KB (query limit)", query: "room=" + strings.Repeat("a", 10<<10) + "&identity=u"},
+		{name: "room 1 KB", query: "room=" + strings.Repeat("a", 1<<10) + "&identity=u"},
+		{name: "room glob", query: "room=demo-%5B%5E%5D%5D&identity=u"},
+		{name: "room double-encoded slash", query: "room=a%252Fb&identity=u"},
+		{name: "room unicode homoglyph", query: "room=t%D0%B5st-room&identity=u"},
+		{name: "room CRLF", query: "room=test-room%0D%0ASet-Cookie:x=1&identity=u"},
+		{name: "identity ANSI escape", query: "room=test-room&identity=u%1B%5B31m"},
+		{name: "identity CRLF", query: "room=test-room&identity=u%0D%0Ax"},
+		{name: "identity NUL", query: "room=test-room&identity=u%00"},
+		{name: "identity 10 KB", query: "room=test-room&identity=" + strings.Repeat("i", 1<<11)},
+		{name: "identity invalid UTF-8", query: "room=test-room&identity=%FF%FE"},
+		{name: "name with bell", query: "room=test-room&identity=u&name=%07%07"},
+		{name: "name invalid UTF-8", query: "room=test-room&identity=u&name=%C3%28"},
+		{name: "ttl 1e400", query: "room=test-room&identity=u&ttl=1e400"},
+		{name: "ttl -1", query: "room=test-room&identity=u&ttl=-1"},
+		{name: "ttl NaN", query: "room=test-room&identity=u&ttl=NaN"},
+		{name: "ttl Inf", query: "room=test-room&identity=u&ttl=Inf"},
+		{name: "ttl -0", query: "room=test-room&identity=u&ttl=-0"},
+		{name: "ttl 1ns", query: "room=test-room&identity=u&ttl=1ns"},
+		{name: "ttl hex", query: "room=test-room&identity=u&ttl=0x10"},
+		{name: "ttl overflowing duration", query: "room=test-room&identity=u&ttl=9999999999h"},
+		{name: "ttl as hours beyond max", query: "room=test-room&identity=u&ttl=876000"},
+		{name: "duplicate identity", query: "room=test-room&identity=u&identity=admin"},
+		{name: "bad percent escape", query: "room=%zz&identity=u"},
+		{name: "huge query", query: "room=test-room&pad=" + strings.Repeat("x", 64<<10)},
+		{name: "huge body", method: "POST", body: `{"participant_name":"` + strings.Repeat("n", 1<<20) + `"}`},
+		{name: "bad JSON", method: "POST", body: `{"room_name":"test-room",}`},
+		{name: "JSON with NUL", method: "POST", body: "{\"room_name\":\"test-room\x00\"}"},
+		{name: "deep JSON", method: "POST", body: deepJSON},
+		{name: "deep array", method: "POST", body: `{"room_config":{"agents":` + strings.Repeat("[", 1500) + strings.Repeat("]", 1500) + `}}`},
+		{name: "JSON array body", method: "POST", body: `[{"room_name":"test-room"}]`},
+		{name: "JSON string body", method: "POST", body: `"test-room"`},
+		{name: "number overflow", method: "POST", body: `{"room_name":1e400}`},
+		{name: "duplicate keys", method: "POST", body: `{"room_name":"test-room","room_name":"secret-room"}`},
+		{name: "wrong content type", method: "POST", body: `{"room_name":"test-room"}`, hdr: map[string]string{"Content-Type": "text/plain"}},
+		{name: "form content type", method: "POST", body: `room_name=test-room`, hdr: map[string]string{"Content-Type": "application/x-www-form-urlencoded"}},
+		{name: "malformed content type", method: "POST", body: `{}`, hdr: map[string]string{"Content-Type": "application/json; charset"}},
+		{name: "POST room trick", method: "POST", body: `{"room_name":"../test-room","participant_identity":"u"}`},
+		{name: "POST identity control", method: "POST", body: `{"room_name":"test-room","participant_identity":"u\u001b[2J"}`},
+		{name: "POST room_config egress", method: "POST", body: `{"room_name":"test-room","room_config":{"egress":{"room":{"file_outputs":[{"s3":{"secret":"x"}}]}}}}`},
+		{name: "POST admin grant field", method: "POST", body: `{"room_name":"test-room","video":{"roomAdmin":true}}`},
+		{name: "POST agent not allowed", method: "POST", body: `{"room_name":"test-room","room_config":{"agents":[{"agent_name":"support-agent"}]}}`},
+		{name: "bearer 10 KB", query: "room=test-room&identity=u", hdr: map[string]string{"Authorization": "Bearer " + strings.Repeat("k", 10<<10)}},
+		{name: "bearer with tab", query: "room=test-room&identity=u", hdr: map[string]string{"Authorization": "Bearer\t" + backendKey}},
+		{name: "bearer twice", query: "room=test-room&identity=u", hdr: map[string]string{"Authorization": "Bearer " + backendKey + ", Bearer " + backendKey}},
+		{name: "basic auth", query: "room=test-room&identity=u", hdr: map[string]string{"Authorization": "Basic YWRtaW46YWRtaW4="}},
+		{name: "origin null", query: "room=test-room&identity=u", hdr: map[string]string{"Origin": "null"}},
+		{name: "origin lookalike", query: "room=test-room&identity=u", hdr: map[string]string{"Origin": "https://app.example.com.evil.example"}},
+		{name: "origin with userinfo", query: "room=test-room&identity=u", hdr: map[string]string{"Origin": "https://app.example.com@evil.example"}},
+		{name: "method PUT", method: "PUT", query: "room=test-room&identity=u"},
+		{name: "method TRACE", method: "TRACE", query: "room=test-room&identity=u"},
+	}
+	held, failed := 0, 0
+	for _, tc := range tests {
+		ok := t.Run(tc.name, func(t *testing.T) {
+			m := tc.method
+			if m == "" {
+				m = "GET"
+			}
+			r := f.do(t, m, "/api/token?"+tc.query, tc.body, tc.hdr)
+			if r.status < 400 || r.status > 499 {
+				t.Fatalf("status %d, want 4xx: %.200s", r.status, r.body)
+			}
+			if c := r.code(t); c == "" || c == server.CodeInternal {
+				t.Errorf("code %q", c)
+			}
+			if ct := r.header.Get("Content-Type"); ct != "application/json" {
+				t.Errorf("Content-Type %q", ct)
+			}
+			if len(r.body) > 1024 {
+				t.Errorf("refusal of %d bytes: hostile input echoed", len(r.body))
+			}
+		})
+		if ok {
+			held++
+		} else {
+			failed++
+		}
+	}
+	t.Logf("ADVERSARIAL scenario=hostile-requests tried=room-identity-ttl-body-header-tricks-to-token-api times=%d held=%d failed=%d", len(tests), held, failed)
+}
+
+// TestAdversarialServeLimits goes through Server.Serve (the real
+// http.Server and its limits): oversized headers and a body that never
+// ends are refused with a 4xx, and the server stays up.
+func TestAdversarialServeLimits(t *testing.T) {
+	l := logscan.New(t)
+	l.Secret(backendKey, botKey)
+	srv, err := server.New(server.Config{Keys: devKeys(t), Policy: mustPolicy(t, testPolicyYAML), ReadTimeout: time.Second, ReadHeaderTimeout: time.Second},
+		server.WithLogger(l.Logger()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- srv.Serve(ctx, ln) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("Serve: %v", err)
+		}
+	})
+	base := "http://" + ln.Addr().String()
+	client := &http.Client{Timeout: 10 * time.Second}
+	type attempt struct {
+		name string
+		req  func() *http.Request
+	}
+	attempts := []attempt{
+		{"header of 64 KB", func() *http.Request {
+			r, _ := http.NewRequest("GET", base+"/api/token?room=test-room&identity=u", nil)
+			r.Header.Set("X-Pad", strings.Repeat("p", 64<<10))
+			return r
+		}},
+		{"body of 1 MB", func() *http.Request {
+			r, _ := http.NewRequest("POST", base+"/api/token", strings.NewReader(`{"participant_name":"`+strings.Repeat("n", 1<<20)+`"}`))
+			r.Header.Set("Content-Type", "application/json")
+			return r
+		}},
+		{"query of 64 KB", func() *http.Request {
+			r, _ := http.NewRequest("GET", base+"/api/token?room=test-room&pad="+strings.Repeat("q", 64<<10), nil)
+			return r
+		}},
+	}
+	held, failed := 0, 0
+	for _, a := range attempts {
+		ok := t.Run(a.name, func(t *testing.T) {
+			resp, err := client.Do(a.req())
+			if err != nil {
+				t.Fatalf("request: %v", err)
+			}
+			body := l.Response(resp)
+			if resp.StatusCode < 400 || resp.StatusCode > 499 {
+				t.Fatalf("status %d, want 4xx: %.200s", resp.StatusCode, body)
+			}
+		})
+		if ok {
+			held++
+		} else {
+			failed++
+		}
+	}
+	// Still serving.
+	resp, err := client.Get(base + "/api/token?room=test-room&identity=u")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if body := l.Response(resp); resp.StatusCode != 200 {
+		t.Errorf("after the attempts: %d %s", resp.StatusCode, body)
+		failed++
+	}
+	t.Logf("ADVERSARIAL scenario=serve-limits tried=oversized-header-body-query-through-http-server times=%d held=%d failed=%d", len(attempts), held, failed)
+}
