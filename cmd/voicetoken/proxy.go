@@ -63,6 +63,7 @@ func runProxy(ctx context.Context, e *env, args []string) error {
 		warn       = fs.Duration("warn", credential.DefaultExpiringWithin, "log CREDENTIAL_EXPIRING when the token expires within this")
 		closeCodes = fs.String("auth-close-codes", "", "extra WebSocket close codes that mean auth failure, comma-separated")
 		metrics    = fs.String("metrics", "", "serve /metrics on this loopback address, e.g. 127.0.0.1:9788")
+		upTimeout  = fs.Duration("upstream-timeout", upstream.DefaultResponseHeaderTimeout, "how long to wait for the upstream's response headers (504 upstream_timeout after)")
 		force      = fs.Bool("force", false, "allow a token file inside a git work tree or named like .env")
 	)
 	if err := parseFlags(fs, args); err != nil {
@@ -142,6 +143,7 @@ func runProxy(ctx context.Context, e *env, args []string) error {
 	tr := &upstream.Transport{
 		Source: src, Header: *header, Scheme: *scheme, NoScheme: *scheme == "", Query: *query,
 		AuthCloseCodes: codes, Logger: log, Metrics: m, Now: e.now,
+		ResponseHeaderTimeout: *upTimeout,
 		OnAuthFailure: func(upstream.AuthFailure) {
 			now := time.Now().UnixNano()
 			if last := lastReload.Load(); now-last > int64(10*time.Second) && lastReload.CompareAndSwap(last, now) {
