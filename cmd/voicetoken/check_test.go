@@ -301,13 +301,3 @@ func TestCheckWatch(t *testing.T) {
 		t.Error("output shows a secret or token")
 	}
 }
-
-func TestSmokeNotAvailable(t *testing.T) {
-	r := runCLI(t, prodEnv, "", "smoke")
-	if r.code != 3 || !strings.Contains(r.stderr, "voicetoken smoke: not available yet") {
-		t.Errorf("exit %d, stderr %q", r.code, r.stderr)
-	}
-	if r := runCLI(t, prodEnv, "", "smoke", "-h"); r.code != 0 || !strings.Contains(r.stderr, "NOT AVAILABLE YET") {
-		t.Errorf("smoke -h: exit %d, stderr %q", r.code, r.stderr)
-	}
-}

@@ -91,6 +91,10 @@ func fetch(ctx context.Context, client *http.Client, method, target, bearer stri
 	return resp, data, nil
 }
 
+// DescribeNetErr is describeNetErr for other runbook commands (smoke),
+// so that every command words a network failure the same way.
+func DescribeNetErr(ctx context.Context, err error) error { return describeNetErr(ctx, err) }
+
 // describeNetErr turns a client error into the short reason an operator
 // needs: "connection refused", "no answer within 5s", "cannot resolve
 // host". The URL is not repeated: the check's detail names it.
