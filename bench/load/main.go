@@ -13,15 +13,15 @@
 //	go run ./bench/load -url 'http://127.0.0.1:9000/api/token?room=test-room&identity=u1'
 //	go run ./bench/load -target 'ceiling,http://127.0.0.1:9200,./ceiling' -target 'voicetoken,http://127.0.0.1:9000,./voicetoken serve' ...
 //
+// The client itself is bench/loadgen, shared with bench/adversarial.
+//
 // A target is "name,base URL,command": the command's leading KEY=VALUE
 // words are environment variables; the rest is split on spaces (no quoting).
 package main
 
 import (
 	"bufio"
-	"bytes"
 	"cmp"
-	"context"
 	"encoding/json"
 	"errors"
 	"flag"
@@ -33,12 +33,12 @@ import (
 	"os/exec"
 	"path/filepath"
 	"slices"
-	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"text/tabwriter"
 	"time"
+
+	"voicetoken/bench/loadgen"
 )
 
 type target struct {
@@ -167,12 +167,12 @@ func measureAll(targets []target, path string, conns int, warmup, dur time.Durat
 		for i, t := range targets {
 			fmt.Fprintf(os.Stderr, "round %d/%d: %s\n", round+1, rounds, t.Name)
 			pid := cmds[i].Process.Pid
-			c0 := cpuTime(pid)
+			c0 := loadgen.CPUTime(pid)
 			r := drive(urls[i], conns, warmup, dur)
 			if r.Requests > 0 {
 				// CPU over warm-up and run, per measured request: a noise-robust
 				// view of the server's own cost (the client's is excluded).
-				r.CPUus = float64((cpuTime(pid) - c0).Microseconds()) / (float64(r.Requests) * float64(warmup+dur) / float64(dur))
+				r.CPUus = float64((loadgen.CPUTime(pid) - c0).Microseconds()) / (float64(r.Requests) * float64(warmup+dur) / float64(dur))
 			}
 			runs[i] = append(runs[i], r)
 		}
@@ -192,7 +192,7 @@ func measureAll(targets []target, path string, conns int, warmup, dur time.Durat
 		if len(starts[i]) > 0 {
 			r.StartMS = starts[i][len(starts[i])/2]
 		}
-		r.RSSMB = rssMB(cmds[i].Process.Pid)
+		r.RSSMB = loadgen.RSSMB(cmds[i].Process.Pid)
 		out = append(out, r)
 	}
 	return out, nil
@@ -243,7 +243,7 @@ func oneShot(host string, req []byte) (int, error) {
 	if _, err := c.Write(req); err != nil {
 		return 0, err
 	}
-	status, _, err := readResponse(bufio.NewReader(c))
+	status, _, err := loadgen.ReadResponse(bufio.NewReader(c), nil)
 	return status, err
 }
 
@@ -259,37 +259,6 @@ func stop(cmd *exec.Cmd) {
 	}
 }
 
-// cpuTime reads user+system CPU time of pid from /proc (clock ticks of
-// 10ms).
-func cpuTime(pid int) time.Duration {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-	if err != nil {
-		return 0
-	}
-	f := strings.Fields(string(b[bytes.LastIndexByte(b, ')')+1:]))
-	if len(f) < 13 {
-		return 0
-	}
-	ut, _ := strconv.ParseInt(f[11], 10, 64)
-	st, _ := strconv.ParseInt(f[12], 10, 64)
-	return time.Duration(ut+st) * 10 * time.Millisecond
-}
-
-// rssMB reads VmRSS of pid from /proc.
-func rssMB(pid int) float64 {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
-	if err != nil {
-		return 0
-	}
-	for _, line := range strings.Split(string(b), "\n") {
-		if v, ok := strings.CutPrefix(line, "VmRSS:"); ok {
-			kb, _ := strconv.ParseFloat(strings.TrimSuffix(strings.TrimSpace(v), " kB"), 64)
-			return kb / 1024
-		}
-	}
-	return 0
-}
-
 // drive runs conns connections against u for warmup (discarded), then
 // for dur, and reports.
 func drive(u string, conns int, warmup, dur time.Duration) result {
@@ -297,11 +266,12 @@ func drive(u string, conns int, warmup, dur time.Duration) result {
 	if err != nil {
 		return result{Err: err.Error()}
 	}
-	req := []byte("GET " + pu.RequestURI() + " HTTP/1.1\r\nHost: " + pu.Host + "\r\nUser-Agent: voicetoken-load\r\nAccept: */*\r\n\r\n")
+	req := loadgen.Request(pu.Host, pu.RequestURI())
 	if warmup > 0 {
-		load(pu.Host, req, conns, warmup)
+		loadgen.Run(pu.Host, req, loadgen.Options{Conns: conns, Duration: warmup})
 	}
-	lat, reqs, errs, elapsed := load(pu.Host, req, conns, dur)
+	lr := loadgen.Run(pu.Host, req, loadgen.Options{Conns: conns, Duration: dur})
+	lat, reqs, errs, elapsed := lr.Latencies, lr.Requests, lr.Errors, lr.Elapsed
 	slices.Sort(lat)
 	pct := func(p float64) float64 {
 		if len(lat) == 0 {
@@ -314,140 +284,6 @@ func drive(u string, conns int, warmup, dur time.Duration) result {
 		ReqPerSec: float64(reqs) / elapsed.Seconds(),
 		P50ms:     pct(0.50), P99ms: pct(0.99),
 	}
-}
-
-// load keeps one request in flight on each connection until d has passed.
-// A failed connection counts an error and is replaced.
-func load(host string, req []byte, conns int, d time.Duration) (lat []time.Duration, reqs, errs int64, elapsed time.Duration) {
-	ctx, cancel := context.WithTimeout(context.Background(), d)
-	defer cancel()
-	var mu sync.Mutex
-	var wg sync.WaitGroup
-	t0 := time.Now()
-	for range conns {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			mine := make([]time.Duration, 0, 1<<16)
-			var n, e int64
-			defer func() {
-				mu.Lock()
-				lat = append(lat, mine...)
-				reqs += n
-				errs += e
-				mu.Unlock()
-			}()
-			for ctx.Err() == nil {
-				c, err := net.Dial("tcp", host)
-				if err != nil {
-					e++
-					time.Sleep(time.Millisecond)
-					continue
-				}
-				stopClose := context.AfterFunc(ctx, func() { c.Close() })
-				br := bufio.NewReaderSize(c, 8192)
-				for ctx.Err() == nil {
-					s := time.Now()
-					if _, err := c.Write(req); err != nil {
-						break
-					}
-					status, keep, err := readResponse(br)
-					if err != nil {
-						if ctx.Err() == nil {
-							e++
-						}
-						break
-					}
-					if status != 200 {
-						e++
-					} else {
-						n++
-						mine = append(mine, time.Since(s))
-					}
-					if !keep {
-						break
-					}
-				}
-				stopClose()
-				c.Close()
-			}
-		}()
-	}
-	wg.Wait()
-	return lat, reqs, errs, time.Since(t0)
-}
-
-// readResponse reads one HTTP/1.1 response and discards its body. It
-// understands Content-Length and chunked bodies, and Connection: close.
-func readResponse(br *bufio.Reader) (status int, keepAlive bool, err error) {
-	line, err := br.ReadSlice('\n')
-	if err != nil {
-		return 0, false, err
-	}
-	if len(line) < 12 || string(line[:5]) != "HTTP/" {
-		return 0, false, fmt.Errorf("bad status line %q", line)
-	}
-	for _, c := range line[9:12] {
-		if c < '0' || c > '9' {
-			return 0, false, fmt.Errorf("bad status line %q", line)
-		}
-		status = status*10 + int(c-'0')
-	}
-	length, chunked, keepAlive := -1, false, true
-	for {
-		h, err := br.ReadSlice('\n')
-		if err != nil {
-			return 0, false, err
-		}
-		if len(h) <= 2 {
-			break
-		}
-		// Byte-wise, without allocating: the client shares the CPUs with
-		// the server under test, so it must stay cheap.
-		i := bytes.IndexByte(h, ':')
-		if i < 0 {
-			continue
-		}
-		k, v := h[:i], bytes.TrimSpace(h[i+1:])
-		switch {
-		case bytes.EqualFold(k, []byte("content-length")):
-			length = 0
-			for _, c := range v {
-				length = length*10 + int(c-'0')
-			}
-		case bytes.EqualFold(k, []byte("transfer-encoding")):
-			chunked = bytes.EqualFold(v, []byte("chunked"))
-		case bytes.EqualFold(k, []byte("connection")):
-			keepAlive = !bytes.EqualFold(v, []byte("close"))
-		}
-	}
-	switch {
-	case chunked:
-		for {
-			l, err := br.ReadSlice('\n')
-			if err != nil {
-				return 0, false, err
-			}
-			size, err := strconv.ParseInt(strings.TrimSpace(strings.SplitN(string(l), ";", 2)[0]), 16, 64)
-			if err != nil {
-				return 0, false, err
-			}
-			if _, err := br.Discard(int(size) + 2); err != nil {
-				return 0, false, err
-			}
-			if size == 0 {
-				break
-			}
-		}
-	case length >= 0:
-		if _, err := br.Discard(length); err != nil {
-			return 0, false, err
-		}
-	default:
-		io.Copy(io.Discard, br)
-		keepAlive = false
-	}
-	return status, keepAlive, nil
 }
 
 func printResults(w io.Writer, rs []result, baseline, peer string) {
