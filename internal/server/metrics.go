@@ -2,6 +2,7 @@ package server
 
 import (
 	"runtime"
+	"sync"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
@@ -55,8 +56,10 @@ func newMetrics(version string) *metrics {
 	}, []string{"version", "goversion"})
 	build.WithLabelValues(version, runtime.Version()).Set(1)
 	reg.MustRegister(tokens, denials, dur, keyInfo, build,
-		collectors.NewGoCollector(),
-		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+		&lazyCollector{make: func() prometheus.Collector { return collectors.NewGoCollector() }},
+		&lazyCollector{make: func() prometheus.Collector {
+			return collectors.NewProcessCollector(collectors.ProcessCollectorOpts{})
+		}})
 
 	m := &metrics{
 		reg:         reg,
@@ -95,4 +98,23 @@ func (m *metrics) setKeys(st *state) {
 		}
 		m.keyInfo.WithLabelValues(k.ID, k.SecretFingerprint(), primary).Set(1)
 	}
+}
+
+// lazyCollector builds its collector on the first scrape. The Go and
+// process collectors cost about half a millisecond to build (the Go one
+// describes every runtime/metrics series), all of it on the start-up path
+// before the first token otherwise. It describes nothing, which makes it an
+// "unchecked" collector to the registry: the metrics it yields are still
+// checked for consistency when they are gathered.
+type lazyCollector struct {
+	once sync.Once
+	make func() prometheus.Collector
+	c    prometheus.Collector
+}
+
+func (l *lazyCollector) Describe(chan<- *prometheus.Desc) {}
+
+func (l *lazyCollector) Collect(ch chan<- prometheus.Metric) {
+	l.once.Do(func() { l.c = l.make() })
+	l.c.Collect(ch)
 }

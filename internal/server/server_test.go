@@ -798,6 +798,7 @@ func TestMetrics(t *testing.T) {
 		`version="v1.2.3"} 1`,
 		`voicetoken_http_request_duration_seconds_count{route="token_get"} 3`,
 		`process_resident_memory_bytes`,
+		`go_goroutines`,
 	} {
 		if !strings.Contains(body, want) {
 			t.Errorf("metrics lack %q", want)
