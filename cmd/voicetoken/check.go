@@ -169,7 +169,7 @@ func runCheck(ctx context.Context, e *env, args []string) error {
 		return watchChecks(ctx, e, round, *watch, *metricsAddr, *asJSON)
 	}
 	results := round(ctx)
-	if err := writeResults(e, results, *asJSON, *strict, false); err != nil {
+	if err := writeResults(e, "CHECK", results, *asJSON, *strict, false); err != nil {
 		return err
 	}
 	if code := check.ExitCode(results, *strict); code != 0 {
@@ -305,11 +305,12 @@ func keysCheck(set *keys.Set, err error) check.Check {
 }
 
 // writeResults prints one round: a table (coloured on a terminal) or JSON.
-func writeResults(e *env, results []check.Result, asJSON, strict, compact bool) error {
+// The table's first column is headed title ("CHECK", "STEP").
+func writeResults(e *env, title string, results []check.Result, asJSON, strict, compact bool) error {
 	if asJSON {
 		return check.WriteJSON(e.stdout, check.NewReport(results, e.now(), strict), compact)
 	}
-	return check.WriteTable(e.stdout, results, useColour(e))
+	return check.WriteTableTitled(e.stdout, title, results, useColour(e))
 }
 
 // useColour reports whether stdout is a terminal and colour is wanted
@@ -358,7 +359,7 @@ func watchChecks(ctx context.Context, e *env, round func(context.Context) []chec
 		if !asJSON {
 			fmt.Fprintf(e.stdout, "== %s\n", at.UTC().Format("2006-01-02 15:04:05 UTC"))
 		}
-		if err := writeResults(e, results, asJSON, false, true); err != nil && !errors.Is(err, io.ErrClosedPipe) {
+		if err := writeResults(e, "CHECK", results, asJSON, false, true); err != nil && !errors.Is(err, io.ErrClosedPipe) {
 			log.Warn("cannot write results", slog.String("event", "check_output_failed"), slog.String("error", err.Error()))
 		}
 	})

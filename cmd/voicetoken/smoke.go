@@ -93,7 +93,7 @@ func runSmoke(ctx context.Context, e *env, args []string) error {
 		Version: version(), Now: e.now,
 		Logger: slog.New(slog.NewJSONHandler(e.stderr, &slog.HandlerOptions{Level: logLevel})),
 	})
-	if err := writeResults(e, results, *asJSON, false, false); err != nil {
+	if err := writeResults(e, "STEP", results, *asJSON, false, false); err != nil {
 		return err
 	}
 	if code := check.ExitCode(results, false); code != 0 {

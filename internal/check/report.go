@@ -44,7 +44,13 @@ func FormatDuration(d time.Duration) string {
 // colour, the status words are coloured with ANSI codes; the alignment is
 // computed on the plain text so that both forms line up.
 func WriteTable(w io.Writer, results []Result, colour bool) error {
-	nameW, timeW := len("CHECK"), len("TIME")
+	return WriteTableTitled(w, "CHECK", results, colour)
+}
+
+// WriteTableTitled is WriteTable with another heading for the first
+// column ("STEP" for smoke's steps).
+func WriteTableTitled(w io.Writer, title string, results []Result, colour bool) error {
+	nameW, timeW := utf8.RuneCountInString(title), len("TIME")
 	for _, r := range results {
 		nameW = max(nameW, utf8.RuneCountInString(r.Name))
 		timeW = max(timeW, len(FormatDuration(r.Duration)))
@@ -52,7 +58,7 @@ func WriteTable(w io.Writer, results []Result, colour bool) error {
 	const statusW = len("skipped")
 	var b strings.Builder
 	pad := func(s string, n int) string { return s + strings.Repeat(" ", max(0, n-utf8.RuneCountInString(s))) }
-	fmt.Fprintf(&b, "%s  %s  %s  DETAIL\n", pad("CHECK", nameW), pad("STATUS", statusW), pad("TIME", timeW))
+	fmt.Fprintf(&b, "%s  %s  %s  DETAIL\n", pad(title, nameW), pad("STATUS", statusW), pad("TIME", timeW))
 	for _, r := range results {
 		st := pad(r.Status.String(), statusW)
 		if colour {
