@@ -412,9 +412,12 @@ func str(f field, dst *string) {
 	}
 }
 
+// bytesOf copies a bytes field. An empty value leaves a nil slice nil, as
+// protobuf-go's decoder does for proto3 bytes (FuzzDecodeDataPacket found
+// the difference).
 func bytesOf(f field, dst *[]byte) {
 	if f.isBytes() {
-		*dst = append([]byte{}, f.raw...)
+		*dst = append((*dst)[:0], f.raw...)
 	}
 }
 
