@@ -81,24 +81,20 @@ func fetch(ctx context.Context, client *http.Client, method, target, bearer stri
 	req.Header.Set("User-Agent", "voicetoken-check")
 	resp, err := client.Do(req)
 	if err != nil {
-		return nil, nil, describeNetErr(ctx, err)
+		return nil, nil, DescribeNetErr(ctx, err)
 	}
 	defer resp.Body.Close()
 	data, err := io.ReadAll(io.LimitReader(resp.Body, maxBody))
 	if err != nil {
-		return resp, nil, describeNetErr(ctx, err)
+		return resp, nil, DescribeNetErr(ctx, err)
 	}
 	return resp, data, nil
 }
 
-// DescribeNetErr is describeNetErr for other runbook commands (smoke),
-// so that every command words a network failure the same way.
-func DescribeNetErr(ctx context.Context, err error) error { return describeNetErr(ctx, err) }
-
-// describeNetErr turns a client error into the short reason an operator
+// DescribeNetErr turns a client error into the short reason an operator
 // needs: "connection refused", "no answer within 5s", "cannot resolve
 // host". The URL is not repeated: the check's detail names it.
-func describeNetErr(ctx context.Context, err error) error {
+func DescribeNetErr(ctx context.Context, err error) error {
 	var dnsErr *net.DNSError
 	switch {
 	case errors.Is(err, syscall.ECONNREFUSED):

@@ -151,7 +151,6 @@ func (s *Server) Handler() http.Handler { return s.handler }
 
 func (s *Server) routes() http.Handler {
 	mux := http.NewServeMux()
-	mux.HandleFunc("/api/token", s.handleToken)
 	mux.HandleFunc("/api/rooms", s.simpleGET(func(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusOK, s.state.Load().roomsJSON)
 	}))
@@ -171,11 +170,12 @@ func (s *Server) routes() http.Handler {
 	// The token endpoint skips the mux's pattern matching: it is the one
 	// route that sees real load. Everything else goes through the mux.
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if !s.checkHost(w, r, s.state.Load().pol) {
+		st := s.state.Load() // one policy for the whole request, even mid-reload
+		if !s.checkHost(w, r, st.pol) {
 			return
 		}
 		if r.URL.Path == "/api/token" {
-			s.handleToken(w, r)
+			s.handleToken(w, r, st)
 			return
 		}
 		mux.ServeHTTP(w, r)

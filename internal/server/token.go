@@ -37,10 +37,10 @@ type agentDispatch struct {
 	Deployment string
 }
 
-// handleToken serves GET, POST and OPTIONS /api/token.
-func (s *Server) handleToken(w http.ResponseWriter, r *http.Request) {
+// handleToken serves GET, POST and OPTIONS /api/token under st, the
+// state the request started with.
+func (s *Server) handleToken(w http.ResponseWriter, r *http.Request, st *state) {
 	start := time.Now()
-	st := s.state.Load()
 	obs := s.metrics.tokenGet
 	post := false
 	switch r.Method {
@@ -52,7 +52,7 @@ func (s *Server) handleToken(w http.ResponseWriter, r *http.Request) {
 		s.metrics.other.Observe(time.Since(start).Seconds())
 		return
 	default:
-		s.deny(w, r, nil, errf(http.StatusMethodNotAllowed, CodeMethod, r.Method+" is not allowed; use GET or POST"), "")
+		s.deny(w, r, st.pol, nil, errf(http.StatusMethodNotAllowed, CodeMethod, r.Method+" is not allowed; use GET or POST"), "")
 		obs.Observe(time.Since(start).Seconds())
 		return
 	}
@@ -65,7 +65,7 @@ func (s *Server) handleToken(w http.ResponseWriter, r *http.Request) {
 	}
 	c, req, raw, ttl, e := s.issue(w, r, st, post, now)
 	if e != nil {
-		s.deny(w, r, c, e, req.room)
+		s.deny(w, r, st.pol, c, e, req.room)
 	} else {
 		fp := s.respond(w, req, raw, now, ttl, post)
 		s.metrics.issued.Inc()
@@ -576,7 +576,7 @@ func (s *Server) respond(w http.ResponseWriter, req tokenRequest, raw string, no
 }
 
 // deny writes a refusal, counts it and logs TOKEN_DENIED.
-func (s *Server) deny(w http.ResponseWriter, r *http.Request, c *caller, e *apiError, room string) {
+func (s *Server) deny(w http.ResponseWriter, r *http.Request, pol *policy, c *caller, e *apiError, room string) {
 	writeError(w, e)
 	s.metrics.deny(e.code)
 	name := ""
@@ -589,6 +589,6 @@ func (s *Server) deny(w http.ResponseWriter, r *http.Request, c *caller, e *apiE
 		slog.Int("status", e.status),
 		slog.String("caller", name),
 		slog.String("room", room),
-		slog.String("addr", s.state.Load().pol.proxies.clientAddr(r)),
+		slog.String("addr", pol.proxies.clientAddr(r)),
 	)
 }
