@@ -217,7 +217,10 @@ func (l *Logs) Response(resp *http.Response) []byte {
 		l.t.Errorf("logscan: reading the response body: %v", err)
 	}
 	resp.Body = io.NopCloser(bytes.NewReader(body))
-	where := "response to " + resp.Request.Method + " " + resp.Request.URL.Path
+	where := "response"
+	if resp.Request != nil { // nil from http.ReadResponse(r, nil)
+		where += " to " + resp.Request.Method + " " + resp.Request.URL.Path
+	}
 	l.Header(where, resp.Header)
 	l.scan(where+" body", body, false)
 	return body

@@ -1,16 +1,20 @@
 package server_test
 
 import (
+	"bufio"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"os"
 	"path"
 	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -480,4 +484,192 @@ func TestAdversarialServeLimits(t *testing.T) {
 		failed++
 	}
 	t.Logf("ADVERSARIAL scenario=serve-limits tried=oversized-header-body-query-through-http-server times=%d held=%d failed=%d", len(attempts), held, failed)
+}
+
+// TestAdversarialSlowClients goes through Server.Serve with short limits:
+// a client that sends half a header, one that connects and says nothing,
+// one that keeps a connection idle, one that never reads its answers and
+// one that sends half a POST body each lose their connection (or get a
+// 4xx) once their limit has passed, never before; a client that keeps its
+// connection busy is never cut; each close is counted in /metrics.
+func TestAdversarialSlowClients(t *testing.T) {
+	const (
+		headerTO = 150 * time.Millisecond
+		writeTO  = 300 * time.Millisecond
+		idleTO   = 400 * time.Millisecond
+		readTO   = 200 * time.Millisecond
+	)
+	l := logscan.New(t)
+	srv, err := server.New(server.Config{Keys: devKeys(t), Policy: mustPolicy(t, testPolicyYAML),
+		ReadHeaderTimeout: headerTO, WriteTimeout: writeTO, IdleTimeout: idleTO, ReadTimeout: readTO},
+		server.WithLogger(l.Logger()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- srv.Serve(ctx, ln) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("Serve: %v", err)
+		}
+	})
+	addr := ln.Addr().String()
+	get := "GET /api/token?room=test-room&identity=u HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n"
+	dial := func(t *testing.T) *net.TCPConn {
+		t.Helper()
+		c, err := net.Dial("tcp", addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { c.Close() })
+		return c.(*net.TCPConn)
+	}
+	// closedAfter reads (and drops) what the server sends until it closes
+	// the connection, and says how long that took from start.
+	closedAfter := func(t *testing.T, c net.Conn, start time.Time) time.Duration {
+		t.Helper()
+		c.SetReadDeadline(time.Now().Add(10 * time.Second))
+		buf := make([]byte, 64<<10)
+		for {
+			if _, err := c.Read(buf); err != nil {
+				if errors.Is(err, os.ErrDeadlineExceeded) {
+					t.Fatal("the server kept the connection open for 10s")
+				}
+				return time.Since(start)
+			}
+		}
+	}
+	// The watch closes no earlier than the limit and at most two ticks
+	// (a quarter of the shortest limit) late; the margin is for a loaded
+	// machine.
+	atLeast := func(t *testing.T, what string, got, limit time.Duration) {
+		t.Helper()
+		if got < limit {
+			t.Errorf("%s: after %s, before its limit of %s", what, got, limit)
+		}
+		t.Logf("%s: after %s (limit %s)", what, got, limit)
+	}
+	scenarios := []struct {
+		name string
+		run  func(t *testing.T)
+	}{
+		{"half a header", func(t *testing.T) {
+			c := dial(t)
+			start := time.Now()
+			fmt.Fprint(c, "GET /api/token?room=test-room HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Slow: ")
+			atLeast(t, "half a header", closedAfter(t, c, start), headerTO)
+		}},
+		{"silent connection", func(t *testing.T) {
+			c := dial(t)
+			atLeast(t, "silent", closedAfter(t, c, time.Now()), headerTO)
+		}},
+		{"idle keep-alive", func(t *testing.T) {
+			c := dial(t)
+			fmt.Fprint(c, get)
+			br := bufio.NewReader(c)
+			resp, err := http.ReadResponse(br, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if body := l.Response(resp); resp.StatusCode != 200 {
+				t.Fatalf("status %d: %s", resp.StatusCode, body)
+			}
+			start := time.Now()
+			atLeast(t, "idle", closedAfter(t, c, start), idleTO)
+		}},
+		{"never reads its answers", func(t *testing.T) {
+			c := dial(t)
+			c.SetReadBuffer(4 << 10)
+			// Pipelined scrapes whose answers (several KB each) fill both
+			// socket buffers; the server's write then blocks until the
+			// watch closes the connection.
+			reqs := []byte(strings.Repeat("GET /metrics HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n", 5000))
+			start := time.Now()
+			go c.Write(reqs) // blocks too once the server stops reading
+			pollMetric(t, addr, `voicetoken_http_timeouts_total{phase="active"}`, 1, 10*time.Second)
+			atLeast(t, "never reads", time.Since(start), writeTO)
+		}},
+		{"half a POST body", func(t *testing.T) {
+			c := dial(t)
+			start := time.Now()
+			fmt.Fprint(c, "POST /api/token HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{\"room_name\":")
+			c.SetReadDeadline(time.Now().Add(10 * time.Second))
+			resp, err := http.ReadResponse(bufio.NewReader(c), nil)
+			if err != nil {
+				t.Fatalf("no answer: %v", err)
+			}
+			body := l.Response(resp)
+			if resp.StatusCode != http.StatusBadRequest {
+				t.Fatalf("status %d, want 400: %s", resp.StatusCode, body)
+			}
+			atLeast(t, "half a body", time.Since(start), readTO)
+		}},
+		{"busy keep-alive", func(t *testing.T) {
+			// Back-to-back requests on one connection for longer than
+			// every limit: none of them is cut.
+			c := dial(t)
+			br := bufio.NewReader(c)
+			n := 0
+			for start := time.Now(); time.Since(start) < 2*idleTO; n++ {
+				if _, err := fmt.Fprint(c, get); err != nil {
+					t.Fatalf("request %d: %v", n, err)
+				}
+				resp, err := http.ReadResponse(br, nil)
+				if err != nil {
+					t.Fatalf("request %d after %s: %v", n, time.Since(start), err)
+				}
+				if body := l.Response(resp); resp.StatusCode != 200 {
+					t.Fatalf("request %d: status %d: %s", n, resp.StatusCode, body)
+				}
+			}
+			t.Logf("busy: %d requests on one connection, none cut", n)
+		}},
+	}
+	held, failed := 0, 0
+	for _, s := range scenarios {
+		if t.Run(s.name, s.run) {
+			held++
+		} else {
+			failed++
+		}
+	}
+	// Half a header and the silent one; the idle one (the half body may
+	// add one of either after its 400).
+	pollMetric(t, addr, `voicetoken_http_timeouts_total{phase="header"}`, 2, 5*time.Second)
+	pollMetric(t, addr, `voicetoken_http_timeouts_total{phase="idle"}`, 1, 5*time.Second)
+	t.Logf("ADVERSARIAL scenario=slow-clients tried=half-header-silent-idle-unread-answers-half-body-busy times=%d held=%d failed=%d", len(scenarios), held, failed)
+}
+
+// pollMetric scrapes /metrics until the series reaches at least min, or
+// fails at the deadline.
+func pollMetric(t *testing.T, addr, series string, min float64, within time.Duration) {
+	t.Helper()
+	deadline := time.Now().Add(within)
+	var last []string
+	for time.Now().Before(deadline) {
+		resp, err := http.Get("http://" + addr + "/metrics")
+		if err == nil {
+			b, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			last = last[:0]
+			for _, line := range strings.Split(string(b), "\n") {
+				if v, ok := strings.CutPrefix(line, series+" "); ok {
+					if n, err := strconv.ParseFloat(v, 64); err == nil && n >= min {
+						return
+					}
+				}
+				if strings.HasPrefix(line, "voicetoken_http_timeouts_total") {
+					last = append(last, line)
+				}
+			}
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	t.Fatalf("%s did not reach %g within %s (last seen: %s)", series, min, within, strings.Join(last, "; "))
 }

@@ -30,9 +30,12 @@ const (
 	// DefaultMaxHeader bounds request headers (net/http allows 1 MiB).
 	DefaultMaxHeader = 16 << 10
 	// ReadHeaderTimeout and friends keep a slow client from holding a
-	// connection (slowloris). The two read timeouts are equal on purpose:
-	// net/http then sets one read deadline per request instead of two, and
-	// a 16 KiB body needs no more time than its headers.
+	// connection (slowloris). Serve enforces them with a connWatch, to
+	// within two of its ticks (an eighth of the shortest limit, at most
+	// 1s), never early: ReadHeaderTimeout bounds a request's header,
+	// WriteTimeout the time from the header to the end of the answer,
+	// IdleTimeout a kept-alive connection between requests, and
+	// ReadTimeout a POST body.
 	DefaultReadHeaderTimeout = 5 * time.Second
 	DefaultReadTimeout       = 5 * time.Second
 	DefaultWriteTimeout      = 10 * time.Second

@@ -22,6 +22,10 @@ type metrics struct {
 	tokenGet, tokenPost, other prometheus.Observer
 
 	keyInfo *prometheus.GaugeVec
+
+	// timeouts[p] counts connections closed for staying too long in
+	// phase p (connWatch).
+	timeouts [phaseCount]func()
 }
 
 // Route labels of the latency histogram.
@@ -55,7 +59,11 @@ func newMetrics(version string) *metrics {
 		Help: "1, labelled with the build's version and Go version.",
 	}, []string{"version", "goversion"})
 	build.WithLabelValues(version, runtime.Version()).Set(1)
-	reg.MustRegister(tokens, denials, dur, keyInfo, build,
+	timeouts := prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "voicetoken_http_timeouts_total",
+		Help: "Connections closed for exceeding a timeout, by phase: header (ReadHeaderTimeout), active (WriteTimeout), idle (IdleTimeout).",
+	}, []string{"phase"})
+	reg.MustRegister(tokens, denials, dur, keyInfo, build, timeouts,
 		&lazyCollector{make: func() prometheus.Collector { return collectors.NewGoCollector() }},
 		&lazyCollector{make: func() prometheus.Collector {
 			return collectors.NewProcessCollector(collectors.ProcessCollectorOpts{})
@@ -71,6 +79,9 @@ func newMetrics(version string) *metrics {
 		tokenPost:   dur.WithLabelValues(routeTokenPost),
 		other:       dur.WithLabelValues(routeOther),
 		keyInfo:     keyInfo,
+	}
+	for p, name := range phaseNames {
+		m.timeouts[p] = timeouts.WithLabelValues(name).Inc
 	}
 	for _, c := range denialCodes {
 		m.denials[c] = denials.WithLabelValues(c)

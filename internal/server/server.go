@@ -292,18 +292,21 @@ func (s *Server) loadState() (st *state, err error) {
 // Config.ShutdownTimeout to finish, then the rest are closed. It returns
 // nil after a clean shutdown.
 func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
+	// The timeouts are enforced by a connWatch, not by net/http's
+	// per-request deadlines (see connWatch for why and how).
+	watch := newConnWatch(s.cfg.ReadHeaderTimeout, s.cfg.WriteTimeout, s.cfg.IdleTimeout, s.metrics.timeouts)
 	hs := &http.Server{
-		Handler:           s.handler,
-		ReadHeaderTimeout: s.cfg.ReadHeaderTimeout,
-		ReadTimeout:       s.cfg.ReadTimeout,
-		WriteTimeout:      s.cfg.WriteTimeout,
-		IdleTimeout:       s.cfg.IdleTimeout,
-		MaxHeaderBytes:    s.cfg.MaxHeaderBytes,
-		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
-		BaseContext:       func(net.Listener) context.Context { return context.WithoutCancel(ctx) },
+		Handler:        s.handler,
+		MaxHeaderBytes: s.cfg.MaxHeaderBytes,
+		ConnState:      watch.connState,
+		ErrorLog:       slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
+		BaseContext:    func(net.Listener) context.Context { return context.WithoutCancel(ctx) },
 	}
+	stop := make(chan struct{})
+	defer close(stop)
+	go watch.run(stop)
 	errc := make(chan error, 1)
-	go func() { errc <- hs.Serve(ln) }()
+	go func() { errc <- hs.Serve(watch.listener(ln)) }()
 	select {
 	case err := <-errc:
 		return fmt.Errorf("serve: %w", err)
