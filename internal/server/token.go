@@ -2,6 +2,7 @@ package server
 
 import (
 	"bytes"
+	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
@@ -63,27 +64,49 @@ func (s *Server) handleToken(w http.ResponseWriter, r *http.Request, st *state) 
 	if s.fakeClock {
 		now = s.now()
 	}
-	c, req, raw, ttl, e := s.issue(w, r, st, post, now)
+	// All on this stack: the claims and their grant cost no allocation.
+	// (The claims stay outside is, and the grant is copied out of it:
+	// escape analysis would move anything is points to onto the heap.)
+	var is issuance
+	var claims token.Claims
+	e := s.issue(w, r, st, post, now, &is, &claims)
+	var fp string
+	if e == nil {
+		video := is.video
+		claims.Video = &video
+		fp, e = s.respond(w, st.key, &is, &claims, now, post)
+	}
 	if e != nil {
-		s.deny(w, r, st.pol, c, e, req.room)
+		s.deny(w, r, st.pol, is.caller, e, is.req.room)
 	} else {
-		fp := s.respond(w, req, raw, now, ttl, post)
 		s.metrics.issued.Inc()
-		s.issued.write(r.Context(), now, c.name, req.room, req.identity, fp)
+		s.issued.write(r.Context(), now, is.caller.name, is.req.room, is.req.identity, fp)
 	}
 	obs.Observe(time.Since(start).Seconds())
 }
 
-// issue runs every check in order and mints. Cheap checks that need no
-// parsing (origin, caller, rate) come before reading the request.
-func (s *Server) issue(w http.ResponseWriter, r *http.Request, st *state, post bool, now time.Time) (c *caller, req tokenRequest, raw string, ttl time.Duration, e *apiError) {
+// issuance is one token request on its way: who asked, for what, and
+// the grant and validity the policy gives.
+type issuance struct {
+	caller *caller
+	req    tokenRequest
+	video  token.VideoGrant
+	ttl    time.Duration
+}
+
+// issue runs every check in order and fills in is and the claims (but
+// for the video grant, which is in is); respond mints.
+// Cheap checks that need no parsing (origin, caller, rate) come before
+// reading the request.
+func (s *Server) issue(w http.ResponseWriter, r *http.Request, st *state, post bool, now time.Time, is *issuance, claims *token.Claims) (e *apiError) {
 	pol := st.pol
 	if e = checkOrigin(w, r, pol); e != nil {
-		return nil, req, "", 0, e
+		return e
 	}
-	if c, e = s.authenticate(r, pol); e != nil {
-		return c, req, "", 0, e
+	if is.caller, e = s.authenticate(r, pol); e != nil {
+		return e
 	}
+	c := is.caller
 	limitKey := c.limitKey
 	if limitKey == "" {
 		limitKey = pol.proxies.clientAddr(r)
@@ -91,30 +114,23 @@ func (s *Server) issue(w http.ResponseWriter, r *http.Request, st *state, post b
 	if ok, wait := s.limits.allow(limitKey, c.rate, now); !ok {
 		e = errf(http.StatusTooManyRequests, CodeRateLimited, "too many token requests; retry later")
 		e.retryAfter = int((wait + time.Second - 1) / time.Second)
-		return c, req, "", 0, e
+		return e
 	}
 	if post {
-		req, e = readPost(r, s.cfg.MaxBodyBytes)
+		// The body's own limit (the connection watch bounds the rest).
+		// Not every ResponseWriter has a connection (tests): no deadline.
+		_ = http.NewResponseController(w).SetReadDeadline(time.Now().Add(s.cfg.ReadTimeout))
+		is.req, e = readPost(r, s.cfg.MaxBodyBytes)
 	} else {
 		if len(r.URL.RawQuery) > s.cfg.MaxQueryBytes {
-			return c, req, "", 0, errf(http.StatusRequestURITooLong, CodeQueryTooLong, "query longer than "+strconv.Itoa(s.cfg.MaxQueryBytes)+" bytes")
+			return errf(http.StatusRequestURITooLong, CodeQueryTooLong, "query longer than "+strconv.Itoa(s.cfg.MaxQueryBytes)+" bytes")
 		}
-		req, e = parseQuery(r.URL.RawQuery)
+		is.req, e = parseQuery(r.URL.RawQuery)
 	}
 	if e != nil {
-		return c, req, "", 0, e
+		return e
 	}
-	claims, ttl, e := s.decide(pol, c, &req, !post)
-	if e != nil {
-		return c, req, "", 0, e
-	}
-	raw, err := st.key.Mint(claims, now, ttl)
-	if err != nil {
-		// Every input Mint checks was validated above: this is a bug.
-		s.log.LogAttrs(r.Context(), slog.LevelError, "mint failed", slog.String("event", "MINT_FAILED"), slog.String("error", err.Error()))
-		return c, req, "", 0, errf(http.StatusInternalServerError, CodeInternal, "could not mint the token")
-	}
-	return c, req, raw, ttl, nil
+	return s.decide(pol, c, is, claims, !post)
 }
 
 // authenticate finds the caller: an API key from "Authorization: Bearer"
@@ -138,60 +154,61 @@ func (s *Server) authenticate(r *http.Request, pol *policy) (*caller, *apiError)
 	return c, nil
 }
 
-// decide applies the caller's rules to the request and builds the claims.
-func (s *Server) decide(pol *policy, c *caller, req *tokenRequest, get bool) (token.Claims, time.Duration, *apiError) {
-	var claims token.Claims
+// decide applies the caller's rules to the request and fills in the
+// claims, the grant and the ttl.
+func (s *Server) decide(pol *policy, c *caller, is *issuance, claims *token.Claims, get bool) *apiError {
+	req := &is.req
 	if req.room == "" {
 		if pol.defaultRoom == "" {
-			return claims, 0, errf(http.StatusBadRequest, CodeMissingRoom, "room is required")
+			return errf(http.StatusBadRequest, CodeMissingRoom, "room is required")
 		}
 		req.room = pol.defaultRoom
 	}
 	if !safeName(req.room, false) {
-		return claims, 0, errf(http.StatusBadRequest, CodeInvalidRoom, "room "+quoteShort(req.room)+": want 1-128 of A-Z a-z 0-9 _ . - starting with a letter or digit")
+		return errf(http.StatusBadRequest, CodeInvalidRoom, "room "+quoteShort(req.room)+": want 1-128 of A-Z a-z 0-9 _ . - starting with a letter or digit")
 	}
 	if !c.rooms.match(req.room) {
-		return claims, 0, errf(http.StatusForbidden, CodeRoomNotAllowed, "room "+quoteShort(req.room)+" is not allowed for this caller")
+		return errf(http.StatusForbidden, CodeRoomNotAllowed, "room "+quoteShort(req.room)+" is not allowed for this caller")
 	}
 	switch {
 	case req.identity == "":
 		id, err := s.newIdentity(pol.genPrefix)
 		if err != nil {
-			return claims, 0, errf(http.StatusInternalServerError, CodeInternal, "could not generate an identity")
+			return errf(http.StatusInternalServerError, CodeInternal, "could not generate an identity")
 		}
 		req.identity = id
 	case c.serverID:
-		return claims, 0, errf(http.StatusForbidden, CodeIdentityNotAllow, "this server chooses identities; leave identity empty")
+		return errf(http.StatusForbidden, CodeIdentityNotAllow, "this server chooses identities; leave identity empty")
 	case !pol.validIdentity(req.identity):
-		return claims, 0, errf(http.StatusBadRequest, CodeInvalidIdentity, "identity "+quoteShort(req.identity)+" does not match the identity rule")
+		return errf(http.StatusBadRequest, CodeInvalidIdentity, "identity "+quoteShort(req.identity)+" does not match the identity rule")
 	}
 	if !validText(req.name, maxNameLen) {
-		return claims, 0, errf(http.StatusBadRequest, CodeInvalidName, "name: want at most 128 bytes of printable UTF-8")
+		return errf(http.StatusBadRequest, CodeInvalidName, "name: want at most 128 bytes of printable UTF-8")
 	}
 	ttl := c.defaultTTL(pol)
 	if req.ttl != "" {
 		d, err := token.ParseTTL(req.ttl)
 		if err != nil {
-			return claims, 0, errf(http.StatusBadRequest, CodeInvalidTTL, "ttl "+quoteShort(req.ttl)+": want hours (48) or a duration (10m, 6h)")
+			return errf(http.StatusBadRequest, CodeInvalidTTL, "ttl "+quoteShort(req.ttl)+": want hours (48) or a duration (10m, 6h)")
 		}
 		ttl = d
 	}
 	if ttl > c.maxTTL {
-		return claims, 0, errf(http.StatusBadRequest, CodeTTLTooLong, "ttl "+token.HumanDuration(ttl)+" is longer than the maximum "+token.HumanDuration(c.maxTTL))
+		return errf(http.StatusBadRequest, CodeTTLTooLong, "ttl "+token.HumanDuration(ttl)+" is longer than the maximum "+token.HumanDuration(c.maxTTL))
 	}
 	if req.metadata != nil || req.attributes != nil {
 		if !c.metadata {
-			return claims, 0, errf(http.StatusForbidden, CodeMetadataNotAllow, "participant_metadata and participant_attributes are not configurable by this caller")
+			return errf(http.StatusForbidden, CodeMetadataNotAllow, "participant_metadata and participant_attributes are not configurable by this caller")
 		}
 		if req.metadata != nil && !validText(*req.metadata, maxMetadataLen) {
-			return claims, 0, errf(http.StatusBadRequest, CodeInvalidMetadata, "participant_metadata: want at most 4096 bytes of UTF-8")
+			return errf(http.StatusBadRequest, CodeInvalidMetadata, "participant_metadata: want at most 4096 bytes of UTF-8")
 		}
 		if len(req.attributes) > maxAttributes {
-			return claims, 0, errf(http.StatusBadRequest, CodeInvalidMetadata, "participant_attributes: at most 32")
+			return errf(http.StatusBadRequest, CodeInvalidMetadata, "participant_attributes: at most 32")
 		}
 		for k, v := range req.attributes {
 			if k == "" || !validText(k, maxNameLen) || !validText(v, maxMetadataLen) {
-				return claims, 0, errf(http.StatusBadRequest, CodeInvalidMetadata, "participant_attributes: keys 1-128 bytes, values at most 4096 bytes of UTF-8")
+				return errf(http.StatusBadRequest, CodeInvalidMetadata, "participant_attributes: keys 1-128 bytes, values at most 4096 bytes of UTF-8")
 			}
 		}
 		if req.metadata != nil {
@@ -202,19 +219,18 @@ func (s *Server) decide(pol *policy, c *caller, req *tokenRequest, get bool) (to
 	if req.hasRoomConfig {
 		rc, e := agentConfig(c, req.room, req.agents)
 		if e != nil {
-			return claims, 0, e
+			return e
 		}
 		claims.RoomConfig = rc
 	} else {
 		claims.RoomConfig = pol.roomConfigs[req.room]
 	}
-	v := new(token.VideoGrant)
-	*v = c.video
-	v.Room = req.room
-	claims.Video = v
+	is.video = c.video
+	is.video.Room = req.room
 	claims.Identity = req.identity
 	claims.Name = req.name
-	return claims, ttl, nil
+	is.ttl = ttl
+	return nil
 }
 
 // agentConfig checks requested dispatches and encodes them as LiveKit's
@@ -529,50 +545,56 @@ func jsonProblem(err error) string {
 	return "invalid"
 }
 
-// respond writes the answer in the contract the request used and returns
-// the token's fingerprint for the access log, the same value as
-// token.Fingerprint(raw), hashed from the response buffer so the token is
-// not copied once more.
-func (s *Server) respond(w http.ResponseWriter, req tokenRequest, raw string, now time.Time, ttl time.Duration, post bool) string {
+// respond mints the token straight into the answer, in the contract the
+// request used, and writes it. It returns the token's fingerprint for the
+// access log, the same value as token.Fingerprint(raw), hashed from the
+// answer so the token is never copied out of it.
+func (s *Server) respond(w http.ResponseWriter, key *token.Key, is *issuance, claims *token.Claims, now time.Time, post bool) (string, *apiError) {
 	bp := s.respPool.Get().(*[]byte)
+	defer s.respPool.Put(bp)
 	b := (*bp)[:0]
 	status := http.StatusOK
-	tokAt := 0
 	if post {
 		// LiveKit's standardized endpoint answers 201 Created.
 		status = http.StatusCreated
 		b = append(b, `{"server_url":`...)
 		b = appendJSONString(b, s.cfg.PublicLiveKitURL)
 		b = append(b, `,"participant_token":"`...)
-		tokAt = len(b)
-		b = append(b, raw...) // base64url and dots: nothing to escape
+	} else {
+		b = append(b, `{"token":"`...)
+	}
+	tokAt := len(b)
+	b, err := key.AppendMint(b, claims, now, is.ttl) // base64url and dots: nothing to escape
+	if err != nil {
+		// Every input AppendMint checks was validated before: a bug.
+		s.log.LogAttrs(context.Background(), slog.LevelError, "mint failed", slog.String("event", "MINT_FAILED"), slog.String("error", err.Error()))
+		return "", errf(http.StatusInternalServerError, CodeInternal, "could not mint the token")
+	}
+	tokEnd := len(b)
+	if post {
 		b = append(b, "\"}\n"...)
 	} else {
 		// Mint truncates to whole seconds: report what the token says.
-		exp := now.Add(ttl).Unix()
-		ttl = time.Duration(exp-now.Unix()) * time.Second
-		b = append(b, `{"token":"`...)
-		tokAt = len(b)
-		b = append(b, raw...)
+		exp := claims.ExpiresAt
+		ttl := time.Duration(exp-claims.IssuedAt) * time.Second
 		b = append(b, `","ttl_hours":`...)
 		b = strconv.AppendFloat(b, ttl.Hours(), 'f', -1, 64)
 		b = append(b, `,"room":`...)
-		b = appendJSONString(b, req.room)
+		b = appendJSONString(b, is.req.room)
 		b = append(b, `,"identity":`...)
-		b = appendJSONString(b, req.identity)
+		b = appendJSONString(b, is.req.identity)
 		b = append(b, `,"expires_at":"`...)
 		b = time.Unix(exp, 0).UTC().AppendFormat(b, time.RFC3339)
 		b = append(b, `","server_url":`...)
 		b = appendJSONString(b, s.cfg.PublicLiveKitURL)
 		b = append(b, "}\n"...)
 	}
+	*bp = b
 	writeJSON(w, status, b)
-	sum := sha256.Sum256(b[tokAt : tokAt+len(raw)])
+	sum := sha256.Sum256(b[tokAt:tokEnd])
 	var fp [8]byte
 	hex.Encode(fp[:], sum[:4])
-	*bp = b
-	s.respPool.Put(bp)
-	return string(fp[:])
+	return string(fp[:]), nil
 }
 
 // deny writes a refusal, counts it and logs TOKEN_DENIED.

@@ -225,3 +225,43 @@ func TestLeewayMatchesLiveKit(t *testing.T) {
 		t.Errorf("LiveKit rejects a token inside the leeway: %v", err)
 	}
 }
+
+// TestAppendMintAfterPrefix: the token appended after other bytes (the
+// server writes it into its answer) is Mint's token, byte for byte, the
+// prefix is untouched, and LiveKit accepts it.
+func TestAppendMintAfterPrefix(t *testing.T) {
+	k, err := token.NewKey(apiKey, apiSecret)
+	if err != nil {
+		t.Fatal(err)
+	}
+	now := time.Now()
+	for _, prefix := range []string{"", `{"token":"`, string(make([]byte, 2000))} {
+		for _, tc := range compatCases {
+			want, err := k.Mint(tc.claims, now, time.Hour)
+			if err != nil {
+				t.Fatal(err)
+			}
+			c := tc.claims
+			// A small cap makes AppendMint grow the buffer mid-token too.
+			dst := append(make([]byte, 0, len(prefix)+8), prefix...)
+			out, err := k.AppendMint(dst, &c, now, time.Hour)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if string(out[:len(prefix)]) != prefix {
+				t.Fatalf("%s: prefix of %d bytes changed", tc.name, len(prefix))
+			}
+			got := string(out[len(prefix):])
+			if got != want {
+				t.Fatalf("%s after %d bytes: AppendMint %q, Mint %q", tc.name, len(prefix), got, want)
+			}
+			if _, _, err := mustParse(t, got).Verify(apiSecret); err != nil {
+				t.Fatalf("%s: LiveKit rejects the appended token: %v", tc.name, err)
+			}
+		}
+	}
+	c := token.Claims{Video: &token.VideoGrant{RoomJoin: true, Room: "r"}}
+	if out, err := k.AppendMint([]byte("keep"), &c, now, time.Hour); !errors.Is(err, token.ErrMissingIdentity) || string(out) != "keep" {
+		t.Fatalf("join without identity: %q, %v; want dst unchanged and ErrMissingIdentity", out, err)
+	}
+}

@@ -43,7 +43,7 @@ func (h Header) MarshalJSON() ([]byte, error) {
 	w.str("typ", h.Typ)
 	w.str("kid", h.Kid)
 	for _, k := range sortedKeys(h.Extra) {
-		w.key(k)
+		w.anyKey(k)
 		w.b = append(w.b, h.Extra[k]...)
 	}
 	return append(w.b, '}'), nil
@@ -254,8 +254,19 @@ var bufPool = sync.Pool{New: func() any { b := make([]byte, 0, 1024); return &b 
 // each other when only one is set. Like LiveKit's SDKs it refuses a
 // roomJoin grant without an identity.
 func (k *Key) Mint(c Claims, now time.Time, ttl time.Duration) (string, error) {
+	bp := bufPool.Get().(*[]byte)
+	buf, err := k.AppendMint((*bp)[:0], &c, now, ttl)
+	out := string(buf)
+	putBuf(bp, buf)
+	return out, err
+}
+
+// AppendMint is Mint appending the token to dst, for a caller that writes
+// it straight into an answer. It fills in c's time claims, issuer and
+// identity as Mint does. On error dst is returned unchanged.
+func (k *Key) AppendMint(dst []byte, c *Claims, now time.Time, ttl time.Duration) ([]byte, error) {
 	if ttl <= 0 {
-		return "", fmt.Errorf("%w: got %s", ErrInvalidTTL, ttl)
+		return dst, fmt.Errorf("%w: got %s", ErrInvalidTTL, ttl)
 	}
 	if c.Subject == "" {
 		c.Subject = c.Identity
@@ -264,19 +275,38 @@ func (k *Key) Mint(c Claims, now time.Time, ttl time.Duration) (string, error) {
 		c.Identity = c.Subject
 	}
 	if c.Video != nil && c.Video.RoomJoin && c.Subject == "" {
-		return "", ErrMissingIdentity
+		return dst, ErrMissingIdentity
 	}
 	c.Issuer = k.ID
 	c.IssuedAt = now.Unix()
 	c.NotBefore = c.IssuedAt
 	c.ExpiresAt = now.Add(ttl).Unix()
-	return k.Sign(&c), nil
+	return k.AppendSign(dst, c), nil
 }
 
 // Sign encodes and signs c exactly as given.
 func (k *Key) Sign(c *Claims) string {
 	bp := bufPool.Get().(*[]byte)
-	buf := append((*bp)[:0], stdHeader...)
+	buf := k.AppendSign((*bp)[:0], c)
+	out := string(buf)
+	putBuf(bp, buf)
+	return out
+}
+
+// putBuf returns a grown buffer to the pool, unless one odd token made it
+// huge.
+func putBuf(bp *[]byte, buf []byte) {
+	if cap(buf) <= 64<<10 {
+		*bp = buf
+		bufPool.Put(bp)
+	}
+}
+
+// AppendSign appends the token of c, encoded and signed exactly as given,
+// to dst.
+func (k *Key) AppendSign(dst []byte, c *Claims) []byte {
+	start := len(dst)
+	buf := append(dst, stdHeader...)
 	buf = append(buf, '.')
 	// Encode the JSON after the space the base64 will need, then encode it
 	// into place: one buffer, no intermediate copies.
@@ -297,18 +327,13 @@ func (k *Key) Sign(c *Claims) string {
 	// The MAC is appended after the signing input it covers, moved to the
 	// stack, and written back base64url-encoded after the dot.
 	n := len(buf)
-	buf = k.mac(buf, unsafe.String(unsafe.SliceData(buf), n))
+	buf = k.mac(buf, unsafe.String(unsafe.SliceData(buf[start:]), n-start))
 	var mac [sha256.Size]byte
 	copy(mac[:], buf[n:])
 	buf = append(buf[:n], '.')
 	buf = buf[:n+1+b64.EncodedLen(sha256.Size)]
 	b64.Encode(buf[n+1:], mac[:])
-	out := string(buf)
-	if cap(buf) <= 64<<10 { // do not keep a huge buffer for one odd token
-		*bp = buf
-		bufPool.Put(bp)
-	}
-	return out
+	return buf
 }
 
 // VerifySignature checks the token's HMAC against this key, in constant time.

@@ -289,5 +289,16 @@ func TestEscapedStringsRoundTrip(t *testing.T) {
 		if tok.Claims.Name != want {
 			t.Errorf("name %q came back as %q", want, tok.Claims.Name)
 		}
+		// Attribute keys come from callers too: escaped like values.
+		raw, err = k.Mint(token.Claims{Subject: "u", Attributes: map[string]string{name: name}}, t0, time.Hour)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if tok, err = token.Verify(raw, k, t0); err != nil {
+			t.Fatalf("attribute %q: %v", name, err)
+		}
+		if v, ok := tok.Claims.Attributes[want]; !ok || v != want || len(tok.Claims.Attributes) != 1 {
+			t.Errorf("attribute %q came back as %q", want, tok.Claims.Attributes)
+		}
 	}
 }
