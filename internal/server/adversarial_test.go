@@ -416,25 +416,7 @@ func TestAdversarialHostileRequests(t *testing.T) {
 func TestAdversarialServeLimits(t *testing.T) {
 	l := logscan.New(t)
 	l.Secret(backendKey, botKey)
-	srv, err := server.New(server.Config{Keys: devKeys(t), Policy: mustPolicy(t, testPolicyYAML), ReadTimeout: time.Second, ReadHeaderTimeout: time.Second},
-		server.WithLogger(l.Logger()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- srv.Serve(ctx, ln) }()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("Serve: %v", err)
-		}
-	})
-	base := "http://" + ln.Addr().String()
+	base := "http://" + serveOnLoopback(t, l, server.Config{ReadTimeout: time.Second, ReadHeaderTimeout: time.Second})
 	client := &http.Client{Timeout: 10 * time.Second}
 	type attempt struct {
 		name string
@@ -500,26 +482,7 @@ func TestAdversarialSlowClients(t *testing.T) {
 		readTO   = 200 * time.Millisecond
 	)
 	l := logscan.New(t)
-	srv, err := server.New(server.Config{Keys: devKeys(t), Policy: mustPolicy(t, testPolicyYAML),
-		ReadHeaderTimeout: headerTO, WriteTimeout: writeTO, IdleTimeout: idleTO, ReadTimeout: readTO},
-		server.WithLogger(l.Logger()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- srv.Serve(ctx, ln) }()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("Serve: %v", err)
-		}
-	})
-	addr := ln.Addr().String()
+	addr := serveOnLoopback(t, l, server.Config{ReadHeaderTimeout: headerTO, WriteTimeout: writeTO, IdleTimeout: idleTO, ReadTimeout: readTO})
 	get := "GET /api/token?room=test-room&identity=u HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n"
 	dial := func(t *testing.T) *net.TCPConn {
 		t.Helper()
@@ -644,6 +607,32 @@ func TestAdversarialSlowClients(t *testing.T) {
 	pollMetric(t, addr, `voicetoken_http_timeouts_total{phase="header"}`, 2, 5*time.Second)
 	pollMetric(t, addr, `voicetoken_http_timeouts_total{phase="idle"}`, 1, 5*time.Second)
 	t.Logf("ADVERSARIAL scenario=slow-clients tried=half-header-silent-idle-unread-answers-half-body-busy times=%d held=%d failed=%d", len(scenarios), held, failed)
+}
+
+// serveOnLoopback runs the real Server.Serve (http.Server, its limits and
+// the connection watch) with cfg, the dev keys and testPolicyYAML, logging
+// to l, until the test ends; it returns the address.
+func serveOnLoopback(t *testing.T, l *logscan.Logs, cfg server.Config) string {
+	t.Helper()
+	cfg.Keys, cfg.Policy = devKeys(t), mustPolicy(t, testPolicyYAML)
+	srv, err := server.New(cfg, server.WithLogger(l.Logger()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- srv.Serve(ctx, ln) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("Serve: %v", err)
+		}
+	})
+	return ln.Addr().String()
 }
 
 // pollMetric scrapes /metrics until the series reaches at least min, or
