@@ -7,6 +7,8 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"runtime/debug"
+	"runtime/metrics"
 	"strings"
 	"syscall"
 	"testing"
@@ -182,5 +184,35 @@ func TestServeConfigErrors(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestServeGOGC: serve runs the collector at GOGC 200 unless the
+// environment sets GOGC. (Not parallel: the setting is the process's.)
+func TestServeGOGC(t *testing.T) {
+	gogc := func() uint64 {
+		s := []metrics.Sample{{Name: "/gc/gogc:percent"}}
+		metrics.Read(s)
+		return s[0].Value.Uint64()
+	}
+	old := debug.SetGCPercent(100)
+	t.Cleanup(func() { debug.SetGCPercent(old) })
+	for _, tc := range []struct {
+		env  map[string]string
+		want uint64
+	}{
+		{map[string]string{"GOGC": "100"}, 100}, // first: 200 would stay set
+		{nil, serveGCPercent},
+	} {
+		base, _, stop := startServe(t, tc.env)
+		// Serve is answering, so the setting (made before it) is done.
+		var health map[string]any
+		if code := getJSON(t, base+"/healthz", &health); code != 200 {
+			t.Fatalf("healthz: %d", code)
+		}
+		if got := gogc(); got != tc.want {
+			t.Errorf("GOGC env %q: collector at %d, want %d", tc.env["GOGC"], got, tc.want)
+		}
+		stop()
 	}
 }
