@@ -94,8 +94,8 @@ type issuance struct {
 	ttl    time.Duration
 }
 
-// issue runs every check in order and fills in is and the claims (but
-// for the video grant, which is in is); respond mints.
+// issue runs every check in order and fills in is and claims (the video
+// grant goes into is; handleToken points claims at it); respond mints.
 // Cheap checks that need no parsing (origin, caller, rate) come before
 // reading the request.
 func (s *Server) issue(w http.ResponseWriter, r *http.Request, st *state, post bool, now time.Time, is *issuance, claims *token.Claims) (e *apiError) {
