@@ -330,12 +330,8 @@ func runLoad(ctx context.Context, r *runner, cfg config) ([]Row, *LoadFigures) {
 	fail := func(err error) ([]Row, *LoadFigures) {
 		return []Row{{Scenario: "load + reload", Tried: "start voicetoken serve", Times: 1, Failed: 1, Fail: true, Detail: err.Error()}}, nil
 	}
-	bin, err := r.build(ctx)
+	bin, dir, err := r.prepare(ctx, "load")
 	if err != nil {
-		return fail(err)
-	}
-	dir := filepath.Join(r.work, "load")
-	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return fail(err)
 	}
 	keyPath, polPath := filepath.Join(dir, "keys.yaml"), filepath.Join(dir, "policy.yaml")

@@ -278,6 +278,19 @@ func loadAvg() string {
 }
 
 // build compiles voicetoken once into the work directory.
+// prepare builds the binary and makes the scenario's own directory under
+// the work directory.
+func (r *runner) prepare(ctx context.Context, scenario string) (bin, dir string, err error) {
+	if bin, err = r.build(ctx); err != nil {
+		return "", "", err
+	}
+	dir = filepath.Join(r.work, scenario)
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return "", "", err
+	}
+	return bin, dir, nil
+}
+
 func (r *runner) build(ctx context.Context) (string, error) {
 	if r.bin != "" {
 		return r.bin, nil

@@ -69,12 +69,8 @@ func runRotate(ctx context.Context, r *runner, kills int) ([]Row, *RotateStats) 
 	fail := func(err error) ([]Row, *RotateStats) {
 		return []Row{{Scenario: "rotate under SIGKILL", Tried: "set up", Times: 1, Failed: 1, Fail: true, Detail: err.Error()}}, nil
 	}
-	bin, err := r.build(ctx)
+	bin, dir, err := r.prepare(ctx, "rotate")
 	if err != nil {
-		return fail(err)
-	}
-	dir := filepath.Join(r.work, "rotate")
-	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return fail(err)
 	}
 	now := time.Now()

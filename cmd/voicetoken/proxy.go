@@ -16,6 +16,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"voicetoken/internal/credential"
+	"voicetoken/internal/server"
 	"voicetoken/internal/upstream"
 )
 
@@ -200,15 +201,10 @@ func runProxy(ctx context.Context, e *env, args []string) error {
 // loopbackOnly refuses addresses other than loopback: the proxy hands out
 // the agent's identity to whoever can connect.
 func loopbackOnly(addr string) error {
-	host, _, err := net.SplitHostPort(addr)
-	if err != nil {
+	if _, _, err := net.SplitHostPort(addr); err != nil {
 		return err
 	}
-	if host == "localhost" {
-		return nil
-	}
-	ip := net.ParseIP(host)
-	if ip == nil || !ip.IsLoopback() {
+	if !server.IsLoopbackAddr(addr) {
 		return fmt.Errorf("%q is not a loopback address: anyone who can reach the proxy acts as the agent (use 127.0.0.1)", addr)
 	}
 	return nil

@@ -50,8 +50,18 @@ const (
 	phaseCount
 )
 
-// phaseNames label the timeouts metric.
-var phaseNames = [phaseCount]string{"header", "active", "idle"}
+// String labels the timeouts metric.
+func (p connPhase) String() string {
+	switch p {
+	case phaseHeader:
+		return "header"
+	case phaseActive:
+		return "active"
+	case phaseIdle:
+		return "idle"
+	}
+	return "unknown"
+}
 
 // newConnWatch returns a watch for the given limits; onClose[p] (may be
 // nil) runs for each connection closed in phase p.
@@ -111,31 +121,27 @@ func (w *connWatch) run(stop <-chan struct{}) {
 
 // sweep closes every connection over its phase's limit at tick now.
 func (w *connWatch) sweep(now int64) {
-	var over []*watchedConn
-	var phases []connPhase
+	type overdue struct {
+		c *watchedConn
+		p connPhase
+	}
+	var over []overdue
 	w.mu.Lock()
 	for c := range w.conns {
 		since, p := unpack(c.state.Load())
 		if now-since >= w.limits[p] {
-			over = append(over, c)
-			phases = append(phases, p)
+			over = append(over, overdue{c, p})
 			delete(w.conns, c)
 		}
 	}
 	w.mu.Unlock()
-	for i, c := range over {
-		c.Conn.Close()
-		if f := w.closed[phases[i]]; f != nil {
+	// Closed outside the lock: Close may block, hooks may want the lock.
+	for _, o := range over {
+		o.c.Conn.Close()
+		if f := w.closed[o.p]; f != nil {
 			f()
 		}
 	}
-}
-
-// watching reports how many connections are watched (tests).
-func (w *connWatch) watching() int {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	return len(w.conns)
 }
 
 type watchedListener struct {

@@ -121,6 +121,13 @@ func TestConnWatchTick(t *testing.T) {
 	}
 }
 
+// watching reports how many connections w watches.
+func (w *connWatch) watching() int {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return len(w.conns)
+}
+
 // watchedPipe accepts one end of a pipe through w's listener.
 func watchedPipe(t *testing.T, w *connWatch) (*watchedConn, net.Conn) {
 	t.Helper()

@@ -58,9 +58,9 @@ func (l *hostList) allows(host string, loopback bool) bool {
 	return l.names[hostName(host)]
 }
 
-// isLoopbackAddr reports whether a listen address (host:port) is on
-// loopback only.
-func isLoopbackAddr(addr string) bool {
+// IsLoopbackAddr reports whether a listen address (host:port) is on
+// loopback only: localhost or a loopback IP.
+func IsLoopbackAddr(addr string) bool {
 	h, _, err := net.SplitHostPort(addr)
 	if err != nil {
 		return false

@@ -80,8 +80,8 @@ func newMetrics(version string) *metrics {
 		other:       dur.WithLabelValues(routeOther),
 		keyInfo:     keyInfo,
 	}
-	for p, name := range phaseNames {
-		m.timeouts[p] = timeouts.WithLabelValues(name).Inc
+	for p := range phaseCount {
+		m.timeouts[p] = timeouts.WithLabelValues(p.String()).Inc
 	}
 	for _, c := range denialCodes {
 		m.denials[c] = denials.WithLabelValues(c)

@@ -77,7 +77,7 @@ func New(cfg Config, opts ...Option) (*Server, error) {
 		metrics:   newMetrics(cfg.Version),
 		limits:    newLimiter(),
 	}
-	s.loopback = isLoopbackAddr(cfg.Addr)
+	s.loopback = IsLoopbackAddr(cfg.Addr)
 	s.issued = newIssuedLog(s.log, d.logW, d.logLevel)
 	s.respPool.New = func() any { b := make([]byte, 0, 1024); return &b }
 	if compiled == nil {

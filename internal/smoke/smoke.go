@@ -297,23 +297,20 @@ func (r *run) checkJoin(p *participant) error {
 }
 
 func (r *run) joinA(ctx context.Context) check.Result {
-	p, err := r.join(ctx, "a", identityA, r.tokA)
-	if err != nil {
-		return r.failure(ctx, identityA+" cannot join", err)
-	}
-	r.a = p
-	if err := r.checkJoin(p); err != nil {
-		return check.Failf("%v", err)
-	}
-	return check.Okf("%s", joinedDetail(p, r.room))
+	return r.joinStep(ctx, "a", identityA, r.tokA, &r.a)
 }
 
 func (r *run) joinB(ctx context.Context) check.Result {
-	p, err := r.join(ctx, "b", identityB, r.tokB)
+	return r.joinStep(ctx, "b", identityB, r.tokB, &r.b)
+}
+
+// joinStep joins one participant and keeps it in *dst.
+func (r *run) joinStep(ctx context.Context, name, identity, tok string, dst **participant) check.Result {
+	p, err := r.join(ctx, name, identity, tok)
 	if err != nil {
-		return r.failure(ctx, identityB+" cannot join", err)
+		return r.failure(ctx, identity+" cannot join", err)
 	}
-	r.b = p
+	*dst = p
 	if err := r.checkJoin(p); err != nil {
 		return check.Failf("%v", err)
 	}
