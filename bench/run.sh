@@ -2,10 +2,12 @@
 # One command: build voicetoken, the ceiling server and the load driver,
 # prepare the Node peer (npm ci in a copy under bench/.peer), then measure
 # all three with identical settings in one run and print req/s, p50/p99,
-# errors, RSS after load, exec-to-first-200 and the ratios.
+# errors, RSS after load, exec-to-first-200 and the ratios, once per load
+# driver: bench/loadgen (go) and wrk, the tool issue 4's figures were taken
+# with (installed from Debian's packages when missing and run as root).
 #
-#   bash bench/run.sh                 # 32 connections, 10s each
-#   C=64 D=20s ROUNDS=5 bash bench/run.sh
+#   bash bench/run.sh                 # 32 connections, 10s each, both drivers
+#   C=64 D=20s ROUNDS=5 DRIVERS=wrk bash bench/run.sh
 #
 # The three servers run side by side and are driven in turn, ROUNDS times;
 # each target's median round is reported, so background load on a shared
@@ -18,6 +20,7 @@ root=$(pwd)
 C=${C:-32}
 D=${D:-10s}
 ROUNDS=${ROUNDS:-3}
+DRIVERS=${DRIVERS:-go wrk}
 PEER_SRC=${PEER_SRC:-$root/../shared/peers/node-express}
 peer=$root/bench/.peer
 work=$(mktemp -d "${TMPDIR:-/tmp}/voicetoken-bench.XXXXXX")
@@ -37,17 +40,32 @@ if [ ! -d "$peer/node_modules" ] || ! cmp -s "$PEER_SRC/package-lock.json" "$pee
 	(cd "$peer" && npm ci --no-audit --no-fund --loglevel=error >&2)
 fi
 
+case " $DRIVERS " in *" wrk "*)
+	if ! command -v wrk >/dev/null; then
+		if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+			echo "installing wrk (apt-get)" >&2
+			apt-get install -y -qq wrk >&2 || { apt-get update -qq >&2 && apt-get install -y -qq wrk >&2; }
+		else
+			echo "wrk is missing and cannot be installed here: measuring with the go driver only" >&2
+			DRIVERS=${DRIVERS//wrk/}
+		fi
+	fi
+esac
+
 # voicetoken runs with its example policy (rooms, identity regexp, ttl
-# caps), metrics and the JSON access log on (to $work/voicetoken.log); the
+# caps), metrics and the JSON access log on (to voicetoken.log); the
 # per-address limit is raised so the driver's 32 connections from one
 # address measure the limiter's cost, not its refusals.
-"$work/load" -c "$C" -d "$D" -rounds "$ROUNDS" -logdir "$work" -json "$work/results.json" \
-	-path '/api/token?room=test-room&identity=u1' \
-	-baseline ceiling -peer node \
-	-target "ceiling,http://127.0.0.1:9200,$work/ceiling -addr 127.0.0.1:9200" \
-	-target "voicetoken,http://127.0.0.1:9000,$work/voicetoken serve --addr 127.0.0.1:9000 --policy $root/examples/policy.yaml --rate 1000000 --burst 1000000" \
-	-target "node,http://127.0.0.1:9100,PORT=9100 node $peer/server.mjs"
-
-issued=$(grep -c '"event":"TOKEN_ISSUED"' "$work/voicetoken.log" || true)
-echo "voicetoken access log: $issued TOKEN_ISSUED lines"
-cp "$work/results.json" "$root/bench/.results.json"
+for driver in $DRIVERS; do
+	mkdir -p "$work/$driver"
+	echo "== driver: $driver" >&2
+	"$work/load" -driver "$driver" -c "$C" -d "$D" -rounds "$ROUNDS" -logdir "$work/$driver" -json "$work/$driver/results.json" \
+		-path '/api/token?room=test-room&identity=u1' \
+		-baseline ceiling -peer node \
+		-target "ceiling,http://127.0.0.1:9200,$work/ceiling -addr 127.0.0.1:9200" \
+		-target "voicetoken,http://127.0.0.1:9000,$work/voicetoken serve --addr 127.0.0.1:9000 --policy $root/examples/policy.yaml --rate 1000000 --burst 1000000" \
+		-target "node,http://127.0.0.1:9100,PORT=9100 node $peer/server.mjs"
+	issued=$(grep -c '"event":"TOKEN_ISSUED"' "$work/$driver/voicetoken.log" || true)
+	echo "driver $driver: voicetoken access log has $issued TOKEN_ISSUED lines"
+	cp "$work/$driver/results.json" "$root/bench/.results-$driver.json"
+done

@@ -14,6 +14,8 @@
 //	go run ./bench/load -target 'ceiling,http://127.0.0.1:9200,./ceiling' -target 'voicetoken,http://127.0.0.1:9000,./voicetoken serve' ...
 //
 // The client itself is bench/loadgen, shared with bench/adversarial.
+// With -driver wrk the load comes from wrk instead (the tool issue 4's
+// reference figures were taken with); everything else is the same.
 //
 // A target is "name,base URL,command": the command's leading KEY=VALUE
 // words are environment variables; the rest is split on spaces (no quoting).
@@ -93,9 +95,25 @@ func run() error {
 		logDir   = flag.String("logdir", os.TempDir(), "where targets' stdout/stderr go")
 		jsonOut  = flag.String("json", "", "also write results as JSON to this file")
 		rounds   = flag.Int("rounds", 3, "load rounds; targets take turns each round and the median round is reported")
+		drv      = flag.String("driver", "go", "load driver: go (bench/loadgen) or wrk")
+		threads  = flag.Int("wrk-threads", 2, "wrk's -t")
 	)
 	flag.Var(&targets, "target", `"name,base URL,command" (repeatable), run in order`)
 	flag.Parse()
+
+	var drive driveFunc
+	switch *drv {
+	case "go":
+		drive = driveGo
+	case "wrk":
+		bin, err := exec.LookPath("wrk")
+		if err != nil {
+			return errNoWrk
+		}
+		drive = wrkDriver{bin: bin, threads: *threads}.drive
+	default:
+		return fmt.Errorf("-driver %q: want go or wrk", *drv)
+	}
 
 	if *rawURL != "" {
 		r := drive(*rawURL, *conns, *warmup, *dur)
@@ -106,14 +124,14 @@ func run() error {
 	if len(targets) == 0 {
 		return errors.New("give -url or at least one -target")
 	}
-	results, err := measureAll(targets, *path, *conns, *warmup, *dur, *startups, *rounds, *logDir)
+	results, err := measureAll(drive, targets, *path, *conns, *warmup, *dur, *startups, *rounds, *logDir)
 	if err != nil {
 		return err
 	}
 	printResults(os.Stdout, results, *baseline, *peer)
 	if *jsonOut != "" {
 		b, _ := json.MarshalIndent(map[string]any{
-			"connections": *conns, "duration": dur.String(), "rounds": *rounds, "path": *path, "results": results,
+			"driver": *drv, "connections": *conns, "duration": dur.String(), "rounds": *rounds, "path": *path, "results": results,
 		}, "", "  ")
 		if err := os.WriteFile(*jsonOut, append(b, '\n'), 0o644); err != nil {
 			return err
@@ -131,7 +149,7 @@ func run() error {
 // background noise falls on all of them alike, then starts them all and
 // drives each in turn for rounds rounds. Each target's median round (by
 // req/s) is reported, with its RSS after the last round.
-func measureAll(targets []target, path string, conns int, warmup, dur time.Duration, startups, rounds int, logDir string) ([]result, error) {
+func measureAll(drive driveFunc, targets []target, path string, conns int, warmup, dur time.Duration, startups, rounds int, logDir string) ([]result, error) {
 	logs := make([]*os.File, len(targets))
 	urls := make([]string, len(targets))
 	for i, t := range targets {
@@ -217,6 +235,12 @@ func start(cmdline, u string, logw io.Writer) (*exec.Cmd, time.Duration, error) 
 	if err != nil {
 		return nil, 0, err
 	}
+	// Something already listening there would answer for the target and
+	// be measured in its place.
+	if c, err := net.DialTimeout("tcp", pu.Host, time.Second); err == nil {
+		c.Close()
+		return nil, 0, fmt.Errorf("%s is already in use by another process: stop it first", pu.Host)
+	}
 	req := []byte("GET " + pu.RequestURI() + " HTTP/1.1\r\nHost: " + pu.Host + "\r\nConnection: close\r\n\r\n")
 	t0 := time.Now()
 	if err := cmd.Start(); err != nil {
@@ -259,9 +283,12 @@ func stop(cmd *exec.Cmd) {
 	}
 }
 
-// drive runs conns connections against u for warmup (discarded), then
+// driveFunc runs conns connections against u for warmup (discarded), then
 // for dur, and reports.
-func drive(u string, conns int, warmup, dur time.Duration) result {
+type driveFunc func(u string, conns int, warmup, dur time.Duration) result
+
+// driveGo is the driveFunc of bench/loadgen.
+func driveGo(u string, conns int, warmup, dur time.Duration) result {
 	pu, err := url.Parse(u)
 	if err != nil {
 		return result{Err: err.Error()}
