@@ -2,10 +2,14 @@ package main
 
 import (
 	"math"
+	"net/http"
+	"net/http/httptest"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 )
 
 func TestParseWrk(t *testing.T) {
@@ -99,4 +103,35 @@ func FuzzParseWrk(f *testing.F) {
 			t.Fatalf("negative figure from %q: %+v", out, r)
 		}
 	})
+}
+
+// TestWrkDriver runs the real wrk (CI installs it) against a local server:
+// good answers are counted as requests, bad ones as errors.
+func TestWrkDriver(t *testing.T) {
+	bin, err := exec.LookPath("wrk")
+	if err != nil {
+		t.Skip("wrk not installed (apt-get install wrk); .ci/run installs it")
+	}
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Query().Get("fail") != "" {
+			http.Error(w, "no", http.StatusServiceUnavailable)
+			return
+		}
+		w.Write([]byte(`{"ok":true}`))
+	}))
+	defer srv.Close()
+	d := wrkDriver{bin: bin, threads: 1}
+
+	r := d.drive(srv.URL+"/api/token", 2, 0, time.Second)
+	if r.Err != "" || r.Requests == 0 || r.Errors != 0 || r.ReqPerSec <= 0 || r.P50ms <= 0 || r.P99ms < r.P50ms {
+		t.Errorf("good answers: %+v", r)
+	}
+	r = d.drive(srv.URL+"/api/token?fail=1", 2, 0, time.Second)
+	if r.Err != "" || r.Requests != 0 || r.Errors == 0 || r.ReqPerSec != 0 {
+		t.Errorf("503 answers: %+v", r)
+	}
+	r = d.drive("http://127.0.0.1:1/", 2, 0, time.Second)
+	if r.Err == "" {
+		t.Errorf("nothing listening: %+v, want an error", r)
+	}
 }
