@@ -4,7 +4,7 @@
 # all three with identical settings in one run and print req/s, p50/p99,
 # errors, RSS after load, exec-to-first-200 and the ratios, once per load
 # driver: bench/loadgen (go) and wrk, the tool issue 4's figures were taken
-# with (installed from Debian's packages when missing and run as root).
+# with (installed from Debian's packages when missing).
 #
 #   bash bench/run.sh                 # 32 connections, 10s each, both drivers
 #   C=64 D=20s ROUNDS=5 DRIVERS=wrk bash bench/run.sh
@@ -42,10 +42,8 @@ fi
 
 case " $DRIVERS " in *" wrk "*)
 	if ! command -v wrk >/dev/null; then
-		if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
-			echo "installing wrk (apt-get)" >&2
-			apt-get install -y -qq wrk >&2 || { apt-get update -qq >&2 && apt-get install -y -qq wrk >&2; }
-		else
+		echo "installing wrk (apt-get)" >&2
+		if ! bash scripts/apt-install.sh wrk; then
 			echo "wrk is missing and cannot be installed here: measuring with the go driver only" >&2
 			DRIVERS=${DRIVERS//wrk/}
 		fi

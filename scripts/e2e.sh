@@ -71,10 +71,7 @@ mkdir -p "$out"
 # 1. Browser and driver.
 if [ ! -x /usr/bin/chromium ]; then
   echo "e2e: installing Debian's chromium"
-  sudo=""
-  [ "$(id -u)" -eq 0 ] || sudo="sudo"
-  $sudo apt-get update -qq && DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq chromium >/dev/null ||
-    fail_setup "could not install chromium with apt-get"
+  bash scripts/apt-install.sh chromium || fail_setup "could not install chromium with apt-get"
 fi
 bash scripts/npm-ci.sh e2e >/dev/null || fail_setup "npm ci in e2e/ failed"
 

@@ -108,7 +108,7 @@ func run() error {
 	case "wrk":
 		bin, err := exec.LookPath("wrk")
 		if err != nil {
-			return errNoWrk
+			return errors.New("wrk not found: install it (apt-get install wrk) or use -driver go")
 		}
 		drive = wrkDriver{bin: bin, threads: *threads}.drive
 	default:

@@ -155,5 +155,3 @@ func firstLine(s string) string {
 	}
 	return s
 }
-
-var errNoWrk = errors.New("wrk not found: install it (apt-get install wrk) or use -driver go")
