@@ -167,6 +167,51 @@ type watchedConn struct {
 	net.Conn
 	w     *connWatch
 	state atomic.Uint64
+
+	// dl guards which deadlines are set on Conn, so that clearing one
+	// that is not set costs nothing (see SetReadDeadline).
+	dl      sync.Mutex
+	readDL  bool
+	writeDL bool
+}
+
+// SetReadDeadline passes a deadline to the connection, but not the
+// clearing of one that is not set. With its own timeouts off (connWatch
+// keeps them), net/http still clears the read deadline three times and the
+// write deadline once for every request; each clear takes the poller's
+// lock. Deadlines net/http does set (aLongTimeAgo to stop its background
+// read) and the POST body deadline go through, and so does the clearing
+// that follows them.
+func (c *watchedConn) SetReadDeadline(t time.Time) error {
+	c.dl.Lock()
+	defer c.dl.Unlock()
+	if t.IsZero() && !c.readDL {
+		return nil
+	}
+	c.readDL = !t.IsZero()
+	return c.Conn.SetReadDeadline(t)
+}
+
+// SetWriteDeadline is SetReadDeadline for writes.
+func (c *watchedConn) SetWriteDeadline(t time.Time) error {
+	c.dl.Lock()
+	defer c.dl.Unlock()
+	if t.IsZero() && !c.writeDL {
+		return nil
+	}
+	c.writeDL = !t.IsZero()
+	return c.Conn.SetWriteDeadline(t)
+}
+
+// SetDeadline sets both.
+func (c *watchedConn) SetDeadline(t time.Time) error {
+	c.dl.Lock()
+	defer c.dl.Unlock()
+	if t.IsZero() && !c.readDL && !c.writeDL {
+		return nil
+	}
+	c.readDL, c.writeDL = !t.IsZero(), !t.IsZero()
+	return c.Conn.SetDeadline(t)
 }
 
 // Read moves an idle connection to the header phase when the first byte

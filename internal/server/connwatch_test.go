@@ -3,6 +3,7 @@ package server
 import (
 	"net"
 	"net/http"
+	"slices"
 	"testing"
 	"time"
 )
@@ -147,3 +148,72 @@ type oneConnListener struct {
 }
 
 func (l *oneConnListener) Accept() (net.Conn, error) { return l.c, nil }
+
+// TestWatchedConnDeadlines: clearing a deadline that is not set never
+// reaches the connection; setting one always does, and so does the
+// clearing after it (net/http's abortPendingRead: aLongTimeAgo, then zero).
+func TestWatchedConnDeadlines(t *testing.T) {
+	past := time.Unix(1, 0)
+	type call struct {
+		op string // "r", "w" or "rw"
+		t  time.Time
+	}
+	tests := []struct {
+		name  string
+		calls []call
+		want  []string // calls that reach the connection
+	}{
+		{"clears of nothing", []call{{"r", time.Time{}}, {"w", time.Time{}}, {"rw", time.Time{}}}, nil},
+		{"abort a background read", []call{{"r", time.Time{}}, {"r", past}, {"r", time.Time{}}, {"r", time.Time{}}},
+			[]string{"r set", "r clear"}},
+		{"POST body deadline", []call{{"r", past.Add(time.Hour)}, {"w", time.Time{}}, {"r", time.Time{}}},
+			[]string{"r set", "r clear"}},
+		{"read and write apart", []call{{"w", past}, {"r", time.Time{}}, {"w", time.Time{}}, {"w", time.Time{}}},
+			[]string{"w set", "w clear"}},
+		{"both", []call{{"rw", past}, {"r", time.Time{}}, {"w", time.Time{}}, {"rw", time.Time{}}},
+			[]string{"rw set", "r clear", "w clear"}},
+		{"both, cleared at once", []call{{"r", past}, {"rw", time.Time{}}, {"r", time.Time{}}, {"w", time.Time{}}},
+			[]string{"r set", "rw clear"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			rec := &deadlineConn{}
+			c := &watchedConn{Conn: rec}
+			for _, cl := range tt.calls {
+				var err error
+				switch cl.op {
+				case "r":
+					err = c.SetReadDeadline(cl.t)
+				case "w":
+					err = c.SetWriteDeadline(cl.t)
+				default:
+					err = c.SetDeadline(cl.t)
+				}
+				if err != nil {
+					t.Fatal(err)
+				}
+			}
+			if !slices.Equal(rec.calls, tt.want) {
+				t.Errorf("reached the connection: %q, want %q", rec.calls, tt.want)
+			}
+		})
+	}
+}
+
+// deadlineConn records the deadline calls that reach it.
+type deadlineConn struct {
+	net.Conn
+	calls []string
+}
+
+func (d *deadlineConn) record(op string, t time.Time) error {
+	if t.IsZero() {
+		d.calls = append(d.calls, op+" clear")
+	} else {
+		d.calls = append(d.calls, op+" set")
+	}
+	return nil
+}
+func (d *deadlineConn) SetReadDeadline(t time.Time) error  { return d.record("r", t) }
+func (d *deadlineConn) SetWriteDeadline(t time.Time) error { return d.record("w", t) }
+func (d *deadlineConn) SetDeadline(t time.Time) error      { return d.record("rw", t) }
