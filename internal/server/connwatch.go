@@ -168,12 +168,16 @@ type watchedConn struct {
 	w     *connWatch
 	state atomic.Uint64
 
-	// dl guards which deadlines are set on Conn, so that clearing one
-	// that is not set costs nothing (see SetReadDeadline).
-	dl      sync.Mutex
-	readDL  bool
-	writeDL bool
+	// dl guards deadlines: which of readDeadline and writeDeadline are
+	// set on Conn, so that clearing one that is not costs nothing.
+	dl        sync.Mutex
+	deadlines uint8
 }
+
+const (
+	readDeadline = 1 << iota
+	writeDeadline
+)
 
 // SetReadDeadline passes a deadline to the connection, but not the
 // clearing of one that is not set. With its own timeouts off (connWatch
@@ -182,35 +186,33 @@ type watchedConn struct {
 // lock. Deadlines net/http does set (aLongTimeAgo to stop its background
 // read) and the POST body deadline go through, and so does the clearing
 // that follows them.
-func (c *watchedConn) SetReadDeadline(t time.Time) error {
-	c.dl.Lock()
-	defer c.dl.Unlock()
-	if t.IsZero() && !c.readDL {
-		return nil
-	}
-	c.readDL = !t.IsZero()
-	return c.Conn.SetReadDeadline(t)
-}
+func (c *watchedConn) SetReadDeadline(t time.Time) error { return c.setDeadline(readDeadline, t) }
 
 // SetWriteDeadline is SetReadDeadline for writes.
-func (c *watchedConn) SetWriteDeadline(t time.Time) error {
-	c.dl.Lock()
-	defer c.dl.Unlock()
-	if t.IsZero() && !c.writeDL {
-		return nil
-	}
-	c.writeDL = !t.IsZero()
-	return c.Conn.SetWriteDeadline(t)
+func (c *watchedConn) SetWriteDeadline(t time.Time) error { return c.setDeadline(writeDeadline, t) }
+
+// SetDeadline sets or clears both.
+func (c *watchedConn) SetDeadline(t time.Time) error {
+	return c.setDeadline(readDeadline|writeDeadline, t)
 }
 
-// SetDeadline sets both.
-func (c *watchedConn) SetDeadline(t time.Time) error {
+func (c *watchedConn) setDeadline(which uint8, t time.Time) error {
 	c.dl.Lock()
 	defer c.dl.Unlock()
-	if t.IsZero() && !c.readDL && !c.writeDL {
-		return nil
+	if t.IsZero() {
+		if c.deadlines&which == 0 {
+			return nil
+		}
+		c.deadlines &^= which
+	} else {
+		c.deadlines |= which
 	}
-	c.readDL, c.writeDL = !t.IsZero(), !t.IsZero()
+	switch which {
+	case readDeadline:
+		return c.Conn.SetReadDeadline(t)
+	case writeDeadline:
+		return c.Conn.SetWriteDeadline(t)
+	}
 	return c.Conn.SetDeadline(t)
 }
 
