@@ -13,7 +13,9 @@ const smokeUsage = `Usage: voicetoken smoke [flags]
 Joins a real LiveKit room with two participants, end to end (the seed's
 step 4), and prints each step with its time:
 
-  tokens       two tokens for a fresh room smoke-<random>
+  tokens       two tokens for a fresh room smoke-<run>, for
+               voicetoken-smoke-a-<run> and voicetoken-smoke-b-<run>
+               (<run> is random: runs sharing a --room never collide)
   join a/b     each participant joins over LiveKit's signal WebSocket
                (time = join time)
   webrtc       each one's two peer connections up, data channels open

@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -49,13 +50,15 @@ var (
 	loopbackPort = regexp.MustCompile(`127\.0\.0\.1:\d+`)
 	fingerprint  = regexp.MustCompile(`<token [0-9a-f]{8}>`)
 	checkedAt    = regexp.MustCompile(`"checked_at": "[^"]*"`)
+	smokeRun     = regexp.MustCompile(`voicetoken-smoke-([ab])-[0-9a-f]{8}\b`)
 )
 
-// normalizeSmoke replaces what differs between runs: ports and token
-// fingerprints (the tokens carry the time). Durations need nothing: the
-// clock is frozen.
+// normalizeSmoke replaces what differs between runs: ports, token
+// fingerprints (the tokens carry the time) and the run id in the
+// participants' identities. Durations need nothing: the clock is frozen.
 func normalizeSmoke(s string) string {
 	s = loopbackPort.ReplaceAllString(s, "127.0.0.1:PORT")
+	s = smokeRun.ReplaceAllString(s, "voicetoken-smoke-$1-RUN")
 	s = fingerprint.ReplaceAllString(s, "<token FINGERPRINT>")
 	return checkedAt.ReplaceAllString(s, `"checked_at": "TIME"`)
 }
@@ -103,6 +106,26 @@ func TestSmokeAgainstRealLiveKit(t *testing.T) {
 		smokeGolden(t, "ok.golden.json", strings.ReplaceAll(r.stdout, "smoke-golden-json", "smoke-golden"))
 	})
 
+	// Two monitors, or a cron run overlapping the last, given one room:
+	// each run has its own identities, so LiveKit keeps both (one
+	// identity twice is DUPLICATE_IDENTITY: the first holder is removed).
+	t.Run("two runs in one room at once", func(t *testing.T) {
+		var wg sync.WaitGroup
+		runs := make([]result, 2)
+		for i := range runs {
+			wg.Go(func() { runs[i] = runSmokeNow(t, devEnv, "--room", "smoke-shared") })
+		}
+		wg.Wait()
+		for i, r := range runs {
+			if r.code != 0 {
+				t.Errorf("run %d: exit %d\n%s%s", i, r.code, r.stdout, r.stderr)
+			}
+		}
+		if a, b := line(runs[0].stdout, "join a"), line(runs[1].stdout, "join a"); a == b {
+			t.Errorf("both runs joined as the same participant: %q", a)
+		}
+	})
+
 	t.Run("real clock reports a round trip", func(t *testing.T) {
 		var out, errb bytes.Buffer
 		code := run(context.Background(), []string{"smoke"}, &env{
@@ -140,7 +163,7 @@ func TestSmokeAgainstRealLiveKit(t *testing.T) {
 	lk.stop()
 	t.Run("server stopped: connection refused", func(t *testing.T) {
 		r := runSmokeNow(t, devEnv, "--room", "smoke-golden", "--json")
-		if r.code != 1 || !strings.Contains(r.stdout, `"detail": "voicetoken-smoke-a cannot join: LiveKit is not reachable at `+lk.httpURL()+`: connection refused (nothing listening)"`) {
+		if r.code != 1 || !strings.Contains(smokeRun.ReplaceAllString(r.stdout, "voicetoken-smoke-$1-RUN"), `"detail": "voicetoken-smoke-a-RUN cannot join: LiveKit is not reachable at `+lk.httpURL()+`: connection refused (nothing listening)"`) {
 			t.Errorf("exit %d\n%s", r.code, r.stdout)
 		}
 		smokeGolden(t, "unreachable.golden.json", r.stdout)

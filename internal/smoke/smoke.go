@@ -23,12 +23,15 @@ const (
 	DefaultAgentTimeout = 30 * time.Second
 )
 
-// Identities of the two participants. The room is fresh, so fixed names
-// cannot collide, and they read well in LiveKit's logs.
+// identityPrefix starts the two participants' identities,
+// voicetoken-smoke-a-<run> and voicetoken-smoke-b-<run>, where <run> is
+// the run's random id, also the suffix of a fresh room's name. Two runs
+// given the same --room (two monitors, an overlapping cron) so never take
+// each other's identity, which LiveKit answers by disconnecting the first
+// holder (DUPLICATE_IDENTITY). The prefix reads well in LiveKit's logs.
 const (
-	identityA = "voicetoken-smoke-a"
-	identityB = "voicetoken-smoke-b"
-	dataTopic = "voicetoken-smoke"
+	identityPrefix = "voicetoken-smoke-"
+	dataTopic      = "voicetoken-smoke"
 )
 
 // leaveTimeout bounds the clean leave, and cleanup after a failure.
@@ -141,6 +144,7 @@ type run struct {
 	cfg      Config
 	ep       endpoint
 	room     string
+	idA, idB string // the participants' identities
 	tokA     string
 	tokB     string
 	a, b     *participant
@@ -229,10 +233,12 @@ func (r *run) random(n int) []byte {
 }
 
 func (r *run) mint(context.Context) check.Result {
+	id := hex.EncodeToString(r.random(4))
 	r.room = r.cfg.Room
 	if r.room == "" {
-		r.room = "smoke-" + hex.EncodeToString(r.random(4))
+		r.room = "smoke-" + id
 	}
+	r.idA, r.idB = identityPrefix+"a-"+id, identityPrefix+"b-"+id
 	// The tokens live for the whole run and a minute more, no longer.
 	ttl := r.cfg.Timeout + time.Minute
 	if r.cfg.Agent != "" {
@@ -243,7 +249,7 @@ func (r *run) mint(context.Context) check.Result {
 			RoomJoin: true, Room: r.room, CanSubscribe: token.Bool(true), CanPublishData: token.Bool(true),
 		}}
 	}
-	ca := claims(identityA, "voicetoken smoke A")
+	ca := claims(r.idA, "voicetoken smoke A")
 	detail := ""
 	if r.cfg.Agent != "" {
 		// The room is created by A's join, so A's token carries the room
@@ -258,10 +264,10 @@ func (r *run) mint(context.Context) check.Result {
 	now := r.cfg.Now()
 	var err error
 	if r.tokA, err = r.cfg.Key.Mint(ca, now, ttl); err != nil {
-		return check.Failf("mint a token for %s: %v", identityA, err)
+		return check.Failf("mint a token for %s: %v", r.idA, err)
 	}
-	if r.tokB, err = r.cfg.Key.Mint(claims(identityB, "voicetoken smoke B"), now, ttl); err != nil {
-		return check.Failf("mint a token for %s: %v", identityB, err)
+	if r.tokB, err = r.cfg.Key.Mint(claims(r.idB, "voicetoken smoke B"), now, ttl); err != nil {
+		return check.Failf("mint a token for %s: %v", r.idB, err)
 	}
 	return check.Okf("2 tokens for room %s signed by API key %s, valid %s%s", r.room, r.cfg.Key.ID, ttl, detail)
 }
@@ -297,11 +303,11 @@ func (r *run) checkJoin(p *participant) error {
 }
 
 func (r *run) joinA(ctx context.Context) check.Result {
-	return r.joinStep(ctx, "a", identityA, r.tokA, &r.a)
+	return r.joinStep(ctx, "a", r.idA, r.tokA, &r.a)
 }
 
 func (r *run) joinB(ctx context.Context) check.Result {
-	return r.joinStep(ctx, "b", identityB, r.tokB, &r.b)
+	return r.joinStep(ctx, "b", r.idB, r.tokB, &r.b)
 }
 
 // joinStep joins one participant and keeps it in *dst.
@@ -322,13 +328,13 @@ func byIdentity(id string) func(participantInfo) bool {
 }
 
 func (r *run) presence(ctx context.Context) check.Result {
-	if _, err := r.b.remote(ctx, byIdentity(identityA)); err != nil {
-		return r.failure(ctx, identityB+" does not see "+identityA, err)
+	if _, err := r.b.remote(ctx, byIdentity(r.idA)); err != nil {
+		return r.failure(ctx, r.idB+" does not see "+r.idA, err)
 	}
-	if _, err := r.a.remote(ctx, byIdentity(identityB)); err != nil {
-		return r.failure(ctx, identityA+" does not see "+identityB, err)
+	if _, err := r.a.remote(ctx, byIdentity(r.idB)); err != nil {
+		return r.failure(ctx, r.idA+" does not see "+r.idB, err)
 	}
-	return check.Okf("%s sees %s and %s sees %s", identityA, identityB, identityB, identityA)
+	return check.Okf("%s sees %s and %s sees %s", r.idA, r.idB, r.idB, r.idA)
 }
 
 func (r *run) webrtc(ctx context.Context) check.Result {
@@ -348,37 +354,37 @@ func (r *run) dataAB(ctx context.Context) check.Result {
 	r.nonce = r.random(16)
 	payload := []byte("voicetoken smoke ping " + hex.EncodeToString(r.nonce[:4]))
 	r.sentAt = r.cfg.Now()
-	if err := r.a.sendData(identityB, payload, r.nonce); err != nil {
+	if err := r.a.sendData(r.idB, payload, r.nonce); err != nil {
 		return check.Failf("%v", err)
 	}
 	got, err := r.b.receive(ctx)
 	if err != nil {
-		return r.failure(ctx, identityB+" received nothing from "+identityA, err)
+		return r.failure(ctx, r.idB+" received nothing from "+r.idA, err)
 	}
 	if !bytes.Equal(got.User.Payload, payload) {
-		return check.Failf("%s received %d bytes that are not what %s sent", identityB, len(got.User.Payload), identityA)
+		return check.Failf("%s received %d bytes that are not what %s sent", r.idB, len(got.User.Payload), r.idA)
 	}
-	if got.ParticipantIdentity != identityA {
-		return check.Failf("%s received the message as from %q, want %s (LiveKit sets the sender)", identityB, got.ParticipantIdentity, identityA)
+	if got.ParticipantIdentity != r.idA {
+		return check.Failf("%s received the message as from %q, want %s (LiveKit sets the sender)", r.idB, got.ParticipantIdentity, r.idA)
 	}
-	return check.Okf("%s received %d bytes from %s on the reliable data channel", identityB, len(payload), identityA)
+	return check.Okf("%s received %d bytes from %s on the reliable data channel", r.idB, len(payload), r.idA)
 }
 
 func (r *run) roundTrip(ctx context.Context) check.Result {
 	payload := []byte("voicetoken smoke pong " + hex.EncodeToString(r.nonce[:4]))
 	reply := r.random(16)
-	if err := r.b.sendData(identityA, payload, reply); err != nil {
+	if err := r.b.sendData(r.idA, payload, reply); err != nil {
 		return check.Failf("%v", err)
 	}
 	got, err := r.a.receive(ctx)
 	if err != nil {
-		return r.failure(ctx, identityA+" received no answer from "+identityB, err)
+		return r.failure(ctx, r.idA+" received no answer from "+r.idB, err)
 	}
 	rtt := r.cfg.Now().Sub(r.sentAt)
-	if !bytes.Equal(got.User.Payload, payload) || got.ParticipantIdentity != identityB {
-		return check.Failf("%s received a message that is not %s's answer", identityA, identityB)
+	if !bytes.Equal(got.User.Payload, payload) || got.ParticipantIdentity != r.idB {
+		return check.Failf("%s received a message that is not %s's answer", r.idA, r.idB)
 	}
-	return check.Okf("%s answered %s: round trip %s", identityB, identityA, check.FormatDuration(rtt))
+	return check.Okf("%s answered %s: round trip %s", r.idB, r.idA, check.FormatDuration(rtt))
 }
 
 func (r *run) waitAgent(ctx context.Context) check.Result {
@@ -421,16 +427,16 @@ func (r *run) waitAudio(ctx context.Context) check.Result {
 // then B leaves; each time LiveKit must close the signal connection.
 func (r *run) leave(ctx context.Context) check.Result {
 	if err := r.a.leave(ctx); err != nil {
-		return r.failure(ctx, identityA+" did not leave cleanly", err)
+		return r.failure(ctx, r.idA+" did not leave cleanly", err)
 	}
-	err := r.b.wait(ctx, func() bool { _, in := r.b.remotes[identityA]; return !in })
+	err := r.b.wait(ctx, func() bool { _, in := r.b.remotes[r.idA]; return !in })
 	if err != nil {
-		return r.failure(ctx, identityB+" did not see "+identityA+" leave", err)
+		return r.failure(ctx, r.idB+" did not see "+r.idA+" leave", err)
 	}
 	if err := r.b.leave(ctx); err != nil {
-		return r.failure(ctx, identityB+" did not leave cleanly", err)
+		return r.failure(ctx, r.idB+" did not leave cleanly", err)
 	}
-	return check.Okf("%s left, %s saw it leave and left; LiveKit closed both signal connections", identityA, identityB)
+	return check.Okf("%s left, %s saw it leave and left; LiveKit closed both signal connections", r.idA, r.idB)
 }
 
 // cleanup disconnects whoever is still connected, politely.

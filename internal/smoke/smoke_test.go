@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -307,7 +308,7 @@ func TestRunRefused(t *testing.T) {
 	if d := results[0].Detail; !strings.Contains(d, `room smoke-fixed signed by API key APItest`) || !strings.Contains(d, `dispatches agent "greeter"`) {
 		t.Errorf("tokens: %q", d)
 	}
-	if d := results[1].Detail; !strings.HasPrefix(d, "voicetoken-smoke-a cannot join: LiveKit refused the join (401): invalid token: <token ") {
+	if d := results[1].Detail; !strings.HasPrefix(d, identityA+" cannot join: LiveKit refused the join (401): invalid token: <token ") {
 		t.Errorf("join a: %q", d)
 	}
 	if d := results[2].Detail; d != "not run: join a failed" {
@@ -334,13 +335,52 @@ func TestRunRoomConfig(t *testing.T) {
 		t.Fatal(err)
 	}
 	c := tok.Claims
-	if c.Identity != identityA || c.Video == nil || !c.Video.RoomJoin || !strings.HasPrefix(c.Video.Room, "smoke-") || len(c.Video.Room) != len("smoke-")+8 {
+	if c.Video == nil || !c.Video.RoomJoin || !strings.HasPrefix(c.Video.Room, "smoke-") || len(c.Video.Room) != len("smoke-")+8 {
 		t.Errorf("claims: %+v %+v", c, c.Video)
+	} else if want := "voicetoken-smoke-a-" + strings.TrimPrefix(c.Video.Room, "smoke-"); c.Identity != want {
+		t.Errorf("identity %q in room %s, want %q", c.Identity, c.Video.Room, want)
 	}
 	if got, want := string(c.RoomConfig), `{"agents":[{"agentName":"greeter \"v2\""}]}`; got != want {
 		t.Errorf("roomConfig = %s, want %s", got, want)
 	}
 	if life := c.ExpiresAt - c.IssuedAt; life != 80 { // 10s + 1m + 2 * 5s
 		t.Errorf("token lives %ds, want 80s", life)
+	}
+}
+
+// Identities of a run whose random source gives only zeros.
+const (
+	identityA = "voicetoken-smoke-a-00000000"
+	identityB = "voicetoken-smoke-b-00000000"
+)
+
+// TestRunIdentities: two runs given the same room never share an
+// identity, so neither knocks the other out of the room; within a run, A
+// and B share the run's id.
+func TestRunIdentities(t *testing.T) {
+	f := startFake(t, logscan.New(t))
+	tokens := make(chan string, 8)
+	f.rtc = func(w http.ResponseWriter, r *http.Request) {
+		tokens <- strings.TrimPrefix(r.Header.Get("Authorization"), "Bearer ")
+		refuse(w, r)
+	}
+	f.validate = refuse
+	key := testKey(t)
+	now := time.Now()
+	seen := map[string]bool{}
+	for run := range 2 {
+		Run(context.Background(), Config{URL: f.srv.URL, Key: key, Room: "shared-room", Timeout: 5 * time.Second, Now: func() time.Time { return now }})
+		tok, err := token.Verify(<-tokens, key, now)
+		if err != nil {
+			t.Fatal(err)
+		}
+		id := tok.Claims.Identity
+		if !regexp.MustCompile(`^voicetoken-smoke-a-[0-9a-f]{8}$`).MatchString(id) || tok.Claims.Video.Room != "shared-room" {
+			t.Errorf("run %d: identity %q in room %q", run, id, tok.Claims.Video.Room)
+		}
+		if seen[id] {
+			t.Errorf("run %d: identity %q again", run, id)
+		}
+		seen[id] = true
 	}
 }
