@@ -339,6 +339,7 @@ func TestGetTokenErrors(t *testing.T) {
 		{name: "ttl 168h", f: f, query: "?room=test-room&identity=u&ttl=168", wantStatus: 400, wantCode: server.CodeTTLTooLong},
 		{name: "ttl garbage", f: f, query: "?room=test-room&identity=u&ttl=soon", wantStatus: 400, wantCode: server.CodeInvalidTTL},
 		{name: "ttl negative", f: f, query: "?room=test-room&identity=u&ttl=-1", wantStatus: 400, wantCode: server.CodeInvalidTTL},
+		{name: "ttl under a second, in hours", f: f, query: "?room=test-room&identity=u&ttl=0.00001", wantStatus: 400, wantCode: server.CodeInvalidTTL},
 		{name: "duplicate room", f: f, query: "?room=test-room&room=other&identity=u", wantStatus: 400, wantCode: server.CodeBadRequest},
 		{name: "bad escape", f: f, query: "?room=test%zzroom&identity=u", wantStatus: 400, wantCode: server.CodeBadRequest},
 		{name: "query too long", f: f, query: "?room=test-room&x=" + strings.Repeat("a", server.DefaultMaxQuery), wantStatus: 414, wantCode: server.CodeQueryTooLong},

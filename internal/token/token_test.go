@@ -250,6 +250,9 @@ func TestParseTTL(t *testing.T) {
 		{in: "1e308", err: token.ErrInvalidTTL},
 		{in: "soon", err: token.ErrInvalidTTL},
 		{in: "500ms", err: token.ErrInvalidTTL},
+		{in: ".00001", err: token.ErrInvalidTTL}, // 0.036s: found by FuzzParseTTL
+		{in: "0.0001", err: token.ErrInvalidTTL}, // 0.36s rounds to none
+		{in: "0.0003", want: time.Second},        // 1.08s rounds to 1s
 	}
 	for _, tc := range tests {
 		got, err := token.ParseTTL(tc.in)

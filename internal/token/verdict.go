@@ -143,7 +143,13 @@ func ParseTTL(s string) (time.Duration, error) {
 		if math.IsNaN(h) || h <= 0 || h > 100*365*24 {
 			return 0, fmt.Errorf("%w: %q hours", ErrInvalidTTL, printable(s))
 		}
-		return time.Duration(h * float64(time.Hour)).Round(time.Second), nil
+		// Whole seconds, as the token's exp is; what rounds to none is
+		// refused like 0, never a token that is born expired.
+		d := time.Duration(h * float64(time.Hour)).Round(time.Second)
+		if d < time.Second {
+			return 0, fmt.Errorf("%w: %q hours is less than a second", ErrInvalidTTL, printable(s))
+		}
+		return d, nil
 	}
 	d, err := time.ParseDuration(s)
 	if err != nil {
