@@ -139,6 +139,17 @@ func refuse(w http.ResponseWriter, r *http.Request) {
 	http.Error(w, "invalid token: "+tok+", error: go-jose/go-jose: error in cryptographic primitive", http.StatusUnauthorized)
 }
 
+// refuseJoins makes /rtc refuse every join as refuse does, and returns
+// the tokens the joins carried.
+func (f *fakeLiveKit) refuseJoins() <-chan string {
+	tokens := make(chan string, 8)
+	f.rtc = func(w http.ResponseWriter, r *http.Request) {
+		tokens <- strings.TrimPrefix(r.Header.Get("Authorization"), "Bearer ")
+		refuse(w, r)
+	}
+	return tokens
+}
+
 // sendFirst accepts the WebSocket and sends msg as LiveKit's first
 // message, then waits for the client to go.
 func sendFirst(t *testing.T, msg []byte) http.HandlerFunc {
@@ -320,11 +331,7 @@ func TestRunRefused(t *testing.T) {
 // the room configuration, the room, and no more than a short life.
 func TestRunRoomConfig(t *testing.T) {
 	f := startFake(t, logscan.New(t))
-	tokens := make(chan string, 4)
-	f.rtc = func(w http.ResponseWriter, r *http.Request) {
-		tokens <- strings.TrimPrefix(r.Header.Get("Authorization"), "Bearer ")
-		refuse(w, r)
-	}
+	tokens := f.refuseJoins()
 	f.validate = func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "success") }
 	now := time.Now()
 	key := testKey(t)
@@ -359,11 +366,7 @@ const (
 // and B share the run's id.
 func TestRunIdentities(t *testing.T) {
 	f := startFake(t, logscan.New(t))
-	tokens := make(chan string, 8)
-	f.rtc = func(w http.ResponseWriter, r *http.Request) {
-		tokens <- strings.TrimPrefix(r.Header.Get("Authorization"), "Bearer ")
-		refuse(w, r)
-	}
+	tokens := f.refuseJoins()
 	f.validate = refuse
 	key := testKey(t)
 	now := time.Now()
