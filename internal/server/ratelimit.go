@@ -77,15 +77,25 @@ func (l *limiter) allow(key string, r Rate, now time.Time) (bool, time.Duration)
 		b.tokens--
 		return true, 0
 	}
-	wait := time.Duration((1 - b.tokens) / r.Rate * float64(time.Second))
-	return false, wait
+	return false, seconds((1 - b.tokens) / r.Rate)
+}
+
+// seconds converts s to a Duration, saturating where a conversion would
+// overflow: a policy may set a rate as small as it likes (1e-12 is a token
+// every 30,000 years), and an overflowed wait would be negative, turning
+// Retry-After into 1 and a bucket into one that is swept as if full.
+func seconds(s float64) time.Duration {
+	if s >= float64(math.MaxInt64)/float64(time.Second) {
+		return math.MaxInt64
+	}
+	return time.Duration(s * float64(time.Second))
 }
 
 // sweep drops buckets that would be full by now: forgetting them changes
 // nothing for their clients.
 func (s *limiterShard) sweep(r Rate, now time.Time) {
 	s.swept = now
-	full := time.Duration(float64(r.Burst) / r.Rate * float64(time.Second))
+	full := seconds(float64(r.Burst) / r.Rate)
 	for k, b := range s.buckets {
 		if now.Sub(b.last) >= full {
 			delete(s.buckets, k)

@@ -704,6 +704,21 @@ api_keys:
 	}
 }
 
+// TestRateLimitTinyRate: a policy may set a rate whose wait does not fit
+// a Duration; Retry-After is then the longest wait, not 1 (which an
+// overflowed, negative wait used to give).
+func TestRateLimitTinyRate(t *testing.T) {
+	pol := mustPolicy(t, "allow_rooms: ['*']\nrate_limit:\n  per_address: {rate: 1e-12, burst: 1}\n")
+	f := newFixture(t, server.Config{Policy: pol})
+	if r := f.do(t, "GET", "/api/token?room=a&identity=u", "", nil); r.status != 200 {
+		t.Fatalf("first: %d %s", r.status, r.body)
+	}
+	r := f.do(t, "GET", "/api/token?room=a&identity=u", "", nil)
+	if r.status != 429 || r.header.Get("Retry-After") != "9223372037" {
+		t.Errorf("second: %d, Retry-After %q; want 429, 9223372037", r.status, r.header.Get("Retry-After"))
+	}
+}
+
 func TestRoomsAndConfig(t *testing.T) {
 	f := newFixture(t, server.Config{LiveKitURL: "ws://127.0.0.1:7880", PublicLiveKitURL: "wss://lk.example.com"})
 	r := f.do(t, "GET", "/api/rooms", "", nil)

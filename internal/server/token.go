@@ -113,7 +113,10 @@ func (s *Server) issue(w http.ResponseWriter, r *http.Request, st *state, post b
 	}
 	if ok, wait := s.limits.allow(limitKey, c.rate, now); !ok {
 		e = errf(http.StatusTooManyRequests, CodeRateLimited, "too many token requests; retry later")
-		e.retryAfter = int((wait + time.Second - 1) / time.Second)
+		e.retryAfter = int(wait / time.Second) // whole seconds, rounded up
+		if wait%time.Second != 0 {
+			e.retryAfter++
+		}
 		return e
 	}
 	if post {
