@@ -187,7 +187,7 @@ func TestMint(t *testing.T) {
 		{name: "join without identity", env: prodEnv, args: []string{"--room", "r"}, code: 3, stderr: "identity is required"},
 		{name: "grants nothing", env: prodEnv, args: []string{"--identity", "u"}, code: 3, stderr: "grants nothing"},
 		{name: "bad ttl", env: prodEnv, args: []string{"--room", "r", "--identity", "u", "--ttl", "forever"}, code: 3, stderr: "ttl"},
-		{name: "zero ttl", env: prodEnv, args: []string{"--room", "r", "--identity", "u", "--ttl", "0"}, code: 3, stderr: "ttl must be positive"},
+		{name: "zero ttl", env: prodEnv, args: []string{"--room", "r", "--identity", "u", "--ttl", "0"}, code: 3, stderr: `invalid value "0" for flag -ttl: invalid ttl: "0" hours; it must be positive`},
 		{name: "bad grant json", env: prodEnv, args: []string{"--room", "r", "--identity", "u", "--grant", "{"}, code: 3, stderr: "--grant"},
 		{name: "bad attribute", env: prodEnv, args: []string{"--room", "r", "--identity", "u", "--attribute", "novalue"}, code: 3, stderr: "key=value"},
 		{name: "stray argument", env: prodEnv, args: []string{"--room", "r", "--identity", "u", "extra"}, code: 3, stderr: "unexpected argument"},

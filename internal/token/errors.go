@@ -27,7 +27,7 @@ var (
 	// which LiveKit's SDKs refuse to mint.
 	ErrMissingIdentity = errors.New("identity is required when joining a room")
 	// ErrInvalidTTL means a validity period that is zero or negative.
-	ErrInvalidTTL = errors.New("ttl must be positive")
+	ErrInvalidTTL = errors.New("invalid ttl")
 	// ErrMissingKey means an empty API key or secret.
 	ErrMissingKey = errors.New("API key and secret are required")
 )

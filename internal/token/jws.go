@@ -266,7 +266,7 @@ func (k *Key) Mint(c Claims, now time.Time, ttl time.Duration) (string, error) {
 // identity as Mint does. On error dst is returned unchanged.
 func (k *Key) AppendMint(dst []byte, c *Claims, now time.Time, ttl time.Duration) ([]byte, error) {
 	if ttl <= 0 {
-		return dst, fmt.Errorf("%w: got %s", ErrInvalidTTL, ttl)
+		return dst, fmt.Errorf("%w: %s; it must be positive", ErrInvalidTTL, ttl)
 	}
 	if c.Subject == "" {
 		c.Subject = c.Identity

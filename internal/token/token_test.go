@@ -262,6 +262,28 @@ func TestParseTTL(t *testing.T) {
 	}
 }
 
+// TestParseTTLMessages: each refusal says what is wrong with the value.
+func TestParseTTLMessages(t *testing.T) {
+	tests := []struct{ in, want string }{
+		{"", "invalid ttl: empty; want hours (48) or a duration (10m, 6h)"},
+		{"0", `invalid ttl: "0" hours; it must be positive`},
+		{"-5m", `invalid ttl: "-5m"; it must be positive`},
+		{"NaN", `invalid ttl: "NaN" is not a number of hours`},
+		{"876001", `invalid ttl: "876001" hours is more than a century`},
+		{"877000h", `invalid ttl: "877000h" is more than a century`},
+		{"1e400", `invalid ttl: "1e400" hours is more than a century`},
+		{"-1e400", `invalid ttl: "-1e400" hours; it must be positive`},
+		{".00001", `invalid ttl: ".00001" hours is less than a second`},
+		{"500ms", `invalid ttl: "500ms" is less than a second`},
+		{"soon", `invalid ttl: "soon" is neither a duration (10m, 6h) nor a number of hours`},
+	}
+	for _, tc := range tests {
+		if _, err := token.ParseTTL(tc.in); err == nil || err.Error() != tc.want {
+			t.Errorf("ParseTTL(%q): %v\nwant %s", tc.in, err, tc.want)
+		}
+	}
+}
+
 func TestDecodeAnyAlgorithm(t *testing.T) {
 	raw := seg(`{"alg":"RS256","kid":"k1"}`) + "." + seg(`{"sub":"agent","exp":1795000000,"aud":"podium"}`) + ".c2ln"
 	tok, err := token.Decode(raw)

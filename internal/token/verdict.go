@@ -136,29 +136,40 @@ func HumanDuration(d time.Duration) string {
 // duration ("10m", "6h") or a whole or decimal number of hours ("48",
 // "0.5"), as the seed's /api/token?ttl=48 does. It must be positive.
 func ParseTTL(s string) (time.Duration, error) {
+	const century = 100 * 365 * 24 * time.Hour
 	if s == "" {
-		return 0, fmt.Errorf("%w: empty", ErrInvalidTTL)
+		return 0, fmt.Errorf("%w: empty; want hours (48) or a duration (10m, 6h)", ErrInvalidTTL)
 	}
-	if h, err := strconv.ParseFloat(s, 64); err == nil {
-		if math.IsNaN(h) || h <= 0 || h > 100*365*24 {
-			return 0, fmt.Errorf("%w: %q hours", ErrInvalidTTL, printable(s))
+	q := printable(s)
+	// A number too large for a float64 (1e400) is still a number: +Inf.
+	if h, err := strconv.ParseFloat(s, 64); err == nil || errors.Is(err, strconv.ErrRange) {
+		switch {
+		case math.IsNaN(h):
+			return 0, fmt.Errorf("%w: %q is not a number of hours", ErrInvalidTTL, q)
+		case h <= 0:
+			return 0, fmt.Errorf("%w: %q hours; it must be positive", ErrInvalidTTL, q)
+		case h > century.Hours():
+			return 0, fmt.Errorf("%w: %q hours is more than a century", ErrInvalidTTL, q)
 		}
 		// Whole seconds, as the token's exp is; what rounds to none is
 		// refused like 0, never a token that is born expired.
 		d := time.Duration(h * float64(time.Hour)).Round(time.Second)
 		if d < time.Second {
-			return 0, fmt.Errorf("%w: %q hours is less than a second", ErrInvalidTTL, printable(s))
+			return 0, fmt.Errorf("%w: %q hours is less than a second", ErrInvalidTTL, q)
 		}
 		return d, nil
 	}
 	d, err := time.ParseDuration(s)
-	if err != nil {
-		return 0, fmt.Errorf("%w: %q is neither a duration (10m, 6h) nor a number of hours", ErrInvalidTTL, printable(s))
-	}
-	// The same century cap as hours: "877000h" is no more sensible than
-	// "877000".
-	if d < time.Second || d > 100*365*24*time.Hour {
-		return 0, fmt.Errorf("%w: %q", ErrInvalidTTL, printable(s))
+	switch {
+	case err != nil:
+		return 0, fmt.Errorf("%w: %q is neither a duration (10m, 6h) nor a number of hours", ErrInvalidTTL, q)
+	case d <= 0:
+		return 0, fmt.Errorf("%w: %q; it must be positive", ErrInvalidTTL, q)
+	case d < time.Second:
+		return 0, fmt.Errorf("%w: %q is less than a second", ErrInvalidTTL, q)
+	case d > century:
+		// The same cap as hours: "877000h" is no more sensible than "877000".
+		return 0, fmt.Errorf("%w: %q is more than a century", ErrInvalidTTL, q)
 	}
 	return d, nil
 }
