@@ -2,9 +2,11 @@ package main
 
 import (
 	"context"
+	"flag"
 	"fmt"
 	"io/fs"
 	"log/slog"
+	"math"
 	"runtime/debug"
 	"strings"
 	"time"
@@ -67,7 +69,7 @@ func runServe(ctx context.Context, e *env, args []string) error {
 		pubURL     = fs.String("public-livekit-url", e.getenv("VOICETOKEN_PUBLIC_LIVEKIT_URL"), "LiveKit URL as browsers reach it (default: --livekit-url)")
 		policyFile = fs.String("policy", e.getenv("VOICETOKEN_POLICY"), "policy file (YAML; see examples/policy.yaml)")
 		defRoom    = fs.String("default-room", "", "room for GET /api/token without ?room= (overrides the policy's default_room)")
-		rate       = fs.Float64("rate", -1, "token requests per second per client address (0 = no limit; default 5)")
+		rate       = fs.Float64("rate", 0, "token requests per second per client address (0 = no limit; default 5)")
 		burst      = fs.Int("burst", 0, "burst per client address (default 50)")
 		checkLK    = fs.Bool("check-livekit", false, "/readyz also checks that LiveKit answers HTTP")
 		logLevel   = fs.String("log-level", "info", "debug, info, warn or error")
@@ -81,6 +83,14 @@ func runServe(ctx context.Context, e *env, args []string) error {
 	}
 	if fs.NArg() > 0 {
 		return usageErr("unexpected argument %q", fs.Arg(0))
+	}
+	set := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+	if set["rate"] && !(*rate >= 0 && !math.IsInf(*rate, 0)) { // also refuses NaN
+		return usageErr("--rate %v: want token requests per second per client address, or 0 for no limit", *rate)
+	}
+	if set["burst"] && *burst < 1 {
+		return usageErr("--burst %d: want at least 1", *burst)
 	}
 	if len(hosts) == 0 {
 		hosts = splitList(e.getenv("VOICETOKEN_HOSTS"))
@@ -125,15 +135,15 @@ func runServe(ctx context.Context, e *env, args []string) error {
 			}
 		}
 		p.Origins = append(p.Origins, origins...)
-		if *rate >= 0 || *burst > 0 {
+		if set["rate"] || set["burst"] {
 			r := server.Rate{Rate: server.DefaultAddressRate, Burst: server.DefaultAddressBurst}
 			if p.RateLimit.PerAddress != nil {
 				r = *p.RateLimit.PerAddress
 			}
-			if *rate >= 0 {
+			if set["rate"] {
 				r.Rate = *rate
 			}
-			if *burst > 0 {
+			if set["burst"] {
 				r.Burst = *burst
 			}
 			p.RateLimit.PerAddress = &r

@@ -171,6 +171,12 @@ func TestServeConfigErrors(t *testing.T) {
 		{name: "bad policy file", args: []string{"serve", "--policy", "testdata/does-not-exist.yaml"}, wantCode: 3, want: []string{"read policy"}},
 		{name: "half a key", args: []string{"serve"}, environ: map[string]string{"LIVEKIT_API_KEY": "APIx"}, wantCode: 3, want: []string{"LIVEKIT_API_SECRET"}},
 		{name: "stray argument", args: []string{"serve", "extra"}, wantCode: 3, want: []string{"extra"}},
+		{name: "rate NaN", args: []string{"serve", "--rate", "NaN"}, wantCode: 3, want: []string{"--rate NaN: want token requests per second"}},
+		{name: "rate negative", args: []string{"serve", "--rate", "-3"}, wantCode: 3, want: []string{"--rate -3:"}},
+		{name: "rate infinite", args: []string{"serve", "--rate", "Inf"}, wantCode: 3, want: []string{"--rate +Inf:"}},
+		{name: "burst negative", args: []string{"serve", "--burst", "-5"}, wantCode: 3, want: []string{"--burst -5: want at least 1"}},
+		{name: "burst zero", args: []string{"serve", "--burst", "0"}, wantCode: 3, want: []string{"--burst 0: want at least 1"}},
+		{name: "max ttl under a second", args: []string{"serve", "--max-ttl", "0.00001"}, wantCode: 3, want: []string{`"0.00001" hours is less than a second`}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
