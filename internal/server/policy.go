@@ -215,12 +215,64 @@ func ParsePolicy(data []byte) (*Policy, error) {
 	dec := yaml.NewDecoder(bytes.NewReader(data))
 	dec.KnownFields(true)
 	if err := dec.Decode(&p); err != nil && !errors.Is(err, io.EOF) {
+		var te *yaml.TypeError
+		if errors.As(err, &te) {
+			return nil, fmt.Errorf("%w: %s", ErrInvalidPolicy, yamlProblems(te))
+		}
 		return nil, fmt.Errorf("%w: %w", ErrInvalidPolicy, err)
 	}
 	if _, err := compilePolicy(&p); err != nil {
 		return nil, err
 	}
 	return &p, nil
+}
+
+var (
+	yamlUnknownKey = regexp.MustCompile(`^(line \d+): field (.+) not found in type \S+$`)
+	yamlWrongKind  = regexp.MustCompile("^(line \\d+): cannot unmarshal !!(\\w+)(?: `(.*)`)? into (\\S+)$")
+)
+
+// yamlProblems puts yaml.v3's list of type errors (one per line, in Go's
+// words: "field foo not found in type server.Policy") on one line in the
+// policy's words: "line 2: unknown key foo; line 3: want a list, got 5".
+func yamlProblems(te *yaml.TypeError) string {
+	out := make([]string, len(te.Errors))
+	for i, e := range te.Errors {
+		if m := yamlUnknownKey.FindStringSubmatch(e); m != nil {
+			out[i] = m[1] + ": unknown key " + m[2]
+		} else if m := yamlWrongKind.FindStringSubmatch(e); m != nil {
+			got := m[3] // the value, for a scalar
+			switch {
+			case m[2] == "map":
+				got = "a mapping"
+			case m[2] == "seq":
+				got = "a list"
+			}
+			out[i] = m[1] + ": want " + yamlKind(m[4]) + ", got " + got
+		} else {
+			out[i] = e
+		}
+	}
+	return strings.Join(out, "; ")
+}
+
+// yamlKind names a Go type as a policy author knows it.
+func yamlKind(goType string) string {
+	switch {
+	case strings.HasPrefix(goType, "[]"):
+		return "a list"
+	case strings.HasPrefix(goType, "map["), strings.Contains(goType, "."):
+		return "a mapping"
+	case strings.HasPrefix(goType, "int"), strings.HasPrefix(goType, "uint"):
+		return "a whole number"
+	case strings.HasPrefix(goType, "float"):
+		return "a number"
+	case goType == "bool":
+		return "true or false"
+	case goType == "string":
+		return "text"
+	}
+	return goType
 }
 
 // LoadPolicy reads and parses a policy file.

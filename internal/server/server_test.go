@@ -950,7 +950,13 @@ func TestParsePolicy(t *testing.T) {
 		{name: "admin grant for key", yaml: "api_keys: [{name: k, sha256: " + sha("k") + ", rooms: ['*'], grants: [roomCreate]}]", wantErr: server.ErrAdminGrant},
 		{name: "key-only grant for browser", yaml: "browser: {grants: [hidden]}", wantMsg: "only API-key callers"},
 		{name: "unknown grant", yaml: "browser: {grants: [canFly]}", wantMsg: "unknown"},
-		{name: "unknown field", yaml: "max_tll: 1h", wantMsg: "max_tll"},
+		{name: "unknown field", yaml: "max_tll: 1h", wantMsg: "line 1: unknown key max_tll"},
+		{name: "two problems, one line", yaml: "max_ttl: 1h\nfoo: 1\nrooms: 5", wantMsg: "line 2: unknown key foo; line 3: want a list, got 5"},
+		{name: "burst too large", yaml: "rate_limit: {per_address: {rate: 1, burst: 1e20}}", wantMsg: "line 1: want a whole number, got 1e20"},
+		{name: "not a bool", yaml: "browser: {disabled: maybe}", wantMsg: "line 1: want true or false, got maybe"},
+		{name: "mapping for a list", yaml: "origins: {a: 1}", wantMsg: "line 1: want a list, got a mapping"},
+		{name: "list for text", yaml: "rooms: [{name: x, agent: [1]}]", wantMsg: "line 1: want text, got a list"},
+		{name: "scalar for a mapping", yaml: "identity: 5", wantMsg: "line 1: want a mapping, got 5"},
 		{name: "bad hash", yaml: "api_keys: [{name: k, sha256: abc, rooms: ['*']}]", wantMsg: "64 hex"},
 		{name: "key without rooms", yaml: "api_keys: [{name: k, sha256: " + sha("k") + "}]", wantMsg: "rooms"},
 		{name: "duplicate key", yaml: "api_keys: [{name: k, sha256: " + sha("k") + ", rooms: [a]}, {name: k2, sha256: " + sha("k") + ", rooms: [a]}]", wantMsg: "twice"},
@@ -982,6 +988,9 @@ func TestParsePolicy(t *testing.T) {
 			}
 			if !strings.Contains(err.Error(), tc.wantMsg) {
 				t.Errorf("err = %v, want it to mention %q", err, tc.wantMsg)
+			}
+			if strings.Contains(err.Error(), "\n") {
+				t.Errorf("err is more than one line: %q", err)
 			}
 		})
 	}
