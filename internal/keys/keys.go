@@ -222,6 +222,7 @@ func CheckFileMode(path string) string {
 func ParseKeyFile(data []byte) ([]Pair, error) {
 	var pairs []Pair
 	var errs []error
+	seen := map[string]int{} // key ID -> line
 	sc := bufio.NewScanner(bytes.NewReader(data))
 	sc.Buffer(make([]byte, 0, 4096), 1<<20)
 	for n := 1; sc.Scan(); n++ {
@@ -230,12 +231,24 @@ func ParseKeyFile(data []byte) ([]Pair, error) {
 			continue
 		}
 		k, v, ok := strings.Cut(line, ":")
-		k, v = unquote(strings.TrimSpace(k)), unquote(strings.TrimSpace(v))
-		if !ok || k == "" || v == "" {
+		k, kok := unquote(strings.TrimSpace(k))
+		v, vok := unquote(strings.TrimSpace(v))
+		switch {
+		case !kok || !vok:
+			errs = append(errs, fmt.Errorf("line %d: unterminated quote", n))
+		case !ok || k == "" || v == "":
 			errs = append(errs, fmt.Errorf("line %d: want \"key: secret\"", n))
-			continue
+		case v[0] == '[' || v[0] == '{':
+			// LiveKit reads this file as YAML: a list or mapping is not a
+			// secret there, so it is not one here.
+			errs = append(errs, fmt.Errorf("line %d: want \"key: secret\", not a list or mapping", n))
+		case seen[k] != 0:
+			// LiveKit refuses a key defined twice; which secret is meant?
+			errs = append(errs, fmt.Errorf("line %d: API key %s is already on line %d", n, k, seen[k]))
+		default:
+			seen[k] = n
+			pairs = append(pairs, Pair{Key: k, Secret: v})
 		}
-		pairs = append(pairs, Pair{Key: k, Secret: v})
 	}
 	if err := sc.Err(); err != nil {
 		errs = append(errs, err)
@@ -263,10 +276,22 @@ func ParseEnvFile(data []byte) (map[string]string, error) {
 			continue
 		}
 		v = strings.TrimSpace(v)
-		if len(v) > 0 && v[0] != '"' && v[0] != '\'' {
+		if len(v) > 0 && (v[0] == '"' || v[0] == '\'') {
+			// A quoted value, which may be followed by a comment.
+			end := strings.IndexByte(v[1:], v[0])
+			if end < 0 {
+				errs = append(errs, fmt.Errorf("line %d: %s: unterminated quote", n, k))
+				continue
+			}
+			if rest := strings.TrimSpace(v[end+2:]); rest != "" && rest[0] != '#' {
+				errs = append(errs, fmt.Errorf("line %d: %s: text after the closing quote", n, k))
+				continue
+			}
+			v = v[1 : end+1]
+		} else {
 			v = strings.TrimSpace(stripComment(v))
 		}
-		out[k] = unquote(v)
+		out[k] = v
 	}
 	if err := sc.Err(); err != nil {
 		errs = append(errs, err)
@@ -295,9 +320,14 @@ func stripComment(s string) string {
 	return s
 }
 
-func unquote(s string) string {
-	if len(s) >= 2 && (s[0] == '"' || s[0] == '\'') && s[len(s)-1] == s[0] {
-		return s[1 : len(s)-1]
+// unquote strips matching single or double quotes; ok is false for a
+// quote that opens and never closes.
+func unquote(s string) (_ string, ok bool) {
+	if len(s) == 0 || (s[0] != '"' && s[0] != '\'') {
+		return s, true
 	}
-	return s
+	if len(s) >= 2 && s[len(s)-1] == s[0] {
+		return s[1 : len(s)-1], true
+	}
+	return s, false
 }

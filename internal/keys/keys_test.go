@@ -2,8 +2,10 @@ package keys_test
 
 import (
 	"errors"
+	"maps"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -102,6 +104,68 @@ func TestSetVerifiesWithTheKeyIssNames(t *testing.T) {
 	}
 	if _, err := token.Verify(raw, set, nowForTest); err != nil {
 		t.Fatalf("a token of the old key fails during rotation: %v", err)
+	}
+}
+
+func TestParseKeyFile(t *testing.T) {
+	tests := []struct {
+		name, in string
+		want     []keys.Pair
+		err      string
+	}{
+		{name: "pairs, quotes, comments", in: "---\n# c\nAPIa: a-secret # c\n'APIb': \"b # not a comment\"\n",
+			want: []keys.Pair{{Key: "APIa", Secret: "a-secret"}, {Key: "APIb", Secret: "b # not a comment"}}},
+		{name: "a key twice", in: "APIa: s1\nAPIb: s2\nAPIa: s3\n", err: "line 3: API key APIa is already on line 1"},
+		{name: "a list", in: "APIa: [1]\n", err: "line 1: want \"key: secret\", not a list or mapping"},
+		{name: "a mapping", in: "APIa: {x: y}\n", err: "not a list or mapping"},
+		{name: "unterminated quote", in: "APIa: 'secret\n", err: "line 1: unterminated quote"},
+		{name: "no colon", in: "APIa secret\n", err: "line 1: want \"key: secret\""},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			got, err := keys.ParseKeyFile([]byte(tc.in))
+			if tc.err != "" {
+				if err == nil || !strings.Contains(err.Error(), tc.err) {
+					t.Fatalf("err %v, want %q", err, tc.err)
+				}
+				return
+			}
+			if err != nil || !slices.Equal(got, tc.want) {
+				t.Errorf("got %v, %v; want %v", got, err, tc.want)
+			}
+		})
+	}
+}
+
+func TestParseEnvFile(t *testing.T) {
+	tests := []struct {
+		name, in string
+		want     map[string]string
+		err      string
+	}{
+		{name: "plain, export, comments", in: "# c\nexport A=1\nB=plain # c\nC=\n",
+			want: map[string]string{"A": "1", "B": "plain", "C": ""}},
+		// A quoted value followed by a comment was read whole, quotes and
+		// comment included: a wrong secret, and every token refused.
+		{name: "quoted, then a comment", in: "S=\"the-secret\" # quoted\nT='x # y' # c\n",
+			want: map[string]string{"S": "the-secret", "T": "x # y"}},
+		{name: "unterminated quote", in: "LIVEKIT_API_KEY=\"APIx\n", err: "line 1: LIVEKIT_API_KEY: unterminated quote"},
+		{name: "text after the quote", in: "A=\"x\"y\n", err: "line 1: A: text after the closing quote"},
+		{name: "no equals", in: "LIVEKIT_API_KEY\n", err: "line 1: want KEY=VALUE"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			got, err := keys.ParseEnvFile([]byte(tc.in))
+			if tc.err != "" {
+				if err == nil || !strings.Contains(err.Error(), tc.err) {
+					t.Fatalf("err %v, want %q", err, tc.err)
+				}
+				return
+			}
+			if err != nil || !maps.Equal(got, tc.want) {
+				t.Errorf("got %v, %v; want %v", got, err, tc.want)
+			}
+		})
 	}
 }
 
