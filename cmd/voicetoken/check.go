@@ -154,7 +154,7 @@ func runCheck(ctx context.Context, e *env, args []string) error {
 		if err != nil {
 			return err
 		}
-		o.tokens[i] = strings.TrimSpace(string(data))
+		o.tokens[i] = token.Clean(string(data))
 	}
 	client := check.NewHTTPClient()
 	if len(o.build(e, client)) == 0 {

@@ -69,6 +69,8 @@ func TestVerifyExitCodes(t *testing.T) {
 	os.WriteFile(html, []byte("<script>\n  const TOKEN = '"+valid+"';\n</script>\n"), 0o600)
 	tokFile := filepath.Join(dir, "token")
 	os.WriteFile(tokFile, []byte(valid+"\n"), 0o600)
+	notepadFile := filepath.Join(dir, "token-notepad") // a byte order mark and CRLF
+	os.WriteFile(notepadFile, []byte("\uFEFF"+valid+"\r\n"), 0o600)
 
 	tests := []struct {
 		name   string
@@ -83,6 +85,9 @@ func TestVerifyExitCodes(t *testing.T) {
 		{name: "valid shows expiry", env: prodEnv, args: []string{valid}, code: 0, stdout: "expires in 24h 0m"},
 		{name: "valid from stdin", env: prodEnv, stdin: valid + "\n", args: []string{"-"}, code: 0, stdout: "VALID"},
 		{name: "valid from file", env: prodEnv, args: []string{"--file", tokFile}, code: 0, stdout: "VALID"},
+		{name: "valid from a Notepad file", env: prodEnv, args: []string{"--file", notepadFile}, code: 0, stdout: "VALID"},
+		{name: "valid as a Bearer header", env: prodEnv, args: []string{"Bearer " + valid}, code: 0, stdout: "VALID"},
+		{name: "valid as a Bearer header on stdin", env: prodEnv, stdin: "Bearer " + valid + "\n", args: []string{"-"}, code: 0, stdout: "VALID"},
 		{name: "valid from html", env: prodEnv, args: []string{"--html", html}, code: 0, stdout: "identity   user1"},
 		{name: "expiring within warn", env: prodEnv, args: []string{"--warn", "25h", valid}, code: 1, stdout: "EXPIRING"},
 		{name: "expired", env: prodEnv, args: []string{mintAt(t, testNow.Add(-27*time.Hour-12*time.Minute), 24*time.Hour)}, code: 1, stdout: "EXPIRED: token is expired 3h 12m ago"},

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"strings"
 
 	"voicetoken/internal/page"
 	"voicetoken/internal/token"
@@ -55,12 +54,12 @@ func (in *tokenInput) read(e *env, args []string) (string, error) {
 		return ms[0].Token, nil
 	case in.file != "":
 		data, err := readSource(e, in.file)
-		return strings.TrimSpace(string(data)), err
+		return token.Clean(string(data)), err
 	case args[0] == "-":
 		data, err := readSource(e, "-")
-		return strings.TrimSpace(string(data)), err
+		return token.Clean(string(data)), err
 	default:
-		return strings.TrimSpace(args[0]), nil
+		return token.Clean(args[0]), nil
 	}
 }
 

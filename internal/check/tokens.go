@@ -45,7 +45,7 @@ func readLimited(path string, limit int64) ([]byte, error) {
 
 // Literal returns a token source that yields raw.
 func Literal(raw string) func() ([]string, error) {
-	return func() ([]string, error) { return []string{strings.TrimSpace(raw)}, nil }
+	return func() ([]string, error) { return []string{token.Clean(raw)}, nil }
 }
 
 // TokenFile returns a token source reading one token from a file.
@@ -55,7 +55,7 @@ func TokenFile(path string) func() ([]string, error) {
 		if err != nil {
 			return nil, err
 		}
-		return []string{strings.TrimSpace(string(data))}, nil
+		return []string{token.Clean(string(data))}, nil
 	}
 }
 

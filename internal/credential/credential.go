@@ -101,6 +101,15 @@ func Inspect(raw string) (*Credential, error) {
 	if raw == "" {
 		return nil, ErrEmpty
 	}
+	// The file is read by the agent too, as it is: what a person may mean
+	// (a Bearer header copied whole, a Windows editor's byte order mark)
+	// is refused with what to do, not cleaned here and sent broken there.
+	switch {
+	case strings.HasPrefix(raw, "\uFEFF"):
+		return nil, fmt.Errorf("%w: it starts with a UTF-8 byte order mark; save the token without one", token.ErrMalformed)
+	case len(raw) > len("bearer ") && strings.EqualFold(raw[:len("bearer ")], "bearer "):
+		return nil, fmt.Errorf("%w: it holds \"Bearer <token>\"; store the token alone (the agent adds \"Bearer \")", token.ErrMalformed)
+	}
 	// base64 decoding skips \r and \n, and an HTTP header refuses them:
 	// only the JWT alphabet is allowed, so what we validate is what we send.
 	for i := 0; i < len(raw); i++ {

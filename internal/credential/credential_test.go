@@ -19,6 +19,7 @@ func TestPolicyCheck(t *testing.T) {
 		raw     string
 		policy  credential.Policy
 		wantErr error
+		wantMsg string
 	}{
 		{name: "valid", raw: good},
 		{name: "valid with newline", raw: good + "\n"},
@@ -27,7 +28,9 @@ func TestPolicyCheck(t *testing.T) {
 		{name: "not a JWT", raw: "hunter2", wantErr: token.ErrMalformed},
 		{name: "two parts", raw: "a.b", wantErr: token.ErrMalformed},
 		{name: "embedded newline", raw: good[:20] + "\n" + good[20:], wantErr: token.ErrMalformed},
-		{name: "space inside", raw: "Bearer " + good, wantErr: token.ErrMalformed},
+		{name: "space inside", raw: good[:20] + " " + good[20:], wantErr: token.ErrMalformed},
+		{name: "a Bearer header", raw: "Bearer " + good, wantErr: token.ErrMalformed, wantMsg: `holds "Bearer <token>"; store the token alone`},
+		{name: "byte order mark", raw: "\uFEFF" + good + "\r\n", wantErr: token.ErrMalformed, wantMsg: "byte order mark"},
 		{name: "too large", raw: strings.Repeat("a", token.MaxTokenSize+1) + ".b.c", wantErr: token.ErrTooLarge},
 		{name: "no exp", raw: mkToken(t, map[string]any{"iss": "podium"}), wantErr: token.ErrMissingExpiry},
 		{name: "expired", raw: tokenExp(t, now, -time.Second), wantErr: token.ErrExpired},
@@ -46,6 +49,9 @@ func TestPolicyCheck(t *testing.T) {
 			}
 			l.NoSecret(err)
 			if err != nil {
+				if !strings.Contains(err.Error(), tt.wantMsg) {
+					t.Errorf("Check error = %v, want it to say %q", err, tt.wantMsg)
+				}
 				return
 			}
 			if c.Token() != strings.TrimSpace(tt.raw) {
