@@ -11,6 +11,7 @@ import (
 	"sync"
 	"time"
 
+	"voicetoken/internal/credential"
 	"voicetoken/internal/page"
 	"voicetoken/internal/token"
 )
@@ -261,6 +262,12 @@ func Credential(name string, spec CredentialSpec, getenv func(string) string, wa
 			return Failf("%v", ErrBadSpec)
 		}
 		raw = strings.TrimSpace(raw)
+		// The agent's own loader's shape rules first (the JWT alphabet only,
+		// no Bearer prefix, no byte order mark), so that check passes no
+		// file the agent would refuse.
+		if _, err := credential.Inspect(raw); err != nil {
+			return Failf("not a JWT: %v", err)
+		}
 		t, err := token.Decode(raw)
 		if err != nil {
 			return Failf("not a JWT: %v", err)

@@ -139,6 +139,8 @@ func TestCredential(t *testing.T) {
 		{name: "no exp", spec: spec("file", writeFile(t, dir, "noexp", noExp, 0o600)), status: check.Warn, detail: "no exp claim"},
 		{name: "not yet valid", spec: spec("file", writeFile(t, dir, "later", later, 0o600)), status: check.Fail, detail: "NOT YET VALID: valid from 2026-11-23 13:00 UTC"},
 		{name: "not a JWT", spec: spec("file", writeFile(t, dir, "opaque", "sk-live-abcdef", 0o600)), status: check.Fail, detail: "not a JWT"},
+		{name: "a Bearer header", spec: spec("file", writeFile(t, dir, "bearer", "Bearer "+good+"\n", 0o600)), status: check.Fail, detail: `holds "Bearer <token>"; store the token alone`},
+		{name: "a byte order mark", spec: spec("file", writeFile(t, dir, "bom", "\uFEFF"+good+"\r\n", 0o600)), status: check.Fail, detail: "byte order mark"},
 		{name: "missing file", spec: spec("file", filepath.Join(dir, "nope")), status: check.Fail, detail: "cannot read the credential"},
 		{name: "env ok", spec: spec("env", "PODIUM_TOKEN"), status: check.OK, detail: "VALID"},
 		{name: "env expired", spec: spec("env", "OLD_TOKEN"), status: check.Fail, detail: "EXPIRED"},
