@@ -300,6 +300,10 @@ func keysCheck(set *keys.Set, err error) check.Check {
 		for _, k := range set.Keys() {
 			names = append(names, k.String())
 		}
+		if len(set.ShortSecrets) > 0 {
+			return check.Warnf("%d key(s), primary %s: %s; secret under %d characters for %s (LiveKit's server logs an error for it)",
+				len(names), set.Primary().ID, strings.Join(names, ", "), keys.MinSecretLen, strings.Join(set.ShortSecrets, ", "))
+		}
 		return check.Okf("%d key(s), primary %s: %s", len(names), set.Primary().ID, strings.Join(names, ", "))
 	}}
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"flag"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -133,6 +134,7 @@ func TestCheckExitCodes(t *testing.T) {
 	os.WriteFile(loose, []byte("APIprod: "+testSecret+"\n"), 0o644)
 	os.Chmod(loose, 0o644)
 	expiring := mintAt(t, testNow.Add(-23*time.Hour), 24*time.Hour)
+	credential := b64(`{"alg":"ES256"}`) + "." + b64(fmt.Sprintf(`{"exp":%d}`, testNow.Add(24*time.Hour).Unix())) + ".c2ln"
 	wrongEnv := map[string]string{"LIVEKIT_API_KEY": "APIprod", "LIVEKIT_API_SECRET": "not-the-secret-0123456789abcdef", "LIVEKIT_URL": lkURL}
 
 	tests := []struct {
@@ -155,6 +157,10 @@ func TestCheckExitCodes(t *testing.T) {
 		{name: "key file readable by others", args: []string{"--key-file", loose}, code: 1, stdout: "has mode 0644: secrets should be readable by the owner only"},
 		{name: "serve down", env: prodEnv, args: []string{"--serve-url", "http://127.0.0.1:1"}, code: 1, stdout: "needs serve health (fail)"},
 		{name: "credential from env", env: map[string]string{"PODIUM_TOKEN": b64(`{"alg":"ES256"}`) + "." + b64(`{"exp":1}`) + ".c2ln"}, args: []string{"--credential", "env:PODIUM_TOKEN"}, code: 1, stdout: "EXPIRED"},
+		{name: "short secret warns", env: map[string]string{"LIVEKIT_API_KEY": "APIshort", "LIVEKIT_API_SECRET": "short", "PODIUM_TOKEN": credential},
+			args: []string{"--credential", "env:PODIUM_TOKEN"}, code: 0, stdout: "secret under 32 characters for APIshort (LiveKit's server logs an error for it)"},
+		{name: "short secret with --strict fails", env: map[string]string{"LIVEKIT_API_KEY": "APIshort", "LIVEKIT_API_SECRET": "short", "PODIUM_TOKEN": credential},
+			args: []string{"--strict", "--credential", "env:PODIUM_TOKEN"}, code: 1, stdout: "warn: 1 ok, 1 warn"},
 		{name: "nothing to check", code: 3, stderr: "nothing to check"},
 		{name: "argument", env: prodEnv, args: []string{"sometoken"}, code: 3, stderr: "unexpected argument"},
 		{name: "bad credential spec", args: []string{"--credential", "/run/secrets/x"}, code: 3, stderr: "file:PATH or env:NAME"},

@@ -15,6 +15,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"slices"
 	"strings"
 
 	"voicetoken/internal/token"
@@ -34,6 +35,11 @@ const (
 	EnvKeys      = "LIVEKIT_KEYS" // "key: secret" pairs, as livekit-server reads them
 	EnvKeyFile   = "VOICETOKEN_KEY_FILE"
 )
+
+// MinSecretLen is the shortest API secret LiveKit's server accepts without
+// logging an error ("secret is too short, should be at least 32 characters
+// for security"); shorter ones get a warning here too.
+const MinSecretLen = 32
 
 // ErrNoKeys means no key was configured and the dev pair was not allowed.
 var ErrNoKeys = errors.New("no LiveKit API key configured: set LIVEKIT_API_KEY and LIVEKIT_API_SECRET, --env-file or --key-file")
@@ -65,8 +71,11 @@ type Set struct {
 	// Dev is true when the set is LiveKit's dev pair.
 	Dev bool
 	// Warnings are things an operator should fix (loose file modes, the
-	// dev key); callers print or log them.
+	// dev key, short secrets); callers print or log them.
 	Warnings []string
+	// ShortSecrets are the IDs of keys whose secret is shorter than
+	// MinSecretLen (never the dev pair's).
+	ShortSecrets []string
 }
 
 var _ token.Keyring = (*Set)(nil)
@@ -195,6 +204,14 @@ func Load(cfg Config) (*Set, error) {
 	s, err := NewSet(pairs...)
 	if err != nil {
 		return nil, err
+	}
+	if !dev {
+		for _, p := range pairs {
+			if n := len(p.Secret); n < MinSecretLen && !slices.Contains(s.ShortSecrets, p.Key) {
+				s.ShortSecrets = append(s.ShortSecrets, p.Key)
+				warnings = append(warnings, fmt.Sprintf("API key %s: its secret is %d characters; LiveKit's server wants at least %d (it logs an error for shorter ones outside --dev)", p.Key, n, MinSecretLen))
+			}
+		}
 	}
 	s.Dev, s.Warnings = dev, warnings
 	if cfg.Primary != "" {

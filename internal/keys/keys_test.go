@@ -17,6 +17,8 @@ import (
 func env(m map[string]string) func(string) string { return func(k string) string { return m[k] } }
 
 func TestLoad(t *testing.T) {
+	// LiveKit wants secrets of 32 characters or more; the fixtures' are.
+	const long = "-0123456789abcdefghijklmnopqrstu"
 	dir := t.TempDir()
 	write := func(name, body string, mode os.FileMode) string {
 		p := filepath.Join(dir, name)
@@ -25,9 +27,9 @@ func TestLoad(t *testing.T) {
 		}
 		return p
 	}
-	dotenv := write(".env", "# livekit-agent\nexport LIVEKIT_URL=ws://localhost:7880\nLIVEKIT_API_KEY=APIenv\nLIVEKIT_API_SECRET=\"envfile-secret\" # quoted\n", 0o600)
-	keyFile := write("keys.yaml", "# LiveKit key file\nAPInew: new-secret\nAPIold: 'old-secret'\n", 0o600)
-	looseKeyFile := write("loose.yaml", "APIx: x-secret\n", 0o644)
+	dotenv := write(".env", "# livekit-agent\nexport LIVEKIT_URL=ws://localhost:7880\nLIVEKIT_API_KEY=APIenv\nLIVEKIT_API_SECRET=\"envfile-secret"+long+"\" # quoted\n", 0o600)
+	keyFile := write("keys.yaml", "# LiveKit key file\nAPInew: new-secret"+long+"\nAPIold: 'old-secret"+long+"'\n", 0o600)
+	looseKeyFile := write("loose.yaml", "APIx: x-secret"+long+"\n", 0o644)
 	badKeyFile := write("bad.yaml", "APIx x-secret\n", 0o600)
 
 	tests := []struct {
@@ -38,19 +40,21 @@ func TestLoad(t *testing.T) {
 		warn     string
 		err      error
 	}{
-		{name: "flags", cfg: keys.Config{APIKey: "APIflag", APISecret: "flag-secret"}, wantKeys: []string{"APIflag"}},
-		{name: "env", cfg: keys.Config{Getenv: env(map[string]string{"LIVEKIT_API_KEY": "APIenv", "LIVEKIT_API_SECRET": "s"})}, wantKeys: []string{"APIenv"}},
-		{name: "flag beats env", cfg: keys.Config{APIKey: "APIflag", Getenv: env(map[string]string{"LIVEKIT_API_KEY": "APIenv", "LIVEKIT_API_SECRET": "s"})}, wantKeys: []string{"APIflag"}},
+		{name: "flags", cfg: keys.Config{APIKey: "APIflag", APISecret: "flag-secret" + long}, wantKeys: []string{"APIflag"}},
+		{name: "env", cfg: keys.Config{Getenv: env(map[string]string{"LIVEKIT_API_KEY": "APIenv", "LIVEKIT_API_SECRET": "s" + long})}, wantKeys: []string{"APIenv"}},
+		{name: "flag beats env", cfg: keys.Config{APIKey: "APIflag", Getenv: env(map[string]string{"LIVEKIT_API_KEY": "APIenv", "LIVEKIT_API_SECRET": "s" + long})}, wantKeys: []string{"APIflag"}},
 		{name: "env file", cfg: keys.Config{EnvFile: dotenv}, wantKeys: []string{"APIenv"}},
 		{name: "key file, several keys", cfg: keys.Config{KeyFile: keyFile}, wantKeys: []string{"APInew", "APIold"}},
 		{name: "key file from env", cfg: keys.Config{Getenv: env(map[string]string{"VOICETOKEN_KEY_FILE": keyFile})}, wantKeys: []string{"APInew", "APIold"}},
-		{name: "LIVEKIT_KEYS", cfg: keys.Config{Getenv: env(map[string]string{"LIVEKIT_KEYS": "APIa: a-secret, APIb: b-secret"})}, wantKeys: []string{"APIa", "APIb"}},
+		{name: "LIVEKIT_KEYS", cfg: keys.Config{Getenv: env(map[string]string{"LIVEKIT_KEYS": "APIa: a-secret" + long + ", APIb: b-secret" + long})}, wantKeys: []string{"APIa", "APIb"}},
 		{name: "primary chosen", cfg: keys.Config{KeyFile: keyFile, Primary: "APIold"}, wantKeys: []string{"APIold", "APInew"}},
 		{name: "unknown primary", cfg: keys.Config{KeyFile: keyFile, Primary: "APInope"}, err: errors.New("no such API key")},
 		{name: "dev fallback", cfg: keys.Config{AllowDev: true}, wantKeys: []string{"devkey"}, wantDev: true, warn: "NOT SAFE FOR PRODUCTION"},
 		{name: "no keys", cfg: keys.Config{}, err: keys.ErrNoKeys},
 		{name: "key without secret", cfg: keys.Config{APIKey: "APIx", AllowDev: true}, err: keys.ErrIncomplete},
-		{name: "secret without key", cfg: keys.Config{Getenv: env(map[string]string{"LIVEKIT_API_SECRET": "s"}), AllowDev: true}, err: keys.ErrIncomplete},
+		{name: "secret without key", cfg: keys.Config{Getenv: env(map[string]string{"LIVEKIT_API_SECRET": "s" + long}), AllowDev: true}, err: keys.ErrIncomplete},
+		{name: "short secret warns", cfg: keys.Config{APIKey: "APIshort", APISecret: "short"}, wantKeys: []string{"APIshort"},
+			warn: "API key APIshort: its secret is 5 characters; LiveKit's server wants at least 32"},
 		{name: "loose key file warns", cfg: keys.Config{KeyFile: looseKeyFile}, wantKeys: []string{"APIx"}, warn: "chmod 600"},
 		{name: "bad key file", cfg: keys.Config{KeyFile: badKeyFile}, err: errors.New("line 1")},
 		{name: "missing key file", cfg: keys.Config{KeyFile: filepath.Join(dir, "nope")}, err: os.ErrNotExist},
@@ -87,6 +91,9 @@ func TestLoad(t *testing.T) {
 			}
 			if w := strings.Join(set.Warnings, "\n"); !strings.Contains(w, tc.warn) || (tc.warn == "" && w != "") {
 				t.Errorf("warnings %q, want %q", w, tc.warn)
+			}
+			if short := strings.Contains(tc.warn, "characters"); short != (len(set.ShortSecrets) > 0) {
+				t.Errorf("ShortSecrets %v", set.ShortSecrets)
 			}
 		})
 	}
