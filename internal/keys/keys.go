@@ -74,7 +74,8 @@ type Set struct {
 	// dev key, short secrets); callers print or log them.
 	Warnings []string
 	// ShortSecrets are the IDs of keys whose secret is shorter than
-	// MinSecretLen (never the dev pair's).
+	// MinSecretLen (never the dev pair devkey/secret, given or fallen
+	// back to: livekit-server --dev accepts it without a word).
 	ShortSecrets []string
 }
 
@@ -207,6 +208,9 @@ func Load(cfg Config) (*Set, error) {
 	}
 	if !dev {
 		for _, p := range pairs {
+			if p == (Pair{DevKey, DevSecret}) {
+				continue // LiveKit's own dev pair, for livekit-server --dev
+			}
 			if n := len(p.Secret); n < MinSecretLen && !slices.Contains(s.ShortSecrets, p.Key) {
 				s.ShortSecrets = append(s.ShortSecrets, p.Key)
 				warnings = append(warnings, fmt.Sprintf("API key %s: its secret is %d characters; LiveKit's server wants at least %d (it logs an error for shorter ones outside --dev)", p.Key, n, MinSecretLen))

@@ -53,6 +53,7 @@ func TestLoad(t *testing.T) {
 		{name: "no keys", cfg: keys.Config{}, err: keys.ErrNoKeys},
 		{name: "key without secret", cfg: keys.Config{APIKey: "APIx", AllowDev: true}, err: keys.ErrIncomplete},
 		{name: "secret without key", cfg: keys.Config{Getenv: env(map[string]string{"LIVEKIT_API_SECRET": "s" + long}), AllowDev: true}, err: keys.ErrIncomplete},
+		{name: "the dev pair given is not short", cfg: keys.Config{APIKey: "devkey", APISecret: "secret"}, wantKeys: []string{"devkey"}},
 		{name: "short secret warns", cfg: keys.Config{APIKey: "APIshort", APISecret: "short"}, wantKeys: []string{"APIshort"},
 			warn: "API key APIshort: its secret is 5 characters; LiveKit's server wants at least 32"},
 		{name: "loose key file warns", cfg: keys.Config{KeyFile: looseKeyFile}, wantKeys: []string{"APIx"}, warn: "chmod 600"},
