@@ -134,13 +134,17 @@ func fpOf(c *credential.Credential) string {
 
 // writeRotateReport prints the old and new fingerprints and expiries.
 func writeRotateReport(w io.Writer, res *credential.RotateResult, dry bool, now time.Time) {
+	path := res.Path
+	if res.Link != "" {
+		path += " (through the link " + res.Link + ")"
+	}
 	switch {
 	case res.Unchanged:
-		fmt.Fprintf(w, "unchanged %s: it already holds this token\n", res.Path)
+		fmt.Fprintf(w, "unchanged %s: it already holds this token\n", path)
 	case dry:
-		fmt.Fprintf(w, "dry run: would rotate %s\n", res.Path)
+		fmt.Fprintf(w, "dry run: would rotate %s\n", path)
 	default:
-		fmt.Fprintf(w, "rotated %s\n", res.Path)
+		fmt.Fprintf(w, "rotated %s\n", path)
 	}
 	switch {
 	case res.Old != nil:

@@ -258,15 +258,22 @@ func (s *Source) Run(ctx context.Context) error {
 
 // watch watches the file's directory, not the file: an editor's rename
 // and Kubernetes' ..data swap replace or bypass the file's inode, and a
-// watch on it would go silent after the first update.
+// watch on it would go silent after the first update. When the path is a
+// symlink into another directory (/etc/podium/token ->
+// /srv/secrets/podium_token), where rotate replaces the file, that
+// directory is watched too.
 func (s *Source) watch() (*fsnotify.Watcher, error) {
 	w, err := fsnotify.NewWatcher()
 	if err != nil {
 		return nil, err
 	}
-	if err := w.Add(filepath.Dir(s.cfg.Spec.Path)); err != nil {
+	dir := filepath.Dir(s.cfg.Spec.Path)
+	if err := w.Add(dir); err != nil {
 		w.Close()
 		return nil, err
+	}
+	if target, err := filepath.EvalSymlinks(s.cfg.Spec.Path); err == nil && filepath.Dir(target) != dir {
+		_ = w.Add(filepath.Dir(target)) // best effort: the poll still catches a change there
 	}
 	return w, nil
 }

@@ -133,6 +133,19 @@ func TestFileSourcePicksUpUpdates(t *testing.T) {
 				}
 			}
 		}},
+		{name: "rotate through a symlink into another directory", setup: func(t *testing.T, first string) (string, func(string)) {
+			secrets, etc := t.TempDir(), t.TempDir() // /srv/secrets, /etc/podium
+			writeToken(t, filepath.Join(secrets, "podium_token"), first)
+			link := filepath.Join(etc, "token")
+			if err := os.Symlink(filepath.Join(secrets, "podium_token"), link); err != nil {
+				t.Fatal(err)
+			}
+			return link, func(tok string) {
+				if _, err := credential.Rotate(credential.RotateOptions{Path: link, Token: tok}); err != nil {
+					t.Fatal(err)
+				}
+			}
+		}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -124,7 +124,10 @@ type RotateOptions struct {
 // RotateResult reports what Rotate did. It holds fingerprints, never
 // token values (Credential prints as its fingerprint).
 type RotateResult struct {
+	// Path is the file replaced: the target when the path given was a
+	// symlink, which is then Link.
 	Path string
+	Link string
 	// Old is the previous value, nil when there was no file or it could
 	// not be decoded (then OldErr says why).
 	Old    *Credential
@@ -157,6 +160,17 @@ func Rotate(opts RotateOptions) (*RotateResult, error) {
 		return nil, fmt.Errorf("token file: %w", err)
 	}
 	res := &RotateResult{Path: path}
+	// A symlink (/etc/podium/token -> /srv/secrets/podium_token) is
+	// followed: the file it names is replaced and the link stays. Renaming
+	// over the link would turn it into a file of its own and leave the
+	// target, which the agent may read, holding the old token.
+	if fi, err := os.Lstat(path); err == nil && fi.Mode()&fs.ModeSymlink != 0 {
+		target, err := filepath.EvalSymlinks(path)
+		if err != nil {
+			return res, fmt.Errorf("token file %s is a symlink that leads nowhere: %w", path, err)
+		}
+		res.Link, res.Path, path = path, target, target
+	}
 	nc, err := opts.Policy.Check(opts.Token, opts.Now())
 	if err != nil {
 		return res, fmt.Errorf("new token: %w", err)

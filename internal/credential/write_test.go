@@ -159,6 +159,44 @@ func TestRotateUnchanged(t *testing.T) {
 	}
 }
 
+// TestRotateFollowsSymlink: rotating through a symlink replaces the file
+// it names and keeps the link; a link that leads nowhere is refused.
+func TestRotateFollowsSymlink(t *testing.T) {
+	dir := t.TempDir()
+	real, link := filepath.Join(dir, "podium_token"), filepath.Join(dir, "token")
+	old, fresh := tokenExp(t, time.Now(), time.Hour), tokenExp(t, time.Now(), 2*time.Hour)
+	writeToken(t, real, old)
+	if err := os.Symlink("podium_token", link); err != nil {
+		t.Fatal(err)
+	}
+	res, err := credential.Rotate(credential.RotateOptions{Path: link, Token: fresh, Backups: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Path != real || res.Link != link {
+		t.Errorf("Path %q, Link %q; want %q, %q", res.Path, res.Link, real, link)
+	}
+	if fi, err := os.Lstat(link); err != nil || fi.Mode()&os.ModeSymlink == 0 {
+		t.Errorf("the link is gone: %v, %v", fi, err)
+	}
+	for path, want := range map[string]string{real: fresh, link: fresh, real + ".bak": old} {
+		if b, err := os.ReadFile(path); err != nil || strings.TrimSpace(string(b)) != want {
+			t.Errorf("%s does not hold the expected token (%v)", filepath.Base(path), err)
+		}
+	}
+
+	dangling := filepath.Join(dir, "dangling")
+	if err := os.Symlink("missing", dangling); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := credential.Rotate(credential.RotateOptions{Path: dangling, Token: fresh}); err == nil || !strings.Contains(err.Error(), "symlink that leads nowhere") {
+		t.Errorf("dangling link: %v", err)
+	}
+	if _, err := os.Lstat(filepath.Join(dir, "missing")); err == nil {
+		t.Error("a file was created behind the dangling link")
+	}
+}
+
 func TestRotateRefusesUnsafePath(t *testing.T) {
 	dir := t.TempDir()
 	p := filepath.Join(dir, ".env.local")
