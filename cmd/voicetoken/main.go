@@ -137,6 +137,14 @@ func parseFlags(fs *flag.FlagSet, args []string) error {
 	return nil
 }
 
+// flagsSet reports which flags the command line gave, so that a flag
+// applies when given rather than when it differs from a sentinel default.
+func flagsSet(fs *flag.FlagSet) map[string]bool {
+	set := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+	return set
+}
+
 // onSIGHUP runs reload on every SIGHUP until ctx is done or the returned
 // stop is called: daemons (serve, proxy) re-read their files on SIGHUP, as
 // operators expect.

@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"encoding/json"
-	"flag"
 	"fmt"
 	"strings"
 	"time"
@@ -65,8 +64,7 @@ func runMint(ctx context.Context, e *env, args []string) error {
 	if fs.NArg() > 0 {
 		return usageErr("unexpected argument %q (flags go before nothing: try --room and --identity)", fs.Arg(0))
 	}
-	set := map[string]bool{}
-	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+	set := flagsSet(fs)
 
 	v := &token.VideoGrant{
 		Room: *room, RoomJoin: *join || *room != "", RoomAdmin: *admin, RoomList: *list,

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"flag"
 	"fmt"
 	"io/fs"
 	"log/slog"
@@ -84,8 +83,7 @@ func runServe(ctx context.Context, e *env, args []string) error {
 	if fs.NArg() > 0 {
 		return usageErr("unexpected argument %q", fs.Arg(0))
 	}
-	set := map[string]bool{}
-	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+	set := flagsSet(fs)
 	if set["rate"] && !(*rate >= 0 && !math.IsInf(*rate, 0)) { // also refuses NaN
 		return usageErr("--rate %v: want token requests per second per client address, or 0 for no limit", *rate)
 	}

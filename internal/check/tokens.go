@@ -265,7 +265,7 @@ func Credential(name string, spec CredentialSpec, getenv func(string) string, wa
 		// The agent's own loader's shape rules first (the JWT alphabet only,
 		// no Bearer prefix, no byte order mark), so that check passes no
 		// file the agent would refuse.
-		if _, err := credential.Inspect(raw); err != nil {
+		if err := credential.CheckShape(raw); err != nil {
 			return Failf("not a JWT: %v", err)
 		}
 		t, err := token.Decode(raw)

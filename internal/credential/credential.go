@@ -98,24 +98,8 @@ type Policy struct {
 // to describe the token being replaced, which may be expired.
 func Inspect(raw string) (*Credential, error) {
 	raw = strings.TrimSpace(raw)
-	if raw == "" {
-		return nil, ErrEmpty
-	}
-	// The file is read by the agent too, as it is: what a person may mean
-	// (a Bearer header copied whole, a Windows editor's byte order mark)
-	// is refused with what to do, not cleaned here and sent broken there.
-	switch {
-	case strings.HasPrefix(raw, "\uFEFF"):
-		return nil, fmt.Errorf("%w: it starts with a UTF-8 byte order mark; save the token without one", token.ErrMalformed)
-	case len(raw) > len("bearer ") && strings.EqualFold(raw[:len("bearer ")], "bearer "):
-		return nil, fmt.Errorf("%w: it holds \"Bearer <token>\"; store the token alone (the agent adds \"Bearer \")", token.ErrMalformed)
-	}
-	// base64 decoding skips \r and \n, and an HTTP header refuses them:
-	// only the JWT alphabet is allowed, so what we validate is what we send.
-	for i := 0; i < len(raw); i++ {
-		if !jwtByte(raw[i]) {
-			return nil, fmt.Errorf("%w: byte %d is not allowed in a JWT (only A-Z a-z 0-9 - _ .)", token.ErrMalformed, i)
-		}
+	if err := CheckShape(raw); err != nil {
+		return nil, err
 	}
 	t, err := token.Decode(raw)
 	if err != nil {
@@ -131,6 +115,32 @@ func Inspect(raw string) (*Credential, error) {
 		c.expiresAt = exp
 	}
 	return c, nil
+}
+
+// CheckShape reports whether raw (already trimmed) is what an agent's
+// loader takes as it is: not empty, the JWT alphabet only. The file is
+// read by the agent too, as it is, so what a person may mean (a Bearer
+// header copied whole, a Windows editor's byte order mark: what
+// token.Clean would strip) is refused with what to do, not cleaned here
+// and sent broken there.
+func CheckShape(raw string) error {
+	if raw == "" {
+		return ErrEmpty
+	}
+	if token.Clean(raw) != raw {
+		if strings.HasPrefix(raw, "\uFEFF") {
+			return fmt.Errorf("%w: it starts with a UTF-8 byte order mark; save the token without one", token.ErrMalformed)
+		}
+		return fmt.Errorf("%w: it holds \"Bearer <token>\"; store the token alone (the agent adds \"Bearer \")", token.ErrMalformed)
+	}
+	// base64 decoding skips \r and \n, and an HTTP header refuses them:
+	// only the JWT alphabet is allowed, so what we validate is what we send.
+	for i := 0; i < len(raw); i++ {
+		if !jwtByte(raw[i]) {
+			return fmt.Errorf("%w: byte %d is not allowed in a JWT (only A-Z a-z 0-9 - _ .)", token.ErrMalformed, i)
+		}
+	}
+	return nil
 }
 
 func jwtByte(b byte) bool {
