@@ -40,9 +40,10 @@ Exit: 0 all ok (warnings allowed), 1 any fail (or any warn with --strict),
 when piped; --json prints one JSON object.
 
 --fix re-mints a token hardcoded in an --html page when it is expired or
-expires within --warn: same identity, room and grants, same lifetime (or
---ttl), signed by the same API key; the page is replaced atomically, every
-other byte unchanged, the old page kept as PAGE.bak. A safe cron line:
+expires within --warn: same identity, room and grants, same lifetime (at
+most 7 days, or --ttl), signed by the same API key; the page is replaced
+atomically, every other byte unchanged, the old page kept as PAGE.bak.
+A safe cron line:
 
   0 * * * * voicetoken check --html /srv/voice/voice-agent-selector.html --fix --env-file /etc/voicetoken/livekit.env
 
@@ -101,7 +102,7 @@ func runCheck(ctx context.Context, e *env, args []string) error {
 	fs.DurationVar(&o.warn, "warn", 2*time.Hour, "warn when a token expires within this")
 	fs.DurationVar(&o.timeout, "timeout", 10*time.Second, "timeout of each check")
 	fs.BoolVar(&o.fix, "fix", false, "re-mint an expired or expiring token in each --html page, in place, with a backup")
-	fs.DurationVar(&o.ttl, "ttl", 0, "with --fix: lifetime of the new token (default: the old token's)")
+	fs.DurationVar(&o.ttl, "ttl", 0, "with --fix: lifetime of the new token (default: the old token's, at most 7d)")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}

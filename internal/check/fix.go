@@ -18,6 +18,12 @@ import (
 // cannot be told (no iat or nbf): the seed's update script used 24 hours.
 const DefaultFixTTL = 24 * time.Hour
 
+// MaxInheritedTTL caps the lifetime a re-minted token inherits from the
+// old one. A token whose iat is far in the past (0 or 1 set by hand, a
+// clock at 1970) would otherwise be re-minted for decades; --ttl still
+// chooses any lifetime explicitly.
+const MaxInheritedTTL = 7 * 24 * time.Hour
+
 // ErrCannotFix means a token in the page is wrong in a way that
 // re-minting must not paper over: a bad signature, an API key we hold no
 // secret for, a malformed or not yet valid token.
@@ -32,7 +38,7 @@ type FixOptions struct {
 	// Warn: a token expiring within this is re-minted, as is an expired one.
 	Warn time.Duration
 	// TTL is the new token's lifetime; zero means the old token's
-	// (exp - iat), else DefaultFixTTL.
+	// (exp - iat, at most MaxInheritedTTL), else DefaultFixTTL.
 	TTL time.Duration
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
@@ -45,11 +51,15 @@ type FixResult struct {
 	Tokens int       // tokens in the page
 	Fixed  int       // tokens re-minted
 	Expiry time.Time // earliest expiry among the page's tokens after the fix
+	// Capped is the longest inherited lifetime cut to MaxInheritedTTL;
+	// zero when none was.
+	Capped time.Duration
 }
 
 // FixPage re-mints every token hardcoded in the page at path that is
 // expired or expires within o.Warn, with the same claims (identity, room,
-// grants, metadata, everything) and the same lifetime, signed by the same
+// grants, metadata, everything) and the same lifetime (at most
+// MaxInheritedTTL unless o.TTL says otherwise), signed by the same
 // API key. The page is replaced atomically (temp file in the same
 // directory, fsync, rename; mode kept) after the old page is saved as
 // PATH.bak; every byte outside the tokens is unchanged. When nothing needs
@@ -84,7 +94,7 @@ func FixPage(path string, o FixOptions) (FixResult, error) {
 	// the tokens not yet replaced stay valid.
 	for i := len(ms) - 1; i >= 0; i-- {
 		m := ms[i]
-		raw, exp, fixed, err := refresh(m.Token, o, at)
+		raw, exp, fixed, capped, err := refresh(m.Token, o, at)
 		if err != nil {
 			return res, fmt.Errorf("%w: %s token %d of %d: %w", ErrCannotFix, path, i+1, len(ms), err)
 		}
@@ -95,6 +105,7 @@ func FixPage(path string, o FixOptions) (FixResult, error) {
 			continue
 		}
 		res.Fixed++
+		res.Capped = max(res.Capped, capped)
 		if out, err = page.Replace(out, m, raw); err != nil {
 			return res, fmt.Errorf("fix %s: %w", path, err)
 		}
@@ -112,30 +123,34 @@ func FixPage(path string, o FixOptions) (FixResult, error) {
 	return res, nil
 }
 
-// refresh returns a new token for raw when it needs one (fixed), else raw.
-func refresh(raw string, o FixOptions, now time.Time) (string, time.Time, bool, error) {
+// refresh returns a new token for raw when it needs one (fixed), else raw,
+// and the inherited lifetime it cut to MaxInheritedTTL, if any.
+func refresh(raw string, o FixOptions, now time.Time) (_ string, exp time.Time, fixed bool, capped time.Duration, _ error) {
 	if o.Keys == nil {
-		return "", time.Time{}, false, errors.New("no API key configured to sign a new token with")
+		return "", time.Time{}, false, 0, errors.New("no API key configured to sign a new token with")
 	}
 	rep := token.Check(raw, o.Keys, now, o.Warn)
 	switch rep.Verdict {
 	case token.Valid:
 		exp, _ := rep.Token.Claims.Expiry()
-		return raw, exp, false, nil
+		return raw, exp, false, 0, nil
 	case token.Expiring, token.Expired:
 	default:
-		return "", time.Time{}, false, fmt.Errorf("%s: %w", rep.Verdict, rep.Err)
+		return "", time.Time{}, false, 0, fmt.Errorf("%s: %w", rep.Verdict, rep.Err)
 	}
 	c := rep.Token.Claims.Clone()
 	ttl := o.TTL
 	if ttl <= 0 {
 		ttl = lifetime(c)
+		if ttl > MaxInheritedTTL {
+			capped, ttl = ttl, MaxInheritedTTL
+		}
 	}
 	raw, err := rep.Key.Mint(*c, now, ttl)
 	if err != nil {
-		return "", time.Time{}, false, fmt.Errorf("mint: %w", err)
+		return "", time.Time{}, false, 0, fmt.Errorf("mint: %w", err)
 	}
-	return raw, now.Add(ttl).Truncate(time.Second), true, nil
+	return raw, now.Add(ttl).Truncate(time.Second), true, capped, nil
 }
 
 // lifetime is how long a token was issued for: exp - iat, else exp - nbf,
@@ -216,6 +231,10 @@ func Fix(name, path string, o FixOptions) Check {
 		if res.Fixed == 0 {
 			return Okf("nothing to fix: the page's token expires %s", exp)
 		}
-		return Okf("re-minted %d of %d token(s): new expiry %s; backup %s", res.Fixed, res.Tokens, exp, res.Backup)
+		msg := fmt.Sprintf("re-minted %d of %d token(s): new expiry %s; backup %s", res.Fixed, res.Tokens, exp, res.Backup)
+		if res.Capped > 0 {
+			return Warnf("%s; the old token's lifetime (%s) was cut to %s: pass --ttl to choose one", msg, token.HumanDuration(res.Capped), token.HumanDuration(MaxInheritedTTL))
+		}
+		return Okf("%s", msg)
 	}}
 }

@@ -133,6 +133,9 @@ func TestFixPageCases(t *testing.T) {
 	valid := mint(t, k, testNow, 24*time.Hour)
 	expiring := mint(t, k, testNow.Add(-5*time.Hour), 6*time.Hour) // 6h lifetime, 1h left
 	forged := mint(t, other, testNow.Add(-30*time.Hour), 24*time.Hour)
+	epoch := time.Unix(1, 0) // iat 1970: an inherited lifetime of 56 years
+	since1970 := mint(t, k, epoch, testNow.Sub(epoch)+time.Hour)
+	month := mint(t, k, testNow.Add(-30*24*time.Hour), 30*24*time.Hour+time.Hour)
 	pageOf := func(toks ...string) string {
 		var b strings.Builder
 		b.WriteString("<script>\n")
@@ -154,6 +157,9 @@ func TestFixPageCases(t *testing.T) {
 		{name: "expiring within warn", page: pageOf(expiring), opts: check.FixOptions{Keys: k, Warn: 2 * time.Hour}, fixed: 1, ttl: 6 * time.Hour},
 		{name: "expiring, --ttl", page: pageOf(expiring), opts: check.FixOptions{Keys: k, Warn: 2 * time.Hour, TTL: 48 * time.Hour}, fixed: 1, ttl: 48 * time.Hour},
 		{name: "expiring, outside warn", page: pageOf(expiring), opts: check.FixOptions{Keys: k, Warn: 30 * time.Minute}, fixed: 0},
+		{name: "issued in 1970: lifetime capped", page: pageOf(since1970), opts: check.FixOptions{Keys: k, Warn: 2 * time.Hour}, fixed: 1, ttl: check.MaxInheritedTTL},
+		{name: "30-day lifetime capped", page: pageOf(month), opts: check.FixOptions{Keys: k, Warn: 2 * time.Hour}, fixed: 1, ttl: check.MaxInheritedTTL},
+		{name: "issued in 1970, --ttl", page: pageOf(since1970), opts: check.FixOptions{Keys: k, Warn: 2 * time.Hour, TTL: 10 * 24 * time.Hour}, fixed: 1, ttl: 10 * 24 * time.Hour},
 		{name: "two tokens, one old", page: pageOf(valid, expiring), opts: check.FixOptions{Keys: k, Warn: 2 * time.Hour}, fixed: 1, ttl: 6 * time.Hour},
 		{name: "bad signature is not papered over", page: pageOf(forged), opts: check.FixOptions{Keys: k, Warn: 2 * time.Hour}, wantErr: check.ErrCannotFix},
 		{name: "no secret for the token's key", page: pageOf(expiring), opts: check.FixOptions{Keys: devKeys(t), Warn: 2 * time.Hour}, wantErr: check.ErrCannotFix},
@@ -225,6 +231,15 @@ func TestFixCheck(t *testing.T) {
 	got = runOne(t, check.Fix("fix", path, check.FixOptions{Keys: devKeys(t), Warn: 2 * time.Hour, Now: fixedNow}))
 	if got.Status != check.OK || !strings.HasPrefix(got.Detail, "nothing to fix: the page's token expires 2026-11-24 12:00:00 UTC") {
 		t.Errorf("second run: %s %q", got.Status, got.Detail)
+	}
+	// An inherited lifetime over MaxInheritedTTL is cut, with a warning
+	// that says how to choose one.
+	epoch := time.Unix(1, 0)
+	old := "<script>const TOKEN = '" + mint(t, testKey(t), epoch, testNow.Sub(epoch)+time.Hour) + "';</script>"
+	capped := writeFile(t, t.TempDir(), "page.html", old, 0o644)
+	got = runOne(t, check.Fix("fix", capped, check.FixOptions{Keys: testKey(t), Warn: 2 * time.Hour, Now: fixedNow}))
+	if got.Status != check.Warn || !strings.HasSuffix(got.Detail, "the old token's lifetime (20780d 12h) was cut to 7d 0h: pass --ttl to choose one") {
+		t.Errorf("capped lifetime: %s %q", got.Status, got.Detail)
 	}
 	got = runOne(t, check.Fix("fix", filepath.Join(t.TempDir(), "missing.html"), check.FixOptions{Keys: devKeys(t)}))
 	if got.Status != check.Fail || !strings.Contains(got.Detail, "no such file") {
