@@ -313,3 +313,33 @@ func TestTopLevel(t *testing.T) {
 		t.Errorf("%+v", r)
 	}
 }
+
+// A flag mistake is one line naming the flag and pointing at -h, for every
+// command; -h prints the whole usage and exits 0.
+func TestFlagErrorsAreOneLine(t *testing.T) {
+	tests := []struct {
+		args []string
+		want string
+	}{
+		{[]string{"mint", "--room", "r", "--identity", "u", "--ttl", "10x"}, `voicetoken mint: invalid value "10x" for flag -ttl: invalid ttl: "10x" is neither a duration (10m, 6h) nor a number of hours; run 'voicetoken mint -h' for help`},
+		{[]string{"verify", "--nope"}, "voicetoken verify: flag provided but not defined: -nope; run 'voicetoken verify -h' for help"},
+		{[]string{"inspect", "--json=maybe"}, `voicetoken inspect: invalid boolean value "maybe" for -json: parse error; run 'voicetoken inspect -h' for help`},
+		{[]string{"serve", "--addr"}, "voicetoken serve: flag needs an argument: -addr; run 'voicetoken serve -h' for help"},
+		{[]string{"check", "--warn", "soon"}, `voicetoken check: invalid value "soon" for flag -warn: parse error; run 'voicetoken check -h' for help`},
+		{[]string{"rotate", "--backups", "x"}, `voicetoken rotate: invalid value "x" for flag -backups: parse error; run 'voicetoken rotate -h' for help`},
+		{[]string{"proxy", "--nope"}, "voicetoken proxy: flag provided but not defined: -nope; run 'voicetoken proxy -h' for help"},
+		{[]string{"smoke", "--timeout", "-"}, `voicetoken smoke: invalid value "-" for flag -timeout: parse error; run 'voicetoken smoke -h' for help`},
+	}
+	for _, tt := range tests {
+		t.Run(strings.Join(tt.args, " "), func(t *testing.T) {
+			r := runCLI(t, prodEnv, "", tt.args...)
+			if r.code != token.ExitUsage || r.stderr != tt.want+"\n" {
+				t.Errorf("exit %d, stderr:\n%s\nwant exit 3 and the one line\n%s", r.code, r.stderr, tt.want)
+			}
+		})
+	}
+	r := runCLI(t, prodEnv, "", "mint", "-h")
+	if r.code != 0 || !strings.HasPrefix(r.stderr, "Usage: voicetoken mint") || !strings.Contains(r.stderr, "-ttl") {
+		t.Errorf("mint -h: exit %d, stderr %.200q", r.code, r.stderr)
+	}
+}

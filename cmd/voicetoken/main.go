@@ -126,15 +126,25 @@ func newFlagSet(e *env, name, usage string) *flag.FlagSet {
 	return fs
 }
 
-// parseFlags parses args; a flag error is a usage error (exit 3).
+// parseFlags parses args. -h prints the command's usage; a flag error is
+// a usage error (exit 3) reported in one line with a pointer to -h, not
+// followed by every flag the command has (which would scroll the error
+// out of sight).
 func parseFlags(fs *flag.FlagSet, args []string) error {
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return err
-		}
-		return &exitError{code: token.ExitUsage} // the flag package has printed why
+	out, usage := fs.Output(), fs.Usage
+	fs.SetOutput(io.Discard)
+	fs.Usage = func() {}
+	err := fs.Parse(args)
+	fs.SetOutput(out)
+	fs.Usage = usage
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, flag.ErrHelp):
+		usage()
+		return err
 	}
-	return nil
+	return usageErr("%v; run 'voicetoken %s -h' for help", err, fs.Name())
 }
 
 // flagsSet reports which flags the command line gave, so that a flag
