@@ -343,3 +343,32 @@ func TestFlagErrorsAreOneLine(t *testing.T) {
 		t.Errorf("mint -h: exit %d, stderr %.200q", r.code, r.stderr)
 	}
 }
+
+// Flags may follow the arguments (`verify TOKEN --json`), and "--" ends
+// the flags.
+func TestFlagsAfterArguments(t *testing.T) {
+	valid := mintAt(t, testNow, time.Hour)
+	tests := []struct {
+		name   string
+		args   []string
+		code   int
+		stdout string
+		stderr string
+	}{
+		{name: "flag after the token", args: []string{"verify", valid, "--json"}, stdout: `"verdict": "VALID"`},
+		{name: "flags on both sides", args: []string{"verify", "--warn", "2h", valid, "--json"}, code: 1, stdout: `"verdict": "EXPIRING"`},
+		{name: "stdin then a flag", args: []string{"verify", "-", "--json"}, stdout: `"verdict": "VALID"`},
+		{name: "-- ends the flags", args: []string{"verify", "--", valid}, stdout: "VALID"},
+		{name: "after --, --json is an argument", args: []string{"verify", "--", valid, "--json"}, code: 3, stderr: "give exactly one token"},
+		{name: "a bad flag after the token", args: []string{"verify", valid, "--nope"}, code: 3, stderr: "flag provided but not defined: -nope"},
+		{name: "mint with a stray argument", args: []string{"mint", "r1", "--identity", "u"}, code: 3, stderr: `unexpected argument "r1": mint takes flags only`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			r := runCLI(t, prodEnv, valid, tt.args...)
+			if r.code != tt.code || !strings.Contains(r.stdout, tt.stdout) || !strings.Contains(r.stderr, tt.stderr) {
+				t.Errorf("exit %d, stdout %.200q, stderr %q\nwant exit %d, %q / %q", r.code, r.stdout, r.stderr, tt.code, tt.stdout, tt.stderr)
+			}
+		})
+	}
+}

@@ -126,15 +126,16 @@ func newFlagSet(e *env, name, usage string) *flag.FlagSet {
 	return fs
 }
 
-// parseFlags parses args. -h prints the command's usage; a flag error is
-// a usage error (exit 3) reported in one line with a pointer to -h, not
-// followed by every flag the command has (which would scroll the error
-// out of sight).
+// parseFlags parses args. Flags may follow the arguments, as in
+// `verify TOKEN --json`; after "--" everything is an argument. -h prints
+// the command's usage; a flag error is a usage error (exit 3) reported in
+// one line with a pointer to -h, not followed by every flag the command
+// has (which would scroll the error out of sight).
 func parseFlags(fs *flag.FlagSet, args []string) error {
 	out, usage := fs.Output(), fs.Usage
 	fs.SetOutput(io.Discard)
 	fs.Usage = func() {}
-	err := fs.Parse(args)
+	err := parseInterspersed(fs, args)
 	fs.SetOutput(out)
 	fs.Usage = usage
 	switch {
@@ -145,6 +146,28 @@ func parseFlags(fs *flag.FlagSet, args []string) error {
 		return err
 	}
 	return usageErr("%v; run 'voicetoken %s -h' for help", err, fs.Name())
+}
+
+// parseInterspersed parses flags wherever they appear among args and
+// leaves the arguments, in order, as fs.Args().
+func parseInterspersed(fs *flag.FlagSet, args []string) error {
+	var pos []string
+	for {
+		if err := fs.Parse(args); err != nil {
+			return err
+		}
+		rest := fs.Args()
+		if len(rest) == 0 {
+			break
+		}
+		if n := len(args) - len(rest); n > 0 && args[n-1] == "--" {
+			pos = append(pos, rest...) // "--" ended the flags
+			break
+		}
+		pos = append(pos, rest[0])
+		args = rest[1:]
+	}
+	return fs.Parse(append([]string{"--"}, pos...))
 }
 
 // flagsSet reports which flags the command line gave, so that a flag

@@ -62,7 +62,7 @@ func runMint(ctx context.Context, e *env, args []string) error {
 		return err
 	}
 	if fs.NArg() > 0 {
-		return usageErr("unexpected argument %q (flags go before nothing: try --room and --identity)", fs.Arg(0))
+		return usageErr("unexpected argument %q: mint takes flags only, e.g. --room R --identity I", fs.Arg(0))
 	}
 	set := flagsSet(fs)
 
