@@ -76,7 +76,9 @@ func writeError(w http.ResponseWriter, e *apiError) {
 	case http.StatusUnauthorized:
 		h.Set("WWW-Authenticate", `Bearer realm="voicetoken"`)
 	case http.StatusMethodNotAllowed:
-		h.Set("Allow", "GET, POST, OPTIONS")
+		if _, set := h["Allow"]; !set { // GET-only endpoints set their own
+			h.Set("Allow", "GET, POST, OPTIONS")
+		}
 	}
 	w.WriteHeader(e.status)
 	b := make([]byte, 0, 64+len(e.msg))

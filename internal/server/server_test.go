@@ -747,9 +747,11 @@ func TestRoomsAndConfig(t *testing.T) {
 	if r.status != 200 || strings.TrimSpace(string(r.body)) != `{"server_url":"wss://lk.example.com"}` {
 		t.Errorf("config: %d %s", r.status, r.body)
 	}
-	r = f.do(t, "POST", "/api/rooms", "{}", nil)
-	if r.status != 405 || r.code(t) != server.CodeMethod {
-		t.Errorf("POST /api/rooms: %d %s", r.status, r.body)
+	for _, path := range []string{"/api/rooms", "/api/config", "/healthz", "/readyz"} {
+		r = f.do(t, "POST", path, "{}", nil)
+		if r.status != 405 || r.code(t) != server.CodeMethod || r.header.Get("Allow") != "GET, HEAD" {
+			t.Errorf("POST %s: %d, Allow %q: %s", path, r.status, r.header.Get("Allow"), r.body)
+		}
 	}
 
 	dev := newFixture(t, server.Config{Policy: server.DefaultPolicy()})
@@ -870,6 +872,7 @@ func TestPage(t *testing.T) {
 		wantStatus int
 		wantBody   string
 		wantCSP    []string
+		wantAllow  string
 	}{
 		{name: "placeholder", path: "/", wantStatus: 200, wantBody: "voicetoken", wantCSP: []string{"script-src 'self'", "connect-src 'self' ws://127.0.0.1:7880 http://127.0.0.1:7880"}},
 		{name: "placeholder 404", path: "/nope.js", wantStatus: 404},
@@ -878,7 +881,7 @@ func TestPage(t *testing.T) {
 		{name: "embedded asset", cfg: server.Config{Page: page}, path: "/assets/app.js", wantStatus: 200, wantBody: "console.log"},
 		{name: "livekit cloud wildcard", cfg: server.Config{Page: page, LiveKitURL: "wss://proj.livekit.cloud"}, path: "/", wantStatus: 200,
 			wantCSP: []string{"wss://proj.livekit.cloud https://proj.livekit.cloud wss://*.livekit.cloud https://*.livekit.cloud"}},
-		{name: "post to page", path: "/", method: "POST", wantStatus: 405},
+		{name: "post to page", path: "/", method: "POST", wantStatus: 405, wantAllow: "GET, HEAD"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -905,6 +908,9 @@ func TestPage(t *testing.T) {
 			}
 			if r.header.Get("X-Content-Type-Options") != "nosniff" {
 				t.Error("no nosniff")
+			}
+			if got := r.header.Get("Allow"); got != tc.wantAllow {
+				t.Errorf("Allow %q, want %q", got, tc.wantAllow)
 			}
 		})
 	}
