@@ -15,6 +15,7 @@ import (
 	"path"
 	"regexp"
 	"strings"
+	"sync"
 	"time"
 
 	"gopkg.in/yaml.v3"
@@ -227,15 +228,19 @@ func ParsePolicy(data []byte) (*Policy, error) {
 	return &p, nil
 }
 
-var (
-	yamlUnknownKey = regexp.MustCompile(`^(line \d+): field (.+) not found in type \S+$`)
-	yamlWrongKind  = regexp.MustCompile("^(line \\d+): cannot unmarshal !!(\\w+)(?: `(.*)`)? into (\\S+)$")
-)
+// yamlErrorPatterns match yaml.v3's type errors. They are compiled on
+// first use: only a broken policy needs them, and every start of the
+// binary would otherwise pay for them.
+var yamlErrorPatterns = sync.OnceValues(func() (unknownKey, wrongKind *regexp.Regexp) {
+	return regexp.MustCompile(`^(line \d+): field (.+) not found in type \S+$`),
+		regexp.MustCompile("^(line \\d+): cannot unmarshal !!(\\w+)(?: `(.*)`)? into (\\S+)$")
+})
 
 // yamlProblems puts yaml.v3's list of type errors (one per line, in Go's
 // words: "field foo not found in type server.Policy") on one line in the
 // policy's words: "line 2: unknown key foo; line 3: want a list, got 5".
 func yamlProblems(te *yaml.TypeError) string {
+	yamlUnknownKey, yamlWrongKind := yamlErrorPatterns()
 	out := make([]string, len(te.Errors))
 	for i, e := range te.Errors {
 		if m := yamlUnknownKey.FindStringSubmatch(e); m != nil {
