@@ -312,6 +312,12 @@ func TestTopLevel(t *testing.T) {
 	if r := runCLI(t, nil, "", "mint", "-h"); r.code != 0 || !strings.Contains(r.stderr, "Examples:") {
 		t.Errorf("%+v", r)
 	}
+	if r := runCLI(t, nil, "", "help", "verify"); r.code != 0 || !strings.HasPrefix(r.stderr, "Usage: voicetoken verify") {
+		t.Errorf("help verify: %+v", r)
+	}
+	if r := runCLI(t, nil, "", "help", "nope"); r.code != 3 || !strings.Contains(r.stderr, `unknown command "nope"`) {
+		t.Errorf("help nope: %+v", r)
+	}
 }
 
 // A flag mistake is one line naming the flag and pointing at -h, for every

@@ -69,6 +69,9 @@ func usageErr(format string, args ...any) error {
 
 func run(ctx context.Context, args []string, e *env) int {
 	cmds := commands()
+	if len(args) == 2 && args[0] == "help" { // help CMD is CMD -h
+		args = []string{args[1], "-h"}
+	}
 	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
 		printUsage(e.stdout, cmds)
 		if len(args) == 0 {
