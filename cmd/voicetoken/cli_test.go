@@ -12,6 +12,7 @@ import (
 	"time"
 
 	lkauth "github.com/livekit/protocol/auth"
+	"github.com/livekit/protocol/livekit"
 
 	"voicetoken/internal/logscan"
 	"voicetoken/internal/token"
@@ -189,6 +190,16 @@ func TestMint(t *testing.T) {
 				t.Errorf("video %+v", g.Video)
 			}
 		}},
+		{name: "kind and sources in LiveKit's spelling", env: prodEnv, args: []string{"--room", "r", "--identity", "u", "--kind", "AGENT", "--allow-source", "Microphone"}, check: func(t *testing.T, g *lkauth.ClaimGrants) {
+			// Written in lower case, as LiveKit's SDKs do: its
+			// GetCanPublishSource compares the strings exactly.
+			if g.GetParticipantKind() != livekit.ParticipantInfo_AGENT || g.Kind != "agent" || !g.Video.GetCanPublishSource(livekit.TrackSource_MICROPHONE) {
+				t.Errorf("kind %q, sources %q", g.Kind, g.Video.CanPublishSources)
+			}
+		}},
+		{name: "unknown kind", env: prodEnv, args: []string{"--room", "r", "--identity", "u", "--kind", "alien"}, code: 3, stderr: `--kind: participant kind "alien": want standard, agent`},
+		{name: "unknown source", env: prodEnv, args: []string{"--room", "r", "--identity", "u", "--allow-source", "mic"}, code: 3, stderr: `track source "mic": want camera, microphone`},
+		{name: "unknown source in --grant", env: prodEnv, args: []string{"--room", "r", "--identity", "u", "--grant", `{"canPublishSources":["camera","screen"]}`}, code: 3, stderr: `track source "screen"`},
 		{name: "join without identity", env: prodEnv, args: []string{"--room", "r"}, code: 3, stderr: "identity is required"},
 		{name: "grants nothing", env: prodEnv, args: []string{"--identity", "u"}, code: 3, stderr: "grants nothing"},
 		{name: "bad ttl", env: prodEnv, args: []string{"--room", "r", "--identity", "u", "--ttl", "forever"}, code: 3, stderr: "ttl"},

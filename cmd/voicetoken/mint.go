@@ -53,7 +53,7 @@ func runMint(ctx context.Context, e *env, args []string) error {
 	fs.StringVar(&c.Subject, "identity", "", "participant identity (sub); required to join")
 	fs.StringVar(&c.Name, "name", "", "participant display name")
 	fs.StringVar(&c.Metadata, "metadata", "", "participant metadata (usually JSON)")
-	fs.StringVar(&c.Kind, "kind", "", "participant kind: standard, agent, sip, ingress, egress")
+	fs.StringVar(&c.Kind, "kind", "", "participant kind: standard, agent, sip, ingress, egress, connector, bridge")
 	fs.Var(&ttl, "ttl", "validity: a duration (10m, 6h) or hours as a number (LiveKit's default 6h)")
 	fs.Var(&ttl, "valid-for", "alias of --ttl, as in 'lk token create'")
 	fs.Var(&attrs, "attribute", "participant attribute key=value (repeatable)")
@@ -90,6 +90,18 @@ func runMint(ctx context.Context, e *env, args []string) error {
 	if *grantArg != "" {
 		if err := json.Unmarshal([]byte(*grantArg), v); err != nil {
 			return usageErr("--grant is not a JSON video grant: %v", err)
+		}
+	}
+	for i, src := range v.CanPublishSources {
+		var err error
+		if v.CanPublishSources[i], err = token.ParseTrackSource(src); err != nil {
+			return usageErr("%v", err)
+		}
+	}
+	if c.Kind != "" {
+		var err error
+		if c.Kind, err = token.ParseKind(c.Kind); err != nil {
+			return usageErr("--kind: %v", err)
 		}
 	}
 	if (v.RoomAdmin || v.RoomJoin) && v.Room == "" {
