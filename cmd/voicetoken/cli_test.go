@@ -72,6 +72,8 @@ func TestVerifyExitCodes(t *testing.T) {
 	os.WriteFile(tokFile, []byte(valid+"\n"), 0o600)
 	notepadFile := filepath.Join(dir, "token-notepad") // a byte order mark and CRLF
 	os.WriteFile(notepadFile, []byte("\uFEFF"+valid+"\r\n"), 0o600)
+	prod, _ := token.NewKey("APIprod", testSecret)
+	misspelt, _ := prod.Mint(token.Claims{Subject: "u", Kind: "alien", Video: &token.VideoGrant{RoomJoin: true, Room: "r", CanPublishSources: []string{"mic"}}}, testNow, time.Hour)
 
 	tests := []struct {
 		name   string
@@ -90,6 +92,8 @@ func TestVerifyExitCodes(t *testing.T) {
 		{name: "valid as a Bearer header", env: prodEnv, args: []string{"Bearer " + valid}, code: 0, stdout: "VALID"},
 		{name: "valid as a Bearer header on stdin", env: prodEnv, stdin: "Bearer " + valid + "\n", args: []string{"-"}, code: 0, stdout: "VALID"},
 		{name: "valid from html", env: prodEnv, args: []string{"--html", html}, code: 0, stdout: "identity   user1"},
+		{name: "valid, but LiveKit misreads a source", env: prodEnv, args: []string{misspelt}, code: 0, stdout: `  warning    canPublishSources "mic" is not a LiveKit track source: LiveKit allows nothing for it`},
+		{name: "valid, but LiveKit misreads the kind", env: prodEnv, args: []string{"--json", misspelt}, code: 0, stdout: `"kind \"alien\" is not a LiveKit participant kind: LiveKit reads it as standard"`},
 		{name: "expiring within warn", env: prodEnv, args: []string{"--warn", "25h", valid}, code: 1, stdout: "EXPIRING"},
 		{name: "expired", env: prodEnv, args: []string{mintAt(t, testNow.Add(-27*time.Hour-12*time.Minute), 24*time.Hour)}, code: 1, stdout: "EXPIRED: token is expired 3h 12m ago"},
 		{name: "not yet valid", env: prodEnv, args: []string{mintAt(t, testNow.Add(time.Hour), time.Hour)}, code: 2, stdout: "NOT YET VALID"},

@@ -39,7 +39,8 @@ func runInspect(ctx context.Context, e *env, args []string) error {
 			Fingerprint string        `json:"token_fingerprint"`
 			Header      token.Header  `json:"header"`
 			Claims      *token.Claims `json:"claims"`
-		}{false, token.Fingerprint(raw), t.Header, &t.Claims})
+			Warnings    []string      `json:"warnings,omitempty"`
+		}{false, token.Fingerprint(raw), t.Header, &t.Claims, token.Problems(&t.Claims)})
 	}
 	fmt.Fprintln(e.stdout, "NOT VERIFIED: decoded only; the signature and times were not checked")
 	hdr, _ := json.Marshal(t.Header)

@@ -28,6 +28,10 @@ by devkey), and exp/nbf with LiveKit's 1 minute leeway. Prints a verdict:
   MALFORMED      exit 2  (not a JWT, alg other than HS256, no exp, too large)
   usage error    exit 3
 
+A claim LiveKit would silently misread (a participant kind or a
+canPublishSources entry it does not know) is shown as a warning; it does
+not change the verdict.
+
 Examples:
   voicetoken verify "$TOKEN"
   voicetoken verify --html voice-agent-selector.html --warn 2h
@@ -121,6 +125,9 @@ func writeClaims(w io.Writer, c *token.Claims, now time.Time) {
 	row("room", c.Room())
 	row("api key", c.Issuer)
 	row("grants", strings.Join(token.GrantNames(c), " "))
+	for _, p := range token.Problems(c) {
+		row("warning", p)
+	}
 	if len(c.RoomConfig) > 0 {
 		row("roomConfig", string(c.RoomConfig))
 	}
@@ -179,6 +186,7 @@ func writeReportJSON(w io.Writer, rep token.Report, raw, note string, now time.T
 		Identity         string        `json:"identity,omitempty"`
 		Room             string        `json:"room,omitempty"`
 		Grants           []string      `json:"grants,omitempty"`
+		Warnings         []string      `json:"warnings,omitempty"`
 		IssuedAt         *time.Time    `json:"issued_at,omitempty"`
 		ExpiresAt        *time.Time    `json:"expires_at,omitempty"`
 		ExpiresIn        *int64        `json:"expires_in_seconds,omitempty"`
@@ -198,6 +206,7 @@ func writeReportJSON(w io.Writer, rep token.Report, raw, note string, now time.T
 	if t := rep.Token; t != nil {
 		c := &t.Claims
 		o.Identity, o.Room, o.Grants = c.ParticipantIdentity(), c.Room(), token.GrantNames(c)
+		o.Warnings = token.Problems(c)
 		o.Header, o.Claims = &t.Header, c
 		if c.IssuedAt != 0 {
 			ts := time.Unix(c.IssuedAt, 0).UTC()

@@ -162,6 +162,9 @@ func checkLiveKitToken(raw string, o TokenOptions, now time.Time) Result {
 	}
 	switch rep.Verdict {
 	case token.Valid:
+		if ps := token.Problems(&rep.Token.Claims); len(ps) > 0 {
+			return Warnf("VALID, but %s: %s%s%s", strings.Join(ps, "; "), who, expiresIn(rep.Token, now), note)
+		}
 		return Okf("VALID: %s%s%s", who, expiresIn(rep.Token, now), note)
 	case token.Expiring:
 		return Warnf("EXPIRING: %s%s, within --warn %s%s", who, expiresIn(rep.Token, now), token.HumanDuration(o.Warn), note)

@@ -54,6 +54,7 @@ func TestLiveKitToken(t *testing.T) {
 	future := mint(t, k, testNow.Add(time.Hour), 24*time.Hour)
 	forged := mint(t, other, testNow, 24*time.Hour)
 	foreign := mint(t, stranger, testNow, 24*time.Hour)
+	misspelt, _ := k.Mint(token.Claims{Identity: "user1", Video: &token.VideoGrant{RoomJoin: true, Room: "test-room", CanPublishSources: []string{"mic"}}}, testNow, 24*time.Hour)
 	dir := t.TempDir()
 	pageTwo := writeFile(t, dir, "two.html", "<script>\nconst TOKEN = '"+valid+"';\nlet backupToken = \""+expired+"\";\n</script>\n", 0o644)
 	noToken := writeFile(t, dir, "none.html", "<html></html>", 0o644)
@@ -70,6 +71,8 @@ func TestLiveKitToken(t *testing.T) {
 	}{
 		{name: "valid", read: check.Literal(valid), opts: opts, status: check.OK,
 			detail: "VALID: user1 in test-room, expires in 24h 0m (2026-11-24 12:00 UTC); signed by APIcheck"},
+		{name: "valid, but LiveKit misreads a source", read: check.Literal(misspelt), opts: opts, status: check.Warn,
+			detail: `VALID, but canPublishSources "mic" is not a LiveKit track source: LiveKit allows nothing for it: user1 in test-room, expires in 24h 0m`},
 		{name: "expiring within warn", read: check.Literal(expiring), opts: opts, status: check.Warn,
 			detail: "EXPIRING: user1 in test-room, expires in 1h 0m (2026-11-23 13:00 UTC), within --warn 2h 0m"},
 		{name: "expiring without warn", read: check.Literal(expiring), opts: check.TokenOptions{Keys: k, Now: fixedNow}, status: check.OK},

@@ -47,6 +47,11 @@ func FuzzParse(f *testing.F) {
 		if !json.Valid(first) {
 			t.Fatalf("re-encoded claims are not JSON: %s", first)
 		}
+		for _, p := range token.Problems(&tok.Claims) { // verify prints these
+			if !strings.HasPrefix(p, "kind ") && !strings.HasPrefix(p, "canPublishSources ") {
+				t.Fatalf("problem %q names no claim", p)
+			}
+		}
 		var again token.Claims
 		if err := again.UnmarshalJSON(first); err != nil {
 			t.Fatalf("re-encoded claims do not parse: %v\n%s", err, first)

@@ -1,9 +1,11 @@
 package token_test
 
 import (
+	"slices"
 	"strings"
 	"testing"
 
+	lkauth "github.com/livekit/protocol/auth"
 	"github.com/livekit/protocol/livekit"
 
 	"voicetoken/internal/token"
@@ -54,6 +56,45 @@ func TestParseKindAndSource(t *testing.T) {
 		s, serr := token.ParseTrackSource(tt.in)
 		if s != tt.source || (serr == nil) != (tt.source != "") {
 			t.Errorf("ParseTrackSource(%q) = %q, %v; want %q", tt.in, s, serr, tt.source)
+		}
+	}
+}
+
+func TestProblems(t *testing.T) {
+	tests := []struct {
+		name   string
+		claims token.Claims
+		want   []string
+	}{
+		{name: "none", claims: token.Claims{Kind: "agent", Video: &token.VideoGrant{CanPublishSources: []string{"camera", "microphone"}}}},
+		{name: "no video grant", claims: token.Claims{}},
+		{name: "unknown kind", claims: token.Claims{Kind: "alien"}, want: []string{`kind "alien" is not a LiveKit participant kind: LiveKit reads it as standard`}},
+		{name: "unknown sources", claims: token.Claims{Video: &token.VideoGrant{CanPublishSources: []string{"mic", "camera", "screen"}}}, want: []string{
+			`canPublishSources "mic" is not a LiveKit track source: LiveKit allows nothing for it`,
+			`canPublishSources "screen" is not a LiveKit track source: LiveKit allows nothing for it`,
+		}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := token.Problems(&tt.claims); !slices.Equal(got, tt.want) {
+				t.Errorf("Problems = %q, want %q", got, tt.want)
+			}
+		})
+	}
+}
+
+// What Problems says LiveKit does with an unknown kind or source is what
+// LiveKit's own grant code does.
+func TestProblemsDescribeLiveKit(t *testing.T) {
+	g := lkauth.ClaimGrants{Kind: "alien"}
+	if k := g.GetParticipantKind(); k != livekit.ParticipantInfo_STANDARD {
+		t.Errorf("LiveKit reads kind alien as %v, not standard", k)
+	}
+	pub := true
+	v := lkauth.VideoGrant{CanPublish: &pub, CanPublishSources: []string{"mic"}}
+	for _, src := range []livekit.TrackSource{livekit.TrackSource_MICROPHONE, livekit.TrackSource_CAMERA, livekit.TrackSource_SCREEN_SHARE} {
+		if v.GetCanPublishSource(src) {
+			t.Errorf("LiveKit allows %v for canPublishSources [mic]", src)
 		}
 	}
 }
