@@ -31,21 +31,24 @@ func ParseTrackSource(s string) (string, error) {
 	return "", fmt.Errorf("track source %q: want camera, microphone, screen_share or screen_share_audio", s)
 }
 
-// Problems lists what LiveKit would silently misread in c: a kind or a
-// track source it does not know. Such a token still verifies; it just
-// does not do what it appears to say, so verify and inspect show these.
+// Problems lists what LiveKit would silently misread in a participant
+// token (one with a video grant): a kind or a track source it does not
+// know. Such a token still verifies; it just does not do what it appears
+// to say, so verify and inspect show these. Other JWTs (an agent's
+// upstream token, whose "kind" means something else) have none.
 func Problems(c *Claims) []string {
+	if c.Video == nil {
+		return nil
+	}
 	var out []string
 	if c.Kind != "" {
 		if _, err := ParseKind(c.Kind); err != nil {
 			out = append(out, fmt.Sprintf("kind %q is not a LiveKit participant kind: LiveKit reads it as standard", c.Kind))
 		}
 	}
-	if c.Video != nil {
-		for _, s := range c.Video.CanPublishSources {
-			if _, err := ParseTrackSource(s); err != nil {
-				out = append(out, fmt.Sprintf("canPublishSources %q is not a LiveKit track source: LiveKit allows nothing for it", s))
-			}
+	for _, s := range c.Video.CanPublishSources {
+		if _, err := ParseTrackSource(s); err != nil {
+			out = append(out, fmt.Sprintf("canPublishSources %q is not a LiveKit track source: LiveKit allows nothing for it", s))
 		}
 	}
 	return out

@@ -68,7 +68,8 @@ func TestProblems(t *testing.T) {
 	}{
 		{name: "none", claims: token.Claims{Kind: "agent", Video: &token.VideoGrant{CanPublishSources: []string{"camera", "microphone"}}}},
 		{name: "no video grant", claims: token.Claims{}},
-		{name: "unknown kind", claims: token.Claims{Kind: "alien"}, want: []string{`kind "alien" is not a LiveKit participant kind: LiveKit reads it as standard`}},
+		{name: "not a participant token (an upstream JWT's own kind)", claims: token.Claims{Kind: "cohost"}},
+		{name: "unknown kind", claims: token.Claims{Kind: "alien", Video: &token.VideoGrant{RoomJoin: true, Room: "r"}}, want: []string{`kind "alien" is not a LiveKit participant kind: LiveKit reads it as standard`}},
 		{name: "unknown sources", claims: token.Claims{Video: &token.VideoGrant{CanPublishSources: []string{"mic", "camera", "screen"}}}, want: []string{
 			`canPublishSources "mic" is not a LiveKit track source: LiveKit allows nothing for it`,
 			`canPublishSources "screen" is not a LiveKit track source: LiveKit allows nothing for it`,
