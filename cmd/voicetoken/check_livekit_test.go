@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"os"
@@ -13,6 +14,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"voicetoken/internal/token"
 )
 
 // livekitServer is a real LiveKit server (livekit-server --dev) for
@@ -217,5 +220,43 @@ func TestCheckAgainstRealLiveKit(t *testing.T) {
 		if !strings.Contains(r.stdout, want) {
 			t.Errorf("JSON lacks %s\n%s", want, r.stdout)
 		}
+	}
+}
+
+// LiveKit itself refuses a join over its identity and room-name limits,
+// and token.Problems (what verify, check and mint warn about) flags
+// exactly the tokens it refuses. /rtc/validate runs the join's checks
+// without joining.
+func TestProblemsAgainstRealLiveKit(t *testing.T) {
+	lk := startLiveKit(t, livekitBinary(t))
+	k, err := token.NewKey("devkey", "secret")
+	if err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name, identity, room string
+	}{
+		{"at the limits", strings.Repeat("i", token.LiveKitMaxIdentity), strings.Repeat("r", token.LiveKitMaxRoomName)},
+		{"identity over", strings.Repeat("i", token.LiveKitMaxIdentity+1), "r"},
+		{"room name over", "u", strings.Repeat("r", token.LiveKitMaxRoomName+1)},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c := token.Claims{Subject: tt.identity, Video: &token.VideoGrant{RoomJoin: true, Room: tt.room}}
+			raw, err := k.Mint(c, time.Now(), time.Minute)
+			if err != nil {
+				t.Fatal(err)
+			}
+			resp, err := http.Get(lk.httpURL() + "/rtc/validate?access_token=" + raw)
+			if err != nil {
+				t.Fatal(err)
+			}
+			body, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			refused, problems := resp.StatusCode != http.StatusOK, token.Problems(&c)
+			if refused != (len(problems) > 0) || (tt.name == "at the limits" && refused) {
+				t.Errorf("LiveKit answered %d %q; Problems: %q", resp.StatusCode, bytes.TrimSpace(body), problems)
+			}
+		})
 	}
 }

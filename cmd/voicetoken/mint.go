@@ -130,6 +130,11 @@ func runMint(ctx context.Context, e *env, args []string) error {
 		return usageErr("the token grants nothing: give --room (to join), or --list/--create/--admin")
 	}
 
+	// Over one of LiveKit's default limits: minted (a server may have
+	// raised the limit), with a warning.
+	for _, p := range token.Problems(&c) {
+		fmt.Fprintf(e.stderr, "voicetoken mint: warning: %s\n", p)
+	}
 	ks, err := kf.load(e, true)
 	if err != nil {
 		return err

@@ -31,16 +31,42 @@ func ParseTrackSource(s string) (string, error) {
 	return "", fmt.Errorf("track source %q: want camera, microphone, screen_share or screen_share_audio", s)
 }
 
-// Problems lists what LiveKit would silently misread in a participant
+// LiveKit's default limits (livekit-server's "limit:" configuration,
+// pkg/config/config.go) past which it refuses a join outright.
+const (
+	LiveKitMaxIdentity   = 256       // limit.max_participant_identity_length
+	LiveKitMaxRoomName   = 256       // limit.max_room_name_length
+	LiveKitMaxMetadata   = 512 << 10 // limit.max_metadata_size
+	LiveKitMaxAttributes = 64 << 10  // limit.max_attributes_size: keys and values together
+)
+
+// Problems lists what LiveKit would misread or refuse in a participant
 // token (one with a video grant): a kind or a track source it does not
-// know. Such a token still verifies; it just does not do what it appears
-// to say, so verify and inspect show these. Other JWTs (an agent's
-// upstream token, whose "kind" means something else) have none.
+// know, an identity, room name, metadata or attributes over its default
+// limits. Such a token still verifies; it just does not do what it
+// appears to say, so verify, inspect, check and mint show these. Other
+// JWTs (an agent's upstream token, whose "kind" means something else)
+// have none.
 func Problems(c *Claims) []string {
 	if c.Video == nil {
 		return nil
 	}
 	var out []string
+	over := func(what string, n, limit int, setting string) {
+		if n > limit {
+			out = append(out, fmt.Sprintf("%s: %d bytes, over LiveKit's default limit of %d (%s): it refuses the join unless that is raised", what, n, limit, setting))
+		}
+	}
+	if c.Video.RoomJoin {
+		over("identity", len(c.ParticipantIdentity()), LiveKitMaxIdentity, "limit.max_participant_identity_length")
+		over("room name", len(c.Video.Room), LiveKitMaxRoomName, "limit.max_room_name_length")
+	}
+	over("metadata", len(c.Metadata), LiveKitMaxMetadata, "limit.max_metadata_size")
+	attrs := 0
+	for k, v := range c.Attributes {
+		attrs += len(k) + len(v)
+	}
+	over("attributes", attrs, LiveKitMaxAttributes, "limit.max_attributes_size")
 	if c.Kind != "" {
 		if _, err := ParseKind(c.Kind); err != nil {
 			out = append(out, fmt.Sprintf("kind %q is not a LiveKit participant kind: LiveKit reads it as standard", c.Kind))

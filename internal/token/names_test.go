@@ -74,6 +74,18 @@ func TestProblems(t *testing.T) {
 			`canPublishSources "mic" is not a LiveKit track source: LiveKit allows nothing for it`,
 			`canPublishSources "screen" is not a LiveKit track source: LiveKit allows nothing for it`,
 		}},
+		{name: "at LiveKit's limits", claims: token.Claims{Subject: strings.Repeat("i", 256), Metadata: strings.Repeat("m", 512<<10),
+			Attributes: map[string]string{"k": strings.Repeat("v", 64<<10-1)},
+			Video:      &token.VideoGrant{RoomJoin: true, Room: strings.Repeat("r", 256)}}},
+		{name: "over LiveKit's limits", claims: token.Claims{Subject: strings.Repeat("i", 257), Metadata: strings.Repeat("m", 512<<10+1),
+			Attributes: map[string]string{"k": strings.Repeat("v", 64<<10)},
+			Video:      &token.VideoGrant{RoomJoin: true, Room: strings.Repeat("r", 257)}}, want: []string{
+			"identity: 257 bytes, over LiveKit's default limit of 256 (limit.max_participant_identity_length): it refuses the join unless that is raised",
+			"room name: 257 bytes, over LiveKit's default limit of 256 (limit.max_room_name_length): it refuses the join unless that is raised",
+			"metadata: 524289 bytes, over LiveKit's default limit of 524288 (limit.max_metadata_size): it refuses the join unless that is raised",
+			"attributes: 65537 bytes, over LiveKit's default limit of 65536 (limit.max_attributes_size): it refuses the join unless that is raised",
+		}},
+		{name: "long names without roomJoin (an admin token)", claims: token.Claims{Subject: strings.Repeat("i", 300), Video: &token.VideoGrant{RoomAdmin: true, Room: strings.Repeat("r", 300)}}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
