@@ -30,8 +30,9 @@ by devkey), and exp/nbf with LiveKit's 1 minute leeway. Prints a verdict:
 
 A claim LiveKit would silently misread (a participant kind or a
 canPublishSources entry it does not know) or refuse at join (an identity,
-room name, metadata or attributes over its default limits) is shown as a
-warning; it does not change the verdict.
+room name, metadata or attributes over its default limits), and a storage
+credential in roomConfig's egress (readable by whoever holds the token),
+is shown as a warning; it does not change the verdict.
 
 Examples:
   voicetoken verify "$TOKEN"

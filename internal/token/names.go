@@ -1,7 +1,10 @@
 package token
 
 import (
+	"encoding/json"
 	"fmt"
+	"maps"
+	"slices"
 	"strings"
 )
 
@@ -67,6 +70,9 @@ func Problems(c *Claims) []string {
 		attrs += len(k) + len(v)
 	}
 	over("attributes", attrs, LiveKitMaxAttributes, "limit.max_attributes_size")
+	if field := egressCredential(c.RoomConfig); field != "" {
+		out = append(out, fmt.Sprintf("roomConfig holds a credential (%s): anyone holding this token can read it", field))
+	}
 	if c.Kind != "" {
 		if _, err := ParseKind(c.Kind); err != nil {
 			out = append(out, fmt.Sprintf("kind %q is not a LiveKit participant kind: LiveKit reads it as standard", c.Kind))
@@ -78,4 +84,51 @@ func Problems(c *Claims) []string {
 		}
 	}
 	return out
+}
+
+// egressCredential names a storage secret or stream key in a roomConfig's
+// egress section, "" when there is none: S3 and AliOSS secrets, GCP
+// credentials, Azure account keys and stream outputs (their URLs carry the
+// stream key), under protojson's names in either spelling (accountKey or
+// account_key). LiveKit's RoomConfiguration.CheckCredentials looks for the
+// same, logs "credentials found in token" and means to refuse such
+// tokens; it misses image outputs, which this does not.
+func egressCredential(roomConfig json.RawMessage) string {
+	if len(roomConfig) == 0 {
+		return ""
+	}
+	var cfg map[string]any
+	if json.Unmarshal(roomConfig, &cfg) != nil {
+		return ""
+	}
+	return findCredential(cfg["egress"], "egress")
+}
+
+func findCredential(v any, path string) string {
+	switch v := v.(type) {
+	case map[string]any:
+		for _, k := range slices.Sorted(maps.Keys(v)) { // the same field every run
+			child := v[k]
+			switch strings.ReplaceAll(strings.ToLower(k), "_", "") {
+			case "secret", "credentials", "accountkey":
+				if s, ok := child.(string); ok && s != "" {
+					return path + "." + k
+				}
+			case "streamoutputs":
+				if l, ok := child.([]any); ok && len(l) > 0 {
+					return path + "." + k
+				}
+			}
+			if f := findCredential(child, path+"."+k); f != "" {
+				return f
+			}
+		}
+	case []any:
+		for i, child := range v {
+			if f := findCredential(child, fmt.Sprintf("%s[%d]", path, i)); f != "" {
+				return f
+			}
+		}
+	}
+	return ""
 }

@@ -1,6 +1,7 @@
 package token_test
 
 import (
+	"encoding/json"
 	"slices"
 	"strings"
 	"testing"
@@ -85,6 +86,9 @@ func TestProblems(t *testing.T) {
 			"metadata: 524289 bytes, over LiveKit's default limit of 524288 (limit.max_metadata_size): it refuses the join unless that is raised",
 			"attributes: 65537 bytes, over LiveKit's default limit of 65536 (limit.max_attributes_size): it refuses the join unless that is raised",
 		}},
+		{name: "a storage secret in roomConfig: its path, never its value", claims: token.Claims{Video: &token.VideoGrant{RoomJoin: true, Room: "r"},
+			RoomConfig: json.RawMessage(`{"egress":{"room":{"fileOutputs":[{"s3":{"secret":"SK-not-shown","bucket":"b"}},{"gcp":{"credentials":"x"}}]}}}`)},
+			want: []string{"roomConfig holds a credential (egress.room.fileOutputs[0].s3.secret): anyone holding this token can read it"}},
 		{name: "long names without roomJoin (an admin token)", claims: token.Claims{Subject: strings.Repeat("i", 300), Video: &token.VideoGrant{RoomAdmin: true, Room: strings.Repeat("r", 300)}}},
 	}
 	for _, tt := range tests {
@@ -109,5 +113,41 @@ func TestProblemsDescribeLiveKit(t *testing.T) {
 		if v.GetCanPublishSource(src) {
 			t.Errorf("LiveKit allows %v for canPublishSources [mic]", src)
 		}
+	}
+}
+
+// A roomConfig is flagged for credentials when LiveKit's own
+// RoomConfiguration.CheckCredentials finds them, and also for an image
+// output's secret, which LiveKit's check misses (its switch has no
+// ImageOutput case) though the token carries it all the same.
+func TestEgressCredentialsMatchLiveKit(t *testing.T) {
+	tests := []struct {
+		name, roomConfig string
+		want             bool
+		liveKitMisses    bool
+	}{
+		{name: "agents only", roomConfig: `{"agents":[{"agentName":"support"}]}`},
+		{name: "room file output to S3 with a secret", roomConfig: `{"egress":{"room":{"fileOutputs":[{"s3":{"accessKey":"AK","secret":"SK","bucket":"b"}}]}}}`, want: true},
+		{name: "S3 without a secret (the egress service's own)", roomConfig: `{"egress":{"room":{"fileOutputs":[{"s3":{"bucket":"b"}}]}}}`},
+		{name: "proto names: segment_outputs, account_key", roomConfig: `{"egress":{"participant":{"segment_outputs":[{"azure":{"account_name":"n","account_key":"K"}}]}}}`, want: true},
+		{name: "GCP credentials in track egress", roomConfig: `{"egress":{"tracks":{"gcp":{"credentials":"{}","bucket":"b"}}}}`, want: true},
+		{name: "RTMP stream output (its key is in the URL)", roomConfig: `{"egress":{"room":{"streamOutputs":[{"urls":["rtmp://x/live/KEY"]}]}}}`, want: true},
+		{name: "AliOSS secret in image outputs", roomConfig: `{"egress":{"room":{"imageOutputs":[{"aliOSS":{"accessKey":"a","secret":"s"}}]}}}`, want: true, liveKitMisses: true},
+		{name: "empty egress", roomConfig: `{"egress":{}}`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var rc lkauth.RoomConfiguration
+			if err := rc.UnmarshalJSON([]byte(tt.roomConfig)); err != nil {
+				t.Fatalf("LiveKit cannot read the room config: %v", err)
+			}
+			if liveKit := rc.CheckCredentials() != nil; liveKit != (tt.want && !tt.liveKitMisses) {
+				t.Errorf("LiveKit's CheckCredentials finds credentials: %v", liveKit)
+			}
+			ps := token.Problems(&token.Claims{Video: &token.VideoGrant{RoomJoin: true, Room: "r"}, RoomConfig: json.RawMessage(tt.roomConfig)})
+			if ours := len(ps) > 0; ours != tt.want {
+				t.Errorf("Problems: %q, want a credential found: %v", ps, tt.want)
+			}
+		})
 	}
 }
