@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"maps"
 	"slices"
+	"strconv"
 	"strings"
 )
 
@@ -109,17 +110,18 @@ func findCredential(v any, path string) string {
 	case map[string]any:
 		for _, k := range slices.Sorted(maps.Keys(v)) { // the same field every run
 			child := v[k]
+			here := path + "." + pathKey(k)
 			switch strings.ReplaceAll(strings.ToLower(k), "_", "") {
 			case "secret", "credentials", "accountkey":
 				if s, ok := child.(string); ok && s != "" {
-					return path + "." + k
+					return here
 				}
 			case "streamoutputs":
 				if l, ok := child.([]any); ok && len(l) > 0 {
-					return path + "." + k
+					return here
 				}
 			}
-			if f := findCredential(child, path+"."+k); f != "" {
+			if f := findCredential(child, here); f != "" {
 				return f
 			}
 		}
@@ -131,4 +133,15 @@ func findCredential(v any, path string) string {
 		}
 	}
 	return ""
+}
+
+// pathKey writes a JSON key for a path shown on a terminal: as it is when
+// it is a plain name, quoted (escapes visible) otherwise.
+func pathKey(k string) string {
+	for _, r := range k {
+		if !(r == '_' || r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9') {
+			return strconv.Quote(k)
+		}
+	}
+	return k
 }

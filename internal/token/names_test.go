@@ -89,6 +89,9 @@ func TestProblems(t *testing.T) {
 		{name: "a storage secret in roomConfig: its path, never its value", claims: token.Claims{Video: &token.VideoGrant{RoomJoin: true, Room: "r"},
 			RoomConfig: json.RawMessage(`{"egress":{"room":{"fileOutputs":[{"s3":{"secret":"SK-not-shown","bucket":"b"}},{"gcp":{"credentials":"x"}}]}}}`)},
 			want: []string{"roomConfig holds a credential (egress.room.fileOutputs[0].s3.secret): anyone holding this token can read it"}},
+		{name: "a key with control characters on the way is quoted", claims: token.Claims{Video: &token.VideoGrant{RoomJoin: true, Room: "r"},
+			RoomConfig: json.RawMessage(`{"egress":{"\u001b[2J":{"secret":"s"}}}`)},
+			want: []string{`roomConfig holds a credential (egress."\x1b[2J".secret): anyone holding this token can read it`}},
 		{name: "long names without roomJoin (an admin token)", claims: token.Claims{Subject: strings.Repeat("i", 300), Video: &token.VideoGrant{RoomAdmin: true, Room: strings.Repeat("r", 300)}}},
 	}
 	for _, tt := range tests {
