@@ -224,8 +224,9 @@ func TestCheckAgainstRealLiveKit(t *testing.T) {
 }
 
 // LiveKit itself refuses a join over its identity and room-name limits,
-// and token.Problems (what verify, check and mint warn about) flags
-// exactly the tokens it refuses. /rtc/validate runs the join's checks
+// or with no room in the token (even when the client names one), and
+// token.Problems (what verify, check and mint warn about) flags exactly
+// the tokens it refuses. /rtc/validate runs the join's checks
 // without joining.
 func TestProblemsAgainstRealLiveKit(t *testing.T) {
 	lk := startLiveKit(t, livekitBinary(t))
@@ -239,6 +240,7 @@ func TestProblemsAgainstRealLiveKit(t *testing.T) {
 		{"at the limits", strings.Repeat("i", token.LiveKitMaxIdentity), strings.Repeat("r", token.LiveKitMaxRoomName)},
 		{"identity over", strings.Repeat("i", token.LiveKitMaxIdentity+1), "r"},
 		{"room name over", "u", strings.Repeat("r", token.LiveKitMaxRoomName+1)},
+		{"no room", "u", ""}, // LiveKit 1.13.5 takes the room from the token only
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -247,7 +249,7 @@ func TestProblemsAgainstRealLiveKit(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			resp, err := http.Get(lk.httpURL() + "/rtc/validate?access_token=" + raw)
+			resp, err := http.Get(lk.httpURL() + "/rtc/validate?room=another-room&access_token=" + raw)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -259,4 +261,5 @@ func TestProblemsAgainstRealLiveKit(t *testing.T) {
 			}
 		})
 	}
+
 }

@@ -29,10 +29,10 @@ by devkey), and exp/nbf with LiveKit's 1 minute leeway. Prints a verdict:
   usage error    exit 3
 
 A claim LiveKit would silently misread (a participant kind or a
-canPublishSources entry it does not know) or refuse at join (an identity,
-room name, metadata or attributes over its default limits), and a storage
-credential in roomConfig's egress (readable by whoever holds the token),
-is shown as a warning; it does not change the verdict.
+canPublishSources entry it does not know) or refuse at join (no room; an
+identity, room name, metadata or attributes over its default limits), and
+a storage credential in roomConfig's egress (readable by whoever holds
+the token), is shown as a warning; it does not change the verdict.
 
 Examples:
   voicetoken verify "$TOKEN"

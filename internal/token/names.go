@@ -47,7 +47,8 @@ const (
 // Problems lists what LiveKit would misread or refuse in a participant
 // token (one with a video grant): a kind or a track source it does not
 // know, an identity, room name, metadata or attributes over its default
-// limits. Such a token still verifies; it just does not do what it
+// limits, a roomJoin without a room; and a storage credential in
+// roomConfig, which the token hands to whoever holds it. Such a token still verifies; it just does not do what it
 // appears to say, so verify, inspect, check and mint show these. Other
 // JWTs (an agent's upstream token, whose "kind" means something else)
 // have none.
@@ -60,6 +61,9 @@ func Problems(c *Claims) []string {
 		if n > limit {
 			out = append(out, fmt.Sprintf("%s: %d bytes, over LiveKit's default limit of %d (%s): it refuses the join unless that is raised", what, n, limit, setting))
 		}
+	}
+	if c.Video.RoomJoin && c.Video.Room == "" {
+		out = append(out, `roomJoin without a room: LiveKit refuses the join ("no room name")`)
 	}
 	if c.Video.RoomJoin {
 		over("identity", len(c.ParticipantIdentity()), LiveKitMaxIdentity, "limit.max_participant_identity_length")

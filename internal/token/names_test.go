@@ -92,6 +92,8 @@ func TestProblems(t *testing.T) {
 		{name: "a key with control characters on the way is quoted", claims: token.Claims{Video: &token.VideoGrant{RoomJoin: true, Room: "r"},
 			RoomConfig: json.RawMessage(`{"egress":{"\u001b[2J":{"secret":"s"}}}`)},
 			want: []string{`roomConfig holds a credential (egress."\x1b[2J".secret): anyone holding this token can read it`}},
+		{name: "roomJoin without a room", claims: token.Claims{Subject: "u", Video: &token.VideoGrant{RoomJoin: true}},
+			want: []string{`roomJoin without a room: LiveKit refuses the join ("no room name")`}},
 		{name: "long names without roomJoin (an admin token)", claims: token.Claims{Subject: strings.Repeat("i", 300), Video: &token.VideoGrant{RoomAdmin: true, Room: strings.Repeat("r", 300)}}},
 	}
 	for _, tt := range tests {
