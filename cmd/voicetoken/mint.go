@@ -93,16 +93,18 @@ func runMint(ctx context.Context, e *env, args []string) error {
 		}
 	}
 	for i, src := range v.CanPublishSources {
-		var err error
-		if v.CanPublishSources[i], err = token.ParseTrackSource(src); err != nil {
+		src, err := token.ParseTrackSource(src)
+		if err != nil {
 			return usageErr("%v", err)
 		}
+		v.CanPublishSources[i] = src
 	}
 	if c.Kind != "" {
-		var err error
-		if c.Kind, err = token.ParseKind(c.Kind); err != nil {
+		kind, err := token.ParseKind(c.Kind)
+		if err != nil {
 			return usageErr("--kind: %v", err)
 		}
+		c.Kind = kind
 	}
 	if (v.RoomAdmin || v.RoomJoin) && v.Room == "" {
 		return usageErr("--room is required to join or administer a room")
@@ -130,8 +132,8 @@ func runMint(ctx context.Context, e *env, args []string) error {
 		return usageErr("the token grants nothing: give --room (to join), or --list/--create/--admin")
 	}
 
-	// Over one of LiveKit's default limits: minted (a server may have
-	// raised the limit), with a warning.
+	// Over one of LiveKit's default limits (a server may have raised it),
+	// or a credential in --room-config: minted, with a warning.
 	for _, p := range token.Problems(&c) {
 		fmt.Fprintf(e.stderr, "voicetoken mint: warning: %s\n", p)
 	}

@@ -50,12 +50,16 @@ func sameOrigin(origin, host string) bool {
 	return host != "" && strings.EqualFold(rest, host)
 }
 
+// tokenMethods is the Allow header of /api/token; each endpoint sets its
+// own, as the GET-only ones set "GET, HEAD".
+const tokenMethods = "GET, POST, OPTIONS"
+
 // preflight answers a CORS preflight (OPTIONS) for /api/token.
 func (s *Server) preflight(w http.ResponseWriter, r *http.Request, pol *policy) {
 	h := w.Header()
 	if len(r.Header["Origin"]) == 0 || len(r.Header["Access-Control-Request-Method"]) == 0 {
 		// Not a preflight: say what the resource accepts.
-		h.Set("Allow", "GET, POST, OPTIONS")
+		h.Set("Allow", tokenMethods)
 		w.WriteHeader(http.StatusNoContent)
 		return
 	}

@@ -75,10 +75,6 @@ func writeError(w http.ResponseWriter, e *apiError) {
 		h.Set("Retry-After", strconv.Itoa(max(e.retryAfter, 1)))
 	case http.StatusUnauthorized:
 		h.Set("WWW-Authenticate", `Bearer realm="voicetoken"`)
-	case http.StatusMethodNotAllowed:
-		if _, set := h["Allow"]; !set { // GET-only endpoints set their own
-			h.Set("Allow", "GET, POST, OPTIONS")
-		}
 	}
 	w.WriteHeader(e.status)
 	b := make([]byte, 0, 64+len(e.msg))

@@ -53,6 +53,7 @@ func (s *Server) handleToken(w http.ResponseWriter, r *http.Request, st *state) 
 		s.metrics.other.Observe(time.Since(start).Seconds())
 		return
 	default:
+		w.Header().Set("Allow", tokenMethods)
 		s.deny(w, r, st.pol, nil, errf(http.StatusMethodNotAllowed, CodeMethod, r.Method+" is not allowed; use GET or POST"), "")
 		obs.Observe(time.Since(start).Seconds())
 		return
