@@ -198,8 +198,8 @@ func TestCheckFix(t *testing.T) {
 		t.Fatalf("exit %d\n%s%s", r.code, r.stdout, r.stderr)
 	}
 	for _, want := range []string{
-		"re-minted 1 of 1 token(s): new expiry 2026-11-24 12:00:00 UTC (in 24h 0m); backup " + html + ".bak",
-		"VALID: user1 in test-room, expires in 24h 0m",
+		"re-minted 1 of 1 token(s): new expiry 2026-11-24 12:00:00 UTC (in 24h); backup " + html + ".bak",
+		"VALID: user1 in test-room, expires in 24h",
 	} {
 		if !strings.Contains(r.stdout, want) {
 			t.Errorf("stdout lacks %q:\n%s", want, r.stdout)

@@ -85,7 +85,7 @@ func TestVerifyExitCodes(t *testing.T) {
 		stderr string // substring
 	}{
 		{name: "valid", env: prodEnv, args: []string{valid}, code: 0, stdout: "VALID"},
-		{name: "valid shows expiry", env: prodEnv, args: []string{valid}, code: 0, stdout: "expires in 24h 0m"},
+		{name: "valid shows expiry", env: prodEnv, args: []string{valid}, code: 0, stdout: "expires in 24h"},
 		{name: "valid from stdin", env: prodEnv, stdin: valid + "\n", args: []string{"-"}, code: 0, stdout: "VALID"},
 		{name: "valid from file", env: prodEnv, args: []string{"--file", tokFile}, code: 0, stdout: "VALID"},
 		{name: "valid from a Notepad file", env: prodEnv, args: []string{"--file", notepadFile}, code: 0, stdout: "VALID"},
@@ -391,5 +391,24 @@ func TestFlagsAfterArguments(t *testing.T) {
 				t.Errorf("exit %d, stdout %.200q, stderr %q\nwant exit %d, %q / %q", r.code, r.stdout, r.stderr, tt.code, tt.stdout, tt.stderr)
 			}
 		})
+	}
+}
+
+func TestStampShowsLocalTimeOnlyWhenItDiffers(t *testing.T) {
+	const sec = 1795487796 // 2026-11-24 02:36:36 UTC
+	tests := []struct {
+		name string
+		loc  *time.Location
+		want string
+	}{
+		{name: "UTC", loc: time.UTC, want: "2026-11-24 02:36:36 UTC"},
+		{name: "zero offset under another name", loc: time.FixedZone("GMT", 0), want: "2026-11-24 02:36:36 UTC"},
+		{name: "east", loc: time.FixedZone("CET", 3600), want: "2026-11-24 02:36:36 UTC (2026-11-24 03:36:36 CET)"},
+		{name: "west", loc: time.FixedZone("EST", -5*3600), want: "2026-11-24 02:36:36 UTC (2026-11-23 21:36:36 EST)"},
+	}
+	for _, tc := range tests {
+		if got := stampIn(sec, tc.loc); got != tc.want {
+			t.Errorf("%s: stampIn = %q, want %q", tc.name, got, tc.want)
+		}
 	}
 }

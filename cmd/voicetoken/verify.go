@@ -171,8 +171,18 @@ func stamp(sec int64) string {
 	if sec == 0 {
 		return ""
 	}
+	return stampIn(sec, time.Local)
+}
+
+// stampIn writes sec in UTC and, when loc's clock differs from UTC's at
+// that instant, in loc too.
+func stampIn(sec int64, loc *time.Location) string {
 	t := time.Unix(sec, 0)
-	return t.UTC().Format("2006-01-02 15:04:05 UTC") + " (" + t.Local().Format("2006-01-02 15:04:05 MST") + ")"
+	utc := t.UTC().Format("2006-01-02 15:04:05 UTC")
+	if _, offset := t.In(loc).Zone(); offset == 0 {
+		return utc
+	}
+	return utc + " (" + t.In(loc).Format("2006-01-02 15:04:05 MST") + ")"
 }
 
 func writeReportJSON(w io.Writer, rep token.Report, raw, note string, now time.Time) error {

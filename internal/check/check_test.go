@@ -229,8 +229,8 @@ func TestExitCode(t *testing.T) {
 // goldenResults is a fixed round covering every status and column width.
 var goldenResults = []check.Result{
 	{Name: "keys", Status: check.OK, Detail: "1 key(s), primary APIprod: APIprod (secret 1a2b3c4d)", Duration: 120 * time.Microsecond},
-	{Name: "token html:voice-agent-selector.html", Status: check.Warn, Detail: "EXPIRING: user1 in test-room, expires in 1h 10m (2026-11-23 13:10 UTC), within --warn 2h 0m; signed by APIprod", Duration: 2 * time.Millisecond},
-	{Name: "credential file:/run/secrets/podium_token", Status: check.Fail, Detail: "EXPIRED: expired 3h 0m ago (2026-11-23 09:00 UTC), alg RS256, sub agent-7, token 0badf00d", Duration: 1500 * time.Microsecond},
+	{Name: "token html:voice-agent-selector.html", Status: check.Warn, Detail: "EXPIRING: user1 in test-room, expires in 1h 10m (2026-11-23 13:10 UTC), within --warn 2h; signed by APIprod", Duration: 2 * time.Millisecond},
+	{Name: "credential file:/run/secrets/podium_token", Status: check.Fail, Detail: "EXPIRED: expired 3h ago (2026-11-23 09:00 UTC), alg RS256, sub agent-7, token 0badf00d", Duration: 1500 * time.Microsecond},
 	{Name: "livekit", Status: check.Fail, Detail: "LiveKit at http://127.0.0.1:7880 is not reachable: connection refused (nothing listening)", Duration: 1234 * time.Millisecond},
 	{Name: "livekit api", Status: check.Skipped, Detail: "needs livekit (fail)"},
 }

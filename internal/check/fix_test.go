@@ -224,7 +224,7 @@ func TestFixPageFollowsSymlink(t *testing.T) {
 func TestFixCheck(t *testing.T) {
 	path, _ := copyPage(t, 0o644)
 	got := runOne(t, check.Fix("fix", path, check.FixOptions{Keys: devKeys(t), Warn: 2 * time.Hour, Now: fixedNow}))
-	want := "re-minted 1 of 1 token(s): new expiry 2026-11-24 12:00:00 UTC (in 24h 0m); backup " + path + ".bak"
+	want := "re-minted 1 of 1 token(s): new expiry 2026-11-24 12:00:00 UTC (in 24h); backup " + path + ".bak"
 	if got.Status != check.OK || got.Detail != want {
 		t.Errorf("got %s %q, want ok %q", got.Status, got.Detail, want)
 	}
@@ -238,7 +238,7 @@ func TestFixCheck(t *testing.T) {
 	old := "<script>const TOKEN = '" + mint(t, testKey(t), epoch, testNow.Sub(epoch)+time.Hour) + "';</script>"
 	capped := writeFile(t, t.TempDir(), "page.html", old, 0o644)
 	got = runOne(t, check.Fix("fix", capped, check.FixOptions{Keys: testKey(t), Warn: 2 * time.Hour, Now: fixedNow}))
-	if got.Status != check.Warn || !strings.HasSuffix(got.Detail, "the old token's lifetime (20780d 12h) was cut to 7d 0h: pass --ttl to choose one") {
+	if got.Status != check.Warn || !strings.HasSuffix(got.Detail, "the old token's lifetime (20780d 12h) was cut to 7d: pass --ttl to choose one") {
 		t.Errorf("capped lifetime: %s %q", got.Status, got.Detail)
 	}
 	got = runOne(t, check.Fix("fix", filepath.Join(t.TempDir(), "missing.html"), check.FixOptions{Keys: devKeys(t)}))

@@ -84,7 +84,7 @@ func TestServe(t *testing.T) {
 			status: check.Fail, detail: "GET /readyz answered 503 Service Unavailable: not_ready: LiveKit at ws://127.0.0.1:7880 is not reachable"},
 		{name: "token verifies", serve: fakeServe{key: k}, check: func(b string) check.Check {
 			return check.ServeToken("serve token", b, "test-room", "voicetoken-check", client, k, fixedNow)
-		}, status: check.OK, detail: "token for voicetoken-check in test-room, signed by APIcheck, expires in 24h 0m"},
+		}, status: check.OK, detail: "token for voicetoken-check in test-room, signed by APIcheck, expires in 24h"},
 		{name: "token signed by another key", serve: fakeServe{key: other}, check: func(b string) check.Check {
 			return check.ServeToken("serve token", b, "test-room", "voicetoken-check", client, k, fixedNow)
 		}, status: check.Fail, detail: "does not verify with our keys"},

@@ -190,7 +190,7 @@ func describe(c *token.Claims) string {
 }
 
 // expiresIn writes "expires in 23h 59m (2026-11-24 12:00 UTC)" or
-// "expired 2h 0m ago (...)".
+// "expired 2h ago (...)".
 func expiresIn(t *token.Token, now time.Time) string {
 	exp, ok := t.Claims.Expiry()
 	if !ok {

@@ -70,14 +70,14 @@ func TestLiveKitToken(t *testing.T) {
 		detail string // substring
 	}{
 		{name: "valid", read: check.Literal(valid), opts: opts, status: check.OK,
-			detail: "VALID: user1 in test-room, expires in 24h 0m (2026-11-24 12:00 UTC); signed by APIcheck"},
+			detail: "VALID: user1 in test-room, expires in 24h (2026-11-24 12:00 UTC); signed by APIcheck"},
 		{name: "valid, but LiveKit misreads a source", read: check.Literal(misspelt), opts: opts, status: check.Warn,
-			detail: `VALID, but canPublishSources "mic" is not a LiveKit track source: LiveKit allows nothing for it: user1 in test-room, expires in 24h 0m`},
+			detail: `VALID, but canPublishSources "mic" is not a LiveKit track source: LiveKit allows nothing for it: user1 in test-room, expires in 24h`},
 		{name: "expiring within warn", read: check.Literal(expiring), opts: opts, status: check.Warn,
-			detail: "EXPIRING: user1 in test-room, expires in 1h 0m (2026-11-23 13:00 UTC), within --warn 2h 0m"},
+			detail: "EXPIRING: user1 in test-room, expires in 1h (2026-11-23 13:00 UTC), within --warn 2h"},
 		{name: "expiring without warn", read: check.Literal(expiring), opts: check.TokenOptions{Keys: k, Now: fixedNow}, status: check.OK},
 		{name: "expired", read: check.Literal(expired), opts: opts, status: check.Fail,
-			detail: "EXPIRED: user1 in test-room, expired 3h 0m ago (2026-11-23 09:00 UTC)"},
+			detail: "EXPIRED: user1 in test-room, expired 3h ago (2026-11-23 09:00 UTC)"},
 		{name: "not yet valid", read: check.Literal(future), opts: opts, status: check.Fail, detail: "NOT YET VALID"},
 		{name: "bad signature", read: check.Literal(forged), opts: opts, status: check.Fail, detail: "BAD SIGNATURE"},
 		{name: "unknown key", read: check.Literal(foreign), opts: opts, status: check.Fail, detail: `BAD SIGNATURE: user1 in test-room, no secret known for the token's API key: "APIstranger"`},
@@ -135,10 +135,10 @@ func TestCredential(t *testing.T) {
 		detail string
 	}{
 		{name: "file ok", spec: spec("file", writeFile(t, dir, "good", good+"\n", 0o600)), status: check.OK,
-			detail: "VALID: expires in 24h 0m (2026-11-24 12:00 UTC), alg RS256, sub agent-7, iss podium, token " + token.Fingerprint(good)},
+			detail: "VALID: expires in 24h (2026-11-24 12:00 UTC), alg RS256, sub agent-7, iss podium, token " + token.Fingerprint(good)},
 		{name: "file readable by others", spec: spec("file", writeFile(t, dir, "loose", good, 0o644)), status: check.Warn, detail: "readable by others (chmod 600)"},
-		{name: "expiring", spec: spec("file", writeFile(t, dir, "soon", soon, 0o600)), status: check.Warn, detail: "EXPIRING: expires in 30m 0s"},
-		{name: "expired", spec: spec("file", writeFile(t, dir, "old", old, 0o600)), status: check.Fail, detail: "EXPIRED: expired 3h 0m ago"},
+		{name: "expiring", spec: spec("file", writeFile(t, dir, "soon", soon, 0o600)), status: check.Warn, detail: "EXPIRING: expires in 30m"},
+		{name: "expired", spec: spec("file", writeFile(t, dir, "old", old, 0o600)), status: check.Fail, detail: "EXPIRED: expired 3h ago"},
 		{name: "no exp", spec: spec("file", writeFile(t, dir, "noexp", noExp, 0o600)), status: check.Warn, detail: "no exp claim"},
 		{name: "not yet valid", spec: spec("file", writeFile(t, dir, "later", later, 0o600)), status: check.Fail, detail: "NOT YET VALID: valid from 2026-11-23 13:00 UTC"},
 		{name: "not a JWT", spec: spec("file", writeFile(t, dir, "opaque", "sk-live-abcdef", 0o600)), status: check.Fail, detail: "not a JWT"},

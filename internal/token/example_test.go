@@ -17,7 +17,7 @@ func ExampleKey_Mint() {
 
 	rep := token.Check(raw, key, now.Add(time.Hour), 0)
 	fmt.Println(rep.Verdict, rep.Token.Claims.Room(), "expires in", token.HumanDuration(rep.Remaining))
-	// Output: VALID test-room expires in 5h 0m
+	// Output: VALID test-room expires in 5h
 }
 
 func ExampleCheck() {

@@ -224,6 +224,12 @@ func TestHumanDuration(t *testing.T) {
 		{in: 45 * time.Second, want: "45s"},
 		{in: 0, want: "0s"},
 		{in: 80 * time.Hour, want: "3d 8h"},
+		// A zero second unit is left out.
+		{in: 24 * time.Hour, want: "24h"},
+		{in: 7 * 24 * time.Hour, want: "7d"},
+		{in: 5*time.Minute + 400*time.Millisecond, want: "5m"},
+		{in: 2*time.Hour + 30*time.Second, want: "2h"},
+		{in: 72*time.Hour + 59*time.Minute, want: "3d"},
 	}
 	for _, tc := range tests {
 		if got := token.HumanDuration(tc.in); got != tc.want {

@@ -113,20 +113,28 @@ func Check(raw string, keys Keyring, now time.Time, warn time.Duration) Report {
 }
 
 // HumanDuration writes d the way an operator reads it: "23h 59m", "4m 10s",
-// "45s", "3d 2h". Negative durations are shown by magnitude.
+// "45s", "3d 2h", "24h", "7d": two units at most, the smaller one left out
+// when it is zero, and truncated, not rounded. Negative durations are shown
+// by magnitude.
 func HumanDuration(d time.Duration) string {
 	if d < 0 {
 		d = -d
 	}
 	d = d.Truncate(time.Second)
+	two := func(big, small int64, bigUnit, smallUnit string) string {
+		if small == 0 {
+			return fmt.Sprintf("%d%s", big, bigUnit)
+		}
+		return fmt.Sprintf("%d%s %d%s", big, bigUnit, small, smallUnit)
+	}
 	switch {
 	case d >= 72*time.Hour:
 		days := d / (24 * time.Hour)
-		return fmt.Sprintf("%dd %dh", days, (d-days*24*time.Hour)/time.Hour)
+		return two(int64(days), int64((d-days*24*time.Hour)/time.Hour), "d", "h")
 	case d >= time.Hour:
-		return fmt.Sprintf("%dh %dm", d/time.Hour, (d%time.Hour)/time.Minute)
+		return two(int64(d/time.Hour), int64((d%time.Hour)/time.Minute), "h", "m")
 	case d >= time.Minute:
-		return fmt.Sprintf("%dm %ds", d/time.Minute, (d%time.Minute)/time.Second)
+		return two(int64(d/time.Minute), int64((d%time.Minute)/time.Second), "m", "s")
 	default:
 		return fmt.Sprintf("%ds", d/time.Second)
 	}
