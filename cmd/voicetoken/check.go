@@ -28,7 +28,8 @@ one-line reason and how long it took. Only what you name is checked:
   --token T, --file F, --html PAGE   a LiveKit token: signature (when the
                                      secret is known), exp and nbf; warn
                                      when it expires within --warn
-  --credential file:PATH|env:NAME    an agent's upstream JWT (any alg): exp
+  --credential file:PATH|env:NAME|vault:MOUNT/PATH#FIELD
+                                     an agent's upstream JWT (any alg): exp
   --livekit-url URL (LIVEKIT_URL)    LiveKit answers HTTP, and accepts our
                                      API key (Twirp RoomService/ListRooms)
   --serve-url URL                    our own 'voicetoken serve': /healthz,
@@ -96,7 +97,7 @@ func runCheck(ctx context.Context, e *env, args []string) error {
 	fs.Var(&o.tokens, "token", "a LiveKit token to check; '-' reads stdin (repeatable)")
 	fs.Var(&o.files, "file", "a file holding a LiveKit token (repeatable)")
 	fs.Var(&o.pages, "html", "an HTML page holding const TOKEN = '...' (repeatable)")
-	fs.Var(&creds, "credential", "an agent's upstream token: file:PATH or env:NAME (repeatable)")
+	fs.Var(&creds, "credential", "an agent's upstream token: file:PATH, env:NAME or vault:MOUNT/PATH#FIELD (repeatable)")
 	fs.StringVar(&o.room, "room", "test-room", "room to ask --serve-url's /api/token for")
 	fs.StringVar(&o.identity, "identity", "voicetoken-check", "identity to ask --serve-url's /api/token for")
 	fs.DurationVar(&o.warn, "warn", 2*time.Hour, "warn when a token expires within this")

@@ -163,7 +163,7 @@ func TestCheckExitCodes(t *testing.T) {
 			args: []string{"--strict", "--credential", "env:PODIUM_TOKEN"}, code: 1, stdout: "warn: 1 ok, 1 warn"},
 		{name: "nothing to check", code: 3, stderr: "nothing to check"},
 		{name: "argument", env: prodEnv, args: []string{"sometoken"}, code: 3, stderr: "unexpected argument"},
-		{name: "bad credential spec", args: []string{"--credential", "/run/secrets/x"}, code: 3, stderr: "file:PATH or env:NAME"},
+		{name: "bad credential spec", args: []string{"--credential", "/run/secrets/x"}, code: 3, stderr: "file:PATH, env:NAME or vault:MOUNT/PATH#FIELD"},
 		{name: "bad LiveKit URL", env: map[string]string{"LIVEKIT_URL": "localhost:7880"}, code: 3, stderr: "scheme must be ws, wss, http or https"},
 		{name: "fix without html", args: []string{"--fix", "--token", "x"}, code: 3, stderr: "--fix needs --html"},
 		{name: "ttl without fix", args: []string{"--ttl", "1h", "--token", "x"}, code: 3, stderr: "--ttl is for --fix"},

@@ -30,8 +30,15 @@ and the proxy forwards to --upstream with "Authorization: Bearer <token>"
   file:/run/secrets/podium_token   reloaded on change (fsnotify, also
                                    Kubernetes Secret volumes), every
                                    --poll, and on SIGHUP
+  vault:secret/podium#token        a Vault (or OpenBao) KV v2 secret's
+                                   field, read over Vault's HTTP API with
+                                   VAULT_ADDR, VAULT_TOKEN (or
+                                   ~/.vault-token), VAULT_NAMESPACE,
+                                   VAULT_CACERT; re-read every --refresh
+                                   and before expiry
   exec:vault kv get -field=token secret/podium
-                                   re-run every --refresh and before expiry
+                                   any store's CLI: re-run every --refresh
+                                   and before expiry
   env:PODIUM_TOKEN                 read once; the weakest option
 
 A new value must be a JWT whose exp is in the future (and match --iss
@@ -45,13 +52,13 @@ Examples:
   voicetoken proxy --upstream https://api.podium.example \
       --credential file:/run/secrets/podium_token
   voicetoken proxy --upstream wss://ws.podium.example --query token \
-      --credential 'exec:vault kv get -field=token secret/podium' --metrics 127.0.0.1:9788`
+      --credential vault:secret/podium#token --metrics 127.0.0.1:9788`
 
 func runProxy(ctx context.Context, e *env, args []string) error {
 	fs := newFlagSet(e, "proxy", proxyUsage)
 	var (
 		upURL      = fs.String("upstream", "", "upstream base URL: https://host[/prefix] (ws/wss accepted)")
-		credSpec   = fs.String("credential", "", "token source: file:PATH, env:NAME or exec:COMMAND (default file:$PODIUM_TOKEN_FILE)")
+		credSpec   = fs.String("credential", "", "token source: file:PATH, vault:MOUNT/PATH#FIELD, exec:COMMAND or env:NAME (default file:$PODIUM_TOKEN_FILE)")
 		listen     = fs.String("listen", "127.0.0.1:8787", "loopback address to listen on")
 		header     = fs.String("header", "Authorization", "header that carries the token")
 		scheme     = fs.String("scheme", "Bearer", "prefix before the token in --header; '' for the bare token")
@@ -59,8 +66,8 @@ func runProxy(ctx context.Context, e *env, args []string) error {
 		iss        = fs.String("iss", "", "require this issuer (iss) of every new token")
 		aud        = fs.String("aud", "", "require this audience (aud) of every new token")
 		poll       = fs.Duration("poll", credential.DefaultPollInterval, "file: safety-net poll interval (0 disables)")
-		refresh    = fs.Duration("refresh", credential.DefaultRefresh, "exec: re-run interval")
-		execTO     = fs.Duration("exec-timeout", credential.DefaultExecTimeout, "exec: timeout of one run")
+		refresh    = fs.Duration("refresh", credential.DefaultRefresh, "exec: re-run and vault: re-read interval")
+		execTO     = fs.Duration("exec-timeout", credential.DefaultExecTimeout, "exec: timeout of one run (and of one Vault request)")
 		warn       = fs.Duration("warn", credential.DefaultExpiringWithin, "log CREDENTIAL_EXPIRING when the token expires within this")
 		closeCodes = fs.String("auth-close-codes", "", "extra WebSocket close codes that mean auth failure, comma-separated")
 		metrics    = fs.String("metrics", "", "serve /metrics on this loopback address, e.g. 127.0.0.1:9788")

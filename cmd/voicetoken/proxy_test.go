@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"voicetoken/internal/logscan"
+	"voicetoken/internal/vault/vaulttest"
 )
 
 func waitFor(t *testing.T, what string, cond func() bool) {
@@ -132,7 +133,8 @@ func TestProxyCommandUsage(t *testing.T) {
 		{name: "no upstream", args: []string{"--credential", "file:" + p}, code: 3, stderr: "--upstream"},
 		{name: "bad upstream scheme", args: []string{"--upstream", "ftp://x", "--credential", "file:" + p}, code: 3, stderr: "scheme"},
 		{name: "no credential", args: []string{"--upstream", "https://podium.example"}, code: 3, stderr: "--credential"},
-		{name: "bad credential spec", args: []string{"--upstream", "https://podium.example", "--credential", "vault:x"}, code: 3, stderr: "unknown kind"},
+		{name: "bad credential spec", args: []string{"--upstream", "https://podium.example", "--credential", "aws:x"}, code: 3, stderr: "unknown kind"},
+		{name: "bad vault reference", args: []string{"--upstream", "https://podium.example", "--credential", "vault:x"}, code: 3, stderr: "want MOUNT/PATH[#FIELD]"},
 		{name: "non-loopback listen", args: []string{"--upstream", "https://podium.example", "--credential", "file:" + p, "--listen", "0.0.0.0:8787"}, code: 3, stderr: "loopback"},
 		{name: "bad close code", args: []string{"--upstream", "https://podium.example", "--credential", "file:" + p, "--auth-close-codes", "12"}, code: 3, stderr: "close code"},
 		{name: "missing file", args: []string{"--upstream", "https://podium.example", "--credential", "file:" + filepath.Join(dir, "nope")}, code: 1, stderr: "no such file"},
@@ -144,5 +146,65 @@ func TestProxyCommandUsage(t *testing.T) {
 				t.Errorf("exit %d, stderr %q; want %d and %q", r.code, r.stderr, tt.code, tt.stderr)
 			}
 		})
+	}
+}
+
+// TestProxyVaultCredential: the proxy reads its token from Vault's KV v2
+// engine, and after `rotate --to vault:...` a SIGHUP (or the next
+// --refresh) brings the new version in without a restart.
+func TestProxyVaultCredential(t *testing.T) {
+	now := time.Now()
+	oldTok, newTok := upstreamToken(t, now.Sub(testNow)+time.Hour, "old"), upstreamToken(t, now.Sub(testNow)+2*time.Hour, "new")
+	var mu sync.Mutex
+	var last string
+	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		last = strings.TrimPrefix(r.Header.Get("Authorization"), "Bearer ")
+		mu.Unlock()
+		io.WriteString(w, "ok")
+	}))
+	defer up.Close()
+	lastSeen := func() string { mu.Lock(); defer mu.Unlock(); return last }
+	kv := vaulttest.New(t)
+	kv.AddToken("hvs.proxy-and-rotate", true)
+	kv.Put(t, "podium", map[string]any{"token": oldTok})
+	environ := map[string]string{"VAULT_ADDR": kv.URL, "VAULT_TOKEN": "hvs.proxy-and-rotate"}
+
+	stderr := logscan.New(t)
+	stderr.Secret(oldTok, newTok, "hvs.proxy-and-rotate")
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan int)
+	go func() {
+		done <- run(ctx, []string{"proxy", "--upstream", up.URL, "--credential", "vault:secret/podium#token", "--listen", "127.0.0.1:0"}, &env{
+			stdin: strings.NewReader(""), stdout: io.Discard, stderr: stderr,
+			getenv: func(k string) string { return environ[k] }, now: time.Now,
+		})
+	}()
+	defer func() {
+		cancel()
+		if code := <-done; code != 0 {
+			t.Errorf("proxy exited %d: %s", code, stderr.String())
+		}
+	}()
+	waitFor(t, "PROXY_LISTENING", func() bool { return len(stderr.Events("PROXY_LISTENING")) == 1 })
+	base := "http://" + stderr.Events("PROXY_LISTENING")[0]["addr"].(string)
+	get := func() {
+		resp, err := http.Get(base + "/v1/rooms")
+		if err != nil {
+			t.Fatal(err)
+		}
+		stderr.Response(resp)
+	}
+	get()
+	if lastSeen() != oldTok {
+		t.Fatal("the first request did not carry the token from Vault")
+	}
+	if r := runCLI(t, environ, newTok, "rotate", "--to", "vault:secret/podium#token"); r.code != 0 {
+		t.Fatalf("rotate: %d %s", r.code, r.stderr)
+	}
+	syscall.Kill(os.Getpid(), syscall.SIGHUP)
+	waitFor(t, "the new version upstream", func() bool { get(); return lastSeen() == newTok })
+	if ev := stderr.Events("CREDENTIAL_LOADED"); len(ev) != 2 || ev[1]["source"] != "vault:secret/podium#token" || ev[1]["trigger"] != "reload" {
+		t.Errorf("CREDENTIAL_LOADED events %v", ev)
 	}
 }

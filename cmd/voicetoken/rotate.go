@@ -13,11 +13,13 @@ import (
 
 	"voicetoken/internal/credential"
 	"voicetoken/internal/token"
+	"voicetoken/internal/vault"
 )
 
-const rotateUsage = `Usage: voicetoken rotate --to file:PATH [flags] < NEW_TOKEN
+const rotateUsage = `Usage: voicetoken rotate --to file:PATH|vault:MOUNT/PATH#FIELD [flags] < NEW_TOKEN
 
-Replaces an agent's upstream token (e.g. the Podium JWT) in its file.
+Replaces an agent's upstream token (e.g. the Podium JWT) in its file
+or in a Vault (or OpenBao) KV v2 secret.
 The new token is read from stdin, never from the command line, which
 any user can see in ps. It is validated first (JWT shape, exp in the
 future, --iss/--aud); a bad token changes nothing. Then the current
@@ -25,6 +27,13 @@ token is copied to NAME.bak and the new one is written atomically:
 temporary file in the same directory, fsync, rename, fsync of the
 directory, mode 0600. A crash at any point leaves the old token or the
 new one, whole.
+
+With vault:secret/podium#token the token becomes a new version of that
+secret (its other fields are kept), written with check-and-set on the
+version read: if someone else wrote the secret meanwhile, nothing is
+written. Vault keeps the previous version as the backup (--backups and
+--force do not apply). Vault is reached as the vault CLI reaches it:
+VAULT_ADDR, VAULT_TOKEN or ~/.vault-token, VAULT_NAMESPACE, VAULT_CACERT.
 
 Agents behind 'voicetoken proxy' or credential.Source pick the new
 token up without a restart; --exec runs a command for those that can't.
@@ -36,12 +45,13 @@ Examples:
   pbpaste | voicetoken rotate --to file:/run/secrets/podium_token
   voicetoken rotate --to file:/run/secrets/podium_token --dry-run < new.jwt
   voicetoken rotate --to file:/etc/podium/token --backups 5 \
-      --exec 'systemctl restart podium-voices-agent' < new.jwt`
+      --exec 'systemctl restart podium-voices-agent' < new.jwt
+  VAULT_ADDR=https://vault:8200 voicetoken rotate --to vault:secret/podium#token < new.jwt`
 
 func runRotate(ctx context.Context, e *env, args []string) error {
 	fs := newFlagSet(e, "rotate", rotateUsage)
 	var (
-		to      = fs.String("to", "", "token file as file:PATH (default file:$PODIUM_TOKEN_FILE)")
+		to      = fs.String("to", "", "where the token lives: file:PATH or vault:MOUNT/PATH#FIELD (default file:$PODIUM_TOKEN_FILE)")
 		backups = fs.Int("backups", 1, "previous tokens to keep: 0 none, 1 NAME.bak, N NAME.bak plus N-1 timestamped")
 		dryRun  = fs.Bool("dry-run", false, "validate and report; write nothing")
 		hook    = fs.String("exec", "", "command to run after a successful write, e.g. 'systemctl restart agent' (split like a shell, not run by one)")
@@ -67,8 +77,15 @@ func runRotate(ctx context.Context, e *env, args []string) error {
 	if err != nil {
 		return usageErr("--to: %v", err)
 	}
-	if spec.Kind != credential.KindFile {
-		return usageErr("--to: %v: rotate writes files; for %s update the variable or the secret store itself", credential.ErrNotWritable, spec.Kind)
+	var kv *vault.Client
+	switch spec.Kind {
+	case credential.KindFile:
+	case credential.KindVault:
+		if kv, err = vault.FromEnv(e.getenv); err != nil {
+			return usageErr("--to %s: %v", spec, err)
+		}
+	default:
+		return usageErr("--to: %v: rotate writes files and Vault secrets; for %s update the variable or the secret store itself", credential.ErrNotWritable, spec.Kind)
 	}
 	if *backups < 0 || *minTTL < 0 {
 		return usageErr("--backups and --min-ttl must not be negative")
@@ -88,10 +105,16 @@ func runRotate(ctx context.Context, e *env, args []string) error {
 	if err != nil {
 		return fmt.Errorf("read stdin: %w", err)
 	}
-	res, err := credential.Rotate(credential.RotateOptions{
+	opts := credential.RotateOptions{
 		Path: spec.Path, Token: string(raw), Backups: *backups, DryRun: *dryRun, Force: *force, Now: e.now,
 		Policy: credential.Policy{Issuer: *iss, Audience: *aud, MinRemaining: *minTTL},
-	})
+	}
+	var res *credential.RotateResult
+	if kv != nil {
+		res, err = credential.RotateVault(ctx, kv, spec.Vault, opts)
+	} else {
+		res, err = credential.Rotate(opts)
+	}
 	for _, w := range resWarnings(res) {
 		fmt.Fprintf(e.stderr, "WARNING: %s\n", w)
 	}
@@ -102,16 +125,20 @@ func runRotate(ctx context.Context, e *env, args []string) error {
 		}
 		return &exitError{code: code, err: err}
 	}
-	writeRotateReport(e.stdout, res, *dryRun, e.now())
+	writeRotateReport(e.stdout, res, spec.Kind, *dryRun, e.now())
 	if !*dryRun && !res.Unchanged {
-		audit := slog.New(slog.NewJSONHandler(e.stderr, nil))
-		audit.LogAttrs(ctx, slog.LevelInfo, "credential rotated",
+		attrs := []slog.Attr{
 			slog.String("event", "CREDENTIAL_ROTATED"), slog.String("path", res.Path),
 			slog.String("old_fingerprint", fpOf(res.Old)), slog.String("fingerprint", res.New.Fingerprint()),
-			slog.Time("expires_at", res.New.ExpiresAt()), slog.String("backup", res.Backup))
+			slog.Time("expires_at", res.New.ExpiresAt()), slog.String("backup", res.Backup),
+		}
+		if res.Version > 0 {
+			attrs = append(attrs, slog.Int("version", res.Version))
+		}
+		slog.New(slog.NewJSONHandler(e.stderr, nil)).LogAttrs(ctx, slog.LevelInfo, "credential rotated", attrs...)
 	}
 	if len(argv) > 0 && !*dryRun && !res.Unchanged {
-		if err := runHook(ctx, e, argv, res); err != nil {
+		if err := runHook(ctx, e, argv, spec.Kind, res); err != nil {
 			return &exitError{code: 1, err: fmt.Errorf("the token was rotated, but --exec failed: %w", err)}
 		}
 	}
@@ -133,10 +160,13 @@ func fpOf(c *credential.Credential) string {
 }
 
 // writeRotateReport prints the old and new fingerprints and expiries.
-func writeRotateReport(w io.Writer, res *credential.RotateResult, dry bool, now time.Time) {
+func writeRotateReport(w io.Writer, res *credential.RotateResult, kind credential.Kind, dry bool, now time.Time) {
 	path := res.Path
 	if res.Link != "" {
 		path += " (through the link " + res.Link + ")"
+	}
+	if res.Version > 0 {
+		path += fmt.Sprintf(" (version %d)", res.Version)
 	}
 	switch {
 	case res.Unchanged:
@@ -149,8 +179,12 @@ func writeRotateReport(w io.Writer, res *credential.RotateResult, dry bool, now 
 	switch {
 	case res.Old != nil:
 		fmt.Fprintf(w, "  old  %s  %s\n", res.Old.Fingerprint(), describeExpiry(res.Old, now))
+	case errors.Is(res.OldErr, vault.ErrField):
+		fmt.Fprintf(w, "  old  (none: %v)\n", res.OldErr)
 	case res.OldErr != nil:
 		fmt.Fprintf(w, "  old  (not a valid JWT: %v)\n", res.OldErr)
+	case kind == credential.KindVault:
+		fmt.Fprintf(w, "  old  (none: the secret did not exist)\n")
 	default:
 		fmt.Fprintf(w, "  old  (none: the file did not exist)\n")
 	}
@@ -175,13 +209,21 @@ func describeExpiry(c *credential.Credential, now time.Time) string {
 	return fmt.Sprintf("expires %s (in %s)", exp.UTC().Format(time.RFC3339), token.HumanDuration(left))
 }
 
-// runHook runs --exec without a shell. It gets the fingerprints and the
-// path in its environment, never the token.
-func runHook(ctx context.Context, e *env, argv []string, res *credential.RotateResult) error {
+// runHook runs --exec without a shell. It gets the fingerprints and
+// where the token lives in its environment, never the token:
+// VOICETOKEN_TOKEN_FILE for a file, VOICETOKEN_TOKEN_SOURCE (file:PATH or
+// vault:MOUNT/PATH#FIELD) for both.
+func runHook(ctx context.Context, e *env, argv []string, kind credential.Kind, res *credential.RotateResult) error {
 	cmd := exec.CommandContext(ctx, argv[0], argv[1:]...)
 	cmd.Stdout, cmd.Stderr = e.stdout, e.stderr
-	cmd.Env = append(os.Environ(),
-		"VOICETOKEN_TOKEN_FILE="+res.Path,
+	source := res.Path
+	cmd.Env = os.Environ()
+	if kind == credential.KindFile {
+		source = "file:" + res.Path
+		cmd.Env = append(cmd.Env, "VOICETOKEN_TOKEN_FILE="+res.Path)
+	}
+	cmd.Env = append(cmd.Env,
+		"VOICETOKEN_TOKEN_SOURCE="+source,
 		"VOICETOKEN_OLD_FINGERPRINT="+fpOf(res.Old),
 		"VOICETOKEN_NEW_FINGERPRINT="+res.New.Fingerprint(),
 	)

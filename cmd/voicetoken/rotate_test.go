@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"voicetoken/internal/token"
+	"voicetoken/internal/vault/vaulttest"
 )
 
 // upstreamToken returns a platform-signed-looking (ES256) token expiring
@@ -20,6 +21,28 @@ func upstreamToken(t *testing.T, ttl time.Duration, jti string) string {
 	p, _ := json.Marshal(map[string]any{"iss": "podium", "sub": "cohost", "exp": testNow.Add(ttl).Unix(), "jti": jti})
 	e := base64.RawURLEncoding
 	return e.EncodeToString(h) + "." + e.EncodeToString(p) + "." + e.EncodeToString([]byte("sig-"+jti+"-0123456789abcdefghijklmnopqrstuvwxyz"))
+}
+
+// expect checks a command's exit code, that stdout holds every string in
+// stdout and stderr holds stderr, and that neither shows a secret.
+func (r result) expect(t *testing.T, code int, stdout []string, stderr string, secrets ...string) {
+	t.Helper()
+	if r.code != code {
+		t.Fatalf("exit %d, want %d\nstdout: %s\nstderr: %s", r.code, code, r.stdout, r.stderr)
+	}
+	for _, s := range secrets {
+		if strings.Contains(r.stdout+r.stderr, s) {
+			t.Fatal("output shows a token")
+		}
+	}
+	for _, want := range stdout {
+		if !strings.Contains(r.stdout, want) {
+			t.Errorf("stdout %q lacks %q", r.stdout, want)
+		}
+	}
+	if !strings.Contains(r.stderr, stderr) {
+		t.Errorf("stderr %q lacks %q", r.stderr, stderr)
+	}
 }
 
 func TestRotateCommand(t *testing.T) {
@@ -86,22 +109,7 @@ func TestRotateCommand(t *testing.T) {
 				environ = tt.env(dir)
 			}
 			r := runCLI(t, environ, tt.stdin, append([]string{"rotate"}, tt.args(dir)...)...)
-			if r.code != tt.code {
-				t.Fatalf("exit %d, want %d\nstdout: %s\nstderr: %s", r.code, tt.code, r.stdout, r.stderr)
-			}
-			for _, s := range []string{oldTok, newTok, expired} {
-				if strings.Contains(r.stdout+r.stderr, s) {
-					t.Fatal("output shows a token")
-				}
-			}
-			for _, want := range tt.stdout {
-				if !strings.Contains(r.stdout, want) {
-					t.Errorf("stdout %q lacks %q", r.stdout, want)
-				}
-			}
-			if !strings.Contains(r.stderr, tt.stderr) {
-				t.Errorf("stderr %q lacks %q", r.stderr, tt.stderr)
-			}
+			r.expect(t, tt.code, tt.stdout, tt.stderr, oldTok, newTok, expired)
 			want := tt.wantToken
 			if want == "" {
 				want = oldTok
@@ -122,5 +130,79 @@ func TestRotateCommand(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestRotateVaultCommand rotates into Vault's own KV v2 engine.
+func TestRotateVaultCommand(t *testing.T) {
+	oldTok := upstreamToken(t, time.Hour, "old")
+	newTok := upstreamToken(t, 24*time.Hour, "new")
+	const writer, reader = "hvs.rotate-writer", "hvs.rotate-reader"
+	tests := []struct {
+		name      string
+		vaultTok  string
+		args      []string
+		stdin     string
+		code      int
+		stdout    []string
+		stderr    string
+		wantToken string // the secret's token after; "" = the old one
+		wantHook  string
+	}{
+		{name: "new version", vaultTok: writer, args: []string{"--to", "vault:secret/podium#token"}, stdin: newTok,
+			stdout: []string{"rotated vault:secret/podium#token (version 2)", "old  " + token.Fingerprint(oldTok), "new  " + token.Fingerprint(newTok),
+				"backup version 1, kept by Vault (vault kv rollback -mount=secret -version=1 podium)"},
+			stderr: `"version":2`, wantToken: newTok},
+		{name: "dry run", vaultTok: writer, args: []string{"--to", "vault:secret/podium", "--dry-run"}, stdin: newTok,
+			stdout: []string{"dry run: would rotate vault:secret/podium#token"}},
+		{name: "exec hook gets the source", vaultTok: writer, wantToken: newTok,
+			args:  []string{"--to", "vault:secret/podium#token", "--exec", `sh -c 'echo "$VOICETOKEN_TOKEN_SOURCE $VOICETOKEN_TOKEN_FILE." > "$0"' HOOK`},
+			stdin: newTok, stdout: []string{"rotated"}, wantHook: "vault:secret/podium#token ."},
+		{name: "read-only Vault token", vaultTok: reader, args: []string{"--to", "vault:secret/podium#token"}, stdin: newTok,
+			code: 1, stderr: "needs create and update on secret/data/podium"},
+		{name: "no Vault token", args: []string{"--to", "vault:secret/podium#token"}, stdin: newTok,
+			code: 3, stderr: "set VAULT_TOKEN, or run 'vault login'"},
+		{name: "an invalid token is not written", vaultTok: writer, args: []string{"--to", "vault:secret/podium#token"}, stdin: "garbage",
+			code: 2, stderr: "malformed"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			kv := vaulttest.New(t)
+			kv.AddToken(writer, true)
+			kv.AddToken(reader, false)
+			kv.Put(t, "podium", map[string]any{"token": oldTok})
+			hook := filepath.Join(t.TempDir(), "hook.out")
+			args := []string{"rotate"}
+			for _, a := range tt.args {
+				args = append(args, strings.ReplaceAll(a, "HOOK", hook))
+			}
+			r := runCLI(t, map[string]string{"VAULT_ADDR": kv.URL, "VAULT_TOKEN": tt.vaultTok, "HOME": t.TempDir()}, tt.stdin, args...)
+			r.expect(t, tt.code, tt.stdout, tt.stderr, oldTok, newTok, writer, reader)
+			want := tt.wantToken
+			if want == "" {
+				want = oldTok
+			}
+			if got, _ := kv.Get(t, "podium", 0)["token"].(string); got != want {
+				t.Errorf("the secret holds %s, want %s", token.Fingerprint(got), token.Fingerprint(want))
+			}
+			if b, err := os.ReadFile(hook); (err == nil) != (tt.wantHook != "") || (err == nil && strings.TrimSpace(string(b)) != tt.wantHook) {
+				t.Errorf("hook output %q, %v; want %q", b, err, tt.wantHook)
+			}
+		})
+	}
+}
+
+// TestVaultRoundTrip: what rotate writes into Vault, check reads back.
+func TestVaultRoundTrip(t *testing.T) {
+	newTok := upstreamToken(t, 24*time.Hour, "new")
+	kv := vaulttest.New(t)
+	kv.AddToken("hvs.ops", true)
+	environ := map[string]string{"VAULT_ADDR": kv.URL, "VAULT_TOKEN": "hvs.ops", "HOME": t.TempDir()}
+	if r := runCLI(t, environ, newTok, "rotate", "--to", "vault:secret/agents/podium#jwt"); r.code != 0 {
+		t.Fatalf("rotate: exit %d: %s", r.code, r.stderr)
+	}
+	r := runCLI(t, environ, "", "check", "--credential", "vault:secret/agents/podium#jwt")
+	if r.code != 0 || !strings.Contains(r.stdout, "credential vault:secret/agents/podium#jwt") || !strings.Contains(r.stdout, "VALID: expires in 24h") {
+		t.Errorf("check: exit %d\n%s%s", r.code, r.stdout, r.stderr)
 	}
 }

@@ -14,6 +14,7 @@ import (
 	"voicetoken/internal/credential"
 	"voicetoken/internal/page"
 	"voicetoken/internal/token"
+	"voicetoken/internal/vault"
 )
 
 // Input size limits: generous enough that an oversized token is reported
@@ -204,20 +205,23 @@ func expiresIn(t *token.Token, now time.Time) string {
 }
 
 // CredentialSpec names where an agent's upstream token lives:
-// "file:/run/secrets/podium_token" or "env:PODIUM_TOKEN".
+// "file:/run/secrets/podium_token", "env:PODIUM_TOKEN" or
+// "vault:secret/podium#token".
 type CredentialSpec struct {
-	Kind string // "file" or "env"
-	Ref  string // the path or the variable name
+	Kind string // "file", "env" or "vault"
+	Ref  string // the path, the variable name or the Vault secret
 }
 
 func (s CredentialSpec) String() string { return s.Kind + ":" + s.Ref }
 
-// ErrBadSpec means a credential spec is not file:PATH or env:NAME.
-var ErrBadSpec = errors.New("credential must be file:PATH or env:NAME")
+// ErrBadSpec means a credential spec is not file:PATH, env:NAME or
+// vault:MOUNT/PATH#FIELD.
+var ErrBadSpec = errors.New("credential must be file:PATH, env:NAME or vault:MOUNT/PATH#FIELD")
 
 var envName = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`) })
 
-// ParseCredentialSpec reads "file:PATH" or "env:NAME".
+// ParseCredentialSpec reads "file:PATH", "env:NAME" or
+// "vault:MOUNT/PATH[#FIELD]" (the field defaults to token).
 func ParseCredentialSpec(s string) (CredentialSpec, error) {
 	kind, ref, ok := strings.Cut(s, ":")
 	switch {
@@ -227,10 +231,33 @@ func ParseCredentialSpec(s string) (CredentialSpec, error) {
 		return CredentialSpec{kind, ref}, nil
 	case kind == "env" && envName().MatchString(ref):
 		return CredentialSpec{kind, ref}, nil
+	case kind == "vault":
+		r, err := vault.ParseRef(ref)
+		if err != nil {
+			return CredentialSpec{}, fmt.Errorf("%w: %w", ErrBadSpec, err)
+		}
+		return CredentialSpec{kind, r.String()}, nil
 	case kind == "file" || kind == "env":
 		return CredentialSpec{}, fmt.Errorf("%w: %q is not a valid %s reference", ErrBadSpec, ref, kind)
 	}
 	return CredentialSpec{}, fmt.Errorf("%w, got kind %q", ErrBadSpec, kind)
+}
+
+// readVault reads a vault: credential's field.
+func readVault(ctx context.Context, ref string, getenv func(string) string) (string, error) {
+	r, err := vault.ParseRef(ref)
+	if err != nil {
+		return "", err
+	}
+	c, err := vault.FromEnv(getenv)
+	if err != nil {
+		return "", err
+	}
+	s, err := c.Read(ctx, r)
+	if err != nil {
+		return "", err
+	}
+	return s.Field(r)
 }
 
 // maxCredential bounds an upstream credential file.
@@ -239,7 +266,8 @@ const maxCredential = 64 << 10
 // Credential checks an agent's upstream token (any algorithm; its
 // signature belongs to its platform and is not checked): exp in the
 // future, warn within warn of it, and for a file, that only its owner can
-// read it.
+// read it. A vault: token is read with the vault CLI's environment
+// (VAULT_ADDR, VAULT_TOKEN, ...) through getenv.
 func Credential(name string, spec CredentialSpec, getenv func(string) string, warn time.Duration, now func() time.Time) Check {
 	if now == nil {
 		now = time.Now
@@ -261,6 +289,12 @@ func Credential(name string, spec CredentialSpec, getenv func(string) string, wa
 				return Failf("environment variable %s is not set", spec.Ref)
 			}
 			raw = getenv(spec.Ref)
+		case "vault":
+			v, err := readVault(ctx, spec.Ref, getenv)
+			if err != nil {
+				return Failf("cannot read the credential: %v", err)
+			}
+			raw = v
 		default:
 			return Failf("%v", ErrBadSpec)
 		}

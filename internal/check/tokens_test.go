@@ -15,6 +15,7 @@ import (
 	"voicetoken/internal/keys"
 	"voicetoken/internal/logscan"
 	"voicetoken/internal/token"
+	"voicetoken/internal/vault/vaulttest"
 )
 
 // runOne runs c and scans its detail for every secret the check tests
@@ -125,7 +126,11 @@ func TestCredential(t *testing.T) {
 	old := upstream(`{"sub":"agent-7","exp":` + exp(-3*time.Hour) + `}`)
 	noExp := upstream(`{"sub":"agent-7"}`)
 	later := upstream(`{"sub":"agent-7","nbf":` + exp(time.Hour) + `,"exp":` + exp(48*time.Hour) + `}`)
-	env := map[string]string{"PODIUM_TOKEN": good, "OLD_TOKEN": old}
+	kv := vaulttest.New(t)
+	kv.AddToken("hvs.check-read", false)
+	kv.Put(t, "podium", map[string]any{"token": good})
+	kv.Put(t, "old", map[string]any{"jwt": old})
+	env := map[string]string{"PODIUM_TOKEN": good, "OLD_TOKEN": old, "VAULT_ADDR": kv.URL, "VAULT_TOKEN": "hvs.check-read"}
 	getenv := func(k string) string { return env[k] }
 	spec := func(kind, ref string) check.CredentialSpec { return check.CredentialSpec{Kind: kind, Ref: ref} }
 	tests := []struct {
@@ -148,6 +153,10 @@ func TestCredential(t *testing.T) {
 		{name: "env ok", spec: spec("env", "PODIUM_TOKEN"), status: check.OK, detail: "VALID"},
 		{name: "env expired", spec: spec("env", "OLD_TOKEN"), status: check.Fail, detail: "EXPIRED"},
 		{name: "env unset", spec: spec("env", "UNSET"), status: check.Fail, detail: "environment variable UNSET is not set"},
+		{name: "vault ok", spec: spec("vault", "secret/podium#token"), status: check.OK, detail: "VALID: expires in 24h"},
+		{name: "vault other field, expired", spec: spec("vault", "secret/old#jwt"), status: check.Fail, detail: "EXPIRED"},
+		{name: "vault no such field", spec: spec("vault", "secret/old#token"), status: check.Fail, detail: `has no field "token"; it has fields jwt`},
+		{name: "vault no such secret", spec: spec("vault", "secret/nope#token"), status: check.Fail, detail: "no such secret in Vault: secret/nope"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -179,6 +188,8 @@ func TestParseCredentialSpec(t *testing.T) {
 		{in: "env:1BAD", wantErr: check.ErrBadSpec},
 		{in: "env:A-B", wantErr: check.ErrBadSpec},
 		{in: "exec:cat x", wantErr: check.ErrBadSpec},
+		{in: "vault:secret/podium#jwt", want: check.CredentialSpec{Kind: "vault", Ref: "secret/podium#jwt"}},
+		{in: "vault:secret", wantErr: check.ErrBadSpec},
 		{in: "file:a\x00b", wantErr: check.ErrBadSpec},
 	}
 	for _, tt := range tests {

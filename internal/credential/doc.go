@@ -16,6 +16,9 @@
 //   - env:NAME   an environment variable: the weakest option, since the
 //     value is visible to anything that can read the process environment
 //     and cannot change without a restart.
+//   - vault:MOUNT/PATH#FIELD  one field of a Vault (or OpenBao) KV v2
+//     secret, read over Vault's HTTP API (package vault) and re-read on
+//     the exec: schedule below.
 //   - exec:CMD ARGS...  a command whose stdout is the token, the way
 //     kubectl's exec credential plugins and AWS credential_process reach a
 //     secret store without linking its SDK. It is re-run on an interval
@@ -38,7 +41,9 @@
 // back up the previous value, then write the new one atomically (temporary
 // file in the same directory, fsync, rename, fsync of the directory, mode
 // 0600), so that a crash at any point leaves either the old or the new
-// token in place, never a truncated file.
+// token in place, never a truncated file. [RotateVault] writes a new
+// version of a Vault secret with check-and-set on the version read; Vault
+// keeps the previous version.
 //
 // Files inside a git work tree, or named like .env / .env.local, are
 // refused unless forced: the rotation SOP forbids tokens in files that can

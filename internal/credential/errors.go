@@ -6,7 +6,7 @@ import "errors"
 // token.ErrMalformed, token.ErrExpired, token.ErrMissingExpiry) with
 // context; test with errors.Is. No error ever contains a token value.
 var (
-	// ErrSpec means a credential spec that is not file:, env: or exec:.
+	// ErrSpec means a credential spec that is not file:, env:, exec: or vault:.
 	ErrSpec = errors.New("invalid credential spec")
 	// ErrEmpty means the source produced no token at all.
 	ErrEmpty = errors.New("credential is empty")

@@ -20,6 +20,7 @@ import (
 
 	"voicetoken/internal/keys"
 	"voicetoken/internal/token"
+	"voicetoken/internal/vault"
 )
 
 // Defaults for Config's zero values, each chosen to be safe rather than
@@ -29,7 +30,8 @@ const (
 	// events (queue overflow, a remounted directory), a stat and a small
 	// read every 30s cost nothing.
 	DefaultPollInterval = 30 * time.Second
-	// DefaultRefresh is how often an exec: command is re-run.
+	// DefaultRefresh is how often an exec: command is re-run and a vault:
+	// secret re-read.
 	DefaultRefresh = 5 * time.Minute
 	// DefaultRefreshBefore re-runs an exec: command this long before the
 	// current token expires, whatever the interval says.
@@ -72,7 +74,8 @@ type Config struct {
 	// NoWatch disables fsnotify, leaving the poll (and Reload).
 	NoWatch bool
 	// Refresh, RefreshBefore, RetryInterval and ExecTimeout tune exec:
-	// sources; zero means the Default* constant.
+	// and vault: sources (ExecTimeout bounds one Vault request); zero
+	// means the Default* constant.
 	Refresh, RefreshBefore, RetryInterval, ExecTimeout time.Duration
 	// ExpiringWithin is when CREDENTIAL_EXPIRING is logged; zero means
 	// DefaultExpiringWithin.
@@ -80,6 +83,9 @@ type Config struct {
 	// OnChange, if set, is called after each new value is stored, from the
 	// goroutine that loaded it.
 	OnChange func(*Credential)
+	// Vault reads vault: sources; nil means a client configured from the
+	// environment through Getenv (VAULT_ADDR, VAULT_TOKEN, ...).
+	Vault *vault.Client
 }
 
 // Source holds the current upstream token and replaces it when its origin
@@ -112,7 +118,7 @@ type Source struct {
 // Run to keep the value fresh.
 func New(ctx context.Context, cfg Config) (*Source, error) {
 	switch cfg.Spec.Kind {
-	case KindFile, KindEnv, KindExec:
+	case KindFile, KindEnv, KindExec, KindVault:
 	default:
 		return nil, fmt.Errorf("%w: no source kind", ErrSpec)
 	}
@@ -138,6 +144,13 @@ func New(ctx context.Context, cfg Config) (*Source, error) {
 	setDefault(&cfg.RetryInterval, DefaultRetryInterval)
 	setDefault(&cfg.ExecTimeout, DefaultExecTimeout)
 	setDefault(&cfg.ExpiringWithin, DefaultExpiringWithin)
+	if cfg.Spec.Kind == KindVault && cfg.Vault == nil {
+		c, err := vault.FromEnv(cfg.Getenv)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", cfg.Spec, err)
+		}
+		cfg.Vault = c
+	}
 	s := &Source{cfg: cfg, log: cfg.Logger, origin: cfg.Spec.String(), recheck: make(chan struct{}, 1)}
 	if _, err := s.load(ctx, "start", true); err != nil {
 		return nil, err
@@ -170,7 +183,8 @@ func (s *Source) Reload(ctx context.Context) (*Credential, error) {
 }
 
 // Run keeps the value fresh until ctx is done: for file: it watches the
-// directory and polls; for exec: it re-runs the command on schedule; for
+// directory and polls; for exec: it re-runs the command on schedule, and
+// for vault: re-reads the secret on the same schedule; for
 // all kinds it logs CREDENTIAL_EXPIRING as exp approaches. It returns
 // ctx.Err().
 func (s *Source) Run(ctx context.Context) error {
@@ -204,7 +218,7 @@ func (s *Source) Run(ctx context.Context) error {
 			defer t.Stop()
 			poll = t.C
 		}
-	case KindExec:
+	case KindExec, KindVault:
 		t := time.NewTimer(s.nextExec())
 		defer t.Stop()
 		execC = t.C
@@ -411,6 +425,9 @@ func (s *Source) read(ctx context.Context) ([]byte, string, error) {
 		return []byte(v), "", nil
 	case KindExec:
 		b, err := runCommand(ctx, s.cfg.Spec.Argv, s.cfg.ExecTimeout)
+		return b, "", err
+	case KindVault:
+		b, err := readVault(ctx, s.cfg.Vault, s.cfg.Spec.Vault, s.cfg.ExecTimeout)
 		return b, "", err
 	}
 	return nil, "", ErrSpec

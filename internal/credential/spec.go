@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"path/filepath"
 	"strings"
+
+	"voicetoken/internal/vault"
 )
 
 // Kind is where a credential comes from.
@@ -14,6 +16,8 @@ const (
 	KindFile Kind = "file"
 	KindEnv  Kind = "env"
 	KindExec Kind = "exec"
+	// KindVault is one field of a Vault (or OpenBao) KV v2 secret.
+	KindVault Kind = "vault"
 )
 
 // Spec names a credential source, parsed by [ParseSpec].
@@ -26,6 +30,8 @@ type Spec struct {
 	// Argv is the command and its arguments for KindExec. It is run
 	// directly, without a shell.
 	Argv []string
+	// Vault is the secret and field for KindVault.
+	Vault vault.Ref
 }
 
 // ParseSpec parses a credential spec:
@@ -34,6 +40,8 @@ type Spec struct {
 //	                                  starting with / ./ or ../)
 //	env:PODIUM_TOKEN
 //	exec:vault kv get -field=token secret/podium
+//	vault:secret/podium#token        (KV v2 mount secret, secret podium,
+//	                                  field token, the default field)
 //
 // An exec: command is split into words like a shell would (single and
 // double quotes, backslash escapes) but never run by one: no variables,
@@ -48,7 +56,7 @@ func ParseSpec(s string) (Spec, error) {
 		if p := filepath.Clean(s); strings.TrimSpace(p) != "" && (strings.HasPrefix(s, "/") || strings.HasPrefix(s, "./") || strings.HasPrefix(s, "../")) {
 			return Spec{Kind: KindFile, Path: p}, nil
 		}
-		return Spec{}, fmt.Errorf("%w: want file:PATH, env:NAME or exec:COMMAND", ErrSpec)
+		return Spec{}, fmt.Errorf("%w: want file:PATH, env:NAME, exec:COMMAND or vault:MOUNT/PATH#FIELD", ErrSpec)
 	}
 	switch Kind(strings.ToLower(scheme)) {
 	case KindFile:
@@ -79,8 +87,14 @@ func ParseSpec(s string) (Spec, error) {
 			return Spec{}, fmt.Errorf("%w: exec: %w", ErrSpec, err)
 		}
 		return Spec{Kind: KindExec, Argv: argv}, nil
+	case KindVault:
+		ref, err := vault.ParseRef(rest)
+		if err != nil {
+			return Spec{}, fmt.Errorf("%w: vault: %w", ErrSpec, err)
+		}
+		return Spec{Kind: KindVault, Vault: ref}, nil
 	}
-	return Spec{}, fmt.Errorf("%w: unknown kind %q; want file:, env: or exec:", ErrSpec, printable(scheme))
+	return Spec{}, fmt.Errorf("%w: unknown kind %q; want file:, env:, exec: or vault:", ErrSpec, printable(scheme))
 }
 
 // String returns the spec in a form safe to log: an exec: command shows
@@ -96,6 +110,8 @@ func (s Spec) String() string {
 			return "exec:"
 		}
 		return fmt.Sprintf("exec:%s (%d args)", filepath.Base(s.Argv[0]), len(s.Argv)-1)
+	case KindVault:
+		return "vault:" + s.Vault.String()
 	}
 	return "unknown:"
 }

@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"voicetoken/internal/credential"
+	"voicetoken/internal/vault"
 )
 
 func TestParseSpec(t *testing.T) {
@@ -33,7 +34,11 @@ func TestParseSpec(t *testing.T) {
 		{name: "env with equals", in: "env:A=B", wantErr: credential.ErrSpec},
 		{name: "exec empty", in: "exec:  ", wantErr: credential.ErrSpec},
 		{name: "exec unterminated", in: `exec:vault "x`, wantErr: credential.ErrSpec},
-		{name: "unknown kind", in: "vault:secret/x", wantErr: credential.ErrSpec},
+		{name: "vault", in: "vault:secret/podium#jwt", want: credential.Spec{Kind: credential.KindVault, Vault: vault.Ref{Mount: "secret", Path: "podium", Field: "jwt"}}},
+		{name: "vault default field", in: "vault:kv/agents/podium", want: credential.Spec{Kind: credential.KindVault, Vault: vault.Ref{Mount: "kv", Path: "agents/podium", Field: "token"}}},
+		{name: "vault without a path", in: "vault:secret", wantErr: credential.ErrSpec},
+		{name: "vault with ..", in: "vault:secret/../sys", wantErr: credential.ErrSpec},
+		{name: "unknown kind", in: "aws:podium/token", wantErr: credential.ErrSpec},
 		{name: "no kind", in: "podium_token", wantErr: credential.ErrSpec},
 		{name: "empty", in: "", wantErr: credential.ErrSpec},
 		{name: "NUL", in: "file:/x\x00y", wantErr: credential.ErrSpec},
@@ -47,7 +52,7 @@ func TestParseSpec(t *testing.T) {
 			if err != nil {
 				return
 			}
-			if got.Kind != tt.want.Kind || got.Path != tt.want.Path || got.Var != tt.want.Var || !slices.Equal(got.Argv, tt.want.Argv) {
+			if got.Kind != tt.want.Kind || got.Path != tt.want.Path || got.Var != tt.want.Var || got.Vault != tt.want.Vault || !slices.Equal(got.Argv, tt.want.Argv) {
 				t.Errorf("ParseSpec(%q) = %+v, want %+v", tt.in, got, tt.want)
 			}
 		})
@@ -73,7 +78,7 @@ func TestSpecErrorHidesExecArgs(t *testing.T) {
 
 func FuzzParseSpec(f *testing.F) {
 	for _, s := range []string{"file:/run/secrets/podium_token", "file:///x", "env:PODIUM_TOKEN", "exec:vault kv get -field=token 'a b'",
-		`exec:a "b\"c" d\ e`, "/abs", "./rel", "file://host/x", "exec:'", "env:", ":", "file:..", "exec:\\"} {
+		`exec:a "b\"c" d\ e`, "/abs", "./rel", "file://host/x", "exec:'", "env:", ":", "file:..", "exec:\\", "vault:secret/podium#token", "vault:kv/a/b", "vault:x"} {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, in string) {
@@ -91,6 +96,11 @@ func FuzzParseSpec(f *testing.F) {
 		case credential.KindFile, credential.KindEnv:
 			again, err := credential.ParseSpec(s.String())
 			if err != nil || again.Kind != s.Kind || again.Path != s.Path || again.Var != s.Var {
+				t.Fatalf("round trip of %q: %+v, %v; want %+v", s.String(), again, err, s)
+			}
+		case credential.KindVault:
+			again, err := credential.ParseSpec(s.String())
+			if err != nil || again.Kind != s.Kind || again.Vault != s.Vault {
 				t.Fatalf("round trip of %q: %+v, %v; want %+v", s.String(), again, err, s)
 			}
 		case credential.KindExec:

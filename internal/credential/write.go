@@ -125,7 +125,8 @@ type RotateOptions struct {
 // token values (Credential prints as its fingerprint).
 type RotateResult struct {
 	// Path is the file replaced: the target when the path given was a
-	// symlink, which is then Link.
+	// symlink, which is then Link. For RotateVault it is the spec,
+	// vault:MOUNT/PATH#FIELD.
 	Path string
 	Link string
 	// Old is the previous value, nil when there was no file or it could
@@ -137,8 +138,11 @@ type RotateResult struct {
 	// Unchanged is true when the file already held the new value; nothing
 	// is written then.
 	Unchanged bool
-	// Backup is the backup written, "" when none.
+	// Backup is the backup written, "" when none; for Vault, the version
+	// Vault keeps.
 	Backup string
+	// Version is the new KV version a Vault rotation wrote.
+	Version int
 	// Pruned lists old backups removed to keep Backups.
 	Pruned []string
 	// Warnings are one-line notes such as a loose directory mode.

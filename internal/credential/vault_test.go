@@ -1,0 +1,204 @@
+package credential_test
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"testing"
+	"time"
+
+	"voicetoken/internal/credential"
+	"voicetoken/internal/token"
+	"voicetoken/internal/vault"
+	"voicetoken/internal/vault/vaulttest"
+)
+
+const vaultToken = "hvs.credential-test-root"
+
+// newVault starts Vault's KV v2 engine and returns it with a client that
+// may read and write.
+func newVault(t *testing.T) (*vaulttest.Server, *vault.Client) {
+	t.Helper()
+	srv := vaulttest.New(t)
+	srv.AddToken(vaultToken, true)
+	c, err := vault.NewClient(vault.Config{Addr: srv.URL, Token: vaultToken})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return srv, c
+}
+
+func vaultSpec(t *testing.T, s string) credential.Spec {
+	t.Helper()
+	spec, err := credential.ParseSpec(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return spec
+}
+
+// TestVaultSource: a vault: source loads the field, picks up a new
+// version on its refresh schedule and on Reload, and refuses a bad one
+// while keeping the old.
+func TestVaultSource(t *testing.T) {
+	now := time.Now()
+	first, second := tokenExp(t, now, 2*time.Hour), tokenExp(t, now, 3*time.Hour)
+	l := newLogs(t)
+	l.Secret(first, second, vaultToken)
+	srv, c := newVault(t)
+	srv.Put(t, "agents/podium", map[string]any{"jwt": first, "note": "x"})
+
+	src := startSource(t, l, credential.Config{
+		Spec: vaultSpec(t, "vault:secret/agents/podium#jwt"), Vault: c,
+		Refresh: 50 * time.Millisecond, RetryInterval: 50 * time.Millisecond,
+	})
+	if src.Token() != first || src.Current().Origin() != "vault:secret/agents/podium#jwt" {
+		t.Fatalf("first load: %v from %s", src.Current(), src.Current().Origin())
+	}
+	srv.Put(t, "agents/podium", map[string]any{"jwt": second})
+	eventually(t, 5*time.Second, "the refresh to read version 2", func() bool { return src.Token() == second })
+
+	srv.Put(t, "agents/podium", map[string]any{"jwt": "not a jwt"})
+	if got, err := src.Reload(context.Background()); !errors.Is(err, token.ErrMalformed) || got.Token() != second {
+		t.Fatalf("Reload of a bad version: %v, %v; want ErrMalformed and the old token kept", got, err)
+	}
+	srv.Put(t, "agents/podium", map[string]any{"other": first})
+	if _, err := src.Reload(context.Background()); !errors.Is(err, vault.ErrField) {
+		t.Fatalf("Reload without the field: %v, want ErrField", err)
+	}
+	if src.Token() != second {
+		t.Fatal("a refused version replaced the token")
+	}
+	if ev := l.Events("CREDENTIAL_REJECTED"); len(ev) == 0 {
+		t.Error("no CREDENTIAL_REJECTED logged")
+	}
+}
+
+func TestVaultSourceNeedsAFirstValue(t *testing.T) {
+	srv, c := newVault(t)
+	srv.Put(t, "podium", map[string]any{"token": "x"})
+	ro, err := vault.NewClient(vault.Config{Addr: srv.URL, Token: "hvs.unknown"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name   string
+		spec   string
+		client *vault.Client
+		getenv func(string) string
+		want   error
+	}{
+		{name: "no secret", spec: "vault:secret/missing", client: c, want: vault.ErrNotFound},
+		{name: "not a JWT", spec: "vault:secret/podium", client: c, want: token.ErrMalformed},
+		{name: "denied", spec: "vault:secret/podium", client: ro, want: vault.ErrDenied},
+		{name: "no Vault token in the environment", spec: "vault:secret/podium", getenv: func(string) string { return "" }, want: vault.ErrConfig},
+	}
+	for _, tc := range tests {
+		_, err := credential.New(context.Background(), credential.Config{Spec: vaultSpec(t, tc.spec), Vault: tc.client, Getenv: tc.getenv})
+		if !errors.Is(err, tc.want) {
+			t.Errorf("%s: %v, want %v", tc.name, err, tc.want)
+		}
+		if err != nil && strings.Contains(err.Error(), vaultToken) {
+			t.Errorf("%s: the error shows the Vault token", tc.name)
+		}
+	}
+}
+
+func TestRotateVault(t *testing.T) {
+	now := time.Now()
+	oldTok, newTok := tokenExp(t, now, time.Hour), tokenExp(t, now, 24*time.Hour)
+	expired := tokenExp(t, now, -time.Hour)
+	ctx := context.Background()
+	ref := vault.Ref{Mount: "secret", Path: "podium", Field: "token"}
+	opts := func(tok string) credential.RotateOptions { return credential.RotateOptions{Token: tok} }
+
+	t.Run("new version, other fields kept, old version is the backup", func(t *testing.T) {
+		srv, c := newVault(t)
+		srv.Put(t, "podium", map[string]any{"token": oldTok, "refresh": "kept"})
+		res, err := credential.RotateVault(ctx, c, ref, opts(newTok))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if res.Version != 2 || res.Old.Token() != oldTok || res.New.Token() != newTok || !strings.Contains(res.Backup, "version 1") || res.Path != "vault:secret/podium#token" {
+			t.Errorf("result %+v", res)
+		}
+		if got := srv.Get(t, "podium", 0); got["token"] != newTok || got["refresh"] != "kept" {
+			t.Errorf("secret now holds the new token: %v, refresh %v; want true, kept", got["token"] == newTok, got["refresh"])
+		}
+		if got := srv.Get(t, "podium", 1); got["token"] != oldTok {
+			t.Error("version 1 does not hold the old token")
+		}
+	})
+	t.Run("creates a missing secret", func(t *testing.T) {
+		srv, c := newVault(t)
+		res, err := credential.RotateVault(ctx, c, ref, opts(newTok))
+		if err != nil || res.Version != 1 || res.Old != nil || res.Backup != "" {
+			t.Fatalf("%+v, %v", res, err)
+		}
+		if srv.Get(t, "podium", 0)["token"] != newTok {
+			t.Error("not written")
+		}
+	})
+	t.Run("a secret without the field gets it", func(t *testing.T) {
+		srv, c := newVault(t)
+		srv.Put(t, "podium", map[string]any{"user": "cohost"})
+		res, err := credential.RotateVault(ctx, c, ref, opts(newTok))
+		if err != nil || res.Version != 2 || res.Old != nil || !errors.Is(res.OldErr, vault.ErrField) {
+			t.Fatalf("%+v, %v", res, err)
+		}
+		if got := srv.Get(t, "podium", 0); got["token"] != newTok || got["user"] != "cohost" {
+			t.Errorf("secret now has token %v, user %v", got["token"] == newTok, got["user"])
+		}
+	})
+	t.Run("after a deleted version", func(t *testing.T) {
+		srv, c := newVault(t)
+		srv.Put(t, "podium", map[string]any{"token": oldTok})
+		srv.Delete(t, "podium")
+		res, err := credential.RotateVault(ctx, c, ref, opts(newTok))
+		if err != nil || res.Version != 2 {
+			t.Fatalf("%+v, %v", res, err)
+		}
+	})
+	t.Run("unchanged and dry run write nothing", func(t *testing.T) {
+		srv, c := newVault(t)
+		srv.Put(t, "podium", map[string]any{"token": oldTok})
+		if res, err := credential.RotateVault(ctx, c, ref, opts(oldTok)); err != nil || !res.Unchanged {
+			t.Errorf("same token: %+v, %v", res, err)
+		}
+		o := opts(newTok)
+		o.DryRun = true
+		if res, err := credential.RotateVault(ctx, c, ref, o); err != nil || res.Version != 0 {
+			t.Errorf("dry run: %+v, %v", res, err)
+		}
+		if srv.Get(t, "podium", 0)["token"] != oldTok || srv.Get(t, "podium", 2) != nil {
+			t.Error("a version was written")
+		}
+	})
+	t.Run("an invalid token writes nothing", func(t *testing.T) {
+		srv, c := newVault(t)
+		srv.Put(t, "podium", map[string]any{"token": oldTok})
+		before := srv.Requests()
+		for _, bad := range []string{expired, "garbage", ""} {
+			res, err := credential.RotateVault(ctx, c, ref, opts(bad))
+			if err == nil || res.New != nil {
+				t.Errorf("%q: %+v, %v", bad, res, err)
+			}
+		}
+		if srv.Requests() != before {
+			t.Error("Vault was called for an invalid token")
+		}
+	})
+	t.Run("a concurrent writer wins and nothing is overwritten", func(t *testing.T) {
+		srv, c := newVault(t)
+		srv.Put(t, "podium", map[string]any{"token": oldTok})
+		other := tokenExp(t, now, 5*time.Hour)
+		srv.OnWrite(func() { srv.Put(t, "podium", map[string]any{"token": other}) })
+		_, err := credential.RotateVault(ctx, c, ref, opts(newTok))
+		if !errors.Is(err, vault.ErrChanged) {
+			t.Fatalf("%v, want ErrChanged", err)
+		}
+		if got, _ := srv.Get(t, "podium", 0)["token"].(string); got != other {
+			t.Errorf("the other writer's token was overwritten: now %s", token.Fingerprint(got))
+		}
+	})
+}

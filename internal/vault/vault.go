@@ -1,0 +1,380 @@
+// Package vault reads and writes one field of a secret in a Vault (or
+// OpenBao) KV version 2 secrets engine over its HTTP API, configured the
+// way the vault CLI is: VAULT_ADDR, VAULT_TOKEN or ~/.vault-token,
+// VAULT_NAMESPACE and VAULT_CACERT. It links no Vault SDK.
+//
+// Writes are check-and-set on the version read, so two writers never
+// overwrite each other unseen, and KV v2 keeps the versions before them:
+// the store holds its own backups.
+package vault
+
+import (
+	"bytes"
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"time"
+)
+
+// Sentinel errors; test with errors.Is. No error holds a token or a
+// secret's value.
+var (
+	// ErrRef means a secret reference that is not MOUNT/PATH[#FIELD].
+	ErrRef = errors.New("invalid Vault secret reference")
+	// ErrConfig means the client cannot be configured: no token, a bad
+	// VAULT_ADDR or VAULT_CACERT.
+	ErrConfig = errors.New("vault is not configured")
+	// ErrNotFound means there is no secret at the path (or its current
+	// version is deleted).
+	ErrNotFound = errors.New("no such secret in Vault")
+	// ErrField means the secret has no such field, or it is not a string.
+	ErrField = errors.New("secret field missing")
+	// ErrDenied means Vault refused the token (403).
+	ErrDenied = errors.New("vault denied access")
+	// ErrChanged means a check-and-set write found a newer version than
+	// the one read: someone else wrote the secret in between.
+	ErrChanged = errors.New("the secret changed since it was read")
+	// ErrResponse means Vault answered with an error or with something
+	// that is not a KV v2 answer.
+	ErrResponse = errors.New("vault request failed")
+)
+
+// DefaultAddr is the vault CLI's default for VAULT_ADDR.
+const DefaultAddr = "https://127.0.0.1:8200"
+
+// DefaultField is the field read when a reference names none.
+const DefaultField = "token"
+
+// maxResponse bounds what is read from Vault: a secret with a token in it
+// and its metadata.
+const maxResponse = 1 << 20
+
+// Ref names one field of one KV v2 secret, written as the vault CLI
+// names it: "secret/podium#token" is field token of secret podium on the
+// mount secret/ (HTTP path /v1/secret/data/podium).
+type Ref struct {
+	Mount string
+	Path  string
+	Field string
+}
+
+// ParseRef reads MOUNT/PATH[#FIELD]. The first path segment is the
+// mount; FIELD defaults to "token".
+func ParseRef(s string) (Ref, error) {
+	p, field, hasField := strings.Cut(s, "#")
+	if !hasField {
+		field = DefaultField
+	}
+	p = strings.Trim(p, "/")
+	mount, path, ok := strings.Cut(p, "/")
+	switch {
+	case !ok || mount == "" || path == "":
+		return Ref{}, fmt.Errorf("%w: want MOUNT/PATH[#FIELD], as in secret/podium#token", ErrRef)
+	case field == "":
+		return Ref{}, fmt.Errorf("%w: empty field after #", ErrRef)
+	}
+	for _, seg := range strings.Split(path, "/") {
+		if seg == "" || seg == "." || seg == ".." {
+			return Ref{}, fmt.Errorf("%w: path %q has an empty, . or .. segment", ErrRef, printable(path))
+		}
+	}
+	for _, part := range []string{mount, path, field} {
+		for _, r := range part {
+			if r < 0x20 || r == 0x7f {
+				return Ref{}, fmt.Errorf("%w: %q holds a control character", ErrRef, printable(part))
+			}
+		}
+	}
+	return Ref{Mount: mount, Path: path, Field: field}, nil
+}
+
+// String returns MOUNT/PATH#FIELD.
+func (r Ref) String() string { return r.Mount + "/" + r.Path + "#" + r.Field }
+
+// Client talks to one Vault server. Build it with NewClient or
+// FromEnv; the zero value is not usable.
+type Client struct {
+	addr      *url.URL
+	token     string
+	namespace string
+	http      *http.Client
+}
+
+// Config is what a Client needs. Token is required.
+type Config struct {
+	// Addr is Vault's URL; "" means DefaultAddr.
+	Addr string
+	// Token is the Vault token sent as X-Vault-Token.
+	Token string
+	// Namespace, when set, is sent as X-Vault-Namespace.
+	Namespace string
+	// CACert is a PEM file of CAs to trust instead of the system's.
+	CACert string
+	// Timeout bounds one request; 0 means 30s.
+	Timeout time.Duration
+}
+
+// NewClient checks cfg and returns a Client.
+func NewClient(cfg Config) (*Client, error) {
+	if cfg.Addr == "" {
+		cfg.Addr = DefaultAddr
+	}
+	u, err := url.Parse(cfg.Addr)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return nil, fmt.Errorf("%w: VAULT_ADDR %q is not an http:// or https:// URL", ErrConfig, printable(cfg.Addr))
+	}
+	if cfg.Token == "" {
+		return nil, fmt.Errorf("%w: no Vault token: set VAULT_TOKEN, or run 'vault login', which writes ~/.vault-token", ErrConfig)
+	}
+	if strings.ContainsAny(cfg.Token, "\r\n") {
+		return nil, fmt.Errorf("%w: the Vault token holds a line break", ErrConfig)
+	}
+	if cfg.Timeout == 0 {
+		cfg.Timeout = 30 * time.Second
+	}
+	tr := http.DefaultTransport.(*http.Transport).Clone() // HTTPS_PROXY applies, as for the vault CLI
+	if cfg.CACert != "" {
+		pem, err := os.ReadFile(cfg.CACert)
+		if err != nil {
+			return nil, fmt.Errorf("%w: VAULT_CACERT: %w", ErrConfig, err)
+		}
+		pool := x509.NewCertPool()
+		if !pool.AppendCertsFromPEM(pem) {
+			return nil, fmt.Errorf("%w: VAULT_CACERT %s holds no PEM certificate", ErrConfig, cfg.CACert)
+		}
+		tr.TLSClientConfig = &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}
+	}
+	return &Client{
+		addr: u, token: cfg.Token, namespace: cfg.Namespace,
+		http: &http.Client{Transport: tr, Timeout: cfg.Timeout,
+			// Vault redirects only to its active node, at the same path;
+			// the token header must not follow a redirect elsewhere.
+			CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }},
+	}, nil
+}
+
+// FromEnv builds a Client the way the vault CLI reads its environment:
+// VAULT_ADDR, VAULT_TOKEN (else the file ~/.vault-token that 'vault
+// login' writes), VAULT_NAMESPACE and VAULT_CACERT. getenv nil means
+// os.Getenv.
+func FromEnv(getenv func(string) string) (*Client, error) {
+	if getenv == nil {
+		getenv = os.Getenv
+	}
+	cfg := Config{
+		Addr: getenv("VAULT_ADDR"), Token: getenv("VAULT_TOKEN"),
+		Namespace: getenv("VAULT_NAMESPACE"), CACert: getenv("VAULT_CACERT"),
+	}
+	if cfg.Token == "" {
+		if home := getenv("HOME"); home != "" {
+			if b, err := os.ReadFile(filepath.Join(home, ".vault-token")); err == nil {
+				cfg.Token = strings.TrimSpace(string(b))
+			}
+		}
+	}
+	return NewClient(cfg)
+}
+
+// Addr returns Vault's URL.
+func (c *Client) Addr() string { return c.addr.String() }
+
+// Secret is one version of a KV v2 secret.
+type Secret struct {
+	// Data is every field of the secret.
+	Data map[string]any
+	// Version is the KV v2 version read.
+	Version int
+}
+
+// Field returns the string in field, or ErrField.
+func (s *Secret) Field(ref Ref) (string, error) {
+	v, ok := s.Data[ref.Field]
+	if !ok {
+		return "", fmt.Errorf("%w: %s (version %d) has no field %q; it has %s", ErrField, ref.Mount+"/"+ref.Path, s.Version, printable(ref.Field), fieldNames(s.Data))
+	}
+	str, ok := v.(string)
+	if !ok {
+		return "", fmt.Errorf("%w: field %q of %s is a %s, not a string", ErrField, printable(ref.Field), ref.Mount+"/"+ref.Path, jsonKind(v))
+	}
+	return str, nil
+}
+
+// Read returns the current version of the secret ref names. A secret
+// that does not exist is ErrNotFound; so is one whose current version is
+// deleted, returned then with that Version and no Data, since a
+// check-and-set write must name it.
+func (c *Client) Read(ctx context.Context, ref Ref) (*Secret, error) {
+	body, status, err := c.do(ctx, http.MethodGet, ref, nil)
+	if err != nil {
+		return nil, err
+	}
+	if status != http.StatusOK && status != http.StatusNotFound {
+		return nil, c.statusErr("read", ref, status, body)
+	}
+	var resp struct {
+		Data *struct {
+			Data     map[string]any `json:"data"`
+			Metadata *struct {
+				Version int `json:"version"`
+			} `json:"metadata"`
+		} `json:"data"`
+	}
+	kv2 := json.Unmarshal(body, &resp) == nil && resp.Data != nil && resp.Data.Metadata != nil
+	switch {
+	case status == http.StatusNotFound && kv2:
+		// A deleted or destroyed current version: Vault answers 404 with
+		// its metadata.
+		v := resp.Data.Metadata.Version
+		return &Secret{Version: v}, fmt.Errorf("%w: %s/%s version %d is deleted (vault kv undelete, or write a new one)", ErrNotFound, ref.Mount, ref.Path, v)
+	case status == http.StatusNotFound:
+		return nil, fmt.Errorf("%w: %s/%s (KV v2 mount %q)", ErrNotFound, ref.Mount, ref.Path, ref.Mount)
+	case !kv2 || resp.Data.Data == nil:
+		return nil, fmt.Errorf("%w: read %s/%s: not a KV v2 answer (is %q a KV version 2 mount?)", ErrResponse, ref.Mount, ref.Path, ref.Mount)
+	}
+	return &Secret{Data: resp.Data.Data, Version: resp.Data.Metadata.Version}, nil
+}
+
+// Write stores data as a new version of the secret, only if the current
+// version is still cas (0: only if the secret does not exist yet), and
+// returns the new version. A newer version is ErrChanged.
+func (c *Client) Write(ctx context.Context, ref Ref, data map[string]any, cas int) (int, error) {
+	req, err := json.Marshal(map[string]any{"options": map[string]any{"cas": cas}, "data": data})
+	if err != nil {
+		return 0, fmt.Errorf("%w: encode the secret: %w", ErrResponse, err)
+	}
+	body, status, err := c.do(ctx, http.MethodPost, ref, req)
+	if err != nil {
+		return 0, err
+	}
+	if status != http.StatusOK {
+		if status == http.StatusBadRequest && bytes.Contains(body, []byte("check-and-set")) {
+			return 0, fmt.Errorf("%w: %s/%s is no longer at version %d", ErrChanged, ref.Mount, ref.Path, cas)
+		}
+		return 0, c.statusErr("write", ref, status, body)
+	}
+	var resp struct {
+		Data *struct {
+			Version int `json:"version"`
+		} `json:"data"`
+	}
+	if err := json.Unmarshal(body, &resp); err != nil || resp.Data == nil || resp.Data.Version == 0 {
+		return 0, fmt.Errorf("%w: write %s/%s: the answer names no new version", ErrResponse, ref.Mount, ref.Path)
+	}
+	return resp.Data.Version, nil
+}
+
+func (c *Client) do(ctx context.Context, method string, ref Ref, body []byte) ([]byte, int, error) {
+	u := c.addr.JoinPath("v1", ref.Mount, "data", ref.Path)
+	req, err := http.NewRequestWithContext(ctx, method, u.String(), bytes.NewReader(body))
+	if err != nil {
+		return nil, 0, fmt.Errorf("%w: %w", ErrResponse, err)
+	}
+	req.Header.Set("X-Vault-Token", c.token)
+	req.Header.Set("X-Vault-Request", "true")
+	if c.namespace != "" {
+		req.Header.Set("X-Vault-Namespace", c.namespace)
+	}
+	if body != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	resp, err := c.http.Do(req)
+	if err != nil {
+		return nil, 0, fmt.Errorf("%w: %s %s: %w", ErrResponse, method, c.Addr(), unwrapURLError(err))
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(io.LimitReader(resp.Body, maxResponse+1))
+	if err != nil {
+		return nil, 0, fmt.Errorf("%w: %s %s: reading the answer: %w", ErrResponse, method, c.Addr(), err)
+	}
+	if len(b) > maxResponse {
+		return nil, 0, fmt.Errorf("%w: %s %s: the answer is over %d bytes", ErrResponse, method, c.Addr(), maxResponse)
+	}
+	return b, resp.StatusCode, nil
+}
+
+// statusErr turns an error status into one line: Vault's own messages
+// (they never hold the token) and what to do.
+func (c *Client) statusErr(op string, ref Ref, status int, body []byte) error {
+	var e struct {
+		Errors []string `json:"errors"`
+	}
+	_ = json.Unmarshal(body, &e)
+	msg := printable(strings.Join(e.Errors, "; "))
+	if msg == "" {
+		msg = http.StatusText(status)
+	}
+	where := fmt.Sprintf("%s %s/%s", op, ref.Mount, ref.Path)
+	switch status {
+	case http.StatusForbidden:
+		need := "read"
+		if op == "write" {
+			need = "create and update"
+		}
+		return fmt.Errorf("%w: %s: %s (the token needs %s on %s/data/%s, or it has expired)", ErrDenied, where, msg, need, ref.Mount, ref.Path)
+	case http.StatusTemporaryRedirect, http.StatusPermanentRedirect:
+		return fmt.Errorf("%w: %s: redirected (%d): set VAULT_ADDR to the active node", ErrResponse, where, status)
+	}
+	return fmt.Errorf("%w: %s: %d %s", ErrResponse, where, status, msg)
+}
+
+// unwrapURLError drops url.Error's repetition of the URL, already named.
+func unwrapURLError(err error) error {
+	var ue *url.Error
+	if errors.As(err, &ue) {
+		return ue.Err
+	}
+	return err
+}
+
+func fieldNames(m map[string]any) string {
+	if len(m) == 0 {
+		return "no fields"
+	}
+	names := make([]string, 0, len(m))
+	for k := range m {
+		names = append(names, printable(k))
+	}
+	slices.Sort(names)
+	return "fields " + strings.Join(names, ", ")
+}
+
+func jsonKind(v any) string {
+	switch v.(type) {
+	case nil:
+		return "null"
+	case bool:
+		return "boolean"
+	case float64, json.Number:
+		return "number"
+	case []any:
+		return "list"
+	case map[string]any:
+		return "object"
+	}
+	return fmt.Sprintf("%T", v)
+}
+
+// printable shortens and sanitises text from Vault or the user for an
+// error message.
+func printable(s string) string {
+	const max = 120
+	if len(s) > max {
+		s = s[:max] + "..."
+	}
+	return strings.Map(func(r rune) rune {
+		if r < 0x20 || r == 0x7f {
+			return '?'
+		}
+		return r
+	}, s)
+}
