@@ -106,16 +106,21 @@ func (r Ref) String() string { return r.Mount + "/" + r.Path + "#" + r.Field }
 type Client struct {
 	addr      *url.URL
 	token     string
+	tokenFile string
 	namespace string
 	http      *http.Client
 }
 
-// Config is what a Client needs. Token is required.
+// Config is what a Client needs: Token or TokenFile.
 type Config struct {
 	// Addr is Vault's URL; "" means DefaultAddr.
 	Addr string
 	// Token is the Vault token sent as X-Vault-Token.
 	Token string
+	// TokenFile, used when Token is empty, holds the Vault token and is
+	// read again before each request, so that a new 'vault login', or
+	// Vault Agent renewing its sink file, takes effect without a restart.
+	TokenFile string
 	// Namespace, when set, is sent as X-Vault-Namespace.
 	Namespace string
 	// CACert is a PEM file of CAs to trust instead of the system's.
@@ -133,11 +138,12 @@ func NewClient(cfg Config) (*Client, error) {
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 		return nil, fmt.Errorf("%w: VAULT_ADDR %q is not an http:// or https:// URL", ErrConfig, printable(cfg.Addr))
 	}
+	c := &Client{addr: u, token: cfg.Token, namespace: cfg.Namespace}
 	if cfg.Token == "" {
-		return nil, fmt.Errorf("%w: no Vault token: set VAULT_TOKEN, or run 'vault login', which writes ~/.vault-token", ErrConfig)
+		c.tokenFile = cfg.TokenFile
 	}
-	if strings.ContainsAny(cfg.Token, "\r\n") {
-		return nil, fmt.Errorf("%w: the Vault token holds a line break", ErrConfig)
+	if _, err := c.currentToken(); err != nil {
+		return nil, err
 	}
 	if cfg.Timeout == 0 {
 		cfg.Timeout = 30 * time.Second
@@ -154,19 +160,42 @@ func NewClient(cfg Config) (*Client, error) {
 		}
 		tr.TLSClientConfig = &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}
 	}
-	return &Client{
-		addr: u, token: cfg.Token, namespace: cfg.Namespace,
-		http: &http.Client{Transport: tr, Timeout: cfg.Timeout,
-			// Vault redirects only to its active node, at the same path;
-			// the token header must not follow a redirect elsewhere.
-			CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }},
-	}, nil
+	c.http = &http.Client{Transport: tr, Timeout: cfg.Timeout,
+		// Vault redirects only to its active node, at the same path; the
+		// token header must not follow a redirect elsewhere.
+		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	return c, nil
+}
+
+// currentToken returns the token, read from the token file when there
+// is one.
+func (c *Client) currentToken() (string, error) {
+	tok := c.token
+	if c.tokenFile != "" {
+		f, err := os.Open(c.tokenFile)
+		if err != nil {
+			return "", fmt.Errorf("%w: Vault token file: %w", ErrConfig, err)
+		}
+		b, err := io.ReadAll(io.LimitReader(f, 64<<10))
+		f.Close()
+		if err != nil {
+			return "", fmt.Errorf("%w: Vault token file: %w", ErrConfig, err)
+		}
+		tok = strings.TrimSpace(string(b))
+	}
+	switch {
+	case tok == "":
+		return "", fmt.Errorf("%w: no Vault token: set VAULT_TOKEN, or run 'vault login', which writes ~/.vault-token", ErrConfig)
+	case strings.ContainsAny(tok, "\r\n"):
+		return "", fmt.Errorf("%w: the Vault token holds a line break", ErrConfig)
+	}
+	return tok, nil
 }
 
 // FromEnv builds a Client the way the vault CLI reads its environment:
 // VAULT_ADDR, VAULT_TOKEN (else the file ~/.vault-token that 'vault
-// login' writes), VAULT_NAMESPACE and VAULT_CACERT. getenv nil means
-// os.Getenv.
+// login' writes, read again before each request), VAULT_NAMESPACE and
+// VAULT_CACERT. getenv nil means os.Getenv.
 func FromEnv(getenv func(string) string) (*Client, error) {
 	if getenv == nil {
 		getenv = os.Getenv
@@ -175,11 +204,9 @@ func FromEnv(getenv func(string) string) (*Client, error) {
 		Addr: getenv("VAULT_ADDR"), Token: getenv("VAULT_TOKEN"),
 		Namespace: getenv("VAULT_NAMESPACE"), CACert: getenv("VAULT_CACERT"),
 	}
-	if cfg.Token == "" {
-		if home := getenv("HOME"); home != "" {
-			if b, err := os.ReadFile(filepath.Join(home, ".vault-token")); err == nil {
-				cfg.Token = strings.TrimSpace(string(b))
-			}
+	if home := getenv("HOME"); cfg.Token == "" && home != "" {
+		if p := filepath.Join(home, ".vault-token"); fileExists(p) {
+			cfg.TokenFile = p
 		}
 	}
 	return NewClient(cfg)
@@ -279,7 +306,11 @@ func (c *Client) do(ctx context.Context, method string, ref Ref, body []byte) ([
 	if err != nil {
 		return nil, 0, fmt.Errorf("%w: %w", ErrResponse, err)
 	}
-	req.Header.Set("X-Vault-Token", c.token)
+	tok, err := c.currentToken()
+	if err != nil {
+		return nil, 0, err
+	}
+	req.Header.Set("X-Vault-Token", tok)
 	req.Header.Set("X-Vault-Request", "true")
 	if c.namespace != "" {
 		req.Header.Set("X-Vault-Namespace", c.namespace)
@@ -334,6 +365,11 @@ func unwrapURLError(err error) error {
 		return ue.Err
 	}
 	return err
+}
+
+func fileExists(p string) bool {
+	_, err := os.Stat(p)
+	return err == nil
 }
 
 func fieldNames(m map[string]any) string {

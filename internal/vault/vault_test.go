@@ -244,3 +244,46 @@ func TestFromEnv(t *testing.T) {
 		}
 	}
 }
+
+// TestTokenFileIsReadEachTime: a new 'vault login' (or Vault Agent's
+// renewed sink file) takes effect without a new client.
+func TestTokenFileIsReadEachTime(t *testing.T) {
+	l := logscan.New(t)
+	l.Secret(rootToken, readToken, "hvs.revoked-token-value")
+	srv := vaulttest.New(t)
+	srv.AddToken(rootToken, true)
+	srv.AddToken(readToken, false)
+	srv.Put(t, "podium", map[string]any{"token": "x"})
+	home := t.TempDir()
+	tokenFile := filepath.Join(home, ".vault-token")
+	login := func(tok string) {
+		if err := os.WriteFile(tokenFile, []byte(tok+"\n"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	login(readToken)
+	c, err := vault.FromEnv(func(k string) string { return map[string]string{"HOME": home, "VAULT_ADDR": srv.URL}[k] })
+	if err != nil {
+		t.Fatal(err)
+	}
+	ref := vault.Ref{Mount: "secret", Path: "podium", Field: "token"}
+	ctx := context.Background()
+	if _, err := c.Read(ctx, ref); err != nil {
+		t.Fatalf("read with the file's token: %v", err)
+	}
+	login("hvs.revoked-token-value")
+	_, err = c.Read(ctx, ref)
+	l.NoSecret(err)
+	if !errors.Is(err, vault.ErrDenied) {
+		t.Fatalf("read after the file changed to a revoked token: %v, want ErrDenied", err)
+	}
+	login(rootToken)
+	if _, err := c.Write(ctx, ref, map[string]any{"token": "y"}, 1); err != nil {
+		t.Fatalf("write after logging in with a token that may write: %v", err)
+	}
+	os.Remove(tokenFile)
+	_, err = c.Read(ctx, ref)
+	if !errors.Is(err, vault.ErrConfig) {
+		t.Fatalf("read with the token file gone: %v, want ErrConfig", err)
+	}
+}
