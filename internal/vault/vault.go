@@ -258,17 +258,19 @@ func (c *Client) Read(ctx context.Context, ref Ref) (*Secret, error) {
 	}
 	kv2 := json.Unmarshal(body, &resp) == nil && resp.Data != nil && resp.Data.Metadata != nil
 	switch {
-	case status == http.StatusNotFound && kv2:
+	case kv2 && resp.Data.Data == nil:
 		// A deleted or destroyed current version: Vault answers 404 with
-		// its metadata.
+		// its metadata (older servers, 200).
 		v := resp.Data.Metadata.Version
 		return &Secret{Version: v}, fmt.Errorf("%w: %s/%s version %d is deleted (vault kv undelete, or write a new one)", ErrNotFound, ref.Mount, ref.Path, v)
+	case kv2 && status == http.StatusOK:
+		return &Secret{Data: resp.Data.Data, Version: resp.Data.Metadata.Version}, nil
 	case status == http.StatusNotFound:
-		return nil, fmt.Errorf("%w: %s/%s (KV v2 mount %q)", ErrNotFound, ref.Mount, ref.Path, ref.Mount)
-	case !kv2 || resp.Data.Data == nil:
-		return nil, fmt.Errorf("%w: read %s/%s: not a KV v2 answer (is %q a KV version 2 mount?)", ErrResponse, ref.Mount, ref.Path, ref.Mount)
+		// A KV version 1 mount answers 404 here too: its secrets have no
+		// data/ path. Say so, since nothing else will.
+		return nil, fmt.Errorf("%w: %s/%s (read as KV version 2 at /v1/%s/data/%s; if %s/ is a KV version 1 mount: vault kv enable-versioning %s/)", ErrNotFound, ref.Mount, ref.Path, ref.Mount, ref.Path, ref.Mount, ref.Mount)
 	}
-	return &Secret{Data: resp.Data.Data, Version: resp.Data.Metadata.Version}, nil
+	return nil, fmt.Errorf("%w: read %s/%s: not a KV v2 answer (is %q a KV version 2 mount?)", ErrResponse, ref.Mount, ref.Path, ref.Mount)
 }
 
 // Write stores data as a new version of the secret, only if the current

@@ -182,6 +182,8 @@ func TestAnswersThatAreNotKV(t *testing.T) {
 		want   string
 	}{
 		{name: "KV v1 mount", status: 200, body: `{"data":{"token":"x"}}`, err: vault.ErrResponse, want: "not a KV v2 answer"},
+		{name: "nothing at the KV v2 path", status: 404, body: `{"errors":[]}`, err: vault.ErrNotFound, want: "vault kv enable-versioning secret/"},
+		{name: "deleted version answered with 200", status: 200, body: `{"data":{"data":null,"metadata":{"version":4}}}`, err: vault.ErrNotFound, want: "version 4 is deleted"},
 		{name: "not JSON", status: 200, body: `<html>`, err: vault.ErrResponse, want: "not a KV v2 answer"},
 		{name: "sealed", status: 503, body: `{"errors":["Vault is sealed"]}`, err: vault.ErrResponse, want: "503 Vault is sealed"},
 		{name: "redirect to the active node", status: 307, body: ``, err: vault.ErrResponse, want: "set VAULT_ADDR to the active node"},
