@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"time"
 
 	"voicetoken/internal/vault"
@@ -45,18 +46,20 @@ func RotateVault(ctx context.Context, c *vault.Client, ref vault.Ref, opts Rotat
 		return res, fmt.Errorf("new token: %w", err)
 	}
 	res.New = nc
-	data := map[string]any{}
-	version := 0 // check-and-set 0: create only if there is no secret yet
+	// cas is the version the write must find current: 0 creates the
+	// secret only if there is none; after a deleted current version it is
+	// that version's number.
+	cas, kept, data := 0, 0, map[string]any{}
 	cur, err := c.Read(ctx, ref)
 	switch {
 	case errors.Is(err, vault.ErrNotFound):
-		if cur != nil { // a deleted current version: write the next one
-			version = cur.Version
+		if cur != nil {
+			cas = cur.Version
 		}
 	case err != nil:
 		return res, fmt.Errorf("current token: %w", err)
 	default:
-		version, data = cur.Version, cur.Data
+		cas, kept, data = cur.Version, cur.Version, maps.Clone(cur.Data)
 		if old, ferr := cur.Field(ref); ferr == nil {
 			res.Old, res.OldErr = Inspect(old)
 		} else {
@@ -70,18 +73,14 @@ func RotateVault(ctx context.Context, c *vault.Client, ref vault.Ref, opts Rotat
 	if opts.DryRun {
 		return res, nil
 	}
-	next := make(map[string]any, len(data)+1)
-	for k, v := range data {
-		next[k] = v
-	}
-	next[ref.Field] = nc.value
-	nv, err := c.Write(ctx, ref, next, version)
+	data[ref.Field] = nc.value
+	nv, err := c.Write(ctx, ref, data, cas)
 	if err != nil {
 		return res, fmt.Errorf("write %s: %w", res.Path, err)
 	}
 	res.Version = nv
-	if version > 0 {
-		res.Backup = fmt.Sprintf("version %d, kept by Vault (vault kv rollback -mount=%s -version=%d %s)", version, ref.Mount, version, ref.Path)
+	if kept > 0 {
+		res.Backup = fmt.Sprintf("version %d, kept by Vault (vault kv rollback -mount=%s -version=%d %s)", kept, ref.Mount, kept, ref.Path)
 	}
 	return res, nil
 }

@@ -155,8 +155,8 @@ func TestRotateVault(t *testing.T) {
 		srv.Put(t, "podium", map[string]any{"token": oldTok})
 		srv.Delete(t, "podium")
 		res, err := credential.RotateVault(ctx, c, ref, opts(newTok))
-		if err != nil || res.Version != 2 {
-			t.Fatalf("%+v, %v", res, err)
+		if err != nil || res.Version != 2 || res.Backup != "" {
+			t.Fatalf("%+v, %v; want version 2 and no backup (version 1 is deleted)", res, err)
 		}
 	})
 	t.Run("unchanged and dry run write nothing", func(t *testing.T) {
