@@ -34,11 +34,11 @@ and the proxy forwards to --upstream with "Authorization: Bearer <token>"
                                    field, read over Vault's HTTP API with
                                    VAULT_ADDR, VAULT_TOKEN (or
                                    ~/.vault-token), VAULT_NAMESPACE,
-                                   VAULT_CACERT; re-read every --refresh
-                                   and before expiry
+                                   VAULT_CACERT; re-read every --refresh,
+                                   before expiry and on SIGHUP
   exec:vault kv get -field=token secret/podium
-                                   any store's CLI: re-run every --refresh
-                                   and before expiry
+                                   any store's CLI: re-run every --refresh,
+                                   before expiry and on SIGHUP
   env:PODIUM_TOKEN                 read once; the weakest option
 
 A new value must be a JWT whose exp is in the future (and match --iss
