@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -201,4 +202,60 @@ func TestRotateVault(t *testing.T) {
 			t.Errorf("the other writer's token was overwritten: now %s", token.Fingerprint(got))
 		}
 	})
+}
+
+// TestRotateVaultConcurrent: rotations racing on one secret never lose an
+// update unseen. Each either writes its own version, directly after the
+// version it read, or is told the secret changed; the secret ends holding
+// the token of the highest version.
+func TestRotateVaultConcurrent(t *testing.T) {
+	now := time.Now()
+	srv, c := newVault(t)
+	srv.Put(t, "podium", map[string]any{"token": tokenExp(t, now, time.Hour)})
+	const writers = 8
+	toks := make([]string, writers)
+	for i := range toks {
+		toks[i] = tokenExp(t, now, time.Duration(i+2)*time.Hour)
+	}
+	versions, read := make([]int, writers), make([]string, writers)
+	var wg sync.WaitGroup
+	for i := range writers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			res, err := credential.RotateVault(context.Background(), c, vault.Ref{Mount: "secret", Path: "podium", Field: "token"}, credential.RotateOptions{Token: toks[i]})
+			switch {
+			case err == nil:
+				versions[i], read[i] = res.Version, res.Old.Token()
+			case !errors.Is(err, vault.ErrChanged):
+				t.Errorf("writer %d: %v", i, err)
+			}
+		}()
+	}
+	wg.Wait()
+	seen, won, highest := map[int]bool{}, 0, -1
+	for i, v := range versions {
+		if v == 0 {
+			continue
+		}
+		if seen[v] {
+			t.Fatalf("two writers both wrote version %d", v)
+		}
+		seen[v], won = true, won+1
+		// What it replaced is what it read: no other write came between.
+		if prev, _ := srv.Get(t, "podium", v-1)["token"].(string); prev != read[i] {
+			t.Errorf("writer %d wrote version %d over %s, having read %s", i, v, token.Fingerprint(prev), token.Fingerprint(read[i]))
+		}
+		if highest < 0 || v > versions[highest] {
+			highest = i
+		}
+	}
+	if won == 0 {
+		t.Fatal("no writer succeeded")
+	}
+	t.Logf("%d of %d writers won", won, writers)
+	final, _ := srv.Get(t, "podium", 0)["token"].(string)
+	if final != toks[highest] || srv.Get(t, "podium", won+2) != nil || srv.Get(t, "podium", won+1) == nil {
+		t.Errorf("%d writers won, the secret holds %s, want %s of version %d", won, token.Fingerprint(final), token.Fingerprint(toks[highest]), versions[highest])
+	}
 }
