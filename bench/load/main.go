@@ -89,7 +89,7 @@ func run() error {
 		conns    = flag.Int("c", 32, "connections")
 		dur      = flag.Duration("d", 10*time.Second, "load duration per target")
 		warmup   = flag.Duration("warmup", 2*time.Second, "warm-up load before measuring")
-		startups = flag.Int("startups", 5, "cold starts timed per target (median reported)")
+		startups = flag.Int("startups", 15, "cold starts timed per target (median reported)")
 		baseline = flag.String("baseline", "ceiling", "target the others are compared to")
 		peer     = flag.String("peer", "node", "peer target voicetoken is compared to")
 		logDir   = flag.String("logdir", os.TempDir(), "where targets' stdout/stderr go")
