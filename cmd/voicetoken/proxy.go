@@ -30,7 +30,7 @@ and the proxy forwards to --upstream with "Authorization: Bearer <token>"
   file:/run/secrets/podium_token   reloaded on change (fsnotify, also
                                    Kubernetes Secret volumes), every
                                    --poll, and on SIGHUP
-  vault:secret/podium#token        a Vault (or OpenBao) KV v2 secret's
+  vault:secret/podium#token        a Vault (or OpenBao) KV secret's
                                    field, read over Vault's HTTP API with
                                    VAULT_ADDR, VAULT_TOKEN (or
                                    ~/.vault-token), VAULT_NAMESPACE,

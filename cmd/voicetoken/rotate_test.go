@@ -206,3 +206,25 @@ func TestVaultRoundTrip(t *testing.T) {
 		t.Errorf("check: exit %d\n%s%s", r.code, r.stdout, r.stderr)
 	}
 }
+
+// TestVaultMounts: a nested KV v2 mount takes rotations; a KV version 1
+// mount is read by check but refused by rotate, which says why.
+func TestVaultMounts(t *testing.T) {
+	tok := upstreamToken(t, 24*time.Hour, "new")
+	kv := vaulttest.New(t)
+	kv.AddToken("hvs.ops", true)
+	kv.AddMount(t, "team/kv", 2)
+	kv.AddMount(t, "kv1", 1)
+	kv.PutAt(t, "kv1", "podium", map[string]any{"token": tok})
+	environ := map[string]string{"VAULT_ADDR": kv.URL, "VAULT_TOKEN": "hvs.ops", "HOME": t.TempDir()}
+
+	runCLI(t, environ, tok, "rotate", "--to", "vault:team/kv/podium").expect(t, 0, []string{"rotated vault:team/kv/podium#token (version 1)"}, "", tok)
+	if got, _ := kv.GetAt(t, "team/kv", "podium", 0)["token"].(string); got != tok {
+		t.Error("the nested mount's secret does not hold the token")
+	}
+	other := upstreamToken(t, 48*time.Hour, "other")
+	runCLI(t, environ, other, "rotate", "--to", "vault:kv1/podium").expect(t, 1, nil, "kv1/ is a KV version 1 mount, which keeps no versions and cannot check-and-set", tok, other)
+	for _, spec := range []string{"vault:team/kv/podium", "vault:kv1/podium"} {
+		runCLI(t, environ, "", "check", "--credential", spec).expect(t, 0, []string{"VALID: expires in 24h"}, "", tok)
+	}
+}

@@ -1,7 +1,9 @@
 // Package vault reads and writes one field of a secret in a Vault (or
-// OpenBao) KV version 2 secrets engine over its HTTP API, configured the
-// way the vault CLI is: VAULT_ADDR, VAULT_TOKEN or ~/.vault-token,
-// VAULT_NAMESPACE and VAULT_CACERT. It links no Vault SDK.
+// OpenBao) KV secrets engine over its HTTP API, configured the way the
+// vault CLI is: VAULT_ADDR, VAULT_TOKEN or ~/.vault-token,
+// VAULT_NAMESPACE and VAULT_CACERT. It links no Vault SDK. It finds the
+// mount and the engine's version as the CLI does; it reads version 1 and
+// 2, and writes only version 2.
 //
 // Writes are check-and-set on the version read, so two writers never
 // overwrite each other unseen, and KV v2 keeps the versions before them:
@@ -23,6 +25,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 )
 
@@ -41,6 +44,9 @@ var (
 	ErrField = errors.New("secret field missing")
 	// ErrDenied means Vault refused the token (403).
 	ErrDenied = errors.New("vault denied access")
+	// ErrVersion1 means a write to a KV version 1 mount, which has no
+	// check-and-set.
+	ErrVersion1 = errors.New("vault KV version 1 cannot be written safely")
 	// ErrChanged means a check-and-set write found a newer version than
 	// the one read: someone else wrote the secret in between.
 	ErrChanged = errors.New("the secret changed since it was read")
@@ -109,6 +115,16 @@ type Client struct {
 	tokenFile string
 	namespace string
 	http      *http.Client
+
+	mu     sync.Mutex
+	mounts map[string]mount // by MOUNT/PATH as given
+}
+
+// mount is where a secret really is: its engine's mount path and the
+// secret's path under it, and the engine's KV version.
+type mount struct {
+	ref     Ref
+	version int
 }
 
 // Config is what a Client needs: Token or TokenFile.
@@ -240,13 +256,21 @@ func (s *Secret) Field(ref Ref) (string, error) {
 // that does not exist is ErrNotFound; so is one whose current version is
 // deleted, returned then with that Version and no Data, since a
 // check-and-set write must name it.
-func (c *Client) Read(ctx context.Context, ref Ref) (*Secret, error) {
-	body, status, err := c.do(ctx, http.MethodGet, ref, nil)
+func (c *Client) Read(ctx context.Context, given Ref) (*Secret, error) {
+	m, err := c.resolve(ctx, given)
+	if err != nil {
+		return nil, err
+	}
+	ref := m.ref
+	if m.version == 1 {
+		return c.readV1(ctx, ref)
+	}
+	body, status, err := c.do(ctx, http.MethodGet, nil, ref.Mount, "data", ref.Path)
 	if err != nil {
 		return nil, err
 	}
 	if status != http.StatusOK && status != http.StatusNotFound {
-		return nil, c.statusErr("read", ref, status, body)
+		return nil, statusErr("read", ref, ref.Mount+"/data/"+ref.Path, status, body)
 	}
 	var resp struct {
 		Data *struct {
@@ -276,12 +300,20 @@ func (c *Client) Read(ctx context.Context, ref Ref) (*Secret, error) {
 // Write stores data as a new version of the secret, only if the current
 // version is still cas (0: only if the secret does not exist yet), and
 // returns the new version. A newer version is ErrChanged.
-func (c *Client) Write(ctx context.Context, ref Ref, data map[string]any, cas int) (int, error) {
+func (c *Client) Write(ctx context.Context, given Ref, data map[string]any, cas int) (int, error) {
+	m, err := c.resolve(ctx, given)
+	if err != nil {
+		return 0, err
+	}
+	ref := m.ref
+	if m.version == 1 {
+		return 0, fmt.Errorf("%w: %s/ is a KV version 1 mount, which keeps no versions and cannot check-and-set: enable versioning (vault kv enable-versioning %s/)", ErrVersion1, ref.Mount, ref.Mount)
+	}
 	req, err := json.Marshal(map[string]any{"options": map[string]any{"cas": cas}, "data": data})
 	if err != nil {
 		return 0, fmt.Errorf("%w: encode the secret: %w", ErrResponse, err)
 	}
-	body, status, err := c.do(ctx, http.MethodPost, ref, req)
+	body, status, err := c.do(ctx, http.MethodPost, req, ref.Mount, "data", ref.Path)
 	if err != nil {
 		return 0, err
 	}
@@ -289,7 +321,7 @@ func (c *Client) Write(ctx context.Context, ref Ref, data map[string]any, cas in
 		if status == http.StatusBadRequest && bytes.Contains(body, []byte("check-and-set")) {
 			return 0, fmt.Errorf("%w: %s/%s is no longer at version %d", ErrChanged, ref.Mount, ref.Path, cas)
 		}
-		return 0, c.statusErr("write", ref, status, body)
+		return 0, statusErr("write", ref, ref.Mount+"/data/"+ref.Path, status, body)
 	}
 	var resp struct {
 		Data *struct {
@@ -302,8 +334,83 @@ func (c *Client) Write(ctx context.Context, ref Ref, data map[string]any, cas in
 	return resp.Data.Version, nil
 }
 
-func (c *Client) do(ctx context.Context, method string, ref Ref, body []byte) ([]byte, int, error) {
-	u := c.addr.JoinPath("v1", ref.Mount, "data", ref.Path)
+// readV1 reads a secret on a KV version 1 mount: no versions, no
+// metadata.
+func (c *Client) readV1(ctx context.Context, ref Ref) (*Secret, error) {
+	body, status, err := c.do(ctx, http.MethodGet, nil, ref.Mount, ref.Path)
+	if err != nil {
+		return nil, err
+	}
+	switch status {
+	case http.StatusOK:
+	case http.StatusNotFound:
+		return nil, fmt.Errorf("%w: %s/%s (KV version 1 mount %s/)", ErrNotFound, ref.Mount, ref.Path, ref.Mount)
+	default:
+		return nil, statusErr("read", ref, ref.Mount+"/"+ref.Path, status, body)
+	}
+	var resp struct {
+		Data map[string]any `json:"data"`
+	}
+	if err := json.Unmarshal(body, &resp); err != nil || resp.Data == nil {
+		return nil, fmt.Errorf("%w: read %s/%s: not a KV answer", ErrResponse, ref.Mount, ref.Path)
+	}
+	return &Secret{Data: resp.Data}, nil
+}
+
+// resolve finds the mount ref's path is on and its KV version, as the
+// vault CLI does before each kv command: GET
+// /v1/sys/internal/ui/mounts/PATH, which Vault answers for any token
+// with a capability on the path. That names mounts nested deeper than one
+// segment (team/kv/) and KV version 1 engines. When Vault does not answer
+// it (an old server, a policy without that path), the first segment is
+// taken as a KV version 2 mount. The answer is kept for the client's
+// life: mounts do not move under a running agent.
+func (c *Client) resolve(ctx context.Context, ref Ref) (mount, error) {
+	key := ref.Mount + "/" + ref.Path
+	c.mu.Lock()
+	m, ok := c.mounts[key]
+	c.mu.Unlock()
+	if ok {
+		return m, nil
+	}
+	body, status, err := c.do(ctx, http.MethodGet, nil, "sys", "internal", "ui", "mounts", ref.Mount, ref.Path)
+	if err != nil {
+		return mount{}, err
+	}
+	m = mount{ref: ref, version: 2}
+	var resp struct {
+		Data *struct {
+			Path    string            `json:"path"`
+			Type    string            `json:"type"`
+			Options map[string]string `json:"options"`
+		} `json:"data"`
+	}
+	if status == http.StatusOK && json.Unmarshal(body, &resp) == nil && resp.Data != nil && resp.Data.Path != "" {
+		mp := strings.Trim(resp.Data.Path, "/")
+		rel, under := strings.CutPrefix(key, mp+"/")
+		switch {
+		case resp.Data.Type != "kv" && resp.Data.Type != "generic":
+			return mount{}, fmt.Errorf("%w: %s/ is a %s secrets engine, not KV", ErrResponse, printable(mp), printable(resp.Data.Type))
+		case !under || rel == "":
+			return mount{}, fmt.Errorf("%w: %s names the mount %s/, not a secret in it", ErrRef, key, printable(mp))
+		}
+		m.ref = Ref{Mount: mp, Path: rel, Field: ref.Field}
+		if resp.Data.Options["version"] != "2" {
+			m.version = 1
+		}
+	}
+	c.mu.Lock()
+	if c.mounts == nil {
+		c.mounts = map[string]mount{}
+	}
+	c.mounts[key] = m
+	c.mu.Unlock()
+	return m, nil
+}
+
+// do sends one request to /v1/ plus the path segments.
+func (c *Client) do(ctx context.Context, method string, body []byte, segments ...string) ([]byte, int, error) {
+	u := c.addr.JoinPath(append([]string{"v1"}, segments...)...)
 	req, err := http.NewRequestWithContext(ctx, method, u.String(), bytes.NewReader(body))
 	if err != nil {
 		return nil, 0, fmt.Errorf("%w: %w", ErrResponse, err)
@@ -336,8 +443,9 @@ func (c *Client) do(ctx context.Context, method string, ref Ref, body []byte) ([
 }
 
 // statusErr turns an error status into one line: Vault's own messages
-// (they never hold the token) and what to do.
-func (c *Client) statusErr(op string, ref Ref, status int, body []byte) error {
+// (they never hold the token) and what to do. apiPath is the path a
+// policy must grant.
+func statusErr(op string, ref Ref, apiPath string, status int, body []byte) error {
 	var e struct {
 		Errors []string `json:"errors"`
 	}
@@ -353,7 +461,7 @@ func (c *Client) statusErr(op string, ref Ref, status int, body []byte) error {
 		if op == "write" {
 			need = "create and update"
 		}
-		return fmt.Errorf("%w: %s: %s (the token needs %s on %s/data/%s, or it has expired)", ErrDenied, where, msg, need, ref.Mount, ref.Path)
+		return fmt.Errorf("%w: %s: %s (the token needs %s on %s, or it has expired)", ErrDenied, where, msg, need, apiPath)
 	case http.StatusTemporaryRedirect, http.StatusPermanentRedirect:
 		return fmt.Errorf("%w: %s: redirected (%d): set VAULT_ADDR to the active node", ErrResponse, where, status)
 	}

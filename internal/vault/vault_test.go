@@ -153,6 +153,10 @@ func TestAgainstVaultKV(t *testing.T) {
 func TestRequestHeaders(t *testing.T) {
 	var got http.Header
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if strings.HasPrefix(r.URL.Path, "/v1/sys/internal/ui/mounts/") {
+			w.WriteHeader(http.StatusNotFound) // an old Vault: the first segment is the mount
+			return
+		}
 		got = r.Header.Clone()
 		if r.URL.EscapedPath() != "/v1/secret/data/my%20agent" {
 			t.Errorf("path %q", r.URL.EscapedPath())
@@ -181,7 +185,7 @@ func TestAnswersThatAreNotKV(t *testing.T) {
 		err    error
 		want   string
 	}{
-		{name: "KV v1 mount", status: 200, body: `{"data":{"token":"x"}}`, err: vault.ErrResponse, want: "not a KV v2 answer"},
+		{name: "an answer without KV v2 metadata", status: 200, body: `{"data":{"token":"x"}}`, err: vault.ErrResponse, want: "not a KV v2 answer"},
 		{name: "nothing at the KV v2 path", status: 404, body: `{"errors":[]}`, err: vault.ErrNotFound, want: "vault kv enable-versioning secret/"},
 		{name: "deleted version answered with 200", status: 200, body: `{"data":{"data":null,"metadata":{"version":4}}}`, err: vault.ErrNotFound, want: "version 4 is deleted"},
 		{name: "not JSON", status: 200, body: `<html>`, err: vault.ErrResponse, want: "not a KV v2 answer"},
@@ -287,5 +291,53 @@ func TestTokenFileIsReadEachTime(t *testing.T) {
 	_, err = c.Read(ctx, ref)
 	if !errors.Is(err, vault.ErrConfig) {
 		t.Fatalf("read with the token file gone: %v, want ErrConfig", err)
+	}
+}
+
+// TestMountsFoundAsTheCLIFindsThem: a mount nested deeper than one
+// segment, and a KV version 1 engine, each Vault's own, are found through
+// the CLI's preflight request.
+func TestMountsFoundAsTheCLIFindsThem(t *testing.T) {
+	l := logscan.New(t)
+	l.Secret(rootToken)
+	srv := vaulttest.New(t)
+	srv.AddToken(rootToken, true)
+	srv.AddMount(t, "team/kv", 2)
+	srv.AddMount(t, "kv1", 1)
+	srv.PutAt(t, "team/kv", "agents/podium", map[string]any{"token": "nested"})
+	srv.PutAt(t, "kv1", "podium", map[string]any{"token": "v1"})
+	c := client(t, srv.URL, rootToken)
+	ctx := context.Background()
+
+	nested, err := vault.ParseRef("team/kv/agents/podium")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := c.Read(ctx, nested)
+	if err != nil || s.Data["token"] != "nested" || s.Version != 1 {
+		t.Fatalf("nested mount: %+v, %v", s, err)
+	}
+	if v, err := c.Write(ctx, nested, map[string]any{"token": "nested-2"}, 1); err != nil || v != 2 {
+		t.Fatalf("write on the nested mount: %d, %v", v, err)
+	}
+	if got := srv.GetAt(t, "team/kv", "agents/podium", 0)["token"]; got != "nested-2" {
+		t.Errorf("nested secret holds %v", got)
+	}
+
+	v1 := vault.Ref{Mount: "kv1", Path: "podium", Field: "token"}
+	if s, err := c.Read(ctx, v1); err != nil || s.Data["token"] != "v1" {
+		t.Fatalf("KV version 1: %+v, %v", s, err)
+	}
+	_, err = c.Write(ctx, v1, map[string]any{"token": "x"}, 0)
+	l.NoSecret(err)
+	if !errors.Is(err, vault.ErrVersion1) || !strings.Contains(err.Error(), "vault kv enable-versioning kv1/") {
+		t.Errorf("write on KV version 1: %v, want ErrVersion1", err)
+	}
+	if _, err := c.Read(ctx, vault.Ref{Mount: "kv1", Path: "missing", Field: "token"}); !errors.Is(err, vault.ErrNotFound) {
+		t.Errorf("missing KV version 1 secret: %v", err)
+	}
+	// The mount itself is not a secret.
+	if _, err := c.Read(ctx, vault.Ref{Mount: "team", Path: "kv", Field: "token"}); !errors.Is(err, vault.ErrRef) {
+		t.Errorf("reading a mount: %v, want ErrRef", err)
 	}
 }

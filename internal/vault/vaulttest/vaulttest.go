@@ -13,8 +13,10 @@ import (
 	"context"
 	"encoding/base64"
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -23,22 +25,27 @@ import (
 	"github.com/hashicorp/vault/sdk/logical"
 )
 
-// Mount is where the KV v2 engine is mounted, as in `vault server -dev`.
+// Mount is where New mounts a KV v2 engine, as `vault server -dev` does.
 const Mount = "secret"
 
-// Server is a Vault with one KV v2 mount and a set of tokens.
+// Server is a Vault with KV mounts and a set of tokens.
 type Server struct {
 	*httptest.Server
-	backend logical.Backend
-	storage logical.Storage
 
 	mu       sync.Mutex
-	tokens   map[string]bool // token -> may write
+	mounts   map[string]*engine // by path, without slashes at the ends
+	tokens   map[string]bool    // token -> may write
 	requests int
 	onWrite  func()
 }
 
-// OnWrite sets f to run before each write request reaches the engine,
+type engine struct {
+	backend logical.Backend
+	storage logical.Storage
+	version int
+}
+
+// OnWrite sets f to run before each write request reaches an engine,
 // e.g. to write a newer version first, as a concurrent writer would.
 func (s *Server) OnWrite(f func()) {
 	s.mu.Lock()
@@ -47,15 +54,26 @@ func (s *Server) OnWrite(f func()) {
 }
 
 // New starts a server with the KV v2 engine at secret/. Register tokens
-// with AddToken. It is closed when t ends.
+// with AddToken, more engines with AddMount. It is closed when t ends.
 func New(t testing.TB) *Server {
+	t.Helper()
+	s := &Server{mounts: map[string]*engine{}, tokens: map[string]bool{}}
+	s.AddMount(t, Mount, 2)
+	s.Server = httptest.NewServer(http.HandlerFunc(s.serve))
+	t.Cleanup(s.Close)
+	return s
+}
+
+// AddMount mounts a KV engine of version 1 or 2 at path ("kv1",
+// "team/kv"), as `vault secrets enable -path=PATH -version=N kv` does.
+func (s *Server) AddMount(t testing.TB, path string, version int) {
 	t.Helper()
 	ctx := context.Background()
 	st := &logical.InmemStorage{}
 	cfg := logical.TestBackendConfig()
 	cfg.StorageView = st
-	cfg.Config = map[string]string{"version": "2", "plugin_name": "kv"}
-	cfg.BackendUUID = "5b7cba28-9b2a-4f6e-8f59-53a4c3a0d6f1"
+	cfg.Config = map[string]string{"version": strconv.Itoa(version), "plugin_name": "kv"}
+	cfg.BackendUUID = fmt.Sprintf("5b7cba28-9b2a-4f6e-8f59-%012d", len(s.mounts))
 	b, err := kv.Factory(ctx, cfg)
 	if err != nil {
 		t.Fatalf("vaulttest: KV engine: %v", err)
@@ -63,10 +81,9 @@ func New(t testing.TB) *Server {
 	if err := b.Initialize(ctx, &logical.InitializationRequest{Storage: st}); err != nil {
 		t.Fatalf("vaulttest: KV engine: %v", err)
 	}
-	s := &Server{backend: b, storage: st, tokens: map[string]bool{}}
-	s.Server = httptest.NewServer(http.HandlerFunc(s.serve))
-	t.Cleanup(s.Close)
-	return s
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.mounts[strings.Trim(path, "/")] = &engine{backend: b, storage: st, version: version}
 }
 
 // AddToken lets token read, and write when write is true.
@@ -76,66 +93,143 @@ func (s *Server) AddToken(token string, write bool) {
 	s.tokens[token] = write
 }
 
-// Requests is how many requests reached the engine.
+// Requests is how many requests reached an engine.
 func (s *Server) Requests() int {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.requests
 }
 
-// Put writes data as a new version of PATH on the mount, as `vault kv
-// put secret/PATH ...` does, and fails t on error.
+// Put writes data as a new version of PATH on secret/, as `vault kv put
+// secret/PATH ...` does, and fails t on error.
 func (s *Server) Put(t testing.TB, path string, data map[string]any) {
 	t.Helper()
-	if _, err := s.handle(&logical.Request{Operation: logical.UpdateOperation, Path: "data/" + path, Data: map[string]any{"data": data}}); err != nil {
-		t.Fatalf("vaulttest: put %s: %v", path, err)
+	s.PutAt(t, Mount, path, data)
+}
+
+// PutAt is Put on the engine mounted at mount, of either version.
+func (s *Server) PutAt(t testing.TB, mount, path string, data map[string]any) {
+	t.Helper()
+	e := s.engine(t, mount)
+	req := &logical.Request{Operation: logical.UpdateOperation, Path: path, Data: data}
+	if e.version == 2 {
+		req.Path, req.Data = "data/"+path, map[string]any{"data": data}
+	}
+	if _, err := e.handle(req); err != nil {
+		t.Fatalf("vaulttest: put %s/%s: %v", mount, path, err)
 	}
 }
 
-// Delete soft-deletes the current version of PATH, as `vault kv delete`.
+// Delete soft-deletes the current version of PATH on secret/, as `vault
+// kv delete`.
 func (s *Server) Delete(t testing.TB, path string) {
 	t.Helper()
-	if _, err := s.handle(&logical.Request{Operation: logical.DeleteOperation, Path: "data/" + path}); err != nil {
+	if _, err := s.engine(t, Mount).handle(&logical.Request{Operation: logical.DeleteOperation, Path: "data/" + path}); err != nil {
 		t.Fatalf("vaulttest: delete %s: %v", path, err)
 	}
 }
 
-// Get reads version (0: the current one) of PATH and returns its data,
-// nil when there is none.
+// Get reads version (0: the current one) of PATH on secret/ and returns
+// its data, nil when there is none.
 func (s *Server) Get(t testing.TB, path string, version int) map[string]any {
 	t.Helper()
-	req := &logical.Request{Operation: logical.ReadOperation, Path: "data/" + path, Data: map[string]any{}}
-	if version > 0 {
-		req.Data["version"] = version
+	return s.GetAt(t, Mount, path, version)
+}
+
+// GetAt is Get on the engine mounted at mount (version is ignored on a
+// KV version 1 engine).
+func (s *Server) GetAt(t testing.TB, mount, path string, version int) map[string]any {
+	t.Helper()
+	e := s.engine(t, mount)
+	req := &logical.Request{Operation: logical.ReadOperation, Path: path, Data: map[string]any{}}
+	if e.version == 2 {
+		req.Path = "data/" + path
+		if version > 0 {
+			req.Data["version"] = version
+		}
 	}
-	resp, err := s.handle(req)
+	resp, err := e.handle(req)
 	if err != nil {
-		t.Fatalf("vaulttest: get %s: %v", path, err)
+		t.Fatalf("vaulttest: get %s/%s: %v", mount, path, err)
 	}
-	if resp == nil || resp.Data["data"] == nil {
+	if resp == nil {
+		return nil
+	}
+	if e.version == 1 {
+		return resp.Data
+	}
+	if resp.Data["data"] == nil {
 		return nil
 	}
 	return resp.Data["data"].(map[string]any)
 }
 
-func (s *Server) handle(req *logical.Request) (*logical.Response, error) {
-	req.Storage = s.storage
-	resp, err := s.backend.HandleRequest(context.Background(), req)
+func (s *Server) engine(t testing.TB, mount string) *engine {
+	t.Helper()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	e := s.mounts[strings.Trim(mount, "/")]
+	if e == nil {
+		t.Fatalf("vaulttest: nothing mounted at %s", mount)
+	}
+	return e
+}
+
+func (e *engine) handle(req *logical.Request) (*logical.Response, error) {
+	req.Storage = e.storage
+	resp, err := e.backend.HandleRequest(context.Background(), req)
 	if err == nil && resp != nil && resp.IsError() {
 		err = resp.Error()
 	}
 	return resp, err
 }
 
-func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
-	rest, ok := strings.CutPrefix(r.URL.Path, "/v1/"+Mount+"/")
-	if !ok {
-		respondError(w, http.StatusNotFound, "no handler for route \""+strings.TrimPrefix(r.URL.Path, "/v1/")+"\". route entry not found.")
-		return
+// route finds the mount a path falls under, the longest one, as Vault's
+// router does, and the path relative to it.
+func (s *Server) route(p string) (string, *engine, string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	best := ""
+	for m := range s.mounts {
+		if (p == m || strings.HasPrefix(p, m+"/")) && len(m) > len(best) {
+			best = m
+		}
 	}
+	if best == "" {
+		return "", nil, ""
+	}
+	return best, s.mounts[best], strings.TrimPrefix(strings.TrimPrefix(p, best), "/")
+}
+
+func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 	s.mu.Lock()
 	write, known := s.tokens[r.Header.Get("X-Vault-Token")]
 	s.mu.Unlock()
+	p := strings.TrimPrefix(r.URL.Path, "/v1/")
+	// What the vault CLI asks first (its "KV preflight"): which mount a
+	// path is on, and the engine's version. Vault answers any token that
+	// has some capability on the path; here, any known token.
+	if q, ok := strings.CutPrefix(p, "sys/internal/ui/mounts/"); ok && r.Method == http.MethodGet {
+		m, e, _ := s.route(q)
+		switch {
+		case !known:
+			respondError(w, http.StatusForbidden, "permission denied")
+		case e == nil:
+			respondError(w, http.StatusForbidden, "preflight capability check returned 403, please ensure client's policies grant access to path \""+q+"/\"")
+		default:
+			w.Header().Set("Content-Type", "application/json")
+			json.NewEncoder(w).Encode(map[string]any{"data": map[string]any{
+				"path": m + "/", "type": "kv", "description": "", "local": false, "seal_wrap": false,
+				"options": map[string]any{"version": strconv.Itoa(e.version)},
+			}})
+		}
+		return
+	}
+	_, e, rest := s.route(p)
+	if e == nil {
+		respondError(w, http.StatusNotFound, "no handler for route \""+p+"\". route entry not found.")
+		return
+	}
 	req := &logical.Request{Path: rest, Data: map[string]any{}}
 	switch r.Method {
 	case http.MethodGet:
@@ -161,8 +255,8 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 	}
 	// Vault's router asks the engine whether the entry exists to tell a
 	// create from an update; the KV engine treats both alike.
-	req.Storage = s.storage
-	if checkFound, exists, err := s.backend.HandleExistenceCheck(r.Context(), req); err == nil && checkFound && !exists && req.Operation == logical.UpdateOperation {
+	req.Storage = e.storage
+	if checkFound, exists, err := e.backend.HandleExistenceCheck(r.Context(), req); err == nil && checkFound && !exists && req.Operation == logical.UpdateOperation {
 		req.Operation = logical.CreateOperation
 	}
 	s.mu.Lock()
@@ -172,7 +266,7 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 	if onWrite != nil && req.Operation != logical.ReadOperation {
 		onWrite()
 	}
-	resp, err := s.backend.HandleRequest(r.Context(), req)
+	resp, err := e.backend.HandleRequest(r.Context(), req)
 	if status, rerr := logical.RespondErrorCommon(req, resp, err); rerr != nil {
 		respondError(w, status, rerr.Error())
 		return
