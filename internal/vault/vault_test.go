@@ -64,13 +64,21 @@ func client(t *testing.T, addr, tok string) *vault.Client {
 	return c
 }
 
-// TestAgainstVaultKV runs the client against Vault's own KV v2 engine.
-func TestAgainstVaultKV(t *testing.T) {
+// newVault starts Vault's KV engine with a root token and a read-only
+// one, and a secrets scan that knows them and the other tokens given.
+func newVault(t *testing.T, otherTokens ...string) (*logscan.Logs, *vaulttest.Server) {
+	t.Helper()
 	l := logscan.New(t)
-	l.Secret(rootToken, readToken, "hvs.not-a-known-token")
+	l.Secret(append([]string{rootToken, readToken}, otherTokens...)...)
 	srv := vaulttest.New(t)
 	srv.AddToken(rootToken, true)
 	srv.AddToken(readToken, false)
+	return l, srv
+}
+
+// TestAgainstVaultKV runs the client against Vault's own KV v2 engine.
+func TestAgainstVaultKV(t *testing.T) {
+	l, srv := newVault(t, "hvs.not-a-known-token")
 	ctx := context.Background()
 	ref := vault.Ref{Mount: "secret", Path: "agents/podium", Field: "token"}
 	c := client(t, srv.URL, rootToken)
@@ -254,11 +262,7 @@ func TestFromEnv(t *testing.T) {
 // TestTokenFileIsReadEachTime: a new 'vault login' (or Vault Agent's
 // renewed sink file) takes effect without a new client.
 func TestTokenFileIsReadEachTime(t *testing.T) {
-	l := logscan.New(t)
-	l.Secret(rootToken, readToken, "hvs.revoked-token-value")
-	srv := vaulttest.New(t)
-	srv.AddToken(rootToken, true)
-	srv.AddToken(readToken, false)
+	l, srv := newVault(t, "hvs.revoked-token-value")
 	srv.Put(t, "podium", map[string]any{"token": "x"})
 	home := t.TempDir()
 	tokenFile := filepath.Join(home, ".vault-token")
@@ -298,10 +302,7 @@ func TestTokenFileIsReadEachTime(t *testing.T) {
 // segment, and a KV version 1 engine, each Vault's own, are found through
 // the CLI's preflight request.
 func TestMountsFoundAsTheCLIFindsThem(t *testing.T) {
-	l := logscan.New(t)
-	l.Secret(rootToken)
-	srv := vaulttest.New(t)
-	srv.AddToken(rootToken, true)
+	l, srv := newVault(t)
 	srv.AddMount(t, "team/kv", 2)
 	srv.AddMount(t, "kv1", 1)
 	srv.PutAt(t, "team/kv", "agents/podium", map[string]any{"token": "nested"})
