@@ -387,14 +387,16 @@ func (c *Client) resolve(ctx context.Context, ref Ref) (mount, error) {
 	}
 	if status == http.StatusOK && json.Unmarshal(body, &resp) == nil && resp.Data != nil && resp.Data.Path != "" {
 		mp := strings.Trim(resp.Data.Path, "/")
-		rel, under := strings.CutPrefix(key, mp+"/")
-		switch {
+		switch rel, under := strings.CutPrefix(key, mp+"/"); {
 		case resp.Data.Type != "kv" && resp.Data.Type != "generic":
 			return mount{}, fmt.Errorf("%w: %s/ is a %s secrets engine, not KV", ErrResponse, printable(mp), printable(resp.Data.Type))
-		case !under || rel == "":
+		case key == mp || strings.HasSuffix(mp, "/"+key):
 			return mount{}, fmt.Errorf("%w: %s names the mount %s/, not a secret in it", ErrRef, key, printable(mp))
+		case under:
+			m.ref = Ref{Mount: mp, Path: rel, Field: ref.Field}
 		}
-		m.ref = Ref{Mount: mp, Path: rel, Field: ref.Field}
+		// Otherwise the mount lives in a parent namespace and Vault names
+		// it with that prefix: the first segment stays the mount.
 		if resp.Data.Options["version"] != "2" {
 			m.version = 1
 		}

@@ -342,3 +342,31 @@ func TestMountsFoundAsTheCLIFindsThem(t *testing.T) {
 		t.Errorf("reading a mount: %v, want ErrRef", err)
 	}
 }
+
+// TestMountInAParentNamespace: Vault names a mount that lives in a parent
+// namespace with that namespace's prefix; the path as given is kept.
+func TestMountInAParentNamespace(t *testing.T) {
+	l := logscan.New(t)
+	l.Secret(rootToken)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch r.URL.Path {
+		case "/v1/sys/internal/ui/mounts/secret/podium":
+			w.Write([]byte(`{"data":{"path":"team-a/secret/","type":"kv","options":{"version":"2"}}}`))
+		case "/v1/secret/data/podium":
+			w.Write([]byte(`{"data":{"data":{"token":"x"},"metadata":{"version":7}}}`))
+		default:
+			t.Errorf("unexpected request %s", r.URL.Path)
+			w.WriteHeader(http.StatusNotFound)
+		}
+	}))
+	defer srv.Close()
+	c, err := vault.NewClient(vault.Config{Addr: srv.URL, Token: rootToken, Namespace: "team-a/sub"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := c.Read(context.Background(), vault.Ref{Mount: "secret", Path: "podium", Field: "token"})
+	l.NoSecret(err)
+	if err != nil || s.Version != 7 {
+		t.Fatalf("%+v, %v", s, err)
+	}
+}
