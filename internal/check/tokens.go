@@ -253,11 +253,8 @@ func readVault(ctx context.Context, ref string, getenv func(string) string) (str
 	if err != nil {
 		return "", err
 	}
-	s, err := c.Read(ctx, r)
-	if err != nil {
-		return "", err
-	}
-	return s.Field(r)
+	v, _, err := c.ReadField(ctx, r)
+	return v, err
 }
 
 // maxCredential bounds an upstream credential file.

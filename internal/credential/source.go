@@ -103,7 +103,7 @@ type Source struct {
 	lastReject string
 	warnedFP   string // fingerprint CREDENTIAL_EXPIRING was logged for
 	expiredFP  string // fingerprint logged as expired
-	lastErr    error  // last exec: failure, for the retry schedule
+	lastErr    error  // last exec: or vault: failure, for the retry schedule
 	// suspect is the hash of a bad value seen once by a watch or poll:
 	// it is rejected only when read again unchanged, because a file being
 	// rewritten in place (echo "$T" > file) is empty or partial for a
@@ -219,7 +219,7 @@ func (s *Source) Run(ctx context.Context) error {
 			poll = t.C
 		}
 	case KindExec, KindVault:
-		t := time.NewTimer(s.nextExec())
+		t := time.NewTimer(s.nextRefresh())
 		defer t.Stop()
 		execC = t.C
 		for {
@@ -228,7 +228,7 @@ func (s *Source) Run(ctx context.Context) error {
 				return ctx.Err()
 			case <-execC:
 				s.load(ctx, "refresh", true)
-				t.Reset(s.nextExec())
+				t.Reset(s.nextRefresh())
 			case <-expiryT.C:
 				s.checkExpiry(ctx)
 			}
@@ -296,10 +296,10 @@ func (s *Source) expiryCheckInterval() time.Duration {
 	return min(time.Minute, max(s.cfg.ExpiringWithin/8, 100*time.Millisecond))
 }
 
-// nextExec is the delay before the next exec: run: the refresh interval,
-// or earlier so the token is replaced RefreshBefore its expiry, but never
-// sooner than RetryInterval.
-func (s *Source) nextExec() time.Duration {
+// nextRefresh is the delay before the next exec: run or vault: read: the
+// refresh interval, or earlier so the token is replaced RefreshBefore its
+// expiry, but never sooner than RetryInterval.
+func (s *Source) nextRefresh() time.Duration {
 	s.mu.Lock()
 	failed := s.lastErr != nil
 	s.mu.Unlock()

@@ -14,16 +14,12 @@ import (
 func readVault(ctx context.Context, c *vault.Client, ref vault.Ref, timeout time.Duration) ([]byte, error) {
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
-	s, err := c.Read(ctx, ref)
-	if err != nil {
-		return nil, err
-	}
-	v, err := s.Field(ref)
+	v, version, err := c.ReadField(ctx, ref)
 	if err != nil {
 		return nil, err
 	}
 	if len(v) > maxFileSize {
-		return nil, fmt.Errorf("%w: field %q of version %d is %d bytes, over %d", vault.ErrField, ref.Field, s.Version, len(v), maxFileSize)
+		return nil, fmt.Errorf("%w: field %q of version %d is %d bytes, over %d", vault.ErrField, ref.Field, version, len(v), maxFileSize)
 	}
 	return []byte(v), nil
 }

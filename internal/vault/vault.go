@@ -221,7 +221,8 @@ func FromEnv(getenv func(string) string) (*Client, error) {
 		Namespace: getenv("VAULT_NAMESPACE"), CACert: getenv("VAULT_CACERT"),
 	}
 	if home := getenv("HOME"); cfg.Token == "" && home != "" {
-		if p := filepath.Join(home, ".vault-token"); fileExists(p) {
+		p := filepath.Join(home, ".vault-token")
+		if _, err := os.Stat(p); err == nil {
 			cfg.TokenFile = p
 		}
 	}
@@ -250,6 +251,17 @@ func (s *Secret) Field(ref Ref) (string, error) {
 		return "", fmt.Errorf("%w: field %q of %s is a %s, not a string", ErrField, printable(ref.Field), ref.Mount+"/"+ref.Path, jsonKind(v))
 	}
 	return str, nil
+}
+
+// ReadField reads the current version of the secret ref names and
+// returns its field ref.Field, and the version read.
+func (c *Client) ReadField(ctx context.Context, ref Ref) (string, int, error) {
+	s, err := c.Read(ctx, ref)
+	if err != nil {
+		return "", 0, err
+	}
+	v, err := s.Field(ref)
+	return v, s.Version, err
 }
 
 // Read returns the current version of the secret ref names. A secret
@@ -477,11 +489,6 @@ func unwrapURLError(err error) error {
 		return ue.Err
 	}
 	return err
-}
-
-func fileExists(p string) bool {
-	_, err := os.Stat(p)
-	return err == nil
 }
 
 func fieldNames(m map[string]any) string {
