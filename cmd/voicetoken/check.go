@@ -353,7 +353,8 @@ func watchChecks(ctx context.Context, e *env, round func(context.Context) []chec
 	defer cancel()
 	served := make(chan error, 1)
 	go func() {
-		served <- check.ServeMetrics(ctx, ln, reg, log)
+		// The Go and process series come from client_golang's default registry.
+		served <- check.ServeMetrics(ctx, ln, prometheus.Gatherers{reg, prometheus.DefaultGatherer}, log)
 		cancel() // a metrics server that died ends the watch
 	}()
 	werr := check.Watch(ctx, every, round, func(results []check.Result) {

@@ -283,6 +283,8 @@ func TestCheckWatch(t *testing.T) {
 		`voicetoken_check_status{check="livekit api"} 1`,
 		`voicetoken_check_status{check="token"} 0.5`, // expires in 1h, --warn 2h
 		`voicetoken_check_duration_seconds{check="keys"} 0`,
+		"process_start_time_seconds ",
+		"go_goroutines ",
 	} {
 		if !strings.Contains(body, want) {
 			t.Errorf("metrics lack %s:\n%s", want, body)

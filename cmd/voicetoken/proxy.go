@@ -181,7 +181,8 @@ func runProxy(ctx context.Context, e *env, args []string) error {
 			return fmt.Errorf("listen for metrics: %w", err)
 		}
 		mux := http.NewServeMux()
-		mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
+		// The Go and process series come from client_golang's default registry.
+		mux.Handle("GET /metrics", promhttp.HandlerFor(prometheus.Gatherers{reg, prometheus.DefaultGatherer}, promhttp.HandlerOpts{}))
 		msrv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
 		servers = append(servers, msrv)
 		go func() { errc <- msrv.Serve(mln) }()

@@ -2,18 +2,19 @@ package server
 
 import (
 	"runtime"
-	"sync"
 
 	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/collectors"
 )
 
 // metrics live in a registry private to one Server, so two servers in one
-// process (tests) never share or collide. Children of the vectors the
+// process (tests) never share or collide. The process-wide Go and process
+// collectors are client_golang's own, built by its init in the default
+// registry: /metrics gathers both (gatherer), so they are not built twice. Children of the vectors the
 // request path touches are resolved once here: an Inc or Observe on the hot
 // path is an atomic add, no label hashing, no allocation.
 type metrics struct {
-	reg *prometheus.Registry
+	reg      *prometheus.Registry
+	gatherer prometheus.Gatherer // reg, then the default registry
 
 	issued, denied prometheus.Counter
 	denials        map[string]prometheus.Counter
@@ -63,14 +64,11 @@ func newMetrics(version string) *metrics {
 		Name: "voicetoken_http_timeouts_total",
 		Help: "Connections closed for exceeding a timeout, by phase: header (ReadHeaderTimeout), active (WriteTimeout), idle (IdleTimeout).",
 	}, []string{"phase"})
-	reg.MustRegister(tokens, denials, dur, keyInfo, build, timeouts,
-		&lazyCollector{make: func() prometheus.Collector { return collectors.NewGoCollector() }},
-		&lazyCollector{make: func() prometheus.Collector {
-			return collectors.NewProcessCollector(collectors.ProcessCollectorOpts{})
-		}})
+	reg.MustRegister(tokens, denials, dur, keyInfo, build, timeouts)
 
 	m := &metrics{
 		reg:         reg,
+		gatherer:    prometheus.Gatherers{reg, prometheus.DefaultGatherer},
 		issued:      tokens.WithLabelValues("issued"),
 		denied:      tokens.WithLabelValues("denied"),
 		denials:     map[string]prometheus.Counter{},
@@ -109,23 +107,4 @@ func (m *metrics) setKeys(st *state) {
 		}
 		m.keyInfo.WithLabelValues(k.ID, k.SecretFingerprint(), primary).Set(1)
 	}
-}
-
-// lazyCollector builds its collector on the first scrape. The Go and
-// process collectors cost about half a millisecond to build (the Go one
-// describes every runtime/metrics series), all of it on the start-up path
-// before the first token otherwise. It describes nothing, which makes it an
-// "unchecked" collector to the registry: the metrics it yields are still
-// checked for consistency when they are gathered.
-type lazyCollector struct {
-	once sync.Once
-	make func() prometheus.Collector
-	c    prometheus.Collector
-}
-
-func (l *lazyCollector) Describe(chan<- *prometheus.Desc) {}
-
-func (l *lazyCollector) Collect(ch chan<- prometheus.Metric) {
-	l.once.Do(func() { l.c = l.make() })
-	l.c.Collect(ch)
 }

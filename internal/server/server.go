@@ -164,7 +164,7 @@ func (s *Server) routes() http.Handler {
 		writeJSON(w, http.StatusOK, []byte("{\"status\":\"ok\"}\n"))
 	}))
 	mux.HandleFunc("/readyz", s.simpleGET(s.handleReady))
-	metricsHandler := promhttp.HandlerFor(s.metrics.reg, promhttp.HandlerOpts{})
+	metricsHandler := promhttp.HandlerFor(s.metrics.gatherer, promhttp.HandlerOpts{})
 	mux.HandleFunc("/metrics", s.simpleGET(metricsHandler.ServeHTTP))
 	mux.Handle("/", s.page)
 	// The token endpoint skips the mux's pattern matching: it is the one
