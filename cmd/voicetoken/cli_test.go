@@ -133,6 +133,41 @@ func devToken(t *testing.T) string {
 	return raw
 }
 
+// verify's summary names what a participant token carries (kind,
+// metadata, attributes, dispatched agents, roomConfig settings) in one
+// line each, long values cut, and shows no egress contents: they may hold
+// a storage secret.
+func TestVerifyShowsParticipantClaims(t *testing.T) {
+	k, _ := token.NewKey("APIprod", testSecret)
+	const storageSecret = "egress-storage-secret"
+	raw, err := k.Mint(token.Claims{Subject: "agent-1", Kind: "agent", Name: "Host Bot",
+		Metadata:   `{"persona":"host","greeting":"Welcome to the outpost, everyone, glad you are here"}`,
+		Attributes: map[string]string{"role": "cohost", "lang": "en"},
+		Video:      &token.VideoGrant{RoomJoin: true, Room: "outpost-7"},
+		RoomConfig: json.RawMessage(`{"agents":[{"agentName":"scribe","metadata":"{\"lang\":\"en\"}"}],"emptyTimeout":300,"egress":{"room":{"fileOutputs":[{"s3":{"secret":"` + storageSecret + `","bucket":"b"}}]}}}`),
+	}, testNow, time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := runCLI(t, prodEnv, "", "verify", raw)
+	for _, want := range []string{
+		"\n  name       Host Bot\n",
+		"\n  kind       agent\n",
+		"\n  metadata   {\"persona\":\"host\",\"greeting\":\"Welcome to the outpost, everyo… (83 bytes)\n",
+		"\n  attributes lang=en role=cohost\n",
+		"\n  agent      scribe (job metadata {\"lang\":\"en\"})\n",
+		"\n  roomConfig egress (room); emptyTimeout=300\n",
+		"\n  warning    roomConfig holds a credential (egress.room.fileOutputs[0].s3.secret)",
+	} {
+		if !strings.Contains(r.stdout, want) {
+			t.Errorf("verify lacks %q:\n%s", want, r.stdout)
+		}
+	}
+	if strings.Contains(r.stdout, storageSecret) {
+		t.Error("verify shows the egress storage secret")
+	}
+}
+
 func TestVerifyJSON(t *testing.T) {
 	r := runCLI(t, prodEnv, "", "verify", "--json", "--warn", "2h", mintAt(t, testNow, time.Hour))
 	if r.code != 1 {

@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"maps"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -123,16 +125,27 @@ func writeClaims(w io.Writer, c *token.Claims, now time.Time) {
 		}
 	}
 	row("identity", c.ParticipantIdentity())
-	row("name", c.Name)
+	row("name", token.Abbrev(c.Name, 60))
+	row("kind", c.Kind)
 	row("room", c.Room())
 	row("api key", c.Issuer)
 	row("grants", strings.Join(token.GrantNames(c), " "))
 	for _, p := range token.Problems(c) {
 		row("warning", p)
 	}
-	if len(c.RoomConfig) > 0 {
-		row("roomConfig", string(c.RoomConfig))
+	row("metadata", token.Abbrev(c.Metadata, 60))
+	attrs := make([]string, 0, len(c.Attributes))
+	for _, k := range slices.Sorted(maps.Keys(c.Attributes)) {
+		attrs = append(attrs, k+"="+c.Attributes[k])
 	}
+	row("attributes", token.Abbrev(strings.Join(attrs, " "), 60))
+	// roomConfig in brief: its egress section may hold a storage secret,
+	// and the whole claim is in inspect's and --json's claims.
+	agents, settings := token.RoomConfigSummary(c.RoomConfig)
+	for _, a := range agents {
+		row("agent", a)
+	}
+	row("roomConfig", strings.Join(settings, "; "))
 	row("issued", stamp(c.IssuedAt))
 	row("not before", stamp(c.NotBefore))
 	if exp, ok := c.Expiry(); ok {

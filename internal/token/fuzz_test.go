@@ -53,6 +53,12 @@ func FuzzParse(f *testing.F) {
 				t.Fatalf("problem %q is empty or holds a control character", p)
 			}
 		}
+		agents, settings := token.RoomConfigSummary(tok.Claims.RoomConfig) // verify prints these
+		for _, line := range append(agents, settings...) {
+			if line == "" {
+				t.Fatalf("empty roomConfig summary line in %q, %q", agents, settings)
+			}
+		}
 		var again token.Claims
 		if err := again.UnmarshalJSON(first); err != nil {
 			t.Fatalf("re-encoded claims do not parse: %v\n%s", err, first)
