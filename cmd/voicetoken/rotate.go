@@ -39,7 +39,9 @@ Agents behind 'voicetoken proxy' or credential.Source pick the new
 token up without a restart; --exec runs a command for those that can't.
 
 Exit: 0 rotated (or unchanged), 1 write or --exec failed,
-      2 the new token is invalid, 3 usage.
+      2 the new token or the target was refused (nothing written:
+      an invalid token, a file in a git work tree, a KV version 1
+      mount), 3 usage.
 
 Examples:
   pbpaste | voicetoken rotate --to file:/run/secrets/podium_token
@@ -120,7 +122,7 @@ func runRotate(ctx context.Context, e *env, args []string) error {
 	}
 	if err != nil {
 		code := 1
-		if res != nil && res.New == nil || errors.Is(err, credential.ErrUnsafePath) {
+		if res != nil && res.New == nil || errors.Is(err, credential.ErrUnsafePath) || errors.Is(err, vault.ErrVersion1) {
 			code = token.ExitInvalid // the input or the target was refused; nothing was written
 		}
 		return &exitError{code: code, err: err}

@@ -223,7 +223,7 @@ func TestVaultMounts(t *testing.T) {
 		t.Error("the nested mount's secret does not hold the token")
 	}
 	other := upstreamToken(t, 48*time.Hour, "other")
-	runCLI(t, environ, other, "rotate", "--to", "vault:kv1/podium").expect(t, 1, nil, "kv1/ is a KV version 1 mount, which keeps no versions and cannot check-and-set", tok, other)
+	runCLI(t, environ, other, "rotate", "--to", "vault:kv1/podium").expect(t, 2, nil, "kv1/ is a KV version 1 mount, which keeps no versions and cannot check-and-set", tok, other)
 	for _, spec := range []string{"vault:team/kv/podium", "vault:kv1/podium"} {
 		runCLI(t, environ, "", "check", "--credential", spec).expect(t, 0, []string{"VALID: expires in 24h"}, "", tok)
 	}
