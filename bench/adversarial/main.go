@@ -188,7 +188,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	}
 	if cfg.jsonOut != "" {
 		var b bytes.Buffer
-		if err := writeJSON(&b, rep); err == nil {
+		err := writeJSON(&b, rep)
+		if err == nil {
 			err = os.WriteFile(cfg.jsonOut, b.Bytes(), 0o644)
 		}
 		if err != nil {

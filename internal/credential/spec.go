@@ -94,7 +94,7 @@ func ParseSpec(s string) (Spec, error) {
 		}
 		return Spec{Kind: KindVault, Vault: ref}, nil
 	}
-	return Spec{}, fmt.Errorf("%w: unknown kind %q; want file:, env:, exec: or vault:", ErrSpec, printable(scheme))
+	return Spec{}, fmt.Errorf("%w: unknown kind %q; want file:PATH, env:NAME, exec:COMMAND or vault:MOUNT/PATH", ErrSpec, printable(scheme))
 }
 
 // String returns the spec in a form safe to log: an exec: command shows

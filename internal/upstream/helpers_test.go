@@ -15,7 +15,6 @@ type logs = logscan.Logs
 
 var (
 	newLogs    = logscan.New
-	mkToken    = logscan.Token
 	tokenExp   = logscan.TokenExp
 	eventually = logscan.Eventually
 )
