@@ -29,7 +29,9 @@ one-line reason and how long it took. Only what you name is checked:
                                      secret is known), exp and nbf; warn
                                      when it expires within --warn
   --credential file:PATH|env:NAME|vault:MOUNT/PATH#FIELD
-                                     an agent's upstream JWT (any alg): exp
+                                     an agent's upstream JWT (any alg): exp;
+                                     for vault:, a "vault token" row too:
+                                     its TTL, renewable, not a root token
   --livekit-url URL (LIVEKIT_URL)    LiveKit answers HTTP, and accepts our
                                      API key (Twirp RoomService/ListRooms)
   --serve-url URL                    our own 'voicetoken serve': /healthz,
@@ -242,8 +244,13 @@ func (o *checkOpts) build(e *env, client *http.Client) []check.Check {
 		c.Needs, c.After = needs, after
 		add(c)
 	}
+	vaultRow := false
 	for _, spec := range o.credentials {
 		add(check.Credential("credential "+spec.String(), spec, e.getenv, o.warn, e.now))
+		if spec.Kind == "vault" && !vaultRow { // one token reads them all
+			vaultRow = true
+			add(check.VaultToken("vault token", e.getenv, o.warn))
+		}
 	}
 	var primary *token.Key
 	if set != nil {

@@ -35,7 +35,10 @@ and the proxy forwards to --upstream with "Authorization: Bearer <token>"
                                    VAULT_ADDR, VAULT_TOKEN (or
                                    ~/.vault-token), VAULT_NAMESPACE,
                                    VAULT_CACERT; re-read every --refresh,
-                                   before expiry and on SIGHUP
+                                   before expiry and on SIGHUP; a
+                                   VAULT_TOKEN is renewed at 2/3 of its
+                                   TTL (VAULT_TOKEN_RENEWED, or
+                                   VAULT_TOKEN_EXPIRING when it cannot be)
   exec:vault kv get -field=token secret/podium
                                    any store's CLI: re-run every --refresh,
                                    before expiry and on SIGHUP

@@ -205,6 +205,12 @@ func TestVaultRoundTrip(t *testing.T) {
 	if r.code != 0 || !strings.Contains(r.stdout, "credential vault:secret/agents/podium#jwt") || !strings.Contains(r.stdout, "VALID: expires in 24h") {
 		t.Errorf("check: exit %d\n%s%s", r.code, r.stdout, r.stderr)
 	}
+	// The Vault token's own life is one row, however many secrets it reads.
+	kv.SetTokenTTL("hvs.ops", 48*time.Hour, 0, true)
+	r = runCLI(t, environ, "", "check", "--credential", "vault:secret/agents/podium#jwt", "--credential", "vault:secret/agents/podium#jwt")
+	if n := strings.Count(r.stdout, "vault token"); n != 1 || !strings.Contains(r.stdout, "expires in 47h") || r.code != 0 {
+		t.Errorf("check: exit %d, %d vault token rows\n%s%s", r.code, n, r.stdout, r.stderr)
+	}
 }
 
 // TestVaultMounts: a nested KV v2 mount takes rotations; a KV version 1

@@ -184,7 +184,8 @@ func (s *Source) Reload(ctx context.Context) (*Credential, error) {
 
 // Run keeps the value fresh until ctx is done: for file: it watches the
 // directory and polls; for exec: it re-runs the command on schedule, and
-// for vault: re-reads the secret on the same schedule; for
+// for vault: re-reads the secret on the same schedule, and renews the
+// Vault token when it is the source's own (see keepVaultToken); for
 // all kinds it logs CREDENTIAL_EXPIRING as exp approaches. It returns
 // ctx.Err().
 func (s *Source) Run(ctx context.Context) error {
@@ -219,6 +220,11 @@ func (s *Source) Run(ctx context.Context) error {
 			poll = t.C
 		}
 	case KindExec, KindVault:
+		if s.cfg.Spec.Kind == KindVault && s.cfg.Vault.OwnsToken() {
+			renewing := make(chan struct{})
+			go func() { defer close(renewing); s.keepVaultToken(ctx) }()
+			defer func() { <-renewing }() // ctx is done: it returns at once
+		}
 		t := time.NewTimer(s.nextRefresh())
 		defer t.Stop()
 		execC = t.C

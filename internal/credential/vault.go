@@ -4,7 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"maps"
+	"strings"
 	"time"
 
 	"voicetoken/internal/vault"
@@ -79,4 +81,99 @@ func RotateVault(ctx context.Context, c *vault.Client, ref vault.Ref, opts Rotat
 		res.Backup = fmt.Sprintf("version %d, kept by Vault (vault kv rollback -mount=%s -version=%d %s)", kept, ref.Mount, kept, ref.Path)
 	}
 	return res, nil
+}
+
+// renewAt is how much of a Vault token's TTL passes before it is renewed:
+// two thirds, as Vault's own LifetimeWatcher does.
+const renewAt = 2.0 / 3
+
+// renewRetryMax bounds the wait between failed renewals.
+const renewRetryMax = 30 * time.Second
+
+// nextRenewal decides, from what Vault said at time at of a token that was
+// to expire at prev (zero at the start), when to renew it next, or why
+// renewing is over: it never expires, it is not renewable, or a renewal
+// no longer extended it (its max TTL is reached).
+func nextRenewal(info vault.TokenInfo, prev, at time.Time) (next time.Time, over string) {
+	switch {
+	case !info.Expires():
+		return time.Time{}, "it never expires"
+	case !info.Renewable:
+		return time.Time{}, "it is not renewable"
+	case !prev.IsZero() && !at.Add(info.TTL).After(prev.Add(time.Second)):
+		return time.Time{}, "it has reached its max TTL"
+	}
+	return at.Add(time.Duration(float64(info.TTL) * renewAt)), ""
+}
+
+// keepVaultToken renews the Vault token a vault: source reads with, when
+// it is the source's own (VAULT_TOKEN; a token file is vault login's or
+// Vault Agent's to keep), at two thirds of its TTL, until ctx ends. When
+// the token cannot be extended it says so once (VAULT_TOKEN_EXPIRING),
+// with the time left: reads fail after that, and the credential in use
+// stays until its own expiry.
+func (s *Source) keepVaultToken(ctx context.Context) {
+	c := s.cfg.Vault
+	call := func(f func(context.Context) (vault.TokenInfo, error)) (vault.TokenInfo, error) {
+		ctx, cancel := context.WithTimeout(ctx, s.cfg.ExecTimeout)
+		defer cancel()
+		return f(ctx)
+	}
+	info, err := call(c.LookupSelf)
+	if err != nil {
+		if ctx.Err() == nil {
+			s.log.LogAttrs(ctx, slog.LevelWarn, "cannot look up the Vault token; it is not renewed",
+				slog.String("event", "VAULT_TOKEN_RENEW_FAILED"), slog.String("source", s.origin), slog.String("error", err.Error()))
+		}
+		return
+	}
+	at := time.Now()
+	next, over := nextRenewal(info, time.Time{}, at)
+	s.log.LogAttrs(ctx, slog.LevelInfo, "vault token",
+		slog.String("event", "VAULT_TOKEN"), slog.String("source", s.origin),
+		slog.Int64("ttl", int64(info.TTL/time.Second)), slog.Bool("renewable", info.Renewable),
+		slog.Bool("renewing", over == ""), slog.String("policies", strings.Join(info.Policies, ",")))
+	expires := at.Add(info.TTL)
+	t := time.NewTimer(0)
+	defer t.Stop()
+	for {
+		if over != "" {
+			if info.Expires() {
+				left := time.Until(expires)
+				s.log.LogAttrs(ctx, slog.LevelWarn, fmt.Sprintf("the Vault token expires in %s and cannot be renewed (%s): give voicetoken a new VAULT_TOKEN before then, or let Vault Agent keep ~/.vault-token", left.Round(time.Second), over),
+					slog.String("event", "VAULT_TOKEN_EXPIRING"), slog.String("source", s.origin),
+					slog.Int64("expires_in", int64(left/time.Second)), slog.String("reason", over))
+			}
+			return
+		}
+		t.Reset(time.Until(next))
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		renewed, err := call(c.RenewSelf)
+		now := time.Now()
+		switch {
+		case ctx.Err() != nil:
+			return
+		case err != nil:
+			left := expires.Sub(now)
+			s.log.LogAttrs(ctx, slog.LevelWarn, "renewing the Vault token failed",
+				slog.String("event", "VAULT_TOKEN_RENEW_FAILED"), slog.String("source", s.origin),
+				slog.String("error", err.Error()), slog.Int64("expires_in", int64(left/time.Second)))
+			if errors.Is(err, vault.ErrDenied) || left <= 0 {
+				return // Vault no longer knows it: only a new token helps
+			}
+			next = now.Add(min(renewRetryMax, left/3))
+			continue
+		}
+		next, over = nextRenewal(renewed, expires, now)
+		info, expires = renewed, now.Add(renewed.TTL)
+		if over == "" {
+			s.log.LogAttrs(ctx, slog.LevelInfo, "renewed the Vault token",
+				slog.String("event", "VAULT_TOKEN_RENEWED"), slog.String("source", s.origin),
+				slog.Int64("ttl", int64(renewed.TTL/time.Second)))
+		}
+	}
 }

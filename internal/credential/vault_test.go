@@ -259,3 +259,50 @@ func TestRotateVaultConcurrent(t *testing.T) {
 		t.Errorf("%d writers won, the secret holds %s, want %s of version %d", won, token.Fingerprint(final), token.Fingerprint(toks[highest]), versions[highest])
 	}
 }
+
+// TestVaultTokenRenewed: a vault: source renews its own Vault token
+// (VAULT_TOKEN) before it expires, so reads go on past the token's first
+// TTL; a token that cannot be renewed is said to expire, once.
+func TestVaultTokenRenewed(t *testing.T) {
+	now := time.Now()
+	jwt := tokenExp(t, now, 2*time.Hour)
+	const short, fixed = "hvs.credential-test-short", "hvs.credential-test-fixed"
+	l := newLogs(t)
+	l.Secret(jwt, vaultToken, short, fixed)
+	srv, _ := newVault(t)
+	srv.Put(t, "podium", map[string]any{"token": jwt})
+	srv.AddToken(short, false)
+	srv.AddToken(fixed, false)
+	srv.SetTokenTTL(short, 2*time.Second, 0, true)
+	srv.SetTokenTTL(fixed, 10*time.Minute, 0, false)
+	clientWith := func(tok string) *vault.Client {
+		c, err := vault.NewClient(vault.Config{Addr: srv.URL, Token: tok})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return c
+	}
+
+	src := startSource(t, l, credential.Config{Spec: vaultSpec(t, "vault:secret/podium"), Vault: clientWith(short)})
+	// Renewed at 2/3 of its 2s TTL, twice: the second renewal is past
+	// the first TTL's end, which only a renewed token reaches.
+	eventually(t, 10*time.Second, "two renewals", func() bool { return srv.Renewals() >= 2 })
+	if _, err := src.Reload(context.Background()); err != nil {
+		t.Fatalf("read after the token's first TTL: %v", err)
+	}
+	if ev := l.Events("VAULT_TOKEN"); len(ev) != 1 || ev[0]["renewing"] != true || ev[0]["ttl"] != float64(1) && ev[0]["ttl"] != float64(2) {
+		t.Errorf("VAULT_TOKEN events %v", ev)
+	}
+	if n := len(l.Events("VAULT_TOKEN_RENEWED")); n < 2 {
+		t.Errorf("%d VAULT_TOKEN_RENEWED events, want 2 or more", n)
+	}
+
+	startSource(t, l, credential.Config{Spec: vaultSpec(t, "vault:secret/podium"), Vault: clientWith(fixed)})
+	eventually(t, 5*time.Second, "VAULT_TOKEN_EXPIRING", func() bool { return len(l.Events("VAULT_TOKEN_EXPIRING")) == 1 })
+	if ev := l.Events("VAULT_TOKEN_EXPIRING")[0]; ev["reason"] != "it is not renewable" || ev["expires_in"].(float64) < 590 {
+		t.Errorf("VAULT_TOKEN_EXPIRING %v", ev)
+	}
+	if ev := l.Events("VAULT_TOKEN_RENEW_FAILED"); len(ev) != 0 {
+		t.Errorf("renewal failures: %v", ev)
+	}
+}

@@ -76,3 +76,57 @@ func FuzzRead(f *testing.F) {
 		}
 	})
 }
+
+// FuzzTokenInfo feeds LookupSelf and RenewSelf any answer: a TokenInfo
+// with a TTL of zero or more, or an error wrapping ErrDenied or
+// ErrResponse without control characters; never a panic, never the
+// token (which a real lookup answer holds, as data.id).
+func FuzzTokenInfo(f *testing.F) {
+	f.Add(200, `{"data":{"id":"hvs.fuzz-token-0123456789","ttl":3600,"renewable":true,"policies":["default"]}}`)
+	f.Add(200, `{"auth":{"client_token":"hvs.fuzz-token-0123456789","lease_duration":3600,"renewable":true}}`)
+	f.Add(200, `{"data":{"ttl":-5}}`)
+	f.Add(403, `{"errors":["permission denied"]}`)
+	f.Add(400, `{"errors":["lease is not renewable"]}`)
+	f.Add(200, `{"data":{"ttl":1e30,"policies":["\u001b[2J"]}}`)
+	f.Add(200, `{"data":{"ttl":9223372036854775807}}`)
+	f.Add(200, `{"auth":{"lease_duration":9223372036854}}`)
+	f.Fuzz(func(t *testing.T, status int, body string) {
+		if status < 200 || status > 599 || status == 304 {
+			return
+		}
+		srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			w.WriteHeader(status)
+			w.Write([]byte(body))
+		}))
+		defer srv.Close()
+		const vaultToken = "hvs.fuzz-token-0123456789"
+		l := logscan.New(t)
+		l.Secret(vaultToken)
+		c, err := vault.NewClient(vault.Config{Addr: srv.URL, Token: vaultToken})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, call := range []func(context.Context) (vault.TokenInfo, error){c.LookupSelf, c.RenewSelf} {
+			info, err := call(context.Background())
+			if err == nil {
+				if info.TTL < 0 {
+					t.Fatalf("negative TTL %v for %d %q", info.TTL, status, body)
+				}
+				for _, p := range info.Policies {
+					l.Text("policy", p)
+					if strings.ContainsFunc(p, func(r rune) bool { return r < 0x20 || r == 0x7f }) {
+						t.Fatalf("policy holds a control character: %q", p)
+					}
+				}
+				continue
+			}
+			l.NoSecret(err)
+			if !errors.Is(err, vault.ErrDenied) && !errors.Is(err, vault.ErrResponse) {
+				t.Fatalf("error %v wraps no sentinel", err)
+			}
+			if strings.ContainsFunc(err.Error(), func(r rune) bool { return r < 0x20 || r == 0x7f }) {
+				t.Fatalf("error holds a control character: %q", err)
+			}
+		}
+	})
+}

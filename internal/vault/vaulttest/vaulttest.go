@@ -20,6 +20,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	kv "github.com/hashicorp/vault-plugin-secrets-kv"
 	"github.com/hashicorp/vault/sdk/logical"
@@ -35,8 +36,18 @@ type Server struct {
 	mu       sync.Mutex
 	mounts   map[string]*engine // by path, without slashes at the ends
 	tokens   map[string]bool    // token -> may write
+	leases   map[string]*lease  // token -> its TTL, when it has one
+	policies map[string][]string
 	requests int
+	renewals int
 	onWrite  func()
+}
+
+// lease is a token's lifetime, as Vault's expiration manager keeps it.
+type lease struct {
+	issued, expires, maxExpires time.Time
+	ttl                         time.Duration // what a renewal grants
+	renewable                   bool
 }
 
 type engine struct {
@@ -57,7 +68,7 @@ func (s *Server) OnWrite(f func()) {
 // with AddToken, more engines with AddMount. It is closed when t ends.
 func New(t testing.TB) *Server {
 	t.Helper()
-	s := &Server{mounts: map[string]*engine{}, tokens: map[string]bool{}}
+	s := &Server{mounts: map[string]*engine{}, tokens: map[string]bool{}, leases: map[string]*lease{}, policies: map[string][]string{}}
 	s.AddMount(t, Mount, 2)
 	s.Server = httptest.NewServer(http.HandlerFunc(s.serve))
 	t.Cleanup(s.Close)
@@ -91,6 +102,40 @@ func (s *Server) AddToken(token string, write bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.tokens[token] = write
+}
+
+// SetTokenTTL gives a token added with AddToken a lifetime, as `vault
+// token create -ttl=TTL -explicit-max-ttl=MAX [-renewable=false]` does:
+// it expires ttl from now unless renewed, each renewal grants ttl again,
+// never past max from now (0: no max). An expired token is unknown.
+func (s *Server) SetTokenTTL(token string, ttl, max time.Duration, renewable bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	now := time.Now()
+	l := &lease{issued: now, expires: now.Add(ttl), ttl: ttl, renewable: renewable}
+	if max > 0 {
+		l.maxExpires = now.Add(max)
+		if l.expires.After(l.maxExpires) { // Vault caps the first TTL too
+			l.expires = l.maxExpires
+		}
+	}
+	s.leases[token] = l
+}
+
+// SetTokenPolicies names a token's policies, as lookup-self reports them
+// ("root" for a root token); the default is default and podium. They
+// grant nothing here: AddToken's write does.
+func (s *Server) SetTokenPolicies(token string, policies ...string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.policies[token] = policies
+}
+
+// Renewals counts successful renew-self requests.
+func (s *Server) Renewals() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.renewals
 }
 
 // Requests is how many requests reached an engine.
@@ -202,10 +247,19 @@ func (s *Server) route(p string) (string, *engine, string) {
 }
 
 func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
+	tok := r.Header.Get("X-Vault-Token")
 	s.mu.Lock()
-	write, known := s.tokens[r.Header.Get("X-Vault-Token")]
+	write, known := s.tokens[tok]
+	l := s.leases[tok]
+	if l != nil && !time.Now().Before(l.expires) {
+		known = false // Vault revokes a token when its lease ends
+	}
 	s.mu.Unlock()
 	p := strings.TrimPrefix(r.URL.Path, "/v1/")
+	if op, ok := strings.CutPrefix(p, "auth/token/"); ok {
+		s.serveToken(w, r, op, tok, known, l)
+		return
+	}
 	// What the vault CLI asks first (its "KV preflight"): which mount a
 	// path is on, and the engine's version. Vault answers any token that
 	// has some capability on the path; here, any known token.
@@ -297,6 +351,74 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 				w.Write([]byte(body))
 			}
 		}
+		return
+	}
+	w.Header().Set("Content-Type", "application/json")
+	json.NewEncoder(w).Encode(logical.LogicalResponseToHTTPResponse(resp))
+}
+
+// serveToken answers lookup-self and renew-self as Vault's token store
+// does (vault/token_store.go: handleLookup's data keys; renewals through
+// the expiration manager, capped at the max TTL), in the envelope of
+// vault/sdk's LogicalResponseToHTTPResponse.
+func (s *Server) serveToken(w http.ResponseWriter, r *http.Request, op, tok string, known bool, l *lease) {
+	if !known {
+		respondError(w, http.StatusForbidden, "permission denied")
+		return
+	}
+	now := time.Now()
+	s.mu.Lock()
+	policies := s.policies[tok]
+	s.mu.Unlock()
+	if policies == nil {
+		policies = []string{"default", "podium"}
+	}
+	var resp *logical.Response
+	switch {
+	case op == "lookup-self" && r.Method == http.MethodGet:
+		data := map[string]any{
+			"id": tok, "accessor": "acc-" + strconv.Itoa(len(tok)), "policies": policies,
+			"display_name": "token", "path": "auth/token/create", "type": "service", "orphan": false,
+			"num_uses": 0, "meta": nil, "entity_id": "", "explicit_max_ttl": int64(0),
+			"creation_ttl": int64(0), "ttl": int64(0), "expire_time": nil, "renewable": false,
+			"creation_time": now.Unix(), "issue_time": now.Format(time.RFC3339Nano),
+		}
+		if l != nil {
+			data["creation_ttl"] = int64(l.ttl.Seconds())
+			data["ttl"] = int64(l.expires.Sub(now).Seconds())
+			data["expire_time"] = l.expires.Format(time.RFC3339Nano)
+			data["renewable"] = l.renewable
+			data["creation_time"] = l.issued.Unix()
+			data["issue_time"] = l.issued.Format(time.RFC3339Nano)
+			if !l.maxExpires.IsZero() {
+				data["explicit_max_ttl"] = int64(l.maxExpires.Sub(l.issued).Seconds())
+			}
+		}
+		resp = &logical.Response{Data: data}
+	case op == "renew-self" && (r.Method == http.MethodPost || r.Method == http.MethodPut):
+		if l == nil {
+			// A token without a TTL has nothing to renew; Vault answers
+			// with its unchanged auth.
+			resp = &logical.Response{Auth: &logical.Auth{ClientToken: tok, Policies: policies}}
+			break
+		}
+		if !l.renewable {
+			respondError(w, http.StatusBadRequest, "lease is not renewable")
+			return
+		}
+		s.mu.Lock()
+		l.expires = now.Add(l.ttl)
+		if !l.maxExpires.IsZero() && l.expires.After(l.maxExpires) {
+			l.expires = l.maxExpires
+		}
+		ttl := l.expires.Sub(now)
+		s.renewals++
+		s.mu.Unlock()
+		resp = &logical.Response{Auth: &logical.Auth{ClientToken: tok, Accessor: "acc-" + strconv.Itoa(len(tok)),
+			Policies: policies, TokenPolicies: policies,
+			LeaseOptions: logical.LeaseOptions{TTL: ttl, Renewable: true}}}
+	default:
+		respondError(w, http.StatusNotFound, "no handler for route \"auth/token/"+op+"\". route entry not found.")
 		return
 	}
 	w.Header().Set("Content-Type", "application/json")
