@@ -40,7 +40,7 @@ func (c *Client) LookupSelf(ctx context.Context) (TokenInfo, error) {
 		return TokenInfo{}, err
 	}
 	if status != http.StatusOK {
-		return TokenInfo{}, tokenStatusErr("look up", status, body)
+		return TokenInfo{}, tokenStatusErr("look up", "auth/token/lookup-self", status, body)
 	}
 	var resp struct {
 		Data *struct {
@@ -64,7 +64,7 @@ func (c *Client) RenewSelf(ctx context.Context) (TokenInfo, error) {
 		return TokenInfo{}, err
 	}
 	if status != http.StatusOK {
-		return TokenInfo{}, tokenStatusErr("renew", status, body)
+		return TokenInfo{}, tokenStatusErr("renew", "auth/token/renew-self", status, body)
 	}
 	var resp struct {
 		Auth *struct {
@@ -85,7 +85,7 @@ func seconds(n *int64) bool {
 }
 
 // tokenStatusErr is statusErr for the token's own endpoints.
-func tokenStatusErr(op string, status int, body []byte) error {
+func tokenStatusErr(op, endpoint string, status int, body []byte) error {
 	var e struct {
 		Errors []string `json:"errors"`
 	}
@@ -95,7 +95,7 @@ func tokenStatusErr(op string, status int, body []byte) error {
 		msg = http.StatusText(status)
 	}
 	if status == http.StatusForbidden {
-		return fmt.Errorf("%w: %s the Vault token: %s (it has expired or was revoked: log in again, or set a new VAULT_TOKEN)", ErrDenied, op, msg)
+		return fmt.Errorf("%w: %s the Vault token: %s (it has expired or was revoked, or it lacks Vault's default policy, which allows %s)", ErrDenied, op, msg, endpoint)
 	}
 	return fmt.Errorf("%w: %s the Vault token: %d %s", ErrResponse, op, status, msg)
 }
