@@ -176,11 +176,22 @@ func NewClient(cfg Config) (*Client, error) {
 		}
 		tr.TLSClientConfig = &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}
 	}
-	c.http = &http.Client{Transport: tr, Timeout: cfg.Timeout,
-		// Vault redirects only to its active node, at the same path; the
-		// token header must not follow a redirect elsewhere.
-		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	c.http = &http.Client{Transport: tr, Timeout: cfg.Timeout, CheckRedirect: followStandby}
 	return c, nil
+}
+
+// followStandby follows what Vault's own client follows: one 307 or
+// 308, the answer of a standby node naming the active one, with the same
+// method, body and token, and never from https to http. Anything else
+// is answered as it came (see statusErr).
+func followStandby(req *http.Request, via []*http.Request) error {
+	switch {
+	case len(via) > 1,
+		req.Response == nil || (req.Response.StatusCode != http.StatusTemporaryRedirect && req.Response.StatusCode != http.StatusPermanentRedirect),
+		via[0].URL.Scheme == "https" && req.URL.Scheme != "https":
+		return http.ErrUseLastResponse
+	}
+	return nil
 }
 
 // currentToken returns the token, read from the token file when there
@@ -476,8 +487,8 @@ func statusErr(op string, ref Ref, apiPath string, status int, body []byte) erro
 			need = "create and update"
 		}
 		return fmt.Errorf("%w: %s: %s (the token needs %s on %s, or it has expired)", ErrDenied, where, msg, need, apiPath)
-	case http.StatusTemporaryRedirect, http.StatusPermanentRedirect:
-		return fmt.Errorf("%w: %s: redirected (%d): set VAULT_ADDR to the active node", ErrResponse, where, status)
+	case http.StatusMovedPermanently, http.StatusFound, http.StatusSeeOther, http.StatusTemporaryRedirect, http.StatusPermanentRedirect:
+		return fmt.Errorf("%w: %s: redirected (%d), not followed (as Vault's own client, only one 307 or 308, never from https to http): set VAULT_ADDR to the active node", ErrResponse, where, status)
 	}
 	return fmt.Errorf("%w: %s: %d %s", ErrResponse, where, status, msg)
 }

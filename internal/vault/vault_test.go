@@ -2,12 +2,14 @@ package vault_test
 
 import (
 	"context"
+	"encoding/pem"
 	"errors"
 	"net/http"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
 
 	"voicetoken/internal/logscan"
@@ -198,7 +200,8 @@ func TestAnswersThatAreNotKV(t *testing.T) {
 		{name: "deleted version answered with 200", status: 200, body: `{"data":{"data":null,"metadata":{"version":4}}}`, err: vault.ErrNotFound, want: "version 4 is deleted"},
 		{name: "not JSON", status: 200, body: `<html>`, err: vault.ErrResponse, want: "not a KV v2 answer"},
 		{name: "sealed", status: 503, body: `{"errors":["Vault is sealed"]}`, err: vault.ErrResponse, want: "503 Vault is sealed"},
-		{name: "redirect to the active node", status: 307, body: ``, err: vault.ErrResponse, want: "set VAULT_ADDR to the active node"},
+		{name: "a redirect loop", status: 307, body: ``, err: vault.ErrResponse, want: "redirected (307), not followed (as Vault's own client, only one 307 or 308, never from https to http): set VAULT_ADDR to the active node"},
+		{name: "a 302", status: 302, body: ``, err: vault.ErrResponse, want: "redirected (302), not followed"},
 		{name: "no errors given", status: 500, body: `{}`, err: vault.ErrResponse, want: "500 Internal Server Error"},
 		{name: "control characters in the message", status: 400, body: `{"errors":["bad\u001b[31m"]}`, err: vault.ErrResponse, want: "bad?[31m"},
 		{name: "huge", status: 200, body: `{"data":"` + strings.Repeat("a", 1<<20) + `"}`, err: vault.ErrResponse, want: "over 1048576 bytes"},
@@ -208,8 +211,8 @@ func TestAnswersThatAreNotKV(t *testing.T) {
 			l := logscan.New(t)
 			l.Secret(rootToken)
 			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-				if tc.status == 307 {
-					w.Header().Set("Location", "https://elsewhere.example/v1/secret/data/x")
+				if tc.status/100 == 3 { // to itself
+					w.Header().Set("Location", "http://"+r.Host+r.URL.RequestURI())
 				}
 				w.WriteHeader(tc.status)
 				w.Write([]byte(tc.body))
@@ -368,5 +371,57 @@ func TestMountInAParentNamespace(t *testing.T) {
 	l.NoSecret(err)
 	if err != nil || s.Version != 7 {
 		t.Fatalf("%+v, %v", s, err)
+	}
+}
+
+// TestStandbyRedirect: a standby node answers 307 with the active node's
+// URL, and the client follows it once with its token and body, as
+// Vault's own client does; never from https to http.
+func TestStandbyRedirect(t *testing.T) {
+	l, active := newVault(t)
+	ref := vault.Ref{Mount: "secret", Path: "podium", Field: "token"}
+	var standbyHits atomic.Int32
+	standby := func(tls bool) *httptest.Server {
+		h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			standbyHits.Add(1)
+			http.Redirect(w, r, active.URL+r.URL.RequestURI(), http.StatusTemporaryRedirect)
+		})
+		if tls {
+			return httptest.NewTLSServer(h)
+		}
+		return httptest.NewServer(h)
+	}
+
+	plain := standby(false)
+	defer plain.Close()
+	c := client(t, plain.URL, rootToken)
+	v, err := c.Write(context.Background(), ref, map[string]any{"token": "t1"}, 0)
+	l.NoSecret(err)
+	if err != nil || v != 1 {
+		t.Fatalf("write through the standby: version %d, %v", v, err)
+	}
+	got, _, err := c.ReadField(context.Background(), ref)
+	if err != nil || got != "t1" || standbyHits.Load() < 3 { // the mount lookup, the write, the read
+		t.Fatalf("read through the standby: %q, %v (%d standby requests)", got, err, standbyHits.Load())
+	}
+
+	secure := standby(true)
+	defer secure.Close()
+	ca := filepath.Join(t.TempDir(), "ca.pem")
+	if err := os.WriteFile(ca, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: secure.Certificate().Raw}), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	sc, err := vault.NewClient(vault.Config{Addr: secure.URL, Token: rootToken, CACert: ca})
+	if err != nil {
+		t.Fatal(err)
+	}
+	before := active.Requests()
+	_, _, err = sc.ReadField(context.Background(), ref)
+	l.NoSecret(err)
+	if !errors.Is(err, vault.ErrResponse) || !strings.Contains(err.Error(), "never from https to http") {
+		t.Errorf("https standby to an http active node: %v", err)
+	}
+	if active.Requests() != before {
+		t.Error("the token went from https to http")
 	}
 }
