@@ -384,7 +384,9 @@ func TestStandbyRedirect(t *testing.T) {
 	standby := func(tls bool) *httptest.Server {
 		h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			standbyHits.Add(1)
-			http.Redirect(w, r, active.URL+r.URL.RequestURI(), http.StatusTemporaryRedirect)
+			// Another host name, as an active node has: the token header
+			// must go along all the same.
+			http.Redirect(w, r, strings.Replace(active.URL, "127.0.0.1", "localhost", 1)+r.URL.RequestURI(), http.StatusTemporaryRedirect)
 		})
 		if tls {
 			return httptest.NewTLSServer(h)
