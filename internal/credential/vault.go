@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"voicetoken/internal/token"
 	"voicetoken/internal/vault"
 )
 
@@ -134,23 +135,20 @@ func (s *Source) keepVaultToken(ctx context.Context) {
 		slog.Int64("ttl", int64(info.TTL/time.Second)), slog.Bool("renewable", info.Renewable),
 		slog.Bool("renewing", over == ""), slog.String("policies", strings.Join(info.Policies, ",")))
 	expires := at.Add(info.TTL)
-	t := time.NewTimer(0)
-	defer t.Stop()
 	for {
 		if over != "" {
 			if info.Expires() {
 				left := time.Until(expires)
-				s.log.LogAttrs(ctx, slog.LevelWarn, fmt.Sprintf("the Vault token expires in %s and cannot be renewed (%s): give voicetoken a new VAULT_TOKEN before then, or let Vault Agent keep ~/.vault-token", left.Round(time.Second), over),
+				s.log.LogAttrs(ctx, slog.LevelWarn, fmt.Sprintf("the Vault token expires in %s and cannot be renewed (%s): give voicetoken a new VAULT_TOKEN before then, or let Vault Agent keep ~/.vault-token", token.HumanDuration(left), over),
 					slog.String("event", "VAULT_TOKEN_EXPIRING"), slog.String("source", s.origin),
 					slog.Int64("expires_in", int64(left/time.Second)), slog.String("reason", over))
 			}
 			return
 		}
-		t.Reset(time.Until(next))
 		select {
 		case <-ctx.Done():
 			return
-		case <-t.C:
+		case <-time.After(time.Until(next)):
 		}
 		renewed, err := call(c.RenewSelf)
 		now := time.Now()
