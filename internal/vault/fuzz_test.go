@@ -48,18 +48,7 @@ func FuzzRead(f *testing.F) {
 		if status < 200 || status > 599 || status == 304 {
 			return
 		}
-		srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			w.WriteHeader(status)
-			w.Write([]byte(body))
-		}))
-		defer srv.Close()
-		const vaultToken = "hvs.fuzz-token-0123456789"
-		l := logscan.New(t)
-		l.Secret(vaultToken)
-		c, err := vault.NewClient(vault.Config{Addr: srv.URL, Token: vaultToken})
-		if err != nil {
-			t.Fatal(err)
-		}
+		c, l := answering(t, status, body)
 		s, err := c.Read(context.Background(), vault.Ref{Mount: "secret", Path: "x", Field: "token"})
 		if err == nil {
 			if s == nil || s.Data == nil {
@@ -94,18 +83,7 @@ func FuzzTokenInfo(f *testing.F) {
 		if status < 200 || status > 599 || status == 304 {
 			return
 		}
-		srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			w.WriteHeader(status)
-			w.Write([]byte(body))
-		}))
-		defer srv.Close()
-		const vaultToken = "hvs.fuzz-token-0123456789"
-		l := logscan.New(t)
-		l.Secret(vaultToken)
-		c, err := vault.NewClient(vault.Config{Addr: srv.URL, Token: vaultToken})
-		if err != nil {
-			t.Fatal(err)
-		}
+		c, l := answering(t, status, body)
 		for _, call := range []func(context.Context) (vault.TokenInfo, error){c.LookupSelf, c.RenewSelf} {
 			info, err := call(context.Background())
 			if err == nil {
@@ -129,4 +107,22 @@ func FuzzTokenInfo(f *testing.F) {
 			}
 		}
 	})
+}
+
+// answering is a client of a "Vault" that answers every request with
+// status and body, and a scan for the client's token.
+func answering(t *testing.T, status int, body string) (*vault.Client, *logscan.Logs) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.WriteHeader(status)
+		w.Write([]byte(body))
+	}))
+	t.Cleanup(srv.Close)
+	const vaultToken = "hvs.fuzz-token-0123456789"
+	l := logscan.New(t)
+	l.Secret(vaultToken)
+	c, err := vault.NewClient(vault.Config{Addr: srv.URL, Token: vaultToken})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c, l
 }

@@ -7,7 +7,6 @@ import (
 	"math"
 	"net/http"
 	"slices"
-	"strings"
 	"time"
 )
 
@@ -86,14 +85,7 @@ func seconds(n *int64) bool {
 
 // tokenStatusErr is statusErr for the token's own endpoints.
 func tokenStatusErr(op, endpoint string, status int, body []byte) error {
-	var e struct {
-		Errors []string `json:"errors"`
-	}
-	_ = json.Unmarshal(body, &e)
-	msg := printable(strings.Join(e.Errors, "; "))
-	if msg == "" {
-		msg = http.StatusText(status)
-	}
+	msg := errorMessage(status, body)
 	if status == http.StatusForbidden {
 		return fmt.Errorf("%w: %s the Vault token: %s (it has expired or was revoked, or it lacks Vault's default policy, which allows %s)", ErrDenied, op, msg, endpoint)
 	}

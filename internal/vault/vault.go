@@ -471,14 +471,7 @@ func (c *Client) do(ctx context.Context, method string, body []byte, segments ..
 // (they never hold the token) and what to do. apiPath is the path a
 // policy must grant.
 func statusErr(op string, ref Ref, apiPath string, status int, body []byte) error {
-	var e struct {
-		Errors []string `json:"errors"`
-	}
-	_ = json.Unmarshal(body, &e)
-	msg := printable(strings.Join(e.Errors, "; "))
-	if msg == "" {
-		msg = http.StatusText(status)
-	}
+	msg := errorMessage(status, body)
 	where := fmt.Sprintf("%s %s/%s", op, ref.Mount, ref.Path)
 	switch status {
 	case http.StatusForbidden:
@@ -491,6 +484,19 @@ func statusErr(op string, ref Ref, apiPath string, status int, body []byte) erro
 		return fmt.Errorf("%w: %s: redirected (%d), not followed (as Vault's own client, only one 307 or 308, never from https to http): set VAULT_ADDR to the active node", ErrResponse, where, status)
 	}
 	return fmt.Errorf("%w: %s: %d %s", ErrResponse, where, status, msg)
+}
+
+// errorMessage is what Vault said in an error answer ({"errors": [...]}),
+// made printable, or the status text when it said nothing.
+func errorMessage(status int, body []byte) string {
+	var e struct {
+		Errors []string `json:"errors"`
+	}
+	_ = json.Unmarshal(body, &e)
+	if msg := printable(strings.Join(e.Errors, "; ")); msg != "" {
+		return msg
+	}
+	return http.StatusText(status)
 }
 
 // unwrapURLError drops url.Error's repetition of the URL, already named.
