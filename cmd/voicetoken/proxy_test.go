@@ -167,6 +167,7 @@ func TestProxyVaultCredential(t *testing.T) {
 	lastSeen := func() string { mu.Lock(); defer mu.Unlock(); return last }
 	kv := vaulttest.New(t)
 	kv.AddToken("hvs.proxy-and-rotate", true)
+	kv.SetTokenTTL("hvs.proxy-and-rotate", 3*time.Second, 0, true) // the proxy renews it
 	kv.Put(t, "podium", map[string]any{"token": oldTok})
 	environ := map[string]string{"VAULT_ADDR": kv.URL, "VAULT_TOKEN": "hvs.proxy-and-rotate"}
 
@@ -206,5 +207,15 @@ func TestProxyVaultCredential(t *testing.T) {
 	waitFor(t, "the new version upstream", func() bool { get(); return lastSeen() == newTok })
 	if ev := stderr.Events("CREDENTIAL_LOADED"); len(ev) != 2 || ev[1]["source"] != "vault:secret/podium#token" || ev[1]["trigger"] != "reload" {
 		t.Errorf("CREDENTIAL_LOADED events %v", ev)
+	}
+	// Past the Vault token's first TTL, SIGHUP still reads Vault: the
+	// proxy renewed it.
+	waitFor(t, "two Vault token renewals", func() bool { return kv.Renewals() >= 2 })
+	syscall.Kill(os.Getpid(), syscall.SIGHUP)
+	waitFor(t, "the reload after the renewals", func() bool {
+		return len(stderr.Events("CREDENTIAL_UNCHANGED"))+len(stderr.Events("CREDENTIAL_REJECTED")) > 0
+	})
+	if ev := stderr.Events("CREDENTIAL_REJECTED"); len(ev) != 0 {
+		t.Errorf("the read after the token's first TTL failed: %v", ev)
 	}
 }
