@@ -88,9 +88,6 @@ func RotateVault(ctx context.Context, c *vault.Client, ref vault.Ref, opts Rotat
 // two thirds, as Vault's own LifetimeWatcher does.
 const renewAt = 2.0 / 3
 
-// renewRetryMax bounds the wait between failed renewals.
-const renewRetryMax = 30 * time.Second
-
 // nextRenewal decides, from what Vault said at time at of a token that was
 // to expire at prev (zero at the start), when to renew it next, or why
 // renewing is over: it never expires, it is not renewable, or a renewal
@@ -120,13 +117,25 @@ func (s *Source) keepVaultToken(ctx context.Context) {
 		defer cancel()
 		return f(ctx)
 	}
-	info, err := call(c.LookupSelf)
-	if err != nil {
-		if ctx.Err() == nil {
-			s.log.LogAttrs(ctx, slog.LevelWarn, "cannot look up the Vault token; it is not renewed",
-				slog.String("event", "VAULT_TOKEN_RENEW_FAILED"), slog.String("source", s.origin), slog.String("error", err.Error()))
+	var info vault.TokenInfo
+	for {
+		var err error
+		if info, err = call(c.LookupSelf); err == nil {
+			break
 		}
-		return
+		if ctx.Err() != nil {
+			return
+		}
+		s.log.LogAttrs(ctx, slog.LevelWarn, "cannot look up the Vault token to renew it",
+			slog.String("event", "VAULT_TOKEN_RENEW_FAILED"), slog.String("source", s.origin), slog.String("error", err.Error()))
+		if errors.Is(err, vault.ErrDenied) {
+			return // expired, revoked or without lookup-self: asking again will not help
+		}
+		select { // Vault is down or sealed: ask again
+		case <-ctx.Done():
+			return
+		case <-time.After(s.cfg.RetryInterval):
+		}
 	}
 	at := time.Now()
 	next, over := nextRenewal(info, time.Time{}, at)
@@ -163,7 +172,7 @@ func (s *Source) keepVaultToken(ctx context.Context) {
 			if errors.Is(err, vault.ErrDenied) || left <= 0 {
 				return // Vault no longer knows it: only a new token helps
 			}
-			next = now.Add(min(renewRetryMax, left/3))
+			next = now.Add(min(s.cfg.RetryInterval, left/3))
 			continue
 		}
 		next, over = nextRenewal(renewed, expires, now)

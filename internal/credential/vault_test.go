@@ -306,3 +306,29 @@ func TestVaultTokenRenewed(t *testing.T) {
 		t.Errorf("renewal failures: %v", ev)
 	}
 }
+
+// TestVaultTokenLookupRetried: a Vault that is sealed when the source
+// starts is asked again, and the token is renewed once it answers.
+func TestVaultTokenLookupRetried(t *testing.T) {
+	jwt := tokenExp(t, time.Now(), 2*time.Hour)
+	const tok = "hvs.credential-test-retried"
+	l := newLogs(t)
+	l.Secret(jwt, vaultToken, tok)
+	srv, _ := newVault(t)
+	srv.Put(t, "podium", map[string]any{"token": jwt})
+	srv.AddToken(tok, false)
+	srv.SetTokenTTL(tok, 2*time.Second, 0, true)
+	c, err := vault.NewClient(vault.Config{Addr: srv.URL, Token: tok})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv.FailTokenRequests(2)
+	startSource(t, l, credential.Config{Spec: vaultSpec(t, "vault:secret/podium"), Vault: c, RetryInterval: 50 * time.Millisecond})
+	eventually(t, 10*time.Second, "a renewal after the seal", func() bool { return srv.Renewals() >= 1 })
+	if n := len(l.Events("VAULT_TOKEN_RENEW_FAILED")); n != 2 {
+		t.Errorf("%d VAULT_TOKEN_RENEW_FAILED events, want 2 (the sealed lookups)", n)
+	}
+	if ev := l.Events("VAULT_TOKEN"); len(ev) != 1 || ev[0]["renewing"] != true {
+		t.Errorf("VAULT_TOKEN events %v", ev)
+	}
+}

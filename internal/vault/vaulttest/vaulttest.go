@@ -33,14 +33,15 @@ const Mount = "secret"
 type Server struct {
 	*httptest.Server
 
-	mu       sync.Mutex
-	mounts   map[string]*engine // by path, without slashes at the ends
-	tokens   map[string]bool    // token -> may write
-	leases   map[string]*lease  // token -> its TTL, when it has one
-	policies map[string][]string
-	requests int
-	renewals int
-	onWrite  func()
+	mu        sync.Mutex
+	mounts    map[string]*engine // by path, without slashes at the ends
+	tokens    map[string]bool    // token -> may write
+	leases    map[string]*lease  // token -> its TTL, when it has one
+	policies  map[string][]string
+	requests  int
+	renewals  int
+	failToken int
+	onWrite   func()
 }
 
 // lease is a token's lifetime, as Vault's expiration manager keeps it.
@@ -129,6 +130,14 @@ func (s *Server) SetTokenPolicies(token string, policies ...string) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.policies[token] = policies
+}
+
+// FailTokenRequests makes the next n requests to auth/token/ answer 503
+// "Vault is sealed", as a sealed or restarting Vault does.
+func (s *Server) FailTokenRequests(n int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.failToken = n
 }
 
 // Renewals counts successful renew-self requests.
@@ -362,14 +371,22 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 // the expiration manager, capped at the max TTL), in the envelope of
 // vault/sdk's LogicalResponseToHTTPResponse.
 func (s *Server) serveToken(w http.ResponseWriter, r *http.Request, op, tok string, known bool, l *lease) {
-	if !known {
+	s.mu.Lock()
+	sealed := s.failToken > 0
+	if sealed {
+		s.failToken--
+	}
+	policies := s.policies[tok]
+	s.mu.Unlock()
+	switch {
+	case sealed:
+		respondError(w, http.StatusServiceUnavailable, "Vault is sealed")
+		return
+	case !known:
 		respondError(w, http.StatusForbidden, "permission denied")
 		return
 	}
 	now := time.Now()
-	s.mu.Lock()
-	policies := s.policies[tok]
-	s.mu.Unlock()
 	if policies == nil {
 		policies = []string{"default", "podium"}
 	}
