@@ -9,12 +9,12 @@ import (
 // metrics live in a registry private to one Server, so two servers in one
 // process (tests) never share or collide. The process-wide Go and process
 // collectors are client_golang's own, built by its init in the default
-// registry: /metrics gathers both (gatherer), so they are not built twice. Children of the vectors the
-// request path touches are resolved once here: an Inc or Observe on the hot
-// path is an atomic add, no label hashing, no allocation.
+// registry: /metrics gathers both (gatherer), so they are not built
+// twice. Children of the vectors the request path touches are resolved
+// once here: an Inc or Observe on the hot path is an atomic add, no label
+// hashing, no allocation.
 type metrics struct {
-	reg      *prometheus.Registry
-	gatherer prometheus.Gatherer // reg, then the default registry
+	gatherer prometheus.Gatherer // the private registry, then the default one
 
 	issued, denied prometheus.Counter
 	denials        map[string]prometheus.Counter
@@ -67,7 +67,6 @@ func newMetrics(version string) *metrics {
 	reg.MustRegister(tokens, denials, dur, keyInfo, build, timeouts)
 
 	m := &metrics{
-		reg:         reg,
 		gatherer:    prometheus.Gatherers{reg, prometheus.DefaultGatherer},
 		issued:      tokens.WithLabelValues("issued"),
 		denied:      tokens.WithLabelValues("denied"),

@@ -105,7 +105,10 @@ func ParseRef(s string) (Ref, error) {
 }
 
 // String returns MOUNT/PATH#FIELD.
-func (r Ref) String() string { return r.Mount + "/" + r.Path + "#" + r.Field }
+func (r Ref) String() string { return r.secret() + "#" + r.Field }
+
+// secret is MOUNT/PATH, the secret as the vault CLI names it.
+func (r Ref) secret() string { return r.Mount + "/" + r.Path }
 
 // Client talks to one Vault server. Build it with NewClient or
 // FromEnv; the zero value is not usable.
@@ -255,11 +258,11 @@ type Secret struct {
 func (s *Secret) Field(ref Ref) (string, error) {
 	v, ok := s.Data[ref.Field]
 	if !ok {
-		return "", fmt.Errorf("%w: %s (version %d) has no field %q; it has %s", ErrField, ref.Mount+"/"+ref.Path, s.Version, printable(ref.Field), fieldNames(s.Data))
+		return "", fmt.Errorf("%w: %s (version %d) has no field %q; it has %s", ErrField, ref.secret(), s.Version, printable(ref.Field), fieldNames(s.Data))
 	}
 	str, ok := v.(string)
 	if !ok {
-		return "", fmt.Errorf("%w: field %q of %s is a %s, not a string", ErrField, printable(ref.Field), ref.Mount+"/"+ref.Path, jsonKind(v))
+		return "", fmt.Errorf("%w: field %q of %s is a %s, not a string", ErrField, printable(ref.Field), ref.secret(), jsonKind(v))
 	}
 	return str, nil
 }
@@ -309,15 +312,15 @@ func (c *Client) Read(ctx context.Context, given Ref) (*Secret, error) {
 		// A deleted or destroyed current version: Vault answers 404 with
 		// its metadata (older servers, 200).
 		v := resp.Data.Metadata.Version
-		return &Secret{Version: v}, fmt.Errorf("%w: %s/%s version %d is deleted (vault kv undelete, or write a new one)", ErrNotFound, ref.Mount, ref.Path, v)
+		return &Secret{Version: v}, fmt.Errorf("%w: %s version %d is deleted (vault kv undelete, or write a new one)", ErrNotFound, ref.secret(), v)
 	case kv2 && status == http.StatusOK:
 		return &Secret{Data: resp.Data.Data, Version: resp.Data.Metadata.Version}, nil
 	case status == http.StatusNotFound:
 		// A KV version 1 mount answers 404 here too: its secrets have no
 		// data/ path. Say so, since nothing else will.
-		return nil, fmt.Errorf("%w: %s/%s (read as KV version 2 at /v1/%s/data/%s; if %s/ is a KV version 1 mount: vault kv enable-versioning %s/)", ErrNotFound, ref.Mount, ref.Path, ref.Mount, ref.Path, ref.Mount, ref.Mount)
+		return nil, fmt.Errorf("%w: %s (read as KV version 2 at /v1/%s/data/%s; if %s/ is a KV version 1 mount: vault kv enable-versioning %s/)", ErrNotFound, ref.secret(), ref.Mount, ref.Path, ref.Mount, ref.Mount)
 	}
-	return nil, fmt.Errorf("%w: read %s/%s: not a KV v2 answer (is %q a KV version 2 mount?)", ErrResponse, ref.Mount, ref.Path, ref.Mount)
+	return nil, fmt.Errorf("%w: read %s: not a KV v2 answer (is %q a KV version 2 mount?)", ErrResponse, ref.secret(), ref.Mount)
 }
 
 // Write stores data as a new version of the secret, only if the current
@@ -342,7 +345,7 @@ func (c *Client) Write(ctx context.Context, given Ref, data map[string]any, cas 
 	}
 	if status != http.StatusOK {
 		if status == http.StatusBadRequest && bytes.Contains(body, []byte("check-and-set")) {
-			return 0, fmt.Errorf("%w: %s/%s is no longer at version %d", ErrChanged, ref.Mount, ref.Path, cas)
+			return 0, fmt.Errorf("%w: %s is no longer at version %d", ErrChanged, ref.secret(), cas)
 		}
 		return 0, statusErr("write", ref, ref.Mount+"/data/"+ref.Path, status, body)
 	}
@@ -352,7 +355,7 @@ func (c *Client) Write(ctx context.Context, given Ref, data map[string]any, cas 
 		} `json:"data"`
 	}
 	if err := json.Unmarshal(body, &resp); err != nil || resp.Data == nil || resp.Data.Version == 0 {
-		return 0, fmt.Errorf("%w: write %s/%s: the answer names no new version", ErrResponse, ref.Mount, ref.Path)
+		return 0, fmt.Errorf("%w: write %s: the answer names no new version", ErrResponse, ref.secret())
 	}
 	return resp.Data.Version, nil
 }
@@ -367,15 +370,15 @@ func (c *Client) readV1(ctx context.Context, ref Ref) (*Secret, error) {
 	switch status {
 	case http.StatusOK:
 	case http.StatusNotFound:
-		return nil, fmt.Errorf("%w: %s/%s (KV version 1 mount %s/)", ErrNotFound, ref.Mount, ref.Path, ref.Mount)
+		return nil, fmt.Errorf("%w: %s (KV version 1 mount %s/)", ErrNotFound, ref.secret(), ref.Mount)
 	default:
-		return nil, statusErr("read", ref, ref.Mount+"/"+ref.Path, status, body)
+		return nil, statusErr("read", ref, ref.secret(), status, body)
 	}
 	var resp struct {
 		Data map[string]any `json:"data"`
 	}
 	if err := json.Unmarshal(body, &resp); err != nil || resp.Data == nil {
-		return nil, fmt.Errorf("%w: read %s/%s: not a KV answer", ErrResponse, ref.Mount, ref.Path)
+		return nil, fmt.Errorf("%w: read %s: not a KV answer", ErrResponse, ref.secret())
 	}
 	return &Secret{Data: resp.Data}, nil
 }
@@ -389,7 +392,7 @@ func (c *Client) readV1(ctx context.Context, ref Ref) (*Secret, error) {
 // taken as a KV version 2 mount. The answer is kept for the client's
 // life: mounts do not move under a running agent.
 func (c *Client) resolve(ctx context.Context, ref Ref) (mount, error) {
-	key := ref.Mount + "/" + ref.Path
+	key := ref.secret()
 	c.mu.Lock()
 	m, ok := c.mounts[key]
 	c.mu.Unlock()
@@ -472,7 +475,7 @@ func (c *Client) do(ctx context.Context, method string, body []byte, segments ..
 // policy must grant.
 func statusErr(op string, ref Ref, apiPath string, status int, body []byte) error {
 	msg := errorMessage(status, body)
-	where := fmt.Sprintf("%s %s/%s", op, ref.Mount, ref.Path)
+	where := fmt.Sprintf("%s %s", op, ref.secret())
 	switch status {
 	case http.StatusForbidden:
 		need := "read"
