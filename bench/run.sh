@@ -21,7 +21,7 @@ C=${C:-32}
 D=${D:-10s}
 ROUNDS=${ROUNDS:-3}
 DRIVERS=${DRIVERS:-go wrk}
-PEER_SRC=${PEER_SRC:-$root/../shared/peers/node-express}
+PEER_SRC=${PEER_SRC:-$root/bench/peers/node-express}
 peer=$root/bench/.peer
 work=$(mktemp -d "${TMPDIR:-/tmp}/voicetoken-bench.XXXXXX")
 trap 'rm -rf "$work"' EXIT

@@ -4,7 +4,7 @@
 #
 #   1. installs Debian's chromium if /usr/bin/chromium is missing (apt-get;
 #      playwright never downloads a browser) and playwright-core (npm ci in e2e/);
-#   2. builds LiveKit's own server (../shared/tools/livekit-server.sh, cached)
+#   2. builds LiveKit's own server (scripts/livekit-server.sh, cached)
 #      and starts it --dev on 127.0.0.1 with e2e/livekit.yaml (signal 7880,
 #      WebRTC on 127.0.0.1 UDP 7882 / TCP 7881);
 #   3. builds voicetoken (or uses $VOICETOKEN_BIN) and starts
@@ -76,7 +76,7 @@ fi
 bash scripts/npm-ci.sh e2e >/dev/null || fail_setup "npm ci in e2e/ failed"
 
 # 2. LiveKit.
-lk_bin=$(bash "$root/../shared/tools/livekit-server.sh") || fail_setup "could not build livekit-server"
+lk_bin=$(bash "$root/scripts/livekit-server.sh") || fail_setup "could not build livekit-server"
 for port in 7880 7881; do
   port_free "$port" || fail_setup "port $port is in use (another LiveKit server?); stop it first"
 done

@@ -28,7 +28,7 @@ type livekitServer struct {
 }
 
 // livekitBinary finds LiveKit's server: $VOICETOKEN_LIVEKIT_BIN (the CI
-// harness passes it), else the shared build script next to the repo,
+// harness passes it), else the repository's build script (scripts/livekit-server.sh),
 // which builds it once and caches it. It skips the test when neither is
 // available.
 func livekitBinary(t *testing.T) string {
@@ -42,7 +42,7 @@ func livekitBinary(t *testing.T) string {
 		}
 		return bin
 	}
-	script, _ := filepath.Abs(filepath.Join("..", "..", "..", "shared", "tools", "livekit-server.sh"))
+	script, _ := filepath.Abs(filepath.Join("..", "..", "scripts", "livekit-server.sh"))
 	if _, err := os.Stat(script); err != nil {
 		t.Skipf("no LiveKit server: VOICETOKEN_LIVEKIT_BIN is unset and %s is missing", script)
 	}
