@@ -8,10 +8,10 @@ import (
 	"encoding/json"
 	"fmt"
 	"hash"
+	"io"
 	"strings"
 	"sync"
 	"time"
-	"unsafe"
 )
 
 // MaxTokenSize bounds the tokens Parse accepts. LiveKit tokens are a few
@@ -172,19 +172,16 @@ func parseHeader(seg string, h *Header) error {
 	return nil
 }
 
-// decodeSegment decodes base64url without padding into a string, with one
-// allocation.
+// decodeSegment decodes base64url without padding into a string.
 func decodeSegment(seg string) (string, error) {
 	if seg == "" {
 		return "", fmt.Errorf("empty segment")
 	}
-	buf := make([]byte, b64.DecodedLen(len(seg)))
-	n, err := b64.Decode(buf, unsafe.Slice(unsafe.StringData(seg), len(seg)))
+	buf, err := b64.DecodeString(seg)
 	if err != nil {
 		return "", err
 	}
-	// buf is never written again: viewing it as a string saves a copy.
-	return unsafe.String(unsafe.SliceData(buf), n), nil
+	return string(buf), nil
 }
 
 // printable shortens and sanitises attacker-controlled text for messages.
@@ -238,10 +235,12 @@ type macState struct {
 	sum [sha256.Size]byte
 }
 
-func (k *Key) mac(dst []byte, input string) []byte {
+// mac appends the HMAC of input to dst. input may alias dst: it is read
+// before anything is appended.
+func (k *Key) mac(dst, input []byte) []byte {
 	st := k.macs.Get().(*macState)
 	st.h.Reset()
-	st.h.Write(unsafe.Slice(unsafe.StringData(input), len(input)))
+	st.h.Write(input)
 	dst = append(dst, st.h.Sum(st.sum[:0])...)
 	k.macs.Put(st)
 	return dst
@@ -327,7 +326,7 @@ func (k *Key) AppendSign(dst []byte, c *Claims) []byte {
 	// The MAC is appended after the signing input it covers, moved to the
 	// stack, and written back base64url-encoded after the dot.
 	n := len(buf)
-	buf = k.mac(buf, unsafe.String(unsafe.SliceData(buf[start:]), n-start))
+	buf = k.mac(buf, buf[start:n])
 	var mac [sha256.Size]byte
 	copy(mac[:], buf[n:])
 	buf = append(buf[:n], '.')
@@ -341,7 +340,7 @@ func (k *Key) VerifySignature(t *Token) error {
 	st := k.macs.Get().(*macState)
 	defer k.macs.Put(st)
 	st.h.Reset()
-	st.h.Write(unsafe.Slice(unsafe.StringData(t.signingInput), len(t.signingInput)))
+	io.WriteString(st.h, t.signingInput)
 	if !hmac.Equal(st.h.Sum(st.sum[:0]), t.signature[:]) {
 		return ErrBadSignature
 	}
