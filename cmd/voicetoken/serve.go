@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"voicetoken/internal/keys"
+	"voicetoken/internal/policy"
 	"voicetoken/internal/server"
 	"voicetoken/internal/token"
 	"voicetoken/web"
@@ -108,14 +109,14 @@ func runServe(ctx context.Context, e *env, args []string) error {
 
 	// load reads keys and policy; it runs at start-up and on SIGHUP, so a
 	// reload applies the same flags over the new files.
-	load := func() (*keys.Set, *server.Policy, error) {
+	load := func() (*keys.Set, *policy.File, error) {
 		ks, err := kf.load(e, true)
 		if err != nil {
 			return nil, nil, err
 		}
-		p := server.DefaultPolicy()
+		p := policy.Default()
 		if *policyFile != "" {
-			if p, err = server.LoadPolicy(*policyFile); err != nil {
+			if p, err = policy.Load(*policyFile); err != nil {
 				return nil, nil, err
 			}
 		}
@@ -127,14 +128,14 @@ func runServe(ctx context.Context, e *env, args []string) error {
 			p.AllowRooms = allowRooms
 		}
 		if maxTTL.d > 0 {
-			p.MaxTTL = server.Duration(maxTTL.d)
+			p.MaxTTL = policy.Duration(maxTTL.d)
 			if p.DefaultTTL > p.MaxTTL {
 				p.DefaultTTL = p.MaxTTL
 			}
 		}
 		p.Origins = append(p.Origins, origins...)
 		if set["rate"] || set["burst"] {
-			r := server.Rate{Rate: server.DefaultAddressRate, Burst: server.DefaultAddressBurst}
+			r := policy.Rate{Rate: policy.DefaultAddressRate, Burst: policy.DefaultAddressBurst}
 			if p.RateLimit.PerAddress != nil {
 				r = *p.RateLimit.PerAddress
 			}

@@ -22,6 +22,7 @@ import (
 	"github.com/livekit/protocol/auth"
 
 	"voicetoken/internal/logscan"
+	"voicetoken/internal/policy"
 	"voicetoken/internal/server"
 )
 
@@ -300,7 +301,7 @@ func TestAdversarialAdminGrantsRefusedByPolicy(t *testing.T) {
 				if where == "api_key" {
 					y = "api_keys: [{name: k, sha256: " + sha("k") + ", rooms: ['*'], grants: [" + g + "]}]\n"
 				}
-				if _, err := server.ParsePolicy([]byte(y)); !errors.Is(err, server.ErrAdminGrant) || !errors.Is(err, server.ErrInvalidPolicy) {
+				if _, err := policy.Parse([]byte(y)); !errors.Is(err, policy.ErrAdminGrant) || !errors.Is(err, policy.ErrInvalidPolicy) {
 					t.Errorf("ParsePolicy: %v, want ErrAdminGrant", err)
 				}
 			})

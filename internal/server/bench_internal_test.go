@@ -8,30 +8,31 @@ import (
 	"testing"
 
 	"voicetoken/internal/keys"
+	"voicetoken/internal/policy"
 )
 
 // BenchmarkGetToken measures the hot path with policy, metrics and a JSON
 // access log on, without the network.
 // With the repository's example policy it is what bench/run.sh drives.
 func BenchmarkGetToken(b *testing.B) {
-	example, err := LoadPolicy("../../examples/policy.yaml")
+	example, err := policy.Load("../../examples/policy.yaml")
 	if err != nil {
 		b.Fatal(err)
 	}
 	for _, tc := range []struct {
 		name string
-		pol  *Policy
+		pol  *policy.File
 	}{
-		{"default-policy", DefaultPolicy()},
+		{"default-policy", policy.Default()},
 		{"example-policy", example},
 	} {
 		b.Run(tc.name, func(b *testing.B) { benchGetToken(b, tc.pol) })
 	}
 }
 
-func benchGetToken(b *testing.B, pol *Policy) {
+func benchGetToken(b *testing.B, pol *policy.File) {
 	ks, _ := keys.NewSet(keys.Pair{Key: "devkey", Secret: "secret"})
-	pol.RateLimit.PerAddress = &Rate{Rate: 1e9, Burst: 1 << 30}
+	pol.RateLimit.PerAddress = &policy.Rate{Rate: 1e9, Burst: 1 << 30}
 	s, err := New(Config{Keys: ks, Policy: pol}, WithJSONLog(io.Discard, slog.LevelInfo))
 	if err != nil {
 		b.Fatal(err)

@@ -1,32 +1,13 @@
 package server
 
 import (
-	"fmt"
 	"net/http"
 	"net/netip"
 	"strings"
 )
 
-// proxyList is the compiled Policy.TrustedProxies.
+// proxyList is the policy's trusted_proxies (policy.Rules.TrustedProxies).
 type proxyList []netip.Prefix
-
-func compileProxies(list []string) (proxyList, error) {
-	var out proxyList
-	for _, s := range list {
-		s = strings.TrimSpace(s)
-		if p, err := netip.ParsePrefix(s); err == nil {
-			out = append(out, p.Masked())
-			continue
-		}
-		a, err := netip.ParseAddr(s)
-		if err != nil {
-			return nil, fmt.Errorf("trusted_proxies: %q: want an address (10.0.0.2) or a CIDR prefix (10.0.0.0/8)", s)
-		}
-		a = a.Unmap()
-		out = append(out, netip.PrefixFrom(a, a.BitLen()))
-	}
-	return out, nil
-}
 
 func (l proxyList) trusts(a netip.Addr) bool {
 	a = a.Unmap()

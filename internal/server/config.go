@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"voicetoken/internal/keys"
+	"voicetoken/internal/policy"
 )
 
 // ErrInvalidConfig wraps every problem Config.Validate finds.
@@ -59,11 +60,12 @@ type Config struct {
 	PublicLiveKitURL string
 	// Keys mint tokens (Keys.Primary()). Required.
 	Keys *keys.Set
-	// Policy is who may get what. Nil means DefaultPolicy().
-	Policy *Policy
+	// Policy is who may get what. Nil means policy.Default().
+	Policy *policy.File
 	// Reload, when set, is called by Server.Reload (on SIGHUP) to read
-	// the keys and policy afresh. A nil *Policy means DefaultPolicy().
-	Reload func() (*keys.Set, *Policy, error)
+	// the keys and policy afresh. A nil *policy.File means
+	// policy.Default().
+	Reload func() (*keys.Set, *policy.File, error)
 	// Page is the voice page: an fs.FS with index.html at its root, served
 	// at "/". Nil serves a built-in placeholder.
 	Page fs.FS
@@ -91,9 +93,9 @@ func (c *Config) Validate() error {
 
 // check is Validate, also returning the compiled policy (nil when
 // Policy is nil) so New need not compile it twice.
-func (c *Config) check() (*policy, error) {
+func (c *Config) check() (*policy.Rules, error) {
 	var errs []error
-	var compiled *policy
+	var compiled *policy.Rules
 	add := func(format string, args ...any) {
 		errs = append(errs, fmt.Errorf("%w: "+format, append([]any{ErrInvalidConfig}, args...)...))
 	}
@@ -115,7 +117,7 @@ func (c *Config) check() (*policy, error) {
 	}
 	if c.Policy != nil {
 		var err error
-		if compiled, err = compilePolicy(c.Policy); err != nil {
+		if compiled, err = policy.Compile(c.Policy); err != nil {
 			errs = append(errs, fmt.Errorf("%w: %w", ErrInvalidConfig, err))
 		}
 	}

@@ -3,6 +3,8 @@ package server
 import (
 	"net/http"
 	"strings"
+
+	"voicetoken/internal/policy"
 )
 
 // checkOrigin applies the CORS allowlist to a request. A request without
@@ -12,7 +14,7 @@ import (
 // Access-Control-Allow-Origin for exactly that origin. The API never sets
 // Access-Control-Allow-Credentials: it uses no cookies, so "*" can never
 // be combined with credentials.
-func checkOrigin(w http.ResponseWriter, r *http.Request, pol *policy) *apiError {
+func checkOrigin(w http.ResponseWriter, r *http.Request, rules *policy.Rules) *apiError {
 	vals := r.Header["Origin"]
 	if len(vals) == 0 {
 		return nil
@@ -22,12 +24,13 @@ func checkOrigin(w http.ResponseWriter, r *http.Request, pol *policy) *apiError 
 		return nil
 	}
 	h := w.Header()
-	if pol.anyOrigin {
+	allowed, anyOrigin := rules.Origins()
+	if anyOrigin {
 		h.Set("Access-Control-Allow-Origin", "*")
 		h.Set("Access-Control-Expose-Headers", "Retry-After")
 		return nil
 	}
-	if n, err := normalizeOrigin(o); err == nil && pol.origins[n] {
+	if n, err := policy.NormalizeOrigin(o); err == nil && allowed[n] {
 		h.Set("Access-Control-Allow-Origin", o)
 		h.Set("Access-Control-Expose-Headers", "Retry-After")
 		h.Add("Vary", "Origin")
@@ -55,7 +58,7 @@ func sameOrigin(origin, host string) bool {
 const tokenMethods = "GET, POST, OPTIONS"
 
 // preflight answers a CORS preflight (OPTIONS) for /api/token.
-func (s *Server) preflight(w http.ResponseWriter, r *http.Request, pol *policy) {
+func (s *Server) preflight(w http.ResponseWriter, r *http.Request, st *state) {
 	h := w.Header()
 	if len(r.Header["Origin"]) == 0 || len(r.Header["Access-Control-Request-Method"]) == 0 {
 		// Not a preflight: say what the resource accepts.
@@ -65,7 +68,7 @@ func (s *Server) preflight(w http.ResponseWriter, r *http.Request, pol *policy) 
 	}
 	h.Add("Vary", "Access-Control-Request-Method")
 	h.Add("Vary", "Access-Control-Request-Headers")
-	if e := checkOrigin(w, r, pol); e != nil {
+	if e := checkOrigin(w, r, st.rules); e != nil {
 		writeError(w, e)
 		return
 	}
@@ -76,14 +79,4 @@ func (s *Server) preflight(w http.ResponseWriter, r *http.Request, pol *policy) 
 }
 
 // quoteShort quotes user input for an error message, cut to 64 bytes.
-func quoteShort(s string) string {
-	if len(s) > 64 {
-		s = s[:64] + "..."
-	}
-	return `"` + strings.Map(func(r rune) rune {
-		if r < 0x20 || r == 0x7f || r == '"' || r == '\\' {
-			return '?'
-		}
-		return r
-	}, s) + `"`
-}
+func quoteShort(s string) string { return policy.Quote(s) }

@@ -36,6 +36,11 @@
 // parser refuses to name them, and the token builder has no code path
 // that sets them.
 //
+// Who gets what is decided by package policy (Rules.Decide), pure and
+// tested as a table; this package authenticates the caller, asks, and
+// maps a denial's code to an HTTP status and a metric label from one
+// table (denials).
+//
 // Every refusal is a 4xx with {"error": "...", "code": "..."} from one
 // mapper (writeError); a 500 is a bug. Requests are bounded before any work
 // is done: header size and read timeouts in the http.Server, query length,

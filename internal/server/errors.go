@@ -7,21 +7,11 @@ import (
 	"voicetoken/internal/token"
 )
 
-// Error codes, the stable "code" of every JSON error. They are also the
-// reason label of voicetoken_token_denials_total.
+// Error codes of the HTTP layer, the stable "code" of every JSON error it
+// writes itself; a policy denial's code and status come from the denials
+// table. Both are the reason label of voicetoken_token_denials_total.
 const (
 	CodeBadRequest       = "bad_request"
-	CodeMissingRoom      = "missing_room"
-	CodeInvalidRoom      = "invalid_room"
-	CodeRoomNotAllowed   = "room_not_allowed"
-	CodeInvalidIdentity  = "invalid_identity"
-	CodeIdentityNotAllow = "identity_not_allowed"
-	CodeInvalidName      = "invalid_name"
-	CodeInvalidTTL       = "invalid_ttl"
-	CodeTTLTooLong       = "ttl_too_long"
-	CodeMetadataNotAllow = "metadata_not_allowed"
-	CodeInvalidMetadata  = "invalid_metadata"
-	CodeAgentNotAllowed  = "agent_not_allowed"
 	CodeRoomConfig       = "room_config_not_allowed"
 	CodeInvalidJSON      = "invalid_json"
 	CodeUnknownField     = "unknown_field"
@@ -29,7 +19,6 @@ const (
 	CodeQueryTooLong     = "query_too_long"
 	CodeMediaType        = "unsupported_media_type"
 	CodeUnauthorized     = "invalid_api_key"
-	CodeBrowserDisabled  = "api_key_required"
 	CodeOriginNotAllowed = "origin_not_allowed"
 	CodeHostNotAllowed   = "host_not_allowed"
 	CodeRateLimited      = "rate_limited"
@@ -39,14 +28,18 @@ const (
 	CodeInternal         = "internal"
 )
 
-// denialCodes are pre-resolved as metric children; any other code is
-// counted under "other".
-var denialCodes = []string{
-	CodeBadRequest, CodeMissingRoom, CodeInvalidRoom, CodeRoomNotAllowed, CodeInvalidIdentity,
-	CodeIdentityNotAllow, CodeInvalidName, CodeInvalidTTL, CodeTTLTooLong, CodeMetadataNotAllow,
-	CodeInvalidMetadata, CodeAgentNotAllowed, CodeRoomConfig, CodeInvalidJSON, CodeUnknownField,
-	CodeBodyTooLarge, CodeQueryTooLong, CodeMediaType, CodeUnauthorized, CodeBrowserDisabled,
-	CodeOriginNotAllowed, CodeHostNotAllowed, CodeRateLimited, CodeMethod, CodeInternal,
+// denialCodes are pre-resolved as metric children (with every label of
+// the denials table); any other code is counted under "other".
+func denialCodes() []string {
+	codes := []string{
+		CodeBadRequest, CodeRoomConfig, CodeInvalidJSON, CodeUnknownField, CodeBodyTooLarge,
+		CodeQueryTooLong, CodeMediaType, CodeUnauthorized, CodeOriginNotAllowed, CodeHostNotAllowed,
+		CodeRateLimited, CodeMethod, CodeInternal,
+	}
+	for _, d := range denials {
+		codes = append(codes, d.label)
+	}
+	return codes
 }
 
 // apiError is a refusal: an HTTP status, a stable code and a public

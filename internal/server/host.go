@@ -1,10 +1,10 @@
 package server
 
 import (
-	"fmt"
 	"net"
 	"net/http"
-	"strings"
+
+	"voicetoken/internal/policy"
 )
 
 // hostList is the compiled Policy.Hosts: the Host header values the
@@ -21,7 +21,9 @@ type hostList struct {
 // loopbackHosts are always allowed: they cannot be rebound.
 var loopbackHosts = []string{"localhost", "127.0.0.1", "::1"}
 
-func compileHosts(hosts []string) (hostList, error) {
+// newHostList builds the list from the policy's hosts (checked by
+// policy.Compile: each is "*" or a valid host).
+func newHostList(hosts []string) hostList {
 	l := hostList{names: map[string]bool{}, set: len(hosts) > 0}
 	for _, h := range loopbackHosts {
 		l.names[h] = true
@@ -31,22 +33,9 @@ func compileHosts(hosts []string) (hostList, error) {
 			l.any = true
 			continue
 		}
-		name := hostName(h)
-		if name == "" || strings.ContainsAny(h, "/ @?#") {
-			return l, fmt.Errorf("hosts: %q: want a host name such as voice.example.com (no scheme, no path)", h)
-		}
-		l.names[name] = true
+		l.names[policy.HostName(h)] = true
 	}
-	return l, nil
-}
-
-// hostName is host (a Host header or a configured name) without its port,
-// in lower case, brackets removed from IPv6 literals.
-func hostName(host string) string {
-	if h, _, err := net.SplitHostPort(host); err == nil {
-		host = h
-	}
-	return strings.ToLower(strings.TrimSuffix(strings.TrimPrefix(host, "["), "]"))
+	return l
 }
 
 // allows reports whether a request's Host may be served. enforce is true
@@ -55,7 +44,7 @@ func (l *hostList) allows(host string, loopback bool) bool {
 	if l.any || (!l.set && !loopback) {
 		return true
 	}
-	return l.names[hostName(host)]
+	return l.names[policy.HostName(host)]
 }
 
 // IsLoopbackAddr reports whether a listen address (host:port) is on
@@ -73,8 +62,8 @@ func IsLoopbackAddr(addr string) bool {
 }
 
 // checkHost refuses a request whose Host the policy does not allow.
-func (s *Server) checkHost(w http.ResponseWriter, r *http.Request, pol *policy) bool {
-	if pol.hosts.allows(r.Host, s.loopback) {
+func (s *Server) checkHost(w http.ResponseWriter, r *http.Request, st *state) bool {
+	if st.hosts.allows(r.Host, s.loopback) {
 		return true
 	}
 	e := errf(http.StatusForbidden, CodeHostNotAllowed, "host "+quoteShort(r.Host)+" is not allowed; add it to the policy's hosts (or --allow-host)")

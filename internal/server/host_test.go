@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"voicetoken/internal/logscan"
+	"voicetoken/internal/policy"
 	"voicetoken/internal/server"
 )
 
@@ -70,11 +71,11 @@ func TestHostAllowlist(t *testing.T) {
 
 func TestPolicyHostsInvalid(t *testing.T) {
 	for _, h := range []string{"https://voice.example.com", "voice.example.com/path", "user@host", ""} {
-		if _, err := server.ParsePolicy([]byte("hosts: [\"" + h + "\"]\n")); err == nil {
+		if _, err := policy.Parse([]byte("hosts: [\"" + h + "\"]\n")); err == nil {
 			t.Errorf("hosts: [%q]: accepted, want an error", h)
 		}
 	}
-	if _, err := server.ParsePolicy([]byte("hosts: [voice.example.com, \"voice.example.com:8443\", \"[::1]\", \"*\"]\n")); err != nil {
+	if _, err := policy.Parse([]byte("hosts: [voice.example.com, \"voice.example.com:8443\", \"[::1]\", \"*\"]\n")); err != nil {
 		t.Errorf("valid hosts refused: %v", err)
 	}
 }

@@ -80,7 +80,7 @@ func newMetrics(version string) *metrics {
 	for p := range phaseCount {
 		m.timeouts[p] = timeouts.WithLabelValues(p.String()).Inc
 	}
-	for _, c := range denialCodes {
+	for _, c := range denialCodes() {
 		m.denials[c] = denials.WithLabelValues(c)
 	}
 	return m

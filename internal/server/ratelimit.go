@@ -5,6 +5,8 @@ import (
 	"math"
 	"sync"
 	"time"
+
+	"voicetoken/internal/policy"
 )
 
 // limiter is a set of token buckets keyed by client address or API key
@@ -41,7 +43,7 @@ func newLimiter() *limiter {
 
 // allow takes one token from key's bucket at now. When the bucket is empty
 // it returns false and how long until a token is available.
-func (l *limiter) allow(key string, r Rate, now time.Time) (bool, time.Duration) {
+func (l *limiter) allow(key string, r policy.Rate, now time.Time) (bool, time.Duration) {
 	if r.Rate <= 0 {
 		return true, 0
 	}
@@ -93,7 +95,7 @@ func seconds(s float64) time.Duration {
 
 // sweep drops buckets that would be full by now: forgetting them changes
 // nothing for their clients.
-func (s *limiterShard) sweep(r Rate, now time.Time) {
+func (s *limiterShard) sweep(r policy.Rate, now time.Time) {
 	s.swept = now
 	full := seconds(float64(r.Burst) / r.Rate)
 	for k, b := range s.buckets {

@@ -1,6 +1,8 @@
 package server
 
 import (
+	"voicetoken/internal/policy"
+
 	"math"
 	"testing"
 	"time"
@@ -13,14 +15,14 @@ func TestLimiterWait(t *testing.T) {
 	t0 := time.Unix(1_800_000_000, 0)
 	tests := []struct {
 		name     string
-		rate     Rate
+		rate     policy.Rate
 		wantWait time.Duration
 	}{
-		{"one a second", Rate{Rate: 1, Burst: 1}, time.Second},
-		{"ten a second", Rate{Rate: 10, Burst: 1}, 100 * time.Millisecond},
-		{"one a day", Rate{Rate: 1.0 / 86400, Burst: 1}, 24 * time.Hour},
-		{"one in 30,000 years", Rate{Rate: 1e-12, Burst: 1}, math.MaxInt64},
-		{"smallest float", Rate{Rate: math.SmallestNonzeroFloat64, Burst: 3}, math.MaxInt64},
+		{"one a second", policy.Rate{Rate: 1, Burst: 1}, time.Second},
+		{"ten a second", policy.Rate{Rate: 10, Burst: 1}, 100 * time.Millisecond},
+		{"one a day", policy.Rate{Rate: 1.0 / 86400, Burst: 1}, 24 * time.Hour},
+		{"one in 30,000 years", policy.Rate{Rate: 1e-12, Burst: 1}, math.MaxInt64},
+		{"smallest float", policy.Rate{Rate: math.SmallestNonzeroFloat64, Burst: 3}, math.MaxInt64},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -16,6 +16,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"voicetoken/internal/keys"
+	"voicetoken/internal/policy"
 	"voicetoken/internal/token"
 )
 
@@ -55,7 +56,9 @@ type Server struct {
 type state struct {
 	keys      *keys.Set
 	key       *token.Key // the primary: mints
-	pol       *policy
+	rules     *policy.Rules
+	hosts     hostList
+	proxies   proxyList
 	roomsJSON []byte
 }
 
@@ -81,7 +84,7 @@ func New(cfg Config, opts ...Option) (*Server, error) {
 	s.issued = newIssuedLog(s.log, d.logW, d.logLevel)
 	s.respPool.New = func() any { b := make([]byte, 0, 1024); return &b }
 	if compiled == nil {
-		if compiled, err = compilePolicy(DefaultPolicy()); err != nil {
+		if compiled, err = policy.Compile(policy.Default()); err != nil {
 			return nil, err
 		}
 	}
@@ -110,25 +113,26 @@ func New(cfg Config, opts ...Option) (*Server, error) {
 	return s, nil
 }
 
-func newState(ks *keys.Set, p *Policy) (*state, error) {
+func newState(ks *keys.Set, p *policy.File) (*state, error) {
 	if ks == nil || ks.Primary() == nil {
 		return nil, fmt.Errorf("%w: no API key", ErrInvalidConfig)
 	}
 	if p == nil {
-		p = DefaultPolicy()
+		p = policy.Default()
 	}
-	pol, err := compilePolicy(p)
+	rules, err := policy.Compile(p)
 	if err != nil {
 		return nil, err
 	}
-	return newStateCompiled(ks, pol), nil
+	return newStateCompiled(ks, rules), nil
 }
 
-func newStateCompiled(ks *keys.Set, pol *policy) *state {
-	return &state{keys: ks, key: ks.Primary(), pol: pol, roomsJSON: encodeRooms(pol.roomList)}
+func newStateCompiled(ks *keys.Set, rules *policy.Rules) *state {
+	return &state{keys: ks, key: ks.Primary(), rules: rules, hosts: newHostList(rules.Hosts()),
+		proxies: rules.TrustedProxies(), roomsJSON: encodeRooms(rules.Rooms())}
 }
 
-func encodeRooms(rooms []Room) []byte {
+func encodeRooms(rooms []policy.Room) []byte {
 	b := []byte(`{"rooms":[`)
 	for i, r := range rooms {
 		if i > 0 {
@@ -171,7 +175,7 @@ func (s *Server) routes() http.Handler {
 	// route that sees real load. Everything else goes through the mux.
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		st := s.state.Load() // one policy for the whole request, even mid-reload
-		if !s.checkHost(w, r, st.pol) {
+		if !s.checkHost(w, r, st) {
 			return
 		}
 		if r.URL.Path == "/api/token" {
@@ -270,7 +274,7 @@ func (s *Server) Reload() error {
 	s.log.LogAttrs(context.Background(), slog.LevelInfo, "keys and policy reloaded",
 		slog.String("event", "RELOADED"), slog.String("key", st.key.ID),
 		slog.String("fingerprint", st.key.SecretFingerprint()), slog.Int("keys", len(st.keys.Keys())),
-		slog.Int("rooms", len(st.pol.roomList)), slog.Int("api_keys", len(st.pol.keys)))
+		slog.Int("rooms", len(st.rules.Rooms())), slog.Int("api_keys", st.rules.APIKeys()))
 	return nil
 }
 

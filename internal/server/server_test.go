@@ -24,6 +24,7 @@ import (
 
 	"voicetoken/internal/keys"
 	"voicetoken/internal/logscan"
+	"voicetoken/internal/policy"
 	"voicetoken/internal/server"
 	"voicetoken/internal/token"
 )
@@ -91,9 +92,9 @@ type fixture struct {
 	logs *logscan.Logs
 }
 
-func mustPolicy(t *testing.T, y string) *server.Policy {
+func mustPolicy(t *testing.T, y string) *policy.File {
 	t.Helper()
-	p, err := server.ParsePolicy([]byte(y))
+	p, err := policy.Parse([]byte(y))
 	if err != nil {
 		t.Fatalf("ParsePolicy: %v", err)
 	}
@@ -328,18 +329,18 @@ func TestGetTokenErrors(t *testing.T) {
 		wantStatus int
 		wantCode   string
 	}{
-		{name: "missing room", f: noDefault, query: "?identity=u", wantStatus: 400, wantCode: server.CodeMissingRoom},
-		{name: "invalid room", f: f, query: "?room=bad%20room&identity=u", wantStatus: 400, wantCode: server.CodeInvalidRoom},
-		{name: "room not allowed", f: f, query: "?room=secret&identity=u", wantStatus: 403, wantCode: server.CodeRoomNotAllowed},
-		{name: "room outside default allow list", f: noDefault, query: "?room=b&identity=u", wantStatus: 403, wantCode: server.CodeRoomNotAllowed},
-		{name: "invalid identity", f: f, query: "?room=test-room&identity=%3Cscript%3E", wantStatus: 400, wantCode: server.CodeInvalidIdentity},
-		{name: "identity too long", f: f, query: "?room=test-room&identity=" + strings.Repeat("a", 129), wantStatus: 400, wantCode: server.CodeInvalidIdentity},
-		{name: "invalid name", f: f, query: "?room=test-room&identity=u&name=%00", wantStatus: 400, wantCode: server.CodeInvalidName},
-		{name: "ttl too long (seed ttl=48)", f: f, query: "?room=test-room&identity=u&ttl=48", wantStatus: 400, wantCode: server.CodeTTLTooLong},
-		{name: "ttl 168h", f: f, query: "?room=test-room&identity=u&ttl=168", wantStatus: 400, wantCode: server.CodeTTLTooLong},
-		{name: "ttl garbage", f: f, query: "?room=test-room&identity=u&ttl=soon", wantStatus: 400, wantCode: server.CodeInvalidTTL},
-		{name: "ttl negative", f: f, query: "?room=test-room&identity=u&ttl=-1", wantStatus: 400, wantCode: server.CodeInvalidTTL},
-		{name: "ttl under a second, in hours", f: f, query: "?room=test-room&identity=u&ttl=0.00001", wantStatus: 400, wantCode: server.CodeInvalidTTL},
+		{name: "missing room", f: noDefault, query: "?identity=u", wantStatus: 400, wantCode: string(policy.CodeMissingRoom)},
+		{name: "invalid room", f: f, query: "?room=bad%20room&identity=u", wantStatus: 400, wantCode: string(policy.CodeInvalidRoom)},
+		{name: "room not allowed", f: f, query: "?room=secret&identity=u", wantStatus: 403, wantCode: string(policy.CodeRoomNotAllowed)},
+		{name: "room outside default allow list", f: noDefault, query: "?room=b&identity=u", wantStatus: 403, wantCode: string(policy.CodeRoomNotAllowed)},
+		{name: "invalid identity", f: f, query: "?room=test-room&identity=%3Cscript%3E", wantStatus: 400, wantCode: string(policy.CodeInvalidIdentity)},
+		{name: "identity too long", f: f, query: "?room=test-room&identity=" + strings.Repeat("a", 129), wantStatus: 400, wantCode: string(policy.CodeInvalidIdentity)},
+		{name: "invalid name", f: f, query: "?room=test-room&identity=u&name=%00", wantStatus: 400, wantCode: string(policy.CodeInvalidName)},
+		{name: "ttl too long (seed ttl=48)", f: f, query: "?room=test-room&identity=u&ttl=48", wantStatus: 400, wantCode: string(policy.CodeTTLTooLong)},
+		{name: "ttl 168h", f: f, query: "?room=test-room&identity=u&ttl=168", wantStatus: 400, wantCode: string(policy.CodeTTLTooLong)},
+		{name: "ttl garbage", f: f, query: "?room=test-room&identity=u&ttl=soon", wantStatus: 400, wantCode: string(policy.CodeInvalidTTL)},
+		{name: "ttl negative", f: f, query: "?room=test-room&identity=u&ttl=-1", wantStatus: 400, wantCode: string(policy.CodeInvalidTTL)},
+		{name: "ttl under a second, in hours", f: f, query: "?room=test-room&identity=u&ttl=0.00001", wantStatus: 400, wantCode: string(policy.CodeInvalidTTL)},
 		{name: "duplicate room", f: f, query: "?room=test-room&room=other&identity=u", wantStatus: 400, wantCode: server.CodeBadRequest},
 		{name: "bad escape", f: f, query: "?room=test%zzroom&identity=u", wantStatus: 400, wantCode: server.CodeBadRequest},
 		{name: "query too long", f: f, query: "?room=test-room&x=" + strings.Repeat("a", server.DefaultMaxQuery), wantStatus: 414, wantCode: server.CodeQueryTooLong},
@@ -479,18 +480,18 @@ func TestPostTokenErrors(t *testing.T) {
 		{name: "both spellings", body: `{"room_name":"a","roomName":"b"}`, wantStatus: 400, wantCode: server.CodeBadRequest},
 		{name: "body too large", body: `{"participant_name":"` + strings.Repeat("a", 600) + `"}`, wantStatus: 413, wantCode: server.CodeBodyTooLarge},
 		{name: "wrong content type", body: `{}`, hdr: map[string]string{"Content-Type": "text/plain"}, wantStatus: 415, wantCode: server.CodeMediaType},
-		{name: "browser metadata", body: `{"room_name":"test-room","participant_metadata":"x"}`, wantStatus: 403, wantCode: server.CodeMetadataNotAllow},
-		{name: "browser attributes", body: `{"room_name":"test-room","participant_attributes":{"a":"b"}}`, wantStatus: 403, wantCode: server.CodeMetadataNotAllow},
-		{name: "browser foreign agent", body: `{"room_name":"test-room","room_config":{"agents":[{"agent_name":"support-agent"}]}}`, wantStatus: 403, wantCode: server.CodeAgentNotAllowed},
+		{name: "browser metadata", body: `{"room_name":"test-room","participant_metadata":"x"}`, wantStatus: 403, wantCode: string(policy.CodeMetadataNotAllowed)},
+		{name: "browser attributes", body: `{"room_name":"test-room","participant_attributes":{"a":"b"}}`, wantStatus: 403, wantCode: string(policy.CodeMetadataNotAllowed)},
+		{name: "browser foreign agent", body: `{"room_name":"test-room","room_config":{"agents":[{"agent_name":"support-agent"}]}}`, wantStatus: 403, wantCode: string(policy.CodeAgentNotAllowed)},
 		{name: "egress in room_config", body: `{"room_name":"test-room","room_config":{"egress":{}}}`, hdr: bearer, wantStatus: 403, wantCode: server.CodeRoomConfig},
 		{name: "max participants", body: `{"room_config":{"max_participants":1000}}`, hdr: bearer, wantStatus: 403, wantCode: server.CodeRoomConfig},
 		{name: "unknown room_config field", body: `{"room_config":{"bogus":1}}`, wantStatus: 400, wantCode: server.CodeUnknownField},
 		{name: "agent restart policy", body: `{"room_config":{"agents":[{"agent_name":"a","restart_policy":1}]}}`, hdr: bearer, wantStatus: 403, wantCode: server.CodeRoomConfig},
-		{name: "invalid agent name", body: `{"room_config":{"agents":[{"agent_name":"a b"}]}}`, hdr: bearer, wantStatus: 400, wantCode: server.CodeAgentNotAllowed},
-		{name: "too many agents", body: `{"room_config":{"agents":[{"agent_name":"a"},{"agent_name":"b"},{"agent_name":"c"},{"agent_name":"d"},{"agent_name":"e"}]}}`, hdr: bearer, wantStatus: 400, wantCode: server.CodeRoomConfig},
+		{name: "invalid agent name", body: `{"room_config":{"agents":[{"agent_name":"a b"}]}}`, hdr: bearer, wantStatus: 400, wantCode: string(policy.CodeInvalidAgent)},
+		{name: "too many agents", body: `{"room_config":{"agents":[{"agent_name":"a"},{"agent_name":"b"},{"agent_name":"c"},{"agent_name":"d"},{"agent_name":"e"}]}}`, hdr: bearer, wantStatus: 400, wantCode: string(policy.CodeInvalidRoomConfig)},
 		{name: "metadata too long", body: `{"participant_metadata":"` + strings.Repeat("m", 4097) + `"}`, hdr: bearer, wantStatus: 413, wantCode: server.CodeBodyTooLarge},
-		{name: "empty attribute key", body: `{"participant_attributes":{"":"v"}}`, hdr: bearer, wantStatus: 400, wantCode: server.CodeInvalidMetadata},
-		{name: "bot room not allowed", body: `{"room_name":"test-room"}`, hdr: map[string]string{"Authorization": "Bearer " + botKey}, wantStatus: 403, wantCode: server.CodeRoomNotAllowed},
+		{name: "empty attribute key", body: `{"participant_attributes":{"":"v"}}`, hdr: bearer, wantStatus: 400, wantCode: string(policy.CodeInvalidMetadata)},
+		{name: "bot room not allowed", body: `{"room_name":"test-room"}`, hdr: map[string]string{"Authorization": "Bearer " + botKey}, wantStatus: 403, wantCode: string(policy.CodeRoomNotAllowed)},
 		{name: "key ttl max is per key", body: `{"room_name":"test-room"}`, hdr: bearer, wantStatus: 201},
 	}
 	for _, tc := range tests {
@@ -521,7 +522,7 @@ func TestAPIKeyAuth(t *testing.T) {
 		{name: "unknown key", auth: "Bearer nope", query: "?room=test-room&identity=u", wantStatus: 401, wantCode: server.CodeUnauthorized},
 		{name: "not bearer", auth: "Basic Zm9vOmJhcg==", query: "?room=test-room&identity=u", wantStatus: 401, wantCode: server.CodeUnauthorized},
 		{name: "empty bearer", auth: "Bearer ", query: "?room=test-room&identity=u", wantStatus: 401, wantCode: server.CodeUnauthorized},
-		{name: "key above its max ttl", auth: "Bearer " + backendKey, query: "?room=x&identity=u&ttl=2h", wantStatus: 400, wantCode: server.CodeTTLTooLong},
+		{name: "key above its max ttl", auth: "Bearer " + backendKey, query: "?room=x&identity=u&ttl=2h", wantStatus: 400, wantCode: string(policy.CodeTTLTooLong)},
 		{name: "key within its ttl", auth: "Bearer " + backendKey, query: "?room=any-room&identity=u&ttl=30m", wantStatus: 200},
 		{name: "bearer scheme case-insensitive", auth: "bearer " + backendKey, query: "?room=x&identity=u", wantStatus: 200},
 	}
@@ -553,25 +554,25 @@ func TestBrowserRules(t *testing.T) {
 		wantCode   string
 		check      func(t *testing.T, g *auth.ClaimGrants)
 	}{
-		{name: "browser disabled", policy: "browser: {disabled: true}\nallow_rooms: ['*']", query: "?room=a&identity=u", wantStatus: 401, wantCode: server.CodeBrowserDisabled},
-		{name: "server identity refuses a chosen one", policy: "browser: {server_identity: true}\nallow_rooms: ['*']", query: "?room=a&identity=u", wantStatus: 403, wantCode: server.CodeIdentityNotAllow},
+		{name: "browser disabled", policy: "browser: {disabled: true}\nallow_rooms: ['*']", query: "?room=a&identity=u", wantStatus: 401, wantCode: string(policy.CodeBrowserDisabled)},
+		{name: "server identity refuses a chosen one", policy: "browser: {server_identity: true}\nallow_rooms: ['*']", query: "?room=a&identity=u", wantStatus: 403, wantCode: string(policy.CodeIdentityNotAllowed)},
 		{name: "server identity generates", policy: "browser: {server_identity: true}\nallow_rooms: ['*']\nidentity: {generated_prefix: guest-}", query: "?room=a", wantStatus: 200,
 			check: func(t *testing.T, g *auth.ClaimGrants) {
 				if !strings.HasPrefix(g.Identity, "guest-") {
 					t.Errorf("identity %q", g.Identity)
 				}
 			}},
-		{name: "identity pattern", policy: "identity: {pattern: '[a-z]+'}\nallow_rooms: ['*']", query: "?room=a&identity=U1", wantStatus: 400, wantCode: server.CodeInvalidIdentity},
+		{name: "identity pattern", policy: "identity: {pattern: '[a-z]+'}\nallow_rooms: ['*']", query: "?room=a&identity=U1", wantStatus: 400, wantCode: string(policy.CodeInvalidIdentity)},
 		{name: "narrowed browser grants are explicit false", policy: "browser: {grants: [canSubscribe]}\nallow_rooms: ['*']", query: "?room=a&identity=u", wantStatus: 200,
 			check: func(t *testing.T, g *auth.ClaimGrants) {
 				if g.Video.GetCanPublish() || g.Video.GetCanPublishData() || !g.Video.GetCanSubscribe() {
 					t.Errorf("grants %+v", g.Video)
 				}
 			}},
-		{name: "max ttl from policy", policy: "max_ttl: 1h\nallow_rooms: ['*']", query: "?room=a&identity=u&ttl=61m", wantStatus: 400, wantCode: server.CodeTTLTooLong},
+		{name: "max ttl from policy", policy: "max_ttl: 1h\nallow_rooms: ['*']", query: "?room=a&identity=u&ttl=61m", wantStatus: 400, wantCode: string(policy.CodeTTLTooLong)},
 		{name: "default ttl capped by max", policy: "max_ttl: 1h\nallow_rooms: ['*']", query: "?room=a&identity=u", wantStatus: 200},
 		{name: "glob", policy: "allow_rooms: ['demo-*']", query: "?room=demo-7&identity=u", wantStatus: 200},
-		{name: "glob miss", policy: "allow_rooms: ['demo-*']", query: "?room=prod-7&identity=u", wantStatus: 403, wantCode: server.CodeRoomNotAllowed},
+		{name: "glob miss", policy: "allow_rooms: ['demo-*']", query: "?room=prod-7&identity=u", wantStatus: 403, wantCode: string(policy.CodeRoomNotAllowed)},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -754,7 +755,7 @@ func TestRoomsAndConfig(t *testing.T) {
 		}
 	}
 
-	dev := newFixture(t, server.Config{Policy: server.DefaultPolicy()})
+	dev := newFixture(t, server.Config{Policy: policy.Default()})
 	r = dev.do(t, "GET", "/api/rooms", "", nil)
 	if !bytes.Contains(r.body, []byte(`"name":"test-room"`)) {
 		t.Errorf("dev rooms: %s", r.body)
@@ -924,11 +925,11 @@ func TestConfigValidate(t *testing.T) {
 	cfg := server.Config{
 		Addr:        "no-port",
 		LiveKitURL:  "ftp://x",
-		Policy:      &server.Policy{Browser: server.BrowserPolicy{Grants: []string{"roomAdmin"}}},
+		Policy:      &policy.File{Browser: policy.BrowserPolicy{Grants: []string{"roomAdmin"}}},
 		ReadTimeout: -1,
 	}
 	err := cfg.Validate()
-	if !errors.Is(err, server.ErrInvalidConfig) || !errors.Is(err, server.ErrAdminGrant) {
+	if !errors.Is(err, server.ErrInvalidConfig) || !errors.Is(err, policy.ErrAdminGrant) {
 		t.Fatalf("Validate: %v", err)
 	}
 	for _, want := range []string{"no-port", "ftp://x", "no API key", "roomAdmin", "negative"} {
@@ -945,72 +946,6 @@ func TestConfigValidate(t *testing.T) {
 	}
 }
 
-func TestParsePolicy(t *testing.T) {
-	tests := []struct {
-		name    string
-		yaml    string
-		wantErr error
-		wantMsg string
-	}{
-		{name: "admin grant for browser", yaml: "browser: {grants: [roomAdmin]}", wantErr: server.ErrAdminGrant},
-		{name: "admin grant for key", yaml: "api_keys: [{name: k, sha256: " + sha("k") + ", rooms: ['*'], grants: [roomCreate]}]", wantErr: server.ErrAdminGrant},
-		{name: "key-only grant for browser", yaml: "browser: {grants: [hidden]}", wantMsg: "only API-key callers"},
-		{name: "unknown grant", yaml: "browser: {grants: [canFly]}", wantMsg: "unknown"},
-		{name: "unknown field", yaml: "max_tll: 1h", wantMsg: "line 1: unknown key max_tll"},
-		{name: "two problems, one line", yaml: "max_ttl: 1h\nfoo: 1\nrooms: 5", wantMsg: "line 2: unknown key foo; line 3: want a list, got 5"},
-		{name: "burst too large", yaml: "rate_limit: {per_address: {rate: 1, burst: 1e20}}", wantMsg: "line 1: want a whole number, got 1e20"},
-		{name: "not a bool", yaml: "browser: {disabled: maybe}", wantMsg: "line 1: want true or false, got maybe"},
-		{name: "mapping for a list", yaml: "origins: {a: 1}", wantMsg: "line 1: want a list, got a mapping"},
-		{name: "list for text", yaml: "rooms: [{name: x, agent: [1]}]", wantMsg: "line 1: want text, got a list"},
-		{name: "scalar for a mapping", yaml: "identity: 5", wantMsg: "line 1: want a mapping, got 5"},
-		{name: "bad hash", yaml: "api_keys: [{name: k, sha256: abc, rooms: ['*']}]", wantMsg: "64 hex"},
-		{name: "key without rooms", yaml: "api_keys: [{name: k, sha256: " + sha("k") + "}]", wantMsg: "rooms"},
-		{name: "duplicate key", yaml: "api_keys: [{name: k, sha256: " + sha("k") + ", rooms: [a]}, {name: k2, sha256: " + sha("k") + ", rooms: [a]}]", wantMsg: "twice"},
-		{name: "bad room name", yaml: "rooms: [{name: 'a b'}]", wantMsg: "a b"},
-		{name: "bad glob", yaml: "allow_rooms: ['[']", wantMsg: "pattern"},
-		{name: "bad ttl", yaml: "max_ttl: forever", wantMsg: "ttl"},
-		{name: "default above max", yaml: "max_ttl: 1h\ndefault_ttl: 2h", wantMsg: "longer than max_ttl"},
-		{name: "bad origin", yaml: "origins: [app.example.com]", wantMsg: "origin"},
-		{name: "bad regexp", yaml: "identity: {pattern: '('}", wantMsg: "identity.pattern"},
-		{name: "negative rate", yaml: "rate_limit: {per_address: {rate: -1}}", wantMsg: "rate"},
-		{name: "zero burst", yaml: "rate_limit: {per_key: {rate: 1, burst: 0}}", wantMsg: "burst"},
-		{name: "empty file is valid", yaml: ""},
-		{name: "hours as numbers", yaml: "max_ttl: 48\ndefault_ttl: 0.5"},
-	}
-	for _, tc := range tests {
-		t.Run(tc.name, func(t *testing.T) {
-			_, err := server.ParsePolicy([]byte(tc.yaml))
-			if tc.wantErr == nil && tc.wantMsg == "" {
-				if err != nil {
-					t.Fatalf("unexpected error: %v", err)
-				}
-				return
-			}
-			if !errors.Is(err, server.ErrInvalidPolicy) {
-				t.Fatalf("err = %v, want ErrInvalidPolicy", err)
-			}
-			if tc.wantErr != nil && !errors.Is(err, tc.wantErr) {
-				t.Errorf("err = %v, want %v", err, tc.wantErr)
-			}
-			if !strings.Contains(err.Error(), tc.wantMsg) {
-				t.Errorf("err = %v, want it to mention %q", err, tc.wantMsg)
-			}
-			if strings.Contains(err.Error(), "\n") {
-				t.Errorf("err is more than one line: %q", err)
-			}
-		})
-	}
-	t.Run("example file", func(t *testing.T) {
-		p, err := server.LoadPolicy(filepath.Join("..", "..", "examples", "policy.yaml"))
-		if err != nil {
-			t.Fatal(err)
-		}
-		if len(p.Rooms) == 0 || len(p.APIKeys) == 0 {
-			t.Errorf("example policy is thin: %+v", p)
-		}
-	})
-}
-
 // TestReload is SIGHUP: a good new policy and key file take effect
 // together; a bad one is refused and the running ones stay.
 func TestReload(t *testing.T) {
@@ -1025,12 +960,12 @@ func TestReload(t *testing.T) {
 	}
 	write(polFile, "rooms: [{name: old-room}]\n")
 	write(keyFile, devKey+": "+devSecret+"\n")
-	load := func() (*keys.Set, *server.Policy, error) {
+	load := func() (*keys.Set, *policy.File, error) {
 		ks, err := keys.Load(keys.Config{KeyFile: keyFile})
 		if err != nil {
 			return nil, nil, err
 		}
-		p, err := server.LoadPolicy(polFile)
+		p, err := policy.Load(polFile)
 		return ks, p, err
 	}
 	ks, pol, err := load()

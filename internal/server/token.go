@@ -15,28 +15,10 @@ import (
 	"strconv"
 	"strings"
 	"time"
-	"unicode/utf8"
 
+	"voicetoken/internal/policy"
 	"voicetoken/internal/token"
 )
-
-// tokenRequest is what a caller asked for, from either contract.
-type tokenRequest struct {
-	room, identity, name string
-	ttl                  string // GET only; "" means the default
-	metadata             *string
-	attributes           map[string]string
-	agents               []agentDispatch
-	hasRoomConfig        bool
-}
-
-// agentDispatch is one entry of room_config.agents (LiveKit's
-// RoomAgentDispatch: agent_name, metadata, deployment).
-type agentDispatch struct {
-	AgentName  string
-	Metadata   string
-	Deployment string
-}
 
 // handleToken serves GET, POST and OPTIONS /api/token under st, the
 // state the request started with.
@@ -49,12 +31,12 @@ func (s *Server) handleToken(w http.ResponseWriter, r *http.Request, st *state) 
 	case http.MethodPost:
 		obs, post = s.metrics.tokenPost, true
 	case http.MethodOptions:
-		s.preflight(w, r, st.pol)
+		s.preflight(w, r, st)
 		s.metrics.other.Observe(time.Since(start).Seconds())
 		return
 	default:
 		w.Header().Set("Allow", tokenMethods)
-		s.deny(w, r, st.pol, nil, errf(http.StatusMethodNotAllowed, CodeMethod, r.Method+" is not allowed; use GET or POST"), "")
+		s.deny(w, r, st, "", errf(http.StatusMethodNotAllowed, CodeMethod, r.Method+" is not allowed; use GET or POST"), "")
 		obs.Observe(time.Since(start).Seconds())
 		return
 	}
@@ -70,54 +52,43 @@ func (s *Server) handleToken(w http.ResponseWriter, r *http.Request, st *state) 
 	// escape analysis would move anything is points to onto the heap.)
 	var is issuance
 	var claims token.Claims
-	e := s.issue(w, r, st, post, now, &is, &claims)
+	e := s.issue(w, r, st, post, now, &is)
 	var fp string
 	if e == nil {
-		video := is.video
+		e = s.fillClaims(st.rules, &is, &claims)
+	}
+	if e == nil {
+		video := is.grant.Video
 		claims.Video = &video
 		fp, e = s.respond(w, st.key, &is, &claims, now, post)
 	}
 	if e != nil {
-		s.deny(w, r, st.pol, is.caller, e, is.req.room)
+		s.deny(w, r, st, is.caller.Name(), e, is.req.Room)
 	} else {
 		s.metrics.issued.Inc()
-		s.issued.write(r.Context(), now, is.caller.name, is.req.room, is.req.identity, fp)
+		s.issued.write(r.Context(), now, is.caller.Name(), is.grant.Room, is.grant.Identity, fp)
 	}
 	obs.Observe(time.Since(start).Seconds())
 }
 
 // issuance is one token request on its way: who asked, for what, and
-// the grant and validity the policy gives.
+// what the policy gives.
 type issuance struct {
-	caller *caller
-	req    tokenRequest
-	video  token.VideoGrant
-	ttl    time.Duration
+	caller policy.Caller
+	req    policy.Request
+	grant  policy.Grant
 }
 
-// issue runs every check in order and fills in is and claims (the video
-// grant goes into is; handleToken points claims at it); respond mints.
-// Cheap checks that need no parsing (origin, caller, rate) come before
-// reading the request.
-func (s *Server) issue(w http.ResponseWriter, r *http.Request, st *state, post bool, now time.Time, is *issuance, claims *token.Claims) (e *apiError) {
-	pol := st.pol
-	if e = checkOrigin(w, r, pol); e != nil {
+// issue runs every check in order and fills in is. Cheap checks that
+// need no parsing (origin, caller, rate) come before reading the request.
+func (s *Server) issue(w http.ResponseWriter, r *http.Request, st *state, post bool, now time.Time, is *issuance) (e *apiError) {
+	if e = checkOrigin(w, r, st.rules); e != nil {
 		return e
 	}
-	if is.caller, e = s.authenticate(r, pol); e != nil {
+	if is.caller, e = s.authenticate(r, st.rules); e != nil {
 		return e
 	}
-	c := is.caller
-	limitKey := c.limitKey
-	if limitKey == "" {
-		limitKey = pol.proxies.clientAddr(r)
-	}
-	if ok, wait := s.limits.allow(limitKey, c.rate, now); !ok {
-		e = errf(http.StatusTooManyRequests, CodeRateLimited, "too many token requests; retry later")
-		e.retryAfter = int(wait / time.Second) // whole seconds, rounded up
-		if wait%time.Second != 0 {
-			e.retryAfter++
-		}
+	if e = s.rateLimit(r, st, is.caller, now); e != nil {
 		return e
 	}
 	if post {
@@ -134,152 +105,72 @@ func (s *Server) issue(w http.ResponseWriter, r *http.Request, st *state, post b
 	if e != nil {
 		return e
 	}
-	return s.decide(pol, c, is, claims, !post)
+	var d *policy.Denial
+	if is.grant, d = st.rules.Decide(is.caller, is.req); d != nil {
+		return denialError(d)
+	}
+	return nil
+}
+
+// rateLimit spends one token from the caller's bucket: its API key's, or
+// its address's.
+func (s *Server) rateLimit(r *http.Request, st *state, c policy.Caller, now time.Time) *apiError {
+	rate, key := st.rules.Limit(c)
+	if key == "" {
+		key = st.proxies.clientAddr(r)
+	}
+	ok, wait := s.limits.allow(key, rate, now)
+	if ok {
+		return nil
+	}
+	e := errf(http.StatusTooManyRequests, CodeRateLimited, "too many token requests; retry later")
+	e.retryAfter = int(wait / time.Second) // whole seconds, rounded up
+	if wait%time.Second != 0 {
+		e.retryAfter++
+	}
+	return e
 }
 
 // authenticate finds the caller: an API key from "Authorization: Bearer"
-// or the browser class.
-func (s *Server) authenticate(r *http.Request, pol *policy) (*caller, *apiError) {
+// or the browser.
+func (s *Server) authenticate(r *http.Request, rules *policy.Rules) (policy.Caller, *apiError) {
 	vals := r.Header["Authorization"]
 	if len(vals) == 0 {
-		if pol.browser.disabled {
-			return &pol.browser, errf(http.StatusUnauthorized, CodeBrowserDisabled, "this server issues tokens to API-key callers only: send Authorization: Bearer <key>")
+		c, d := rules.Browser()
+		if d != nil {
+			return c, denialError(d)
 		}
-		return &pol.browser, nil
+		return c, nil
 	}
 	scheme, key, ok := strings.Cut(vals[0], " ")
 	if !ok || !strings.EqualFold(scheme, "Bearer") || key == "" || len(vals) > 1 {
-		return nil, errf(http.StatusUnauthorized, CodeUnauthorized, "Authorization must be \"Bearer <key>\"")
+		return policy.Caller{}, errf(http.StatusUnauthorized, CodeUnauthorized, "Authorization must be \"Bearer <key>\"")
 	}
-	c := pol.lookupKey(strings.TrimSpace(key))
-	if c == nil {
-		return nil, errf(http.StatusUnauthorized, CodeUnauthorized, "unknown API key")
+	c, ok := rules.APIKey(strings.TrimSpace(key))
+	if !ok {
+		return policy.Caller{}, errf(http.StatusUnauthorized, CodeUnauthorized, "unknown API key")
 	}
 	return c, nil
 }
 
-// decide applies the caller's rules to the request and fills in the
-// claims, the grant and the ttl.
-func (s *Server) decide(pol *policy, c *caller, is *issuance, claims *token.Claims, get bool) *apiError {
-	req := &is.req
-	if req.room == "" {
-		if pol.defaultRoom == "" {
-			return errf(http.StatusBadRequest, CodeMissingRoom, "room is required")
-		}
-		req.room = pol.defaultRoom
-	}
-	if !safeName(req.room, false) {
-		return errf(http.StatusBadRequest, CodeInvalidRoom, "room "+quoteShort(req.room)+": want 1-128 of A-Z a-z 0-9 _ . - starting with a letter or digit")
-	}
-	if !c.rooms.match(req.room) {
-		return errf(http.StatusForbidden, CodeRoomNotAllowed, "room "+quoteShort(req.room)+" is not allowed for this caller")
-	}
-	switch {
-	case req.identity == "":
-		id, err := s.newIdentity(pol.genPrefix)
+// fillClaims copies the grant into the claims, choosing an identity when
+// the policy leaves that to the server. The video grant is the caller's
+// to point at: a pointer stored here would move is to the heap.
+func (s *Server) fillClaims(rules *policy.Rules, is *issuance, claims *token.Claims) *apiError {
+	g := &is.grant
+	if g.Identity == "" {
+		id, err := s.newIdentity(rules.IdentityPrefix())
 		if err != nil {
 			return errf(http.StatusInternalServerError, CodeInternal, "could not generate an identity")
 		}
-		req.identity = id
-	case c.serverID:
-		return errf(http.StatusForbidden, CodeIdentityNotAllow, "this server chooses identities; leave identity empty")
-	case !pol.validIdentity(req.identity):
-		return errf(http.StatusBadRequest, CodeInvalidIdentity, "identity "+quoteShort(req.identity)+" does not match the identity rule")
+		g.Identity = id
 	}
-	if !validText(req.name, maxNameLen) {
-		return errf(http.StatusBadRequest, CodeInvalidName, "name: want at most 128 bytes of printable UTF-8")
-	}
-	ttl := c.defaultTTL(pol)
-	if req.ttl != "" {
-		d, err := token.ParseTTL(req.ttl)
-		if err != nil {
-			return errf(http.StatusBadRequest, CodeInvalidTTL, "ttl "+quoteShort(req.ttl)+": want hours (48) or a duration (10m, 6h)")
-		}
-		ttl = d
-	}
-	if ttl > c.maxTTL {
-		return errf(http.StatusBadRequest, CodeTTLTooLong, "ttl "+token.HumanDuration(ttl)+" is longer than the maximum "+token.HumanDuration(c.maxTTL))
-	}
-	if req.metadata != nil || req.attributes != nil {
-		if !c.metadata {
-			return errf(http.StatusForbidden, CodeMetadataNotAllow, "participant_metadata and participant_attributes are not configurable by this caller")
-		}
-		if req.metadata != nil && !validText(*req.metadata, maxMetadataLen) {
-			return errf(http.StatusBadRequest, CodeInvalidMetadata, "participant_metadata: want at most 4096 bytes of UTF-8")
-		}
-		if len(req.attributes) > maxAttributes {
-			return errf(http.StatusBadRequest, CodeInvalidMetadata, "participant_attributes: at most 32")
-		}
-		for k, v := range req.attributes {
-			if k == "" || !validText(k, maxNameLen) || !validText(v, maxMetadataLen) {
-				return errf(http.StatusBadRequest, CodeInvalidMetadata, "participant_attributes: keys 1-128 bytes, values at most 4096 bytes of UTF-8")
-			}
-		}
-		if req.metadata != nil {
-			claims.Metadata = *req.metadata
-		}
-		claims.Attributes = req.attributes
-	}
-	if req.hasRoomConfig {
-		rc, e := agentConfig(c, req.room, req.agents)
-		if e != nil {
-			return e
-		}
-		claims.RoomConfig = rc
-	} else {
-		claims.RoomConfig = pol.roomConfigs[req.room]
-	}
-	is.video = c.video
-	is.video.Room = req.room
-	claims.Identity = req.identity
-	claims.Name = req.name
-	is.ttl = ttl
+	claims.Identity = g.Identity
+	claims.Name = g.Name
+	claims.Metadata = g.Metadata
+	claims.Attributes = g.Attributes
+	claims.RoomConfig = g.RoomConfig
 	return nil
-}
-
-// agentConfig checks requested dispatches and encodes them as LiveKit's
-// RoomConfiguration protojson: {"agents":[{"agentName":..,"metadata":..,"deployment":..}]}.
-func agentConfig(c *caller, room string, agents []agentDispatch) (json.RawMessage, *apiError) {
-	if len(agents) == 0 {
-		return nil, nil
-	}
-	if len(agents) > maxAgents {
-		return nil, errf(http.StatusBadRequest, CodeRoomConfig, "room_config.agents: at most 4")
-	}
-	b := []byte(`{"agents":[`)
-	for i, a := range agents {
-		if !safeName(a.AgentName, false) {
-			return nil, errf(http.StatusBadRequest, CodeAgentNotAllowed, "room_config.agents: agent_name "+quoteShort(a.AgentName)+" is not a valid agent name")
-		}
-		if !c.agentAllowed(room, a.AgentName) {
-			return nil, errf(http.StatusForbidden, CodeAgentNotAllowed, "agent "+quoteShort(a.AgentName)+" may not be dispatched to room "+quoteShort(room)+" by this caller")
-		}
-		if !validText(a.Metadata, maxMetadataLen) {
-			return nil, errf(http.StatusBadRequest, CodeInvalidMetadata, "room_config.agents: metadata: want at most 4096 bytes of UTF-8")
-		}
-		if a.Deployment != "" && !safeName(a.Deployment, false) {
-			return nil, errf(http.StatusBadRequest, CodeRoomConfig, "room_config.agents: deployment "+quoteShort(a.Deployment)+" is not a valid name")
-		}
-		if i > 0 {
-			b = append(b, ',')
-		}
-		b = appendAgent(b, a)
-	}
-	return append(b, "]}"...), nil
-}
-
-func appendAgent(b []byte, a agentDispatch) []byte {
-	b = append(b, `{"agentName":`...)
-	b = appendJSONString(b, a.AgentName)
-	if a.Metadata != "" {
-		b = append(b, `,"metadata":`...)
-		b = appendJSONString(b, a.Metadata)
-	}
-	if a.Deployment != "" {
-		b = append(b, `,"deployment":`...)
-		b = appendJSONString(b, a.Deployment)
-	}
-	return append(b, '}')
 }
 
 // newIdentity returns prefix + 16 random hex digits.
@@ -296,25 +187,11 @@ func (s *Server) newIdentity(prefix string) (string, error) {
 	return prefix + string(hb[:]), nil
 }
 
-// validText reports whether s is valid UTF-8 of at most n bytes without
-// control characters other than tab and newline.
-func validText(s string, n int) bool {
-	if len(s) > n || !utf8.ValidString(s) {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		if c := s[i]; (c < 0x20 && c != '\t' && c != '\n') || c == 0x7f {
-			return false
-		}
-	}
-	return true
-}
-
 // parseQuery reads room, identity, name and ttl from a raw query without
 // building url.Values. A parameter given twice is refused: which of two
 // rooms a caller meant is not ours to guess.
-func parseQuery(q string) (tokenRequest, *apiError) {
-	var req tokenRequest
+func parseQuery(q string) (policy.Request, *apiError) {
+	var req policy.Request
 	var seen [4]bool
 	for q != "" {
 		var kv string
@@ -327,13 +204,13 @@ func parseQuery(q string) (tokenRequest, *apiError) {
 		var i int
 		switch k {
 		case "room":
-			dst, i = &req.room, 0
+			dst, i = &req.Room, 0
 		case "identity":
-			dst, i = &req.identity, 1
+			dst, i = &req.Identity, 1
 		case "name":
-			dst, i = &req.name, 2
+			dst, i = &req.Name, 2
 		case "ttl":
-			dst, i = &req.ttl, 3
+			dst, i = &req.TTL, 3
 		default:
 			continue // unknown parameters are ignored, as the seed did
 		}
@@ -351,20 +228,20 @@ func parseQuery(q string) (tokenRequest, *apiError) {
 }
 
 // readPost reads and decodes a POST body, bounded by max bytes.
-func readPost(r *http.Request, max int64) (tokenRequest, *apiError) {
+func readPost(r *http.Request, max int64) (policy.Request, *apiError) {
 	if ct := r.Header.Get("Content-Type"); ct != "" {
 		mt, _, err := mime.ParseMediaType(ct)
 		if err != nil || (mt != "application/json" && !strings.HasSuffix(mt, "+json")) {
-			return tokenRequest{}, errf(http.StatusUnsupportedMediaType, CodeMediaType, "Content-Type must be application/json")
+			return policy.Request{}, errf(http.StatusUnsupportedMediaType, CodeMediaType, "Content-Type must be application/json")
 		}
 	}
 	body, err := io.ReadAll(http.MaxBytesReader(nil, r.Body, max))
 	if err != nil {
 		var mbe *http.MaxBytesError
 		if errors.As(err, &mbe) {
-			return tokenRequest{}, errf(http.StatusRequestEntityTooLarge, CodeBodyTooLarge, "body larger than "+strconv.FormatInt(max, 10)+" bytes")
+			return policy.Request{}, errf(http.StatusRequestEntityTooLarge, CodeBodyTooLarge, "body larger than "+strconv.FormatInt(max, 10)+" bytes")
 		}
-		return tokenRequest{}, errf(http.StatusBadRequest, CodeBadRequest, "could not read the body")
+		return policy.Request{}, errf(http.StatusBadRequest, CodeBadRequest, "could not read the body")
 	}
 	return decodePost(body)
 }
@@ -412,8 +289,8 @@ func roomConfigField(k string) bool {
 // decodePost decodes the standardized request. Unknown fields are refused
 // (400 unknown_field), fields a caller may not set are refused (403), and
 // a field given in both spellings is refused.
-func decodePost(body []byte) (tokenRequest, *apiError) {
-	var req tokenRequest
+func decodePost(body []byte) (policy.Request, *apiError) {
+	var req policy.Request
 	var b postBody
 	if e := strictDecode(body, &b, "body"); e != nil {
 		return req, e
@@ -435,9 +312,9 @@ func decodePost(body []byte) (tokenRequest, *apiError) {
 		a, c *string
 		dst  *string
 	}{
-		{"room_name", b.RoomName, b.RoomNameJ, &req.room},
-		{"participant_name", b.ParticipantName, b.ParticipantNameJ, &req.name},
-		{"participant_identity", b.ParticipantIdentity, b.ParticipantIdentityJ, &req.identity},
+		{"room_name", b.RoomName, b.RoomNameJ, &req.Room},
+		{"participant_name", b.ParticipantName, b.ParticipantNameJ, &req.Name},
+		{"participant_identity", b.ParticipantIdentity, b.ParticipantIdentityJ, &req.Identity},
 	} {
 		if e := pick(f.name, f.a, f.c, f.dst); e != nil {
 			return req, e
@@ -446,22 +323,22 @@ func decodePost(body []byte) (tokenRequest, *apiError) {
 	if b.ParticipantMetadata != nil && b.ParticipantMetadataJ != nil {
 		return req, errf(http.StatusBadRequest, CodeBadRequest, "participant_metadata given twice (snake_case and camelCase)")
 	}
-	req.metadata = b.ParticipantMetadata
-	if req.metadata == nil {
-		req.metadata = b.ParticipantMetadataJ
+	req.Metadata = b.ParticipantMetadata
+	if req.Metadata == nil {
+		req.Metadata = b.ParticipantMetadataJ
 	}
-	if req.metadata != nil && *req.metadata == "" {
-		req.metadata = nil // protojson's empty string is "not set"
+	if req.Metadata != nil && *req.Metadata == "" {
+		req.Metadata = nil // protojson's empty string is "not set"
 	}
 	if b.ParticipantAttrs != nil && b.ParticipantAttrsJ != nil {
 		return req, errf(http.StatusBadRequest, CodeBadRequest, "participant_attributes given twice (snake_case and camelCase)")
 	}
-	req.attributes = b.ParticipantAttrs
-	if req.attributes == nil {
-		req.attributes = b.ParticipantAttrsJ
+	req.Attributes = b.ParticipantAttrs
+	if req.Attributes == nil {
+		req.Attributes = b.ParticipantAttrsJ
 	}
-	if len(req.attributes) == 0 {
-		req.attributes = nil // livekit-client sends {} when unset
+	if len(req.Attributes) == 0 {
+		req.Attributes = nil // livekit-client sends {} when unset
 	}
 	rc := b.RoomConfig
 	if len(rc) > 0 && len(b.RoomConfigJ) > 0 {
@@ -486,7 +363,7 @@ func decodePost(body []byte) (tokenRequest, *apiError) {
 			return req, errf(http.StatusBadRequest, CodeUnknownField, "room_config: unknown field "+quoteShort(k))
 		}
 	}
-	req.hasRoomConfig = true
+	req.HasRoomConfig = true
 	raw, ok := fields["agents"]
 	if !ok || bytes.Equal(raw, []byte("null")) {
 		return req, nil
@@ -503,7 +380,7 @@ func decodePost(body []byte) (tokenRequest, *apiError) {
 			}
 			return req, e
 		}
-		var a agentDispatch
+		var a policy.Dispatch
 		if e := pick("agent_name", ab.AgentName, ab.AgentNameJ, &a.AgentName); e != nil {
 			return req, e
 		}
@@ -513,7 +390,7 @@ func decodePost(body []byte) (tokenRequest, *apiError) {
 		if ab.Deployment != nil {
 			a.Deployment = *ab.Deployment
 		}
-		req.agents = append(req.agents, a)
+		req.Agents = append(req.Agents, a)
 	}
 	return req, nil
 }
@@ -568,7 +445,7 @@ func (s *Server) respond(w http.ResponseWriter, key *token.Key, is *issuance, cl
 		b = append(b, `{"token":"`...)
 	}
 	tokAt := len(b)
-	b, err := key.AppendMint(b, claims, now, is.ttl) // base64url and dots: nothing to escape
+	b, err := key.AppendMint(b, claims, now, is.grant.TTL) // base64url and dots: nothing to escape
 	if err != nil {
 		// Every input AppendMint checks was validated before: a bug.
 		s.log.LogAttrs(context.Background(), slog.LevelError, "mint failed", slog.String("event", "MINT_FAILED"), slog.String("error", err.Error()))
@@ -584,9 +461,9 @@ func (s *Server) respond(w http.ResponseWriter, key *token.Key, is *issuance, cl
 		b = append(b, `","ttl_hours":`...)
 		b = strconv.AppendFloat(b, ttl.Hours(), 'f', -1, 64)
 		b = append(b, `,"room":`...)
-		b = appendJSONString(b, is.req.room)
+		b = appendJSONString(b, is.grant.Room)
 		b = append(b, `,"identity":`...)
-		b = appendJSONString(b, is.req.identity)
+		b = appendJSONString(b, is.grant.Identity)
 		b = append(b, `,"expires_at":"`...)
 		b = time.Unix(exp, 0).UTC().AppendFormat(b, time.RFC3339)
 		b = append(b, `","server_url":`...)
@@ -602,19 +479,15 @@ func (s *Server) respond(w http.ResponseWriter, key *token.Key, is *issuance, cl
 }
 
 // deny writes a refusal, counts it and logs TOKEN_DENIED.
-func (s *Server) deny(w http.ResponseWriter, r *http.Request, pol *policy, c *caller, e *apiError, room string) {
+func (s *Server) deny(w http.ResponseWriter, r *http.Request, st *state, name string, e *apiError, room string) {
 	writeError(w, e)
 	s.metrics.deny(e.code)
-	name := ""
-	if c != nil {
-		name = c.name
-	}
 	s.log.LogAttrs(r.Context(), slog.LevelWarn, "token denied",
 		slog.String("event", "TOKEN_DENIED"),
 		slog.String("reason", e.code),
 		slog.Int("status", e.status),
 		slog.String("caller", name),
 		slog.String("room", room),
-		slog.String("addr", pol.proxies.clientAddr(r)),
+		slog.String("addr", st.proxies.clientAddr(r)),
 	)
 }
