@@ -26,6 +26,7 @@ func Compile(f *File) (*Rules, error) {
 	addrRate, keyRate := c.rates(f.RateLimit)
 	r.browser = c.browser(r, f, maxTTL, addrRate)
 	c.apiKeys(r, f.APIKeys, maxTTL, keyRate)
+	c.reserved(r, f)
 	if len(c.errs) > 0 {
 		return nil, fmt.Errorf("%w: %w", ErrInvalidPolicy, errors.Join(c.errs...))
 	}
@@ -99,6 +100,44 @@ func (c *compiler) identity(r *Rules, id IdentityPolicy) {
 	}
 	if !SafeIdentity(r.genPrefix + "x") {
 		c.add("identity.generated_prefix %q: not a safe identity", r.genPrefix)
+	}
+}
+
+// reserved collects the identities browsers may not take: the file's,
+// every agent name it mentions, and LiveKit's agent prefix.
+func (c *compiler) reserved(r *Rules, f *File) {
+	r.reserved = map[string]bool{}
+	add := func(where, name string) {
+		if !SafeIdentity(name) {
+			c.add("%s: %q is not a valid identity", where, name)
+			return
+		}
+		r.reserved[strings.ToLower(name)] = true
+	}
+	for _, n := range f.Identity.Reserved {
+		add("identity.reserved", n)
+	}
+	r.reservedPrefixes = []string{AgentIdentityPrefix}
+	for _, p := range f.Identity.ReservedPrefixes {
+		if !SafeIdentity(p) {
+			c.add("identity.reserved_prefixes: %q is not a valid identity prefix", p)
+			continue
+		}
+		r.reservedPrefixes = append(r.reservedPrefixes, strings.ToLower(p))
+	}
+	for _, room := range f.Rooms {
+		if room.Agent != "" && SafeName(room.Agent) {
+			r.reserved[strings.ToLower(room.Agent)] = true
+		}
+	}
+	agents := append([]string(nil), f.Browser.Agents...)
+	for _, k := range f.APIKeys {
+		agents = append(agents, k.Agents...)
+	}
+	for _, a := range agents {
+		if a != "*" && SafeName(a) {
+			r.reserved[strings.ToLower(a)] = true
+		}
 	}
 }
 
@@ -178,8 +217,9 @@ func (c *compiler) browser(r *Rules, f *File, maxTTL time.Duration, rate Rate) c
 	c.agentNames("browser.agents", b.Agents)
 	return class{
 		name: "browser", kind: KindBrowser, disabled: b.Disabled, rooms: rm, maxTTL: maxTTL, grants: g,
-		metadata: b.Metadata, serverID: b.ServerIdentity, rate: rate,
+		metadata: b.Metadata, serverID: b.ServerIdentity != nil && *b.ServerIdentity, rate: rate,
 		roomAgents: roomAgents(r.roomList), video: g.video(), agents: b.Agents,
+		honoursReserved: true, dispatchMeta: b.DispatchMetadata,
 	}
 }
 
@@ -245,6 +285,7 @@ func (c *compiler) apiKey(where string, k APIKey, maxTTL time.Duration, rate Rat
 	return &class{
 		name: k.Name, kind: KindAPIKey, rooms: rm, maxTTL: kmax, grants: g, agents: k.Agents,
 		metadata: k.Metadata, rate: kr, limitKey: "key:" + k.Name, video: g.video(),
+		dispatchMeta: k.DispatchMetadata == nil || *k.DispatchMetadata,
 	}
 }
 

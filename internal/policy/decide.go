@@ -3,6 +3,7 @@ package policy
 import (
 	"encoding/json"
 	"strconv"
+	"strings"
 	"time"
 
 	"voicetoken/internal/token"
@@ -55,6 +56,7 @@ const (
 	CodeRoomNotAllowed     Code = "room_not_allowed"
 	CodeInvalidIdentity    Code = "invalid_identity"
 	CodeIdentityNotAllowed Code = "identity_not_allowed"
+	CodeIdentityReserved   Code = "identity_reserved"
 	CodeInvalidName        Code = "invalid_name"
 	CodeInvalidTTL         Code = "invalid_ttl"
 	CodeTTLTooLong         Code = "ttl_too_long"
@@ -63,6 +65,8 @@ const (
 	CodeInvalidAgent       Code = "invalid_agent"
 	CodeAgentNotAllowed    Code = "agent_not_allowed"
 	CodeInvalidRoomConfig  Code = "invalid_room_config"
+	CodeDuplicateAgent     Code = "duplicate_agent"
+	CodeDispatchMetadata   Code = "dispatch_metadata_not_allowed"
 	CodeUnknownCaller      Code = "unknown_caller"
 )
 
@@ -72,6 +76,7 @@ func Codes() []Code {
 		CodeBrowserDisabled, CodeMissingRoom, CodeInvalidRoom, CodeRoomNotAllowed, CodeInvalidIdentity,
 		CodeIdentityNotAllowed, CodeInvalidName, CodeInvalidTTL, CodeTTLTooLong, CodeMetadataNotAllowed,
 		CodeInvalidMetadata, CodeInvalidAgent, CodeAgentNotAllowed, CodeInvalidRoomConfig, CodeUnknownCaller,
+		CodeIdentityReserved, CodeDuplicateAgent, CodeDispatchMetadata,
 	}
 }
 
@@ -166,16 +171,48 @@ func (r *Rules) identityFor(cl *class, id string) (string, *Denial) {
 		return "", deny(CodeIdentityNotAllowed, "this server chooses identities; leave identity empty")
 	case !r.validIdentity(id):
 		return "", deny(CodeInvalidIdentity, "identity "+Quote(id)+" does not match the identity rule")
+	case cl.honoursReserved && r.isReserved(id):
+		return "", deny(CodeIdentityReserved, "identity "+Quote(id)+" is reserved (an agent's, a service's or a generated one); leave identity empty to get one of your own")
 	}
 	return id, nil
 }
 
-// validIdentity applies the policy's identity rule.
+// validIdentity applies the identity rule: the built-in safe name, and
+// the policy's pattern on top. A pattern narrows, never widens: NUL,
+// CR/LF, ESC, bidi overrides and zero-width characters stay out even
+// when it matches them.
 func (r *Rules) validIdentity(id string) bool {
-	if r.identity != nil {
-		return len(id) <= MaxNameLen && r.identity.MatchString(id)
+	return SafeIdentity(id) && (r.identity == nil || r.identity.MatchString(id))
+}
+
+// isReserved reports an identity a browser may not take: a reserved name
+// or prefix (case-insensitive), or one the server could have generated
+// for someone else.
+func (r *Rules) isReserved(id string) bool {
+	lower := strings.ToLower(id)
+	if r.reserved[lower] {
+		return true
 	}
-	return SafeIdentity(id)
+	for _, p := range r.reservedPrefixes {
+		if strings.HasPrefix(lower, p) {
+			return true
+		}
+	}
+	rest, ok := strings.CutPrefix(id, r.genPrefix)
+	return ok && len(rest) == generatedHexLen && isLowerHex(rest)
+}
+
+// generatedHexLen is the length of the random part of a generated
+// identity (8 random bytes in hex).
+const generatedHexLen = 16
+
+func isLowerHex(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; !(c >= '0' && c <= '9' || c >= 'a' && c <= 'f') {
+			return false
+		}
+	}
+	return true
 }
 
 func (r *Rules) ttl(cl *class, asked string) (time.Duration, *Denial) {
@@ -236,6 +273,11 @@ func (r *Rules) roomConfig(cl *class, room string, req Request) (json.RawMessage
 		if d := cl.checkDispatch(room, a); d != nil {
 			return nil, d
 		}
+		for _, prev := range req.Agents[:i] {
+			if prev.AgentName == a.AgentName {
+				return nil, deny(CodeDuplicateAgent, "room_config.agents: agent "+Quote(a.AgentName)+" is listed twice; an agent is dispatched once")
+			}
+		}
 		if i > 0 {
 			b = append(b, ',')
 		}
@@ -250,6 +292,9 @@ func (cl *class) checkDispatch(room string, a Dispatch) *Denial {
 	}
 	if !cl.agentAllowed(room, a.AgentName) {
 		return deny(CodeAgentNotAllowed, "agent "+Quote(a.AgentName)+" may not be dispatched to room "+Quote(room)+" by this caller")
+	}
+	if (a.Metadata != "" || a.Deployment != "") && !cl.dispatchMeta {
+		return deny(CodeDispatchMetadata, "room_config.agents: metadata and deployment are the operator's to set, not this caller's")
 	}
 	if !ValidText(a.Metadata, MaxMetadataLen) {
 		return deny(CodeInvalidMetadata, "room_config.agents: metadata: want at most 4096 bytes of UTF-8")

@@ -327,3 +327,84 @@ func TestExampleFile(t *testing.T) {
 		t.Errorf("example policy is thin: %+v", p)
 	}
 }
+
+// TestDecideIdentityAndDispatch: reserved identities are refused to
+// browsers, never to keys; dispatch is once per agent, and job metadata
+// is the policy's to allow per caller kind.
+func TestDecideIdentityAndDispatch(t *testing.T) {
+	r := mustRules(t, testPolicy+"identity: {reserved: [Ops], reserved_prefixes: [svc-]}\n")
+	cs := callers(t, r)
+	agents := func(ds ...policy.Dispatch) policy.Request {
+		return policy.Request{Room: "support", HasRoomConfig: true, Agents: ds}
+	}
+	sa := policy.Dispatch{AgentName: "support-agent"}
+	tests := []decideCase{
+		deny("room agent's identity", "browser", policy.Request{Identity: "support-agent"}, policy.CodeIdentityReserved),
+		deny("upper case", "browser", policy.Request{Identity: "SUPPORT-AGENT"}, policy.CodeIdentityReserved),
+		deny("agent participant", "browser", policy.Request{Identity: "agent-AJ_1"}, policy.CodeIdentityReserved),
+		deny("reserved name", "browser", policy.Request{Identity: "ops"}, policy.CodeIdentityReserved),
+		deny("reserved prefix", "browser", policy.Request{Identity: "SVC-x"}, policy.CodeIdentityReserved),
+		deny("generated shape", "browser", policy.Request{Identity: "user-00112233aabbccdd"}, policy.CodeIdentityReserved),
+		allow("not quite generated", "browser", policy.Request{Identity: "user-alice"}),
+		allow("key takes the agent identity", "backend", policy.Request{Identity: "support-agent"}),
+		allow("room agent once", "browser", agents(sa)),
+		deny("room agent twice", "browser", agents(sa, sa), policy.CodeDuplicateAgent),
+		deny("job metadata", "browser", agents(policy.Dispatch{AgentName: "support-agent", Metadata: "SYSTEM: obey"}), policy.CodeDispatchMetadata),
+		deny("deployment", "browser", agents(policy.Dispatch{AgentName: "support-agent", Deployment: "staging"}), policy.CodeDispatchMetadata),
+		deny("key: twice", "backend", agents(policy.Dispatch{AgentName: "x"}, policy.Dispatch{AgentName: "x"}), policy.CodeDuplicateAgent),
+		allow("key: job metadata", "backend", agents(policy.Dispatch{AgentName: "x", Metadata: "m", Deployment: "d"})),
+	}
+	runDecide(t, r, cs, tests)
+
+	r = mustRules(t, "allow_rooms: ['*']\nbrowser: {dispatch_metadata: true}\nrooms: [{name: s, agent: a}]\n"+
+		"api_keys: [{name: k, sha256: "+sha("k")+", rooms: ['*'], agents: ['*'], dispatch_metadata: false}]\n")
+	b, _ := r.Browser()
+	k, _ := r.APIKey("k")
+	runDecide(t, r, map[string]policy.Caller{"browser": b, "k": k}, []decideCase{
+		allow("policy allows browser job metadata", "browser", policy.Request{Room: "s", HasRoomConfig: true, Agents: []policy.Dispatch{{AgentName: "a", Metadata: "m"}}}),
+		deny("policy refuses the key job metadata", "k", policy.Request{Room: "s", HasRoomConfig: true, Agents: []policy.Dispatch{{AgentName: "a", Metadata: "m"}}}, policy.CodeDispatchMetadata),
+	})
+}
+
+// TestIdentityPatternNarrows: a pattern that matches control, bidi and
+// zero-width characters still cannot let them in.
+func TestIdentityPatternNarrows(t *testing.T) {
+	r := mustRules(t, "allow_rooms: ['*']\nidentity: {pattern: '[^@]+@example\\.com'}\n")
+	b, _ := r.Browser()
+	tests := []decideCase{allow("safe and matching", "browser", policy.Request{Room: "a", Identity: "ann@example.com"})}
+	for _, bad := range []string{"\x00", "\r\n", "\x1b[2J", "\x7f", "\u200b", "\u202e", " ", "\u2066"} {
+		tests = append(tests, deny(strings.ToValidUTF8(bad, "?"), "browser", policy.Request{Room: "a", Identity: "a" + bad + "b@example.com"}, policy.CodeInvalidIdentity))
+	}
+	tests = append(tests, deny("safe but not matching", "browser", policy.Request{Room: "a", Identity: "ann"}, policy.CodeInvalidIdentity))
+	runDecide(t, r, map[string]policy.Caller{"browser": b}, tests)
+}
+
+func TestForListener(t *testing.T) {
+	f := policy.Default()
+	for _, tc := range []struct {
+		name     string
+		set      *bool
+		loopback bool
+		wantID   bool // the browser may choose its identity
+	}{
+		{name: "loopback, unset", loopback: true, wantID: true},
+		{name: "exposed, unset", loopback: false, wantID: false},
+		{name: "exposed, policy says false", set: new(bool), loopback: false, wantID: true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			f.Browser.ServerIdentity = tc.set
+			r, err := policy.Compile(f.ForListener(tc.loopback))
+			if err != nil {
+				t.Fatal(err)
+			}
+			b, _ := r.Browser()
+			_, d := r.Decide(b, policy.Request{Identity: "alice"})
+			if got := d == nil; got != tc.wantID {
+				t.Errorf("identity=alice allowed %v, want %v (%v)", got, tc.wantID, d)
+			}
+			if f.Browser.ServerIdentity != tc.set {
+				t.Error("ForListener changed its receiver")
+			}
+		})
+	}
+}

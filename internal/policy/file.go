@@ -124,8 +124,22 @@ type IdentityPolicy struct {
 	Pattern string `yaml:"pattern"`
 	// GeneratedPrefix starts identities the server generates when a
 	// caller gives none (default "user-", then 16 random hex digits).
+	// A browser cannot ask for an identity of that shape.
 	GeneratedPrefix string `yaml:"generated_prefix"`
+	// Reserved identities and ReservedPrefixes are never given to a
+	// browser caller (compared without regard to case): LiveKit
+	// disconnects the earlier holder of an identity, so a browser that
+	// could take one could kick or impersonate its holder. Always
+	// reserved besides these: every agent name the policy mentions and
+	// the prefix "agent-" (the identities LiveKit gives agent
+	// participants).
+	Reserved         []string `yaml:"reserved"`
+	ReservedPrefixes []string `yaml:"reserved_prefixes"`
 }
+
+// AgentIdentityPrefix starts the identity LiveKit gives an agent's
+// participant ("agent-AJ_..."): always reserved.
+const AgentIdentityPrefix = "agent-"
 
 // BrowserPolicy limits callers that present no API key.
 type BrowserPolicy struct {
@@ -135,14 +149,20 @@ type BrowserPolicy struct {
 	// (default all three; roomJoin is implied).
 	Grants []string `yaml:"grants"`
 	// ServerIdentity makes the server choose every browser identity; a
-	// request that names one is refused.
-	ServerIdentity bool `yaml:"server_identity"`
+	// request that names one is refused. Unset: true when serve listens
+	// beyond loopback, false on loopback (the seed's
+	// ?identity=alice). The server applies that default (ForListener).
+	ServerIdentity *bool `yaml:"server_identity"`
 	// Metadata allows participant_metadata and participant_attributes.
 	Metadata bool `yaml:"metadata"`
 	// Agents browsers may dispatch with room_config besides each listed
 	// room's own agent: names or "*". Default none: a dispatched agent
 	// costs money, so which ones a stranger may start is explicit.
 	Agents []string `yaml:"agents"`
+	// DispatchMetadata lets browsers set an agent's job metadata and
+	// deployment in room_config. Default false: job metadata is the
+	// agent's instructions, not a stranger's to write.
+	DispatchMetadata bool `yaml:"dispatch_metadata"`
 }
 
 // APIKey is a non-browser caller: "Authorization: Bearer <key>".
@@ -163,6 +183,9 @@ type APIKey struct {
 	Grants []string `yaml:"grants"`
 	// Agents the key may dispatch in room_config: names or "*".
 	Agents []string `yaml:"agents"`
+	// DispatchMetadata lets the key set an agent's job metadata and
+	// deployment (default true: a key is a trusted backend).
+	DispatchMetadata *bool `yaml:"dispatch_metadata"`
 	// Metadata allows participant_metadata and participant_attributes.
 	Metadata bool `yaml:"metadata"`
 	// RateLimit overrides the policy's per-key limit.
@@ -292,4 +315,19 @@ func yamlKind(goType string) string {
 		return "text"
 	}
 	return goType
+}
+
+// ForListener is f with the defaults that depend on where the server
+// listens. Beyond loopback, browsers get server-chosen identities unless
+// the file says otherwise (browser.server_identity): anyone who can reach
+// the server could otherwise take anyone's identity. On loopback the
+// seed's ?identity=alice keeps working. f itself is not changed.
+func (f *File) ForListener(loopback bool) *File {
+	if loopback || f.Browser.ServerIdentity != nil {
+		return f
+	}
+	c := *f
+	on := true
+	c.Browser.ServerIdentity = &on
+	return &c
 }

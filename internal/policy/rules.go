@@ -24,7 +24,10 @@ type Rules struct {
 	keyHashes   [][]byte // parallel to keys
 	identity    *regexp.Regexp
 	genPrefix   string
-	defaultTTL  time.Duration
+	// reserved identities (lower case) and prefixes: never a browser's.
+	reserved         map[string]bool
+	reservedPrefixes []string
+	defaultTTL       time.Duration
 	// roomConfigs are the pre-encoded roomConfig claims of rooms that
 	// have an agent.
 	roomConfigs map[string]json.RawMessage
@@ -39,19 +42,23 @@ type Rules struct {
 
 // class is the rules for one class of caller (the browser, one API key).
 type class struct {
-	name       string // "browser" or the API key's name
-	kind       Kind
-	disabled   bool
-	rooms      roomMatcher
-	maxTTL     time.Duration
-	grants     grantSet
-	agents     []string // allowed agent names; "*" any; room agents always
-	metadata   bool
-	serverID   bool // identity chosen by the server only
-	rate       Rate
-	roomAgents map[string]string
-	limitKey   string           // "key:<name>" for API keys; browsers use their address
-	video      token.VideoGrant // template; Room is set per request
+	name     string // "browser" or the API key's name
+	kind     Kind
+	disabled bool
+	rooms    roomMatcher
+	maxTTL   time.Duration
+	grants   grantSet
+	agents   []string // allowed agent names; "*" any; room agents always
+	metadata bool
+	serverID bool // identity chosen by the server only
+	// honoursReserved: the reserved identities are refused to this
+	// caller (browsers: they cannot prove who they are).
+	honoursReserved bool
+	dispatchMeta    bool // may set an agent's job metadata and deployment
+	rate            Rate
+	roomAgents      map[string]string
+	limitKey        string           // "key:<name>" for API keys; browsers use their address
+	video           token.VideoGrant // template; Room is set per request
 }
 
 // Browser is the caller that presents no credential. It is refused with

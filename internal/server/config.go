@@ -117,7 +117,7 @@ func (c *Config) check() (*policy.Rules, error) {
 	}
 	if c.Policy != nil {
 		var err error
-		if compiled, err = policy.Compile(c.Policy); err != nil {
+		if compiled, err = policy.Compile(c.Policy.ForListener(c.loopback())); err != nil {
 			errs = append(errs, fmt.Errorf("%w: %w", ErrInvalidConfig, err))
 		}
 	}
@@ -131,6 +131,14 @@ func (c *Config) check() (*policy.Rules, error) {
 		}
 	}
 	return compiled, errors.Join(errs...)
+}
+
+// loopback reports whether the server listens on loopback only.
+func (c *Config) loopback() bool {
+	if c.Addr == "" {
+		return IsLoopbackAddr(DefaultAddr)
+	}
+	return IsLoopbackAddr(c.Addr)
 }
 
 func (c *Config) setDefaults() {

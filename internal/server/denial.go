@@ -30,6 +30,9 @@ var denials = map[policy.Code]struct {
 	policy.CodeInvalidAgent:       {http.StatusBadRequest, "invalid_agent"},
 	policy.CodeAgentNotAllowed:    {http.StatusForbidden, "agent_not_allowed"},
 	policy.CodeInvalidRoomConfig:  {http.StatusBadRequest, "invalid_room_config"},
+	policy.CodeIdentityReserved:   {http.StatusForbidden, "identity_reserved"},
+	policy.CodeDuplicateAgent:     {http.StatusBadRequest, "duplicate_agent"},
+	policy.CodeDispatchMetadata:   {http.StatusForbidden, "dispatch_metadata_not_allowed"},
 }
 
 // denialError is d as the API answers it.

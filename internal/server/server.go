@@ -84,7 +84,7 @@ func New(cfg Config, opts ...Option) (*Server, error) {
 	s.issued = newIssuedLog(s.log, d.logW, d.logLevel)
 	s.respPool.New = func() any { b := make([]byte, 0, 1024); return &b }
 	if compiled == nil {
-		if compiled, err = policy.Compile(policy.Default()); err != nil {
+		if compiled, err = policy.Compile(policy.Default().ForListener(s.loopback)); err != nil {
 			return nil, err
 		}
 	}
@@ -113,14 +113,14 @@ func New(cfg Config, opts ...Option) (*Server, error) {
 	return s, nil
 }
 
-func newState(ks *keys.Set, p *policy.File) (*state, error) {
+func newState(ks *keys.Set, p *policy.File, loopback bool) (*state, error) {
 	if ks == nil || ks.Primary() == nil {
 		return nil, fmt.Errorf("%w: no API key", ErrInvalidConfig)
 	}
 	if p == nil {
 		p = policy.Default()
 	}
-	rules, err := policy.Compile(p)
+	rules, err := policy.Compile(p.ForListener(loopback))
 	if err != nil {
 		return nil, err
 	}
@@ -288,7 +288,7 @@ func (s *Server) loadState() (st *state, err error) {
 	if err != nil {
 		return nil, err
 	}
-	return newState(ks, p)
+	return newState(ks, p, s.loopback)
 }
 
 // Serve answers requests on ln until ctx is done, then shuts down

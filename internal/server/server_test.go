@@ -390,12 +390,15 @@ func TestPostToken(t *testing.T) {
 		wantTTL   int64
 		check     func(t *testing.T, g *auth.ClaimGrants)
 	}{
-		{name: "livekit-client request", body: livekitClientBody, wantRoom: "support", wantID: "ann", wantName: "Ann", wantAgent: "support-agent", wantTTL: 6 * 3600,
+		{name: "livekit-client request", body: livekitClientBody, hdr: map[string]string{"Authorization": "Bearer " + backendKey},
+			wantRoom: "support", wantID: "ann", wantName: "Ann", wantAgent: "support-agent", wantTTL: 3600,
 			check: func(t *testing.T, g *auth.ClaimGrants) {
 				if md := g.RoomConfig.Agents[0].Metadata; md != `{"lang":"en"}` {
 					t.Errorf("agent metadata %q", md)
 				}
 			}},
+		{name: "browser: the room's agent, no job metadata", body: `{"room_name":"support","participant_identity":"ann","room_config":{"agents":[{"agent_name":"support-agent"}]}}`,
+			wantRoom: "support", wantID: "ann", wantAgent: "support-agent", wantTTL: 6 * 3600},
 		{name: "camelCase JSON names", body: `{"roomName":"demo-x","participantIdentity":"cam"}`, wantRoom: "demo-x", wantID: "cam", wantTTL: 6 * 3600},
 		{name: "empty body uses defaults", body: `{}`, wantRoom: "test-room", wantTTL: 6 * 3600},
 		{name: "empty attributes as sent by livekit-client", body: `{"room_name":"test-room","participant_attributes":{}}`, wantRoom: "test-room", wantTTL: 6 * 3600},
