@@ -24,6 +24,7 @@ func Compile(f *File) (*Rules, error) {
 	c.identity(r, f.Identity)
 	c.network(r, f)
 	addrRate, keyRate := c.rates(f.RateLimit)
+	r.v6bits = c.ipv6Prefix(f.RateLimit.IPv6Prefix)
 	r.browser = c.browser(r, f, maxTTL, addrRate)
 	c.apiKeys(r, f.APIKeys, maxTTL, keyRate)
 	c.reserved(r, f)
@@ -192,6 +193,16 @@ func (c *compiler) rates(rl RateLimits) (addr, key Rate) {
 	c.rate("rate_limit.per_address", addr)
 	c.rate("rate_limit.per_key", key)
 	return addr, key
+}
+
+func (c *compiler) ipv6Prefix(bits int) int {
+	switch {
+	case bits == 0:
+		return DefaultIPv6Prefix
+	case bits < 8 || bits > 128:
+		c.add("rate_limit.ipv6_prefix %d: want 8-128 leading bits (64: one subscriber's network)", bits)
+	}
+	return bits
 }
 
 func (c *compiler) rate(what string, r Rate) {

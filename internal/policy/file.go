@@ -194,8 +194,14 @@ type APIKey struct {
 
 // RateLimits are the token buckets.
 type RateLimits struct {
+	// PerAddress is the bucket of each client address: browsers spend
+	// from it, and so does every failed API-key authentication.
 	PerAddress *Rate `yaml:"per_address"`
 	PerKey     *Rate `yaml:"per_key"`
+	// IPv6Prefix is how many leading bits of an IPv6 client address make
+	// one client (default 64: one subscriber's network). IPv4 clients are
+	// keyed by their address.
+	IPv6Prefix int `yaml:"ipv6_prefix"`
 }
 
 // Rate is a token bucket: Rate tokens per second, up to Burst. Rate 0

@@ -38,6 +38,7 @@ type Rules struct {
 	anyOrigin bool
 	hosts     []string
 	proxies   []netip.Prefix
+	v6bits    int
 }
 
 // class is the rules for one class of caller (the browser, one API key).
@@ -98,9 +99,18 @@ func (r *Rules) Limit(c Caller) (rate Rate, key string) {
 	return c.class.rate, c.class.limitKey
 }
 
-// AddressRate is the per-address bucket: browsers spend from it, and so
-// does every failed authentication.
-func (r *Rules) AddressRate() Rate { return r.browser.rate }
+// IPv6Prefix is how many leading bits of an IPv6 address key one client.
+func (r *Rules) IPv6Prefix() int { return r.v6bits }
+
+// AuthFailureRate is the bucket a failed authentication spends from, by
+// client address: the per-address rate, or its default when the policy
+// turned that off, so that a key cannot be guessed online either way.
+func (r *Rules) AuthFailureRate() Rate {
+	if r.browser.rate.Rate <= 0 {
+		return Rate{Rate: DefaultAddressRate, Burst: DefaultAddressBurst}
+	}
+	return r.browser.rate
+}
 
 // DefaultRoom is the room a request that names none gets ("" none).
 func (r *Rules) DefaultRoom() string { return r.defaultRoom }

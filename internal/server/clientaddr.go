@@ -56,6 +56,30 @@ func (l proxyList) clientAddr(r *http.Request) string {
 	return a
 }
 
+// limitKey is the rate-limit key of a client address: an IPv4 address
+// as it is, an IPv6 address as its network of v6bits leading bits
+// ("2001:db8:1:2::/64"), since one subscriber holds a whole /64 and could
+// otherwise take a fresh bucket for every request. Anything else (not an
+// address) is its own key.
+func limitKey(addr string, v6bits int) string {
+	if strings.IndexByte(addr, ':') < 0 {
+		return addr // IPv4 (clientAddr unmaps IPv4-in-IPv6), or not an address
+	}
+	a, err := netip.ParseAddr(addr)
+	if err != nil {
+		return addr
+	}
+	a = a.Unmap()
+	if a.Is4() {
+		return a.String()
+	}
+	p, err := a.WithZone("").Prefix(v6bits)
+	if err != nil {
+		return addr
+	}
+	return p.String()
+}
+
 // hostPart is the host of a host:port address, brackets removed.
 func hostPart(addr string) string {
 	if i := strings.LastIndexByte(addr, ':'); i > 0 {

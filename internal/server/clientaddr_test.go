@@ -79,3 +79,53 @@ func compileProxies(list []string) (proxyList, error) {
 	}
 	return r.TrustedProxies(), nil
 }
+
+func TestLimitKey(t *testing.T) {
+	tests := []struct {
+		name, addr string
+		bits       int
+		want       string
+	}{
+		{name: "ipv4", addr: "198.51.100.7", bits: 64, want: "198.51.100.7"},
+		{name: "ipv4-mapped", addr: "::ffff:198.51.100.7", bits: 64, want: "198.51.100.7"},
+		{name: "ipv6 /64", addr: "2001:db8:1:2:aaaa:bbbb:cccc:dddd", bits: 64, want: "2001:db8:1:2::/64"},
+		{name: "ipv6 /48", addr: "2001:db8:1:2::1", bits: 48, want: "2001:db8:1::/48"},
+		{name: "ipv6 /128", addr: "2001:db8::1", bits: 128, want: "2001:db8::1/128"},
+		{name: "zone dropped", addr: "fe80::1%eth0", bits: 64, want: "fe80::/64"},
+		{name: "loopback", addr: "::1", bits: 64, want: "::/64"},
+		{name: "not an address", addr: "garbage:x", bits: 64, want: "garbage:x"},
+		{name: "empty", addr: "", bits: 64, want: ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := limitKey(tt.addr, tt.bits); got != tt.want {
+				t.Errorf("limitKey(%q, %d) = %q, want %q", tt.addr, tt.bits, got, tt.want)
+			}
+		})
+	}
+}
+
+// FuzzLimitKey: any address gives a key, never a panic; two addresses of
+// one /64 give the same key.
+func FuzzLimitKey(f *testing.F) {
+	f.Add("2001:db8::1", uint64(1))
+	f.Add("::ffff:1.2.3.4", uint64(7))
+	f.Add("fe80::1%eth0", uint64(0))
+	f.Fuzz(func(t *testing.T, addr string, low uint64) {
+		k := limitKey(addr, 64)
+		a, err := netip.ParseAddr(addr)
+		if err != nil || a.Unmap().Is4() {
+			return
+		}
+		b := a.WithZone("").As16()
+		for i := range 8 {
+			b[8+i] = byte(low >> (8 * i))
+		}
+		if netip.AddrFrom16(b).Is4In6() {
+			return // ::ffff:0:0/96 is IPv4, keyed by address
+		}
+		if k2 := limitKey(netip.AddrFrom16(b).String(), 64); k2 != k {
+			t.Errorf("%q -> %q, same /64 %v -> %q", addr, k, netip.AddrFrom16(b), k2)
+		}
+	})
+}

@@ -193,6 +193,7 @@ func parseLiveKitURL(s string) (*url.URL, error) {
 type Option func(*deps)
 
 type deps struct {
+	limiter  Limiter
 	fake     bool
 	now      func() time.Time
 	rand     io.Reader
@@ -205,6 +206,10 @@ type deps struct {
 func WithClock(now func() time.Time) Option {
 	return func(d *deps) { d.now, d.fake = now, true }
 }
+
+// WithLimiter replaces the in-memory rate limiter (e.g. with one that
+// several servers share).
+func WithLimiter(l Limiter) Option { return func(d *deps) { d.limiter = l } }
 
 // WithRand sets the randomness for generated identities (tests).
 func WithRand(r io.Reader) Option { return func(d *deps) { d.rand = r } }
@@ -228,6 +233,9 @@ func newDeps(opts []Option) deps {
 	d := deps{now: time.Now, rand: rand.Reader, logger: slog.New(slog.DiscardHandler)}
 	for _, o := range opts {
 		o(&d)
+	}
+	if d.limiter == nil {
+		d.limiter = newLimiter()
 	}
 	return d
 }

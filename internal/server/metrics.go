@@ -17,8 +17,10 @@ type metrics struct {
 	gatherer prometheus.Gatherer // the private registry, then the default one
 
 	issued, denied prometheus.Counter
-	denials        map[string]prometheus.Counter
-	denialOther    prometheus.Counter
+	// authFailures counts requests with a wrong or malformed API key.
+	authFailures prometheus.Counter
+	denials      map[string]prometheus.Counter
+	denialOther  prometheus.Counter
 
 	tokenGet, tokenPost, other prometheus.Observer
 
@@ -64,18 +66,23 @@ func newMetrics(version string) *metrics {
 		Name: "voicetoken_http_timeouts_total",
 		Help: "Connections closed for exceeding a timeout, by phase: header (ReadHeaderTimeout), active (WriteTimeout), idle (IdleTimeout).",
 	}, []string{"phase"})
-	reg.MustRegister(tokens, denials, dur, keyInfo, build, timeouts)
+	authFailures := prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "voicetoken_auth_failures_total",
+		Help: "Token requests with a wrong or malformed API key; each spends from its address's rate limit.",
+	})
+	reg.MustRegister(tokens, denials, dur, keyInfo, build, timeouts, authFailures)
 
 	m := &metrics{
-		gatherer:    prometheus.Gatherers{reg, prometheus.DefaultGatherer},
-		issued:      tokens.WithLabelValues("issued"),
-		denied:      tokens.WithLabelValues("denied"),
-		denials:     map[string]prometheus.Counter{},
-		denialOther: denials.WithLabelValues("other"),
-		tokenGet:    dur.WithLabelValues(routeTokenGet),
-		tokenPost:   dur.WithLabelValues(routeTokenPost),
-		other:       dur.WithLabelValues(routeOther),
-		keyInfo:     keyInfo,
+		gatherer:     prometheus.Gatherers{reg, prometheus.DefaultGatherer},
+		issued:       tokens.WithLabelValues("issued"),
+		authFailures: authFailures,
+		denied:       tokens.WithLabelValues("denied"),
+		denials:      map[string]prometheus.Counter{},
+		denialOther:  denials.WithLabelValues("other"),
+		tokenGet:     dur.WithLabelValues(routeTokenGet),
+		tokenPost:    dur.WithLabelValues(routeTokenPost),
+		other:        dur.WithLabelValues(routeOther),
+		keyInfo:      keyInfo,
 	}
 	for p := range phaseCount {
 		m.timeouts[p] = timeouts.WithLabelValues(p.String()).Inc

@@ -9,8 +9,19 @@ import (
 	"voicetoken/internal/policy"
 )
 
-// limiter is a set of token buckets keyed by client address or API key
-// name. It is sharded so that two cores rarely wait on one lock, and it
+// Limiter is a set of token buckets, keyed by client (an address, an
+// IPv6 network, "key:<name>"). Allow takes one token from key's bucket of
+// rate r at now; when the bucket is empty it returns false and how long
+// until a token is available. The server's own is in memory (one
+// process); a limiter shared by several servers (Redis) implements the
+// same method and may use its own clock.
+type Limiter interface {
+	Allow(key string, r policy.Rate, now time.Time) (ok bool, retryAfter time.Duration)
+}
+
+var _ Limiter = (*limiter)(nil)
+
+// limiter is the in-memory Limiter: token buckets keyed by client. It is sharded so that two cores rarely wait on one lock, and it
 // forgets buckets that have refilled completely, so memory is bounded by
 // the number of clients active within a refill period.
 type limiter struct {
@@ -41,9 +52,8 @@ func newLimiter() *limiter {
 	return l
 }
 
-// allow takes one token from key's bucket at now. When the bucket is empty
-// it returns false and how long until a token is available.
-func (l *limiter) allow(key string, r policy.Rate, now time.Time) (bool, time.Duration) {
+// Allow implements Limiter. A rate of 0 is no limit.
+func (l *limiter) Allow(key string, r policy.Rate, now time.Time) (bool, time.Duration) {
 	if r.Rate <= 0 {
 		return true, 0
 	}

@@ -28,11 +28,11 @@ func TestLimiterWait(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			l := newLimiter()
 			for i := range tt.rate.Burst {
-				if ok, _ := l.allow("k", tt.rate, t0); !ok {
+				if ok, _ := l.Allow("k", tt.rate, t0); !ok {
 					t.Fatalf("request %d of the burst refused", i+1)
 				}
 			}
-			ok, wait := l.allow("k", tt.rate, t0)
+			ok, wait := l.Allow("k", tt.rate, t0)
 			if ok || wait != tt.wantWait {
 				t.Errorf("after the burst: allowed %v, wait %v; want refused, wait %v", ok, wait, tt.wantWait)
 			}
@@ -41,7 +41,7 @@ func TestLimiterWait(t *testing.T) {
 			for i := range l.shards {
 				l.shards[i].sweep(tt.rate, t0.Add(time.Hour))
 			}
-			if ok, _ := l.allow("k", tt.rate, t0); ok && tt.wantWait > time.Hour {
+			if ok, _ := l.Allow("k", tt.rate, t0); ok && tt.wantWait > time.Hour {
 				t.Errorf("the bucket was swept while empty")
 			}
 		})

@@ -31,7 +31,7 @@ type Server struct {
 	log       *slog.Logger
 	issued    *issuedLog // the TOKEN_ISSUED access log
 	metrics   *metrics
-	limits    *limiter
+	limits    Limiter
 	page      http.Handler
 	csp       string
 	handler   http.Handler
@@ -78,7 +78,7 @@ func New(cfg Config, opts ...Option) (*Server, error) {
 		rand:      d.rand,
 		log:       d.logger,
 		metrics:   newMetrics(cfg.Version),
-		limits:    newLimiter(),
+		limits:    d.limiter,
 	}
 	s.loopback = IsLoopbackAddr(cfg.Addr)
 	s.issued = newIssuedLog(s.log, d.logW, d.logLevel)

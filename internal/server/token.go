@@ -86,6 +86,14 @@ func (s *Server) issue(w http.ResponseWriter, r *http.Request, st *state, post b
 		return e
 	}
 	if is.caller, e = s.authenticate(r, st.rules); e != nil {
+		if e.code == CodeUnauthorized {
+			// A wrong key spends from its address's bucket, so that keys
+			// cannot be guessed online: the 429 comes before the 401.
+			s.metrics.authFailures.Inc()
+			if le := s.spend(limitKey(st.proxies.clientAddr(r), st.rules.IPv6Prefix()), st.rules.AuthFailureRate(), now); le != nil {
+				return le
+			}
+		}
 		return e
 	}
 	if e = s.rateLimit(r, st, is.caller, now); e != nil {
@@ -113,13 +121,18 @@ func (s *Server) issue(w http.ResponseWriter, r *http.Request, st *state, post b
 }
 
 // rateLimit spends one token from the caller's bucket: its API key's, or
-// its address's.
+// its address's (an IPv6 client's network).
 func (s *Server) rateLimit(r *http.Request, st *state, c policy.Caller, now time.Time) *apiError {
 	rate, key := st.rules.Limit(c)
 	if key == "" {
-		key = st.proxies.clientAddr(r)
+		key = limitKey(st.proxies.clientAddr(r), st.rules.IPv6Prefix())
 	}
-	ok, wait := s.limits.allow(key, rate, now)
+	return s.spend(key, rate, now)
+}
+
+// spend takes one token from key's bucket, or says how long to wait.
+func (s *Server) spend(key string, rate policy.Rate, now time.Time) *apiError {
+	ok, wait := s.limits.Allow(key, rate, now)
 	if ok {
 		return nil
 	}
