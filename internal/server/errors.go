@@ -26,6 +26,7 @@ const (
 	CodeNotFound         = "not_found"
 	CodeNotReady         = "not_ready"
 	CodeInternal         = "internal"
+	CodeTransferEncoding = "transfer_encoding_not_accepted"
 )
 
 // denialCodes are pre-resolved as metric children (with every label of
@@ -34,7 +35,7 @@ func denialCodes() []string {
 	codes := []string{
 		CodeBadRequest, CodeRoomConfig, CodeInvalidJSON, CodeUnknownField, CodeBodyTooLarge,
 		CodeQueryTooLong, CodeMediaType, CodeUnauthorized, CodeOriginNotAllowed, CodeHostNotAllowed,
-		CodeRateLimited, CodeMethod, CodeInternal,
+		CodeRateLimited, CodeMethod, CodeInternal, CodeTransferEncoding,
 	}
 	for _, d := range denials {
 		codes = append(codes, d.label)

@@ -174,6 +174,10 @@ func (s *Server) routes() http.Handler {
 	// The token endpoint skips the mux's pattern matching: it is the one
 	// route that sees real load. Everything else goes through the mux.
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if len(r.TransferEncoding) > 0 {
+			s.refuseFraming(w, r)
+			return
+		}
 		st := s.state.Load() // one policy for the whole request, even mid-reload
 		if !s.checkHost(w, r, st) {
 			return
@@ -184,6 +188,26 @@ func (s *Server) routes() http.Handler {
 		}
 		mux.ServeHTTP(w, r)
 	})
+}
+
+// refuseFraming answers a request with Transfer-Encoding 400 and closes
+// the connection. RFC 9112 6.1: a request with both Transfer-Encoding and
+// Content-Length may be an attempt at request smuggling (a proxy in front
+// frames it by one header, we by the other, and a request hidden in its
+// body is answered as if the proxy had sent it); the server must close
+// the connection after answering. net/http drops Content-Length before
+// the handler runs, so such a request cannot be told from a plain
+// chunked one here: both are refused. The API needs no chunked bodies
+// (they are a few hundred bytes; browsers and curl send Content-Length).
+// Closing the connection also drops whatever the client pipelined.
+func (s *Server) refuseFraming(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("Connection", "close")
+	e := errf(http.StatusBadRequest, CodeTransferEncoding, "Transfer-Encoding is not accepted: send the body with Content-Length (RFC 9112 6.1: a request with both is refused and its connection closed)")
+	writeError(w, e)
+	s.metrics.deny(e.code)
+	s.log.LogAttrs(r.Context(), slog.LevelWarn, "request with Transfer-Encoding refused; connection closed",
+		slog.String("event", "FRAMING_REFUSED"), slog.String("addr", hostPart(r.RemoteAddr)),
+		slog.String("path", quoteShort(r.URL.Path)))
 }
 
 // simpleGET allows GET and HEAD only and times the request.
