@@ -35,7 +35,13 @@ Flags override the policy file; the environment fills flags left unset:
   --policy VOICETOKEN_POLICY   --origin VOICETOKEN_ORIGINS   --allow-host VOICETOKEN_HOSTS (comma-separated)
 
 On a loopback address the server answers only to Host localhost, 127.0.0.1
-and ::1 (and the policy's hosts:), against DNS rebinding.
+and ::1 (and the policy's hosts:), against DNS rebinding. Beyond loopback,
+browsers get server-chosen identities unless the policy sets
+browser.server_identity: false. Browsers never get a reserved identity (an
+agent's, agent-*, the policy's identity.reserved) nor dispatch an agent
+with their own job metadata. Rate limits key IPv6 clients by /64; a wrong
+API key spends from its address's bucket. A request with
+Transfer-Encoding gets 400 and its connection is closed.
 
 Signals: SIGTERM/SIGINT shut down gracefully; SIGHUP reloads the key file and
 the policy (a bad new file is refused and the running one stays).
