@@ -408,3 +408,43 @@ func TestForListener(t *testing.T) {
 		})
 	}
 }
+
+// TestDecideBrowserRules: the browser section of a policy, rule by rule.
+func TestDecideBrowserRules(t *testing.T) {
+	tests := []struct {
+		name   string
+		policy string
+		req    policy.Request
+		want   policy.Code
+		check  func(t *testing.T, g policy.Grant)
+	}{
+		{name: "server identity refuses a chosen one", policy: "browser: {server_identity: true}\nallow_rooms: ['*']", req: policy.Request{Room: "a", Identity: "u"}, want: policy.CodeIdentityNotAllowed},
+		{name: "server identity leaves it to the server", policy: "browser: {server_identity: true}\nallow_rooms: ['*']", req: policy.Request{Room: "a"},
+			check: func(t *testing.T, g policy.Grant) {
+				if g.Identity != "" {
+					t.Errorf("identity %q", g.Identity)
+				}
+			}},
+		{name: "identity pattern", policy: "identity: {pattern: '[a-z]+'}\nallow_rooms: ['*']", req: policy.Request{Room: "a", Identity: "U1"}, want: policy.CodeInvalidIdentity},
+		{name: "narrowed grants are explicit false", policy: "browser: {grants: [canSubscribe]}\nallow_rooms: ['*']", req: policy.Request{Room: "a"},
+			check: func(t *testing.T, g policy.Grant) {
+				v := g.Video
+				if v.CanPublish == nil || *v.CanPublish || v.CanPublishData == nil || *v.CanPublishData || !*v.CanSubscribe {
+					t.Errorf("grants %+v", v)
+				}
+			}},
+		{name: "max ttl", policy: "max_ttl: 1h\nallow_rooms: ['*']", req: policy.Request{Room: "a", TTL: "61m"}, want: policy.CodeTTLTooLong},
+		{name: "default ttl capped by max", policy: "max_ttl: 1h\nallow_rooms: ['*']", req: policy.Request{Room: "a"}, check: ttl(time.Hour)},
+		{name: "glob", policy: "allow_rooms: ['demo-*']", req: policy.Request{Room: "demo-7"}, check: room("demo-7")},
+		{name: "glob miss", policy: "allow_rooms: ['demo-*']", req: policy.Request{Room: "prod-7"}, want: policy.CodeRoomNotAllowed},
+		{name: "no default room", policy: "rooms: [{name: a}]", req: policy.Request{}, want: policy.CodeMissingRoom},
+		{name: "metadata allowed", policy: "browser: {metadata: true}\nallow_rooms: ['*']", req: policy.Request{Room: "a", Metadata: str("m")}},
+		{name: "another agent allowed", policy: "browser: {agents: [helper]}\nallow_rooms: ['*']", req: policy.Request{Room: "a", HasRoomConfig: true, Agents: []policy.Dispatch{{AgentName: "helper"}}}},
+	}
+	for _, tc := range tests {
+		r := mustRules(t, tc.policy)
+		b, _ := r.Browser()
+		c := decideCase{name: tc.name, caller: "browser", req: tc.req, want: tc.want, check: tc.check}
+		runDecide(t, r, map[string]policy.Caller{"browser": b}, []decideCase{c})
+	}
+}

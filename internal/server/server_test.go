@@ -14,6 +14,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"sync"
 	"testing"
@@ -548,6 +549,9 @@ func TestAPIKeyAuth(t *testing.T) {
 	}
 }
 
+// TestBrowserRules keeps what is HTTP's of the browser rules (the rules
+// themselves are policy.TestDecideBrowserRules): the status a denial maps
+// to, and the identity the server generates.
 func TestBrowserRules(t *testing.T) {
 	tests := []struct {
 		name       string
@@ -561,21 +565,16 @@ func TestBrowserRules(t *testing.T) {
 		{name: "server identity refuses a chosen one", policy: "browser: {server_identity: true}\nallow_rooms: ['*']", query: "?room=a&identity=u", wantStatus: 403, wantCode: string(policy.CodeIdentityNotAllowed)},
 		{name: "server identity generates", policy: "browser: {server_identity: true}\nallow_rooms: ['*']\nidentity: {generated_prefix: guest-}", query: "?room=a", wantStatus: 200,
 			check: func(t *testing.T, g *auth.ClaimGrants) {
-				if !strings.HasPrefix(g.Identity, "guest-") {
+				if !regexp.MustCompile(`^guest-[0-9a-f]{16}$`).MatchString(g.Identity) {
 					t.Errorf("identity %q", g.Identity)
 				}
 			}},
-		{name: "identity pattern", policy: "identity: {pattern: '[a-z]+'}\nallow_rooms: ['*']", query: "?room=a&identity=U1", wantStatus: 400, wantCode: string(policy.CodeInvalidIdentity)},
 		{name: "narrowed browser grants are explicit false", policy: "browser: {grants: [canSubscribe]}\nallow_rooms: ['*']", query: "?room=a&identity=u", wantStatus: 200,
 			check: func(t *testing.T, g *auth.ClaimGrants) {
 				if g.Video.GetCanPublish() || g.Video.GetCanPublishData() || !g.Video.GetCanSubscribe() {
 					t.Errorf("grants %+v", g.Video)
 				}
 			}},
-		{name: "max ttl from policy", policy: "max_ttl: 1h\nallow_rooms: ['*']", query: "?room=a&identity=u&ttl=61m", wantStatus: 400, wantCode: string(policy.CodeTTLTooLong)},
-		{name: "default ttl capped by max", policy: "max_ttl: 1h\nallow_rooms: ['*']", query: "?room=a&identity=u", wantStatus: 200},
-		{name: "glob", policy: "allow_rooms: ['demo-*']", query: "?room=demo-7&identity=u", wantStatus: 200},
-		{name: "glob miss", policy: "allow_rooms: ['demo-*']", query: "?room=prod-7&identity=u", wantStatus: 403, wantCode: string(policy.CodeRoomNotAllowed)},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
