@@ -7,7 +7,10 @@ type Kind uint8
 // Caller kinds. Browser callers present nothing and are trusted least;
 // API-key callers present a bearer key listed in the policy. Further
 // kinds (a user signed in with OIDC, a user vouched for by a forward-auth
-// proxy) add a constant here, a section in File, and a class in Compile.
+// proxy) add a constant here, a section in File, a class in Compile (whose
+// honoursReserved says whether the reserved identities are refused to it,
+// and dispatchMeta whether it may write an agent's job metadata), a case in
+// Rules.classOf, and a way for the server to make the Caller.
 const (
 	KindBrowser Kind = iota + 1
 	KindAPIKey
