@@ -2,10 +2,11 @@ package policy
 
 import (
 	"fmt"
-	"net"
 	"net/url"
 	"strings"
 	"unicode/utf8"
+
+	"voicetoken/internal/hostlist"
 )
 
 // SafeName reports whether s is a safe room, agent or key name: 1-128
@@ -67,19 +68,12 @@ func NormalizeOrigin(o string) (string, error) {
 }
 
 // HostName is host (a Host header or a configured name) without its port,
-// in lower case, brackets removed from IPv6 literals.
-func HostName(host string) string {
-	if h, _, err := net.SplitHostPort(host); err == nil {
-		host = h
-	}
-	return strings.ToLower(strings.TrimSuffix(strings.TrimPrefix(host, "["), "]"))
-}
+// in lower case, brackets removed from IPv6 literals (hostlist.Name).
+func HostName(host string) string { return hostlist.Name(host) }
 
 // ValidHost reports whether h can be listed in hosts: a name, no scheme,
-// no path.
-func ValidHost(h string) bool {
-	return HostName(h) != "" && !strings.ContainsAny(h, "/ @?#")
-}
+// no path (hostlist.Valid).
+func ValidHost(h string) bool { return hostlist.Valid(h) }
 
 // Quote quotes caller input for an error message, cut to 64 bytes, with
 // control characters, quotes and backslashes shown as '?'.

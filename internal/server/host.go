@@ -1,65 +1,39 @@
 package server
 
 import (
-	"net"
 	"net/http"
 
-	"voicetoken/internal/policy"
+	"voicetoken/internal/hostlist"
 )
 
 // hostList is the compiled Policy.Hosts: the Host header values the
-// server answers to. It is the defence against DNS rebinding: a page on
-// evil.example whose name is made to resolve to 127.0.0.1 reaches a
-// local voicetoken with "Host: evil.example", and since its Origin then
-// matches that Host, the same-origin rule alone would let it mint.
+// server answers to (hostlist explains the DNS rebinding it defends
+// against). set is true when the policy listed hosts.
 type hostList struct {
-	names map[string]bool // lower case, no port
-	any   bool
-	set   bool // the policy listed hosts
+	list hostlist.List
+	set  bool
 }
-
-// loopbackHosts are always allowed: they cannot be rebound.
-var loopbackHosts = []string{"localhost", "127.0.0.1", "::1"}
 
 // newHostList builds the list from the policy's hosts (checked by
 // policy.Compile: each is "*" or a valid host).
 func newHostList(hosts []string) hostList {
-	l := hostList{names: map[string]bool{}, set: len(hosts) > 0}
-	for _, h := range loopbackHosts {
-		l.names[h] = true
-	}
-	for _, h := range hosts {
-		if h == "*" {
-			l.any = true
-			continue
-		}
-		l.names[policy.HostName(h)] = true
-	}
-	return l
+	l, _ := hostlist.New(hosts) // valid: policy.Compile checked them
+	return hostList{list: l, set: len(hosts) > 0}
 }
 
-// allows reports whether a request's Host may be served. enforce is true
-// when the policy lists hosts or the server listens on loopback.
+// allows reports whether a request's Host may be served: always off
+// loopback when the policy lists no hosts, else only the listed ones and
+// the loopback names.
 func (l *hostList) allows(host string, loopback bool) bool {
-	if l.any || (!l.set && !loopback) {
+	if !l.set && !loopback {
 		return true
 	}
-	return l.names[policy.HostName(host)]
+	return l.list.Allows(host)
 }
 
 // IsLoopbackAddr reports whether a listen address (host:port) is on
 // loopback only: localhost or a loopback IP.
-func IsLoopbackAddr(addr string) bool {
-	h, _, err := net.SplitHostPort(addr)
-	if err != nil {
-		return false
-	}
-	if h == "localhost" {
-		return true
-	}
-	ip := net.ParseIP(h)
-	return ip != nil && ip.IsLoopback()
-}
+func IsLoopbackAddr(addr string) bool { return hostlist.IsLoopbackAddr(addr) }
 
 // checkHost refuses a request whose Host the policy does not allow.
 func (s *Server) checkHost(w http.ResponseWriter, r *http.Request, st *state) bool {
