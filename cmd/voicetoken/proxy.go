@@ -3,10 +3,12 @@ package main
 import (
 	"context"
 	"errors"
+	"flag"
 	"fmt"
 	"log/slog"
 	"net"
 	"net/http"
+	"net/url"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -16,6 +18,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"voicetoken/internal/credential"
+	"voicetoken/internal/hostlist"
 	"voicetoken/internal/server"
 	"voicetoken/internal/upstream"
 )
@@ -46,23 +49,39 @@ and the proxy forwards to --upstream with "Authorization: Bearer <token>"
 
 A new value must be a JWT whose exp is in the future (and match --iss
 and --aud); a bad one is refused (CREDENTIAL_REJECTED) and the old one
-stays in use. 401/403 answers and WebSocket closes with an auth code
-(1008, 4001, 4003, 4401, 4403, --auth-close-codes) are logged as
-{"event":"AUTH_FAILURE",...}; --metrics serves Prometheus metrics.
-Logs are JSON lines on stderr; the token never appears in them.
+stays in use. 401/403 answers (--auth-failure-status narrows them) and
+WebSocket closes the upstream sends first with an auth code (1008, 4001,
+4003, 4401, 4403, --auth-close-codes) are logged as
+{"event":"AUTH_FAILURE",...} with the token's fingerprint and
+"current":false when a rotation has since replaced it; --metrics serves
+Prometheus metrics. Logs are JSON lines on stderr; the token never
+appears in them.
+
+Who may call it: the proxy acts as the agent for whoever reaches it, and
+browsers reach loopback. So by default it refuses (403, PROXY_REFUSED)
+a Host other than localhost/127.0.0.1/[::1] (DNS rebinding) and any
+request with an Origin or Sec-Fetch-Site/Sec-Fetch-Mode header (a web
+page; --allow-origin re-allows one for a browser-based agent), never
+forwards TRACE or CONNECT (405), and refuses a path that climbs above
+the upstream's base (/../, %2e%2e, ..%2f). To share the proxy with an
+agent container, listen on a Unix socket (mode 0660, --socket-group)
+in a shared volume: no browser can reach it.
 
 Examples:
   voicetoken proxy --upstream https://api.podium.example \
       --credential file:/run/secrets/podium_token
   voicetoken proxy --upstream wss://ws.podium.example --query token \
-      --credential vault:secret/podium#token --metrics 127.0.0.1:9788`
+      --credential vault:secret/podium#token --metrics 127.0.0.1:9788
+  voicetoken proxy --upstream https://api.podium.example \
+      --credential file:/run/secrets/podium_token \
+      --listen unix:/run/voicetoken/proxy.sock --socket-group agent`
 
 func runProxy(ctx context.Context, e *env, args []string) error {
 	fs := newFlagSet(e, "proxy", proxyUsage)
 	var (
 		upURL      = fs.String("upstream", "", "upstream base URL: https://host[/prefix] (ws/wss accepted)")
 		credSpec   = fs.String("credential", "", "token source: file:PATH, vault:MOUNT/PATH#FIELD, exec:COMMAND or env:NAME (default file:$PODIUM_TOKEN_FILE)")
-		listen     = fs.String("listen", "127.0.0.1:8787", "loopback address to listen on")
+		listen     = fs.String("listen", "127.0.0.1:8787", "loopback address to listen on, or unix:/run/voicetoken/proxy.sock (mode 0660; recommended to share with an agent container)")
 		header     = fs.String("header", "Authorization", "header that carries the token")
 		scheme     = fs.String("scheme", "Bearer", "prefix before the token in --header; '' for the bare token")
 		query      = fs.String("query", "", "send the token as this query parameter instead of a header")
@@ -77,6 +96,7 @@ func runProxy(ctx context.Context, e *env, args []string) error {
 		upTimeout  = fs.Duration("upstream-timeout", upstream.DefaultResponseHeaderTimeout, "how long to wait for the upstream's response headers (504 upstream_timeout after)")
 		force      = fs.Bool("force", false, "allow a token file inside a git work tree or named like .env")
 	)
+	gf := registerProxyGuardFlags(fs)
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
@@ -112,8 +132,8 @@ func runProxy(ctx context.Context, e *env, args []string) error {
 		}
 		codes = append(codes, n)
 	}
-	if err := loopbackOnly(*listen); err != nil {
-		return usageErr("--listen: %v", err)
+	if err := gf.validate(*listen); err != nil {
+		return err
 	}
 	if *metrics != "" {
 		if err := loopbackOnly(*metrics); err != nil {
@@ -153,7 +173,7 @@ func runProxy(ctx context.Context, e *env, args []string) error {
 	var lastReload atomic.Int64
 	tr := &upstream.Transport{
 		Source: src, Header: *header, Scheme: *scheme, NoScheme: *scheme == "", Query: *query,
-		AuthCloseCodes: codes, Logger: log, Metrics: m, Now: e.now,
+		AuthCloseCodes: codes, AuthStatuses: gf.statuses, Logger: log, Metrics: m, Now: e.now,
 		ResponseHeaderTimeout: *upTimeout,
 		OnAuthFailure: func(upstream.AuthFailure) {
 			now := time.Now().UnixNano()
@@ -162,14 +182,14 @@ func runProxy(ctx context.Context, e *env, args []string) error {
 			}
 		},
 	}
+	ln, err := upstream.Listen(*listen, gf.socketGroup)
+	if err != nil {
+		return &exitError{code: 1, err: fmt.Errorf("listen on %s: %w", *listen, err)}
+	}
 	srv := &http.Server{
-		Handler:           upstream.NewProxy(up, tr),
+		Handler:           gf.guard(ln, upstream.NewProxy(up, tr), log, m),
 		ReadHeaderTimeout: 10 * time.Second, // no WriteTimeout: WebSockets and streams live long
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
-	}
-	ln, err := net.Listen("tcp", *listen)
-	if err != nil {
-		return fmt.Errorf("listen: %w", err)
 	}
 	servers := []*http.Server{srv}
 	errc := make(chan error, 2)
@@ -219,4 +239,67 @@ func loopbackOnly(addr string) error {
 		return fmt.Errorf("%q is not a loopback address: anyone who can reach the proxy acts as the agent (use 127.0.0.1)", addr)
 	}
 	return nil
+}
+
+// proxyGuardFlags are the flags of who may call the proxy and of what
+// counts as an auth failure (issue 18), kept apart from the rest.
+type proxyGuardFlags struct {
+	allowOrigins listFlag
+	socketGroup  string
+	statusList   string
+	statuses     []int
+}
+
+func registerProxyGuardFlags(fs *flag.FlagSet) *proxyGuardFlags {
+	g := &proxyGuardFlags{}
+	fs.Var(&g.allowOrigins, "allow-origin", "a browser origin (https://app.example) whose requests are forwarded, for a browser-based agent; repeatable. Default: none, every browser request is refused")
+	fs.StringVar(&g.socketGroup, "socket-group", "", "group (name or ID) that owns the unix: socket, e.g. the agent container's")
+	fs.StringVar(&g.statusList, "auth-failure-status", "401,403", "HTTP statuses logged as AUTH_FAILURE, comma-separated (401 alone when the platform's 403 means a forbidden resource)")
+	return g
+}
+
+func (g *proxyGuardFlags) validate(listen string) error {
+	if !strings.HasPrefix(listen, "unix:") {
+		if err := loopbackOnly(listen); err != nil {
+			return usageErr("--listen: %v", err)
+		}
+		if g.socketGroup != "" {
+			return usageErr("--socket-group: only with --listen unix:/path")
+		}
+	}
+	for _, o := range g.allowOrigins {
+		u, err := url.Parse(o)
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || (u.Path != "" && u.Path != "/") || u.RawQuery != "" || u.User != nil {
+			return usageErr("--allow-origin: %q: want an origin such as https://app.example (scheme and host, no path)", o)
+		}
+	}
+	for _, s := range strings.Split(g.statusList, ",") {
+		if s = strings.TrimSpace(s); s == "" {
+			continue
+		}
+		n, err := strconv.Atoi(s)
+		if err != nil || n < 400 || n > 499 {
+			return usageErr("--auth-failure-status: %q is not a 4xx status", s)
+		}
+		g.statuses = append(g.statuses, n)
+	}
+	if len(g.statuses) == 0 {
+		return usageErr("--auth-failure-status: no status given (default 401,403)")
+	}
+	return nil
+}
+
+// guard wraps the proxy in the browser and path refusals. On a TCP
+// listener the Host must be a loopback name or the listen address; a
+// Unix socket has no Host worth checking (no browser reaches it).
+func (g *proxyGuardFlags) guard(ln net.Listener, next http.Handler, log *slog.Logger, m *upstream.Metrics) http.Handler {
+	gd := &upstream.Guard{Next: next, Logger: log, Metrics: m}
+	for _, o := range g.allowOrigins {
+		gd.AllowOrigins = append(gd.AllowOrigins, strings.TrimSuffix(o, "/"))
+	}
+	if ln.Addr().Network() == "tcp" {
+		hosts, _ := hostlist.New([]string{ln.Addr().String()}) // a loopback IP: always valid
+		gd.Hosts = &hosts
+	}
+	return gd
 }

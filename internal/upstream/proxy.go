@@ -54,6 +54,10 @@ func NewProxy(upstream *url.URL, t *Transport) http.Handler {
 	return &httputil.ReverseProxy{
 		Rewrite: func(pr *httputil.ProxyRequest) {
 			pr.SetURL(upstream)
+			// ReverseProxy drops the pairs url.ParseQuery cannot read
+			// ("a=1;b=2"); the upstream gets the query as the agent sent
+			// it (ParseUpstream allows the base URL no query of its own).
+			pr.Out.URL.RawQuery = pr.In.URL.RawQuery
 			// An Authorization the agent sends (a stale hardcoded token)
 			// is not forwarded: t sets ours.
 			pr.Out.Header.Del("Authorization")

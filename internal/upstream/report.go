@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -12,6 +14,10 @@ import (
 
 	"voicetoken/internal/credential"
 )
+
+// DefaultAuthStatuses returns the HTTP statuses taken as an
+// authentication failure, as the SOP says: 401 and 403.
+func DefaultAuthStatuses() []int { return []int{http.StatusUnauthorized, http.StatusForbidden} }
 
 // DefaultAuthCloseCodes returns the WebSocket close codes taken as an
 // authentication failure: 1008 (policy violation, what most servers send
@@ -34,6 +40,15 @@ type AuthFailure struct {
 	Upstream, Method, Path string
 	// Fingerprint identifies the token the failing request carried.
 	Fingerprint string
+	// Current is false when that token was no longer the source's when
+	// the failure was seen: a connection opened before a rotation, closed
+	// with the superseded token. An alert on a failing current token
+	// ignores those.
+	Current bool
+	// AuthError is the error parameter of the upstream's
+	// WWW-Authenticate header (RFC 6750: invalid_token,
+	// insufficient_scope...), "" when absent.
+	AuthError string
 	// ExpiresIn is that token's remaining life when the failure happened.
 	ExpiresIn time.Duration
 }
@@ -41,9 +56,12 @@ type AuthFailure struct {
 // Metrics are the Prometheus metrics of a Transport.
 type Metrics struct {
 	authFailures *prometheus.CounterVec
+	refused      *prometheus.CounterVec
 }
 
-// NewMetrics registers voicetoken_auth_failures_total{source,status} and,
+// NewMetrics registers voicetoken_auth_failures_total{source,status,current}
+// (current is "false" for a failure of a superseded token),
+// voicetoken_proxy_refused_total{reason} (a Guard's refusals) and,
 // when src is not nil, voicetoken_credential_expiry_seconds (the current
 // token's remaining life at scrape time, negative once expired) on reg.
 // Pass a private prometheus.Registry, not the global default.
@@ -54,9 +72,15 @@ func NewMetrics(reg prometheus.Registerer, src CredentialSource, now func() time
 	m := &Metrics{authFailures: prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "voicetoken_auth_failures_total",
 		Help: "Authentication failures reported by the upstream: HTTP 401/403 (status is the HTTP status) or a WebSocket closed with an auth-related code (status is the close code).",
-	}, []string{"source", "status"})}
-	if err := reg.Register(m.authFailures); err != nil {
-		return nil, fmt.Errorf("register metrics: %w", err)
+	}, []string{"source", "status", "current"}),
+		refused: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "voicetoken_proxy_refused_total",
+			Help: "Requests the proxy refused before the upstream (reason: host_not_allowed, browser_origin, browser_fetch_headers, method_not_allowed, path_escapes_base, path_encoded_dots, path_not_absolute).",
+		}, []string{"reason"})}
+	for _, c := range []prometheus.Collector{m.authFailures, m.refused} {
+		if err := reg.Register(c); err != nil {
+			return nil, fmt.Errorf("register metrics: %w", err)
+		}
 	}
 	if src != nil {
 		g := prometheus.NewGaugeFunc(prometheus.GaugeOpts{
@@ -94,40 +118,78 @@ func (t *Transport) report(ctx context.Context, f AuthFailure) {
 		slog.String("method", f.Method),
 		slog.String("path", f.Path),
 		slog.String("fingerprint", f.Fingerprint),
+		slog.Bool("current", f.Current),
 		slog.Int64("token_expires_in", int64(f.ExpiresIn/time.Second)),
 	)
+	if f.AuthError != "" {
+		attrs = append(attrs, slog.String("www_authenticate_error", f.AuthError))
+	}
 	t.logger().LogAttrs(ctx, slog.LevelError, "upstream refused the credential", attrs...)
 	if t.Metrics != nil {
 		status := f.Status
 		if f.CloseCode != 0 {
 			status = f.CloseCode
 		}
-		t.Metrics.authFailures.WithLabelValues(f.Source, strconv.Itoa(status)).Inc()
+		t.Metrics.authFailures.WithLabelValues(f.Source, strconv.Itoa(status), strconv.FormatBool(f.Current)).Inc()
 	}
 	if t.OnAuthFailure != nil {
 		t.OnAuthFailure(f)
 	}
 }
 
-// authClose reports whether a close code or reason means the token was
-// refused.
-func (t *Transport) authClose(code int, reason string) bool {
+// authClose reports whether a close code the upstream sent first means
+// the token was refused. The reason is not read: words in it ("token
+// expired" in a normal close) are the upstream's prose, not its decision.
+func (t *Transport) authClose(code int) bool {
 	codes := t.AuthCloseCodes
 	if codes == nil {
 		codes = DefaultAuthCloseCodes()
 	}
-	for _, c := range codes {
-		if c == code {
-			return true
-		}
+	return slices.Contains(codes, code)
+}
+
+// authStatus reports whether an HTTP status is an auth failure.
+func (t *Transport) authStatus(status int) bool {
+	if status != http.StatusUnauthorized && status != http.StatusForbidden && t.AuthStatuses == nil {
+		return false // the common case, decided without a slice
 	}
-	r := strings.ToLower(reason)
-	for _, w := range []string{"auth", "token", "jwt", "credential", "forbidden", "expired", "permission denied"} {
-		if strings.Contains(r, w) {
-			return true
-		}
+	codes := t.AuthStatuses
+	if codes == nil {
+		codes = DefaultAuthStatuses()
 	}
-	return false
+	return slices.Contains(codes, status)
+}
+
+// authError returns the error parameter of a WWW-Authenticate header
+// (`Bearer realm="x", error="invalid_token", ...`), limited to the
+// characters RFC 6750 allows in it and to 64 bytes: the upstream's words,
+// not ours, so they are bounded before a log line holds them.
+func authError(h string) string {
+	if h == "" {
+		return ""
+	}
+	i := strings.Index(strings.ToLower(h), "error=")
+	for i > 0 && h[i-1] != ' ' && h[i-1] != ',' {
+		// "error_description=" or "xerror=": look further.
+		j := strings.Index(strings.ToLower(h[i+1:]), "error=")
+		if j < 0 {
+			return ""
+		}
+		i += 1 + j
+	}
+	if i < 0 {
+		return ""
+	}
+	v := strings.TrimPrefix(h[i+len("error="):], `"`)
+	end := 0
+	for end < len(v) && end < 64 {
+		ch := v[end]
+		if ch < 0x20 || ch > 0x7e || ch == '"' || ch == '\\' || ch == ',' || ch == ' ' {
+			break
+		}
+		end++
+	}
+	return v[:end]
 }
 
 // redactReason removes the token and anything token-shaped (a run of 20

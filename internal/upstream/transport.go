@@ -10,6 +10,7 @@ import (
 	"net/url"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/coder/websocket"
@@ -63,10 +64,14 @@ type Transport struct {
 	// end up in access logs.
 	Query string
 	// AuthCloseCodes are the WebSocket close codes reported as
-	// AUTH_FAILURE; nil means DefaultAuthCloseCodes(). A close whose
-	// reason mentions auth, token, credential, forbidden or expired is
-	// reported whatever its code.
+	// AUTH_FAILURE when the upstream closes first; nil means
+	// DefaultAuthCloseCodes(). The reason's words never count: the
+	// upstream's code says what it decided.
 	AuthCloseCodes []int
+	// AuthStatuses are the HTTP statuses reported as AUTH_FAILURE; nil
+	// means DefaultAuthStatuses() (401 and 403). Narrow it to 401 for a
+	// platform whose 403 means "forbidden resource", not "bad token".
+	AuthStatuses []int
 	// Logger receives AUTH_FAILURE; nil discards.
 	Logger *slog.Logger
 	// Metrics, when set, counts failures.
@@ -115,9 +120,7 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 	}
 	out := req.Clone(req.Context())
 	if t.Query != "" {
-		q := out.URL.Query()
-		q.Set(t.Query, c.Token())
-		out.URL.RawQuery = q.Encode()
+		out.URL.RawQuery = withQueryToken(out.URL.RawQuery, t.Query, c.Token())
 	} else {
 		h, v := t.Header, c.Token()
 		if h == "" {
@@ -169,32 +172,41 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 	if isWebSocket(req.Header) {
 		source = "websocket"
 	}
-	switch resp.StatusCode {
-	case http.StatusUnauthorized, http.StatusForbidden:
-		t.report(req.Context(), t.failure(req, c, source, resp.StatusCode))
-	case http.StatusSwitchingProtocols:
+	switch {
+	case resp.StatusCode == http.StatusSwitchingProtocols:
 		if rwc, ok := resp.Body.(io.ReadWriteCloser); ok && source == "websocket" {
 			resp.Body = t.observe(req, c, rwc)
 		}
+	case t.authStatus(resp.StatusCode):
+		f := t.failure(req, c, source, resp.StatusCode)
+		f.AuthError = authError(resp.Header.Get("WWW-Authenticate"))
+		t.report(req.Context(), f)
 	}
 	return resp, nil
 }
 
 func (t *Transport) failure(req *http.Request, c *credential.Credential, source string, status int) AuthFailure {
+	// Current is decided now, not when the request left: a WebSocket
+	// opened before a rotation and closed after it carried the old token.
+	cur := t.Source.Current()
 	return AuthFailure{
 		Source: source, Status: status, Upstream: req.URL.Host, Method: req.Method, Path: req.URL.Path,
 		Fingerprint: c.Fingerprint(), ExpiresIn: c.ExpiresIn(t.now()),
+		Current: cur == nil || cur == c || cur.Fingerprint() == c.Fingerprint(),
 	}
 }
 
-// observe wraps an upgraded connection so that close frames from the
-// upstream are seen on their way to the client.
+// observe wraps an upgraded connection so that close frames are seen on
+// their way: the client's (written to the upstream) and the upstream's
+// (read from it). Only a close the upstream sends first is its decision;
+// one that follows the client's is an echo, whatever its code.
 func (t *Transport) observe(req *http.Request, c *credential.Credential, rwc io.ReadWriteCloser) io.ReadWriteCloser {
 	o := &observedConn{rwc: rwc}
+	o.sent.onClose = func(int, string) { o.clientClosed.Store(true) }
 	// The request's context ends when the handshake returns; the
 	// connection lives on, so the report uses a fresh one.
 	o.scan.onClose = func(code int, reason string) {
-		if !t.authClose(code, reason) {
+		if o.clientClosed.Load() || !t.authClose(code) {
 			return
 		}
 		f := t.failure(req, c, "websocket", http.StatusSwitchingProtocols)
@@ -204,13 +216,18 @@ func (t *Transport) observe(req *http.Request, c *credential.Credential, rwc io.
 	return o
 }
 
-// observedConn passes bytes through unchanged, scanning those read (from
-// the upstream) for a close frame. It deliberately has no WriteTo, so
-// io.Copy cannot bypass Read.
+// observedConn passes bytes through unchanged, scanning both directions
+// for a close frame. It deliberately has no WriteTo or ReadFrom, so
+// io.Copy cannot bypass Read and Write.
 type observedConn struct {
 	rwc  io.ReadWriteCloser
 	mu   sync.Mutex // guards scan should a caller read concurrently
 	scan closeScanner
+	// sent scans what the client writes; clientClosed is set once it
+	// has sent a close frame, before that frame reaches the upstream.
+	wmu          sync.Mutex
+	sent         closeScanner
+	clientClosed atomic.Bool
 }
 
 func (o *observedConn) Read(p []byte) (int, error) {
@@ -223,8 +240,13 @@ func (o *observedConn) Read(p []byte) (int, error) {
 	return n, err
 }
 
-func (o *observedConn) Write(p []byte) (int, error) { return o.rwc.Write(p) }
-func (o *observedConn) Close() error                { return o.rwc.Close() }
+func (o *observedConn) Write(p []byte) (int, error) {
+	o.wmu.Lock()
+	o.sent.feed(p)
+	o.wmu.Unlock()
+	return o.rwc.Write(p)
+}
+func (o *observedConn) Close() error { return o.rwc.Close() }
 
 // CloseWrite forwards a half-close when the connection supports it, as
 // httputil.ReverseProxy expects of the backend.
@@ -245,6 +267,54 @@ func (b *cancelOnClose) Close() error {
 	err := b.ReadCloser.Close()
 	b.cancel(nil)
 	return err
+}
+
+// withQueryToken returns raw with every pair named name removed (a token
+// the client sent, also one after a ";", which some servers read as a
+// separator) and name=token appended. The other bytes are kept as they
+// are, in order: url.Values would drop "a=1;b=2" and re-encode the rest.
+func withQueryToken(raw, name, token string) string {
+	var b strings.Builder
+	b.Grow(len(raw) + len(name) + len(token) + 2)
+	for rest := raw; rest != ""; {
+		var pair string
+		pair, rest, _ = strings.Cut(rest, "&")
+		if strings.IndexByte(pair, ';') >= 0 {
+			var kept []string
+			for _, sub := range strings.Split(pair, ";") {
+				if !pairNamed(sub, name) {
+					kept = append(kept, sub)
+				}
+			}
+			if len(kept) == 0 {
+				continue
+			}
+			pair = strings.Join(kept, ";")
+		} else if pairNamed(pair, name) {
+			continue
+		}
+		if b.Len() > 0 {
+			b.WriteByte('&')
+		}
+		b.WriteString(pair)
+	}
+	if b.Len() > 0 {
+		b.WriteByte('&')
+	}
+	b.WriteString(url.QueryEscape(name))
+	b.WriteByte('=')
+	b.WriteString(url.QueryEscape(token))
+	return b.String()
+}
+
+// pairNamed reports whether a query pair's key, decoded, is name.
+func pairNamed(pair, name string) bool {
+	key, _, _ := strings.Cut(pair, "=")
+	if key == name {
+		return true
+	}
+	k, err := url.QueryUnescape(key)
+	return err == nil && k == name
 }
 
 func isWebSocket(h http.Header) bool {
