@@ -3,10 +3,12 @@ package main
 import (
 	"context"
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -113,7 +115,7 @@ func TestProxyCommand(t *testing.T) {
 		t.Errorf("AUTH_FAILURE %v", af)
 	}
 	_, m := get(metricsURL)
-	for _, want := range []string{`voicetoken_auth_failures_total{source="rest",status="401"} 1`, "voicetoken_credential_expiry_seconds ", "process_start_time_seconds ", "go_goroutines "} {
+	for _, want := range []string{`voicetoken_auth_failures_total{current="true",source="rest",status="401"} 1`, "voicetoken_credential_expiry_seconds ", "process_start_time_seconds ", "go_goroutines "} {
 		if !strings.Contains(m, want) {
 			t.Errorf("metrics lack %q", want)
 		}
@@ -136,6 +138,12 @@ func TestProxyCommandUsage(t *testing.T) {
 		{name: "bad credential spec", args: []string{"--upstream", "https://podium.example", "--credential", "aws:x"}, code: 3, stderr: "unknown kind"},
 		{name: "bad vault reference", args: []string{"--upstream", "https://podium.example", "--credential", "vault:x"}, code: 3, stderr: "want MOUNT/PATH[#FIELD]"},
 		{name: "non-loopback listen", args: []string{"--upstream", "https://podium.example", "--credential", "file:" + p, "--listen", "0.0.0.0:8787"}, code: 3, stderr: "loopback"},
+		{name: "socket group on TCP", args: []string{"--upstream", "https://podium.example", "--credential", "file:" + p, "--socket-group", "0"}, code: 3, stderr: "unix:"},
+		{name: "allow-origin with a path", args: []string{"--upstream", "https://podium.example", "--credential", "file:" + p, "--allow-origin", "https://app.example/x"}, code: 3, stderr: "--allow-origin"},
+		{name: "allow-origin without scheme", args: []string{"--upstream", "https://podium.example", "--credential", "file:" + p, "--allow-origin", "app.example"}, code: 3, stderr: "--allow-origin"},
+		{name: "auth-failure-status 200", args: []string{"--upstream", "https://podium.example", "--credential", "file:" + p, "--auth-failure-status", "200"}, code: 3, stderr: "4xx"},
+		{name: "socket in a world-writable directory", args: []string{"--upstream", "https://podium.example", "--credential", "file:" + p, "--listen", "unix:" + filepath.Join(os.TempDir(), "vt-proxy-test.sock")}, code: 1, stderr: "writable by others"},
+		{name: "relative socket path", args: []string{"--upstream", "https://podium.example", "--credential", "file:" + p, "--listen", "unix:proxy.sock"}, code: 1, stderr: "absolute path"},
 		{name: "bad close code", args: []string{"--upstream", "https://podium.example", "--credential", "file:" + p, "--auth-close-codes", "12"}, code: 3, stderr: "close code"},
 		{name: "missing file", args: []string{"--upstream", "https://podium.example", "--credential", "file:" + filepath.Join(dir, "nope")}, code: 1, stderr: "no such file"},
 	}
@@ -217,5 +225,78 @@ func TestProxyVaultCredential(t *testing.T) {
 	})
 	if ev := stderr.Events("CREDENTIAL_REJECTED"); len(ev) != 0 {
 		t.Errorf("the read after the token's first TTL failed: %v", ev)
+	}
+}
+
+// TestProxyUnixSocket: --listen unix:PATH is the way to share the proxy
+// with an agent container: the socket is 0660 in the --socket-group, any
+// Host is served (no browser reaches a socket), a browser header is still
+// refused, and a stale socket from a previous run is replaced.
+func TestProxyUnixSocket(t *testing.T) {
+	tok := upstreamToken(t, time.Since(testNow)+time.Hour, "sock")
+	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		io.WriteString(w, "ok "+r.URL.Path)
+	}))
+	defer up.Close()
+	dir := t.TempDir()
+	os.Chmod(dir, 0o750)
+	p := filepath.Join(dir, "podium_token")
+	os.WriteFile(p, []byte(tok+"\n"), 0o600)
+	sock := filepath.Join(dir, "proxy.sock")
+	// A stale socket, as a killed proxy leaves it.
+	stale, err := net.Listen("unix", sock)
+	if err != nil {
+		t.Fatal(err)
+	}
+	stale.(*net.UnixListener).SetUnlinkOnClose(false)
+	stale.Close()
+
+	stderr := logscan.New(t)
+	stderr.Secret(tok)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan int)
+	gid := os.Getgid()
+	go func() {
+		done <- run(ctx, []string{"proxy", "--upstream", up.URL, "--credential", "file:" + p, "--listen", "unix:" + sock, "--socket-group", strconv.Itoa(gid)}, &env{
+			stdin: strings.NewReader(""), stdout: io.Discard, stderr: stderr,
+			getenv: func(string) string { return "" }, now: time.Now,
+		})
+	}()
+	defer func() {
+		cancel()
+		if code := <-done; code != 0 {
+			t.Errorf("proxy exited %d: %s", code, stderr.String())
+		}
+	}()
+	waitFor(t, "PROXY_LISTENING", func() bool { return len(stderr.Events("PROXY_LISTENING")) == 1 })
+	fi, err := os.Lstat(sock)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fi.Mode().Type() != os.ModeSocket || fi.Mode().Perm() != 0o660 {
+		t.Errorf("socket mode %v, want a socket with 0660", fi.Mode())
+	}
+	if st := fi.Sys().(*syscall.Stat_t); int(st.Gid) != gid {
+		t.Errorf("socket group %d, want %d", st.Gid, gid)
+	}
+	client := &http.Client{Transport: &http.Transport{DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
+		return (&net.Dialer{}).DialContext(ctx, "unix", sock)
+	}}}
+	for _, tc := range []struct {
+		origin string
+		want   int
+	}{{"", 200}, {"https://evil.example", 403}} {
+		req, _ := http.NewRequest("GET", "http://podium-proxy/v1/rooms", nil) // a container's name for it
+		if tc.origin != "" {
+			req.Header.Set("Origin", tc.origin)
+		}
+		resp, err := client.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		body := stderr.Response(resp)
+		if resp.StatusCode != tc.want {
+			t.Errorf("Origin %q: %d %s, want %d", tc.origin, resp.StatusCode, body, tc.want)
+		}
 	}
 }

@@ -406,10 +406,25 @@ func TestParseUpstream(t *testing.T) {
 
 func counterValue(t *testing.T, reg *prometheus.Registry, source, status string) float64 {
 	t.Helper()
+	return counterWith(t, reg, map[string]string{"source": source, "status": status})
+}
+
+// newRegistry is a private registry whose final /metrics logscan scans.
+func newRegistry(t *testing.T, l *logs) *prometheus.Registry {
+	reg := prometheus.NewRegistry()
+	l.Gatherer(reg)
+	return reg
+}
+
+// counterWith sums voicetoken_auth_failures_total over the series whose
+// labels include want.
+func counterWith(t *testing.T, reg *prometheus.Registry, want map[string]string) float64 {
+	t.Helper()
 	mfs, err := reg.Gather()
 	if err != nil {
 		t.Fatal(err)
 	}
+	sum := 0.0
 	for _, mf := range mfs {
 		if mf.GetName() != "voicetoken_auth_failures_total" {
 			continue
@@ -419,12 +434,16 @@ func counterValue(t *testing.T, reg *prometheus.Registry, source, status string)
 			for _, lp := range m.GetLabel() {
 				labels[lp.GetName()] = lp.GetValue()
 			}
-			if labels["source"] == source && labels["status"] == status {
-				return m.GetCounter().GetValue()
+			match := true
+			for k, v := range want {
+				match = match && labels[k] == v
+			}
+			if match {
+				sum += m.GetCounter().GetValue()
 			}
 		}
 	}
-	return 0
+	return sum
 }
 
 func TestExpiryGauge(t *testing.T) {

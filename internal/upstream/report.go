@@ -168,14 +168,13 @@ func authError(h string) string {
 	if h == "" {
 		return ""
 	}
-	i := strings.Index(strings.ToLower(h), "error=")
-	for i > 0 && h[i-1] != ' ' && h[i-1] != ',' {
-		// "error_description=" or "xerror=": look further.
-		j := strings.Index(strings.ToLower(h[i+1:]), "error=")
-		if j < 0 {
-			return ""
+	i := -1
+	for k := 0; k+len("error=") <= len(h); k++ {
+		// The parameter itself, not "error_description=" or "xerror=".
+		if strings.EqualFold(h[k:k+len("error=")], "error=") && (k == 0 || h[k-1] == ' ' || h[k-1] == ',') {
+			i = k
+			break
 		}
-		i += 1 + j
 	}
 	if i < 0 {
 		return ""
