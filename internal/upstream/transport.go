@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/url"
 	"strings"
@@ -96,6 +97,15 @@ func (t *Transport) logger() *slog.Logger {
 	return t.Logger
 }
 
+// headerTimeout is ResponseHeaderTimeout with its default applied
+// (negative: no bound).
+func (t *Transport) headerTimeout() time.Duration {
+	if t.ResponseHeaderTimeout == 0 {
+		return DefaultResponseHeaderTimeout
+	}
+	return t.ResponseHeaderTimeout
+}
+
 func (t *Transport) now() time.Time {
 	if t.Now == nil {
 		return time.Now()
@@ -105,6 +115,19 @@ func (t *Transport) now() time.Time {
 
 // RoundTrip sends req with the current token. It does not modify req.
 func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
+	return t.roundTrip(req, false)
+}
+
+// ownedRequests is t for a caller that hands over each request it sends
+// (NewProxy: httputil.ReverseProxy's outgoing request is a copy made for
+// it), so the token is set on it in place instead of on another copy.
+type ownedRequests struct{ t *Transport }
+
+func (o ownedRequests) RoundTrip(req *http.Request) (*http.Response, error) {
+	return o.t.roundTrip(req, true)
+}
+
+func (t *Transport) roundTrip(req *http.Request, owned bool) (*http.Response, error) {
 	if t.Host != "" && !strings.EqualFold(req.URL.Host, t.Host) {
 		if req.Body != nil {
 			req.Body.Close()
@@ -118,7 +141,22 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 		}
 		return nil, errors.New("upstream: no credential loaded")
 	}
-	out := req.Clone(req.Context())
+	// A shallow copy with its own Header (and URL when the query
+	// changes): req stays as the caller made it, at a fraction of
+	// req.Clone's cost (it deep-copies everything, on every request).
+	out := req
+	if !owned {
+		out = new(http.Request)
+		*out = *req
+		out.Header = req.Header.Clone()
+		if out.Header == nil {
+			out.Header = make(http.Header)
+		}
+		if t.Query != "" {
+			u := *req.URL
+			out.URL = &u
+		}
+	}
 	if t.Query != "" {
 		out.URL.RawQuery = withQueryToken(out.URL.RawQuery, t.Query, c.Token())
 	} else {
@@ -139,12 +177,13 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 	if base == nil {
 		base = http.DefaultTransport
 	}
-	timeout := t.ResponseHeaderTimeout
-	if timeout == 0 {
-		timeout = DefaultResponseHeaderTimeout
-	}
+	timeout := t.headerTimeout()
 	var cancel context.CancelCauseFunc
-	if timeout > 0 {
+	baseTimes := false // base bounds the wait itself (NewBaseTransport)
+	if bt, ok := base.(*http.Transport); ok && bt.ResponseHeaderTimeout > 0 && bt.ResponseHeaderTimeout <= timeout {
+		baseTimes = true
+	}
+	if timeout > 0 && !baseTimes {
 		var ctx context.Context
 		ctx, cancel = context.WithCancelCause(out.Context())
 		out = out.WithContext(ctx)
@@ -159,6 +198,10 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 			if timedOut {
 				return nil, fmt.Errorf("%w: no response headers within %s", ErrTimeout, timeout)
 			}
+		}
+		var ne net.Error
+		if baseTimes && errors.As(err, &ne) && ne.Timeout() && req.Context().Err() == nil {
+			return nil, fmt.Errorf("%w: no response headers within %s", ErrTimeout, timeout)
 		}
 		return nil, redactErr(err, c)
 	}
