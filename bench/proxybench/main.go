@@ -182,6 +182,25 @@ type restResult struct {
 	Reqs          int64
 	RPS, P50, P99 float64 // req/s, microseconds
 	Errors        int64
+	CPU           float64 // the server's user+system CPU per request, microseconds
+}
+
+// cpuTime is a process's user+system CPU so far (/proc/PID/stat), the
+// steadiest figure on a shared machine: it leaves out the client and the
+// neighbours.
+func cpuTime(pid int) time.Duration {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0
+	}
+	s := string(b)
+	f := strings.Fields(s[strings.LastIndexByte(s, ')')+2:])
+	if len(f) < 13 {
+		return 0
+	}
+	ut, _ := strconv.ParseInt(f[11], 10, 64)
+	st, _ := strconv.ParseInt(f[12], 10, 64)
+	return time.Duration(ut+st) * (time.Second / 100) // USER_HZ
 }
 
 // wrkScript makes wrk print one machine-readable line at the end.
@@ -309,10 +328,13 @@ func run(args []string) error {
 	defer pxCmd.Wait()
 	fmt.Printf("upstream %s, baseline %s, voicetoken proxy %s; wrk %s x %d rounds; %d WebSocket round trips\n", upAddr, baseAddr, pxAddr, *d, *rounds, *wsN)
 
-	targets := []struct{ name, addr string }{{"baseline", baseAddr}, {"voicetoken", pxAddr}}
+	targets := []struct {
+		name, addr string
+		pid        int
+	}{{"baseline", baseAddr, baseCmd.Process.Pid}, {"voicetoken", pxAddr, pxCmd.Process.Pid}}
 	fmt.Println()
-	fmt.Println("| REST (wrk) | connections | req/s | p50 | p99 | errors | req/s vs baseline | p50 vs baseline | p99 vs baseline |")
-	fmt.Println("|---|---|---|---|---|---|---|---|---|")
+	fmt.Println("| REST (wrk) | connections | req/s | p50 | p99 | errors | proxy CPU us/req | req/s vs baseline | p50 vs baseline | p99 vs baseline |")
+	fmt.Println("|---|---|---|---|---|---|---|---|---|---|")
 	for _, cs := range strings.Split(*connList, ",") {
 		conns, err := strconv.Atoi(strings.TrimSpace(cs))
 		if err != nil {
@@ -326,9 +348,13 @@ func run(args []string) error {
 		}
 		for range *rounds {
 			for _, t := range targets {
+				c0 := cpuTime(t.pid)
 				r, err := runWrk(*wrkBin, script, "http://"+t.addr+"/v1/rooms", conns, *d)
 				if err != nil {
 					return err
+				}
+				if r.Reqs > 0 {
+					r.CPU = float64((cpuTime(t.pid) - c0).Microseconds()) / float64(r.Reqs)
 				}
 				res[t.name] = append(res[t.name], r)
 			}
@@ -340,15 +366,16 @@ func run(args []string) error {
 			for _, r := range res[t.name] {
 				all = append(all, fmt.Sprintf("%.0f", r.RPS))
 			}
-			fmt.Printf("| %s (rounds: %s) | %d | %.0f | %.0f us | %.0f us | %d | %.2f | %.2fx | %.2fx |\n", t.name, strings.Join(all, ", "), conns,
-				m.RPS, m.P50, m.P99, m.Errors, m.RPS/base.RPS, m.P50/base.P50, m.P99/base.P99)
+			fmt.Printf("| %s (rounds: %s) | %d | %.0f | %.0f us | %.0f us | %d | %.1f | %.2f | %.2fx | %.2fx |\n", t.name, strings.Join(all, ", "), conns,
+				m.RPS, m.P50, m.P99, m.Errors, m.CPU, m.RPS/base.RPS, m.P50/base.P50, m.P99/base.P99)
 		}
 	}
 
 	fmt.Println()
 	fmt.Println("| WebSocket echo (1 connection, 1 message in flight) | msgs/s | p50 | p99 | p50 vs direct | p99 vs direct |")
 	fmt.Println("|---|---|---|---|---|---|")
-	wsTargets := []struct{ name, url string }{{"direct", "ws://" + upAddr + "/ws"}, {"voicetoken proxy", "ws://" + pxAddr + "/ws"}}
+	wsTargets := []struct{ name, url string }{{"direct", "ws://" + upAddr + "/ws"},
+		{"baseline proxy", "ws://" + baseAddr + "/ws"}, {"voicetoken proxy", "ws://" + pxAddr + "/ws"}}
 	wres := map[string][]wsResult{}
 	for range *rounds {
 		for _, t := range wsTargets {
