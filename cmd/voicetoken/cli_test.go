@@ -239,6 +239,43 @@ func TestMint(t *testing.T) {
 		{name: "unknown kind", env: prodEnv, args: []string{"--room", "r", "--identity", "u", "--kind", "alien"}, code: 3, stderr: `--kind: participant kind "alien": want standard, agent`},
 		{name: "unknown source", env: prodEnv, args: []string{"--room", "r", "--identity", "u", "--allow-source", "mic"}, code: 3, stderr: `track source "mic": want camera, microphone`},
 		{name: "unknown source in --grant", env: prodEnv, args: []string{"--room", "r", "--identity", "u", "--grant", `{"canPublishSources":["camera","screen"]}`}, code: 3, stderr: `track source "screen"`},
+		{name: "sip admin and call", env: prodEnv, args: []string{"--identity", "telephony", "--sip-admin", "--sip-call"}, check: func(t *testing.T, g *lkauth.ClaimGrants) {
+			if g.SIP == nil || !g.SIP.Admin || !g.SIP.Call || g.Video != nil {
+				t.Errorf("sip %+v video %+v", g.SIP, g.Video)
+			}
+		}},
+		{name: "agent admin, inference, observability", env: prodEnv, args: []string{"--identity", "ops", "--agent-admin", "--inference", "--observability"}, check: func(t *testing.T, g *lkauth.ClaimGrants) {
+			if g.Agent == nil || !g.Agent.Admin || g.Inference == nil || !g.Inference.Perform || g.Observability == nil || !g.Observability.Write {
+				t.Errorf("agent %+v inference %+v observability %+v", g.Agent, g.Inference, g.Observability)
+			}
+		}},
+		{name: "lk's flag names", env: prodEnv, args: []string{"--room", "r", "--identity", "u", "--egress", "--ingress", "--allow-update-metadata", "--valid-for", "10m", "--agent", "a", "--deployment", "staging"}, check: func(t *testing.T, g *lkauth.ClaimGrants) {
+			if !g.Video.RoomRecord || !g.Video.IngressAdmin || !g.Video.GetCanUpdateOwnMetadata() {
+				t.Errorf("video %+v", g.Video)
+			}
+			if ag := g.GetRoomConfiguration().GetAgents(); len(ag) != 1 || ag[0].AgentName != "a" || ag[0].Deployment != "staging" {
+				t.Errorf("agents %v", ag)
+			}
+		}},
+		{name: "grant per object", env: prodEnv, args: []string{"--identity", "ops", "--grant", `sip={"call":true}`, "--grant", `agent={"admin":true,"dispatchAdmin":true}`, "--grant", `inference={"perform":true}`, "--grant", `observability={"write":true}`, "--grant", `agentEndpoint={"call":true,"agentName":"bot"}`}, check: func(t *testing.T, g *lkauth.ClaimGrants) {
+			if g.SIP == nil || !g.SIP.Call || g.SIP.Admin || g.Agent == nil || !g.Agent.Admin || !g.Agent.DispatchAdmin ||
+				!g.Inference.Perform || !g.Observability.Write || !g.AgentEndpoint.Allows("bot", "") {
+				t.Errorf("grants %+v", g)
+			}
+		}},
+		{name: "grant merges over flags", env: prodEnv, args: []string{"--room", "r", "--identity", "u", "--sip-admin", "--grant", `{"canPublish":false}`, "--grant", `sip={"call":true}`}, check: func(t *testing.T, g *lkauth.ClaimGrants) {
+			if g.Video.GetCanPublish() || !g.Video.RoomJoin || !g.SIP.Admin || !g.SIP.Call {
+				t.Errorf("video %+v sip %+v", g.Video, g.SIP)
+			}
+		}},
+		{name: "typo in --grant refused", env: prodEnv, args: []string{"--room", "r", "--identity", "u", "--grant", `{"canPublsh":false}`}, code: 3, stderr: `--grant: video grant: unknown grant key "canPublsh" (keys: agent, canManageAgentSession, canPublish,`},
+		{name: "case in --grant refused", env: prodEnv, args: []string{"--room", "r", "--identity", "u", "--grant", `{"canpublish":false}`}, code: 3, stderr: `unknown grant key "canpublish"; did you mean "canPublish"?`},
+		{name: "sip inside the video grant", env: prodEnv, args: []string{"--identity", "u", "--grant", `{"sip":{"admin":true}}`}, code: 3, stderr: `unknown grant key "sip"; for the sip grant write sip='{...}'`},
+		{name: "agent object inside the video grant", env: prodEnv, args: []string{"--identity", "u", "--grant", `{"agent":{"admin":true}}`}, code: 3, stderr: `agent: want a bool, got a JSON object; for the agent grant write agent='{...}'`},
+		{name: "unknown key in sip", env: prodEnv, args: []string{"--identity", "u", "--grant", `sip={"admin":true,"calls":true}`}, code: 3, stderr: `--grant: sip grant: unknown grant key "calls" (keys: admin, call)`},
+		{name: "unknown grant object", env: prodEnv, args: []string{"--identity", "u", "--grant", `egress={"admin":true}`}, code: 3, stderr: `--grant: unknown grant "egress": want one of video, sip, agent`},
+		{name: "wrong type in grant", env: prodEnv, args: []string{"--identity", "u", "--grant", `sip={"admin":"yes"}`}, code: 3, stderr: `sip grant: admin: want a bool, got a JSON string`},
+		{name: "job metadata without agent", env: prodEnv, args: []string{"--room", "r", "--identity", "u", "--job-metadata", "x"}, code: 3, stderr: "--deployment and --job-metadata need --agent NAME"},
 		{name: "join without identity", env: prodEnv, args: []string{"--room", "r"}, code: 3, stderr: "identity is required"},
 		{name: "grants nothing", env: prodEnv, args: []string{"--identity", "u"}, code: 3, stderr: "grants nothing"},
 		{name: "bad ttl", env: prodEnv, args: []string{"--room", "r", "--identity", "u", "--ttl", "forever"}, code: 3, stderr: "ttl"},

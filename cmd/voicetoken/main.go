@@ -38,6 +38,10 @@ type env struct {
 	stderr io.Writer
 	getenv func(string) string
 	now    func() time.Time
+	// describe, when set, receives a command's flags instead of its -h
+	// text: completion reads every command's flags from the definitions
+	// -h prints.
+	describe func(fs *flag.FlagSet, groups []flagGroup)
 }
 
 // command is one subcommand. run returns nil for exit 0, an *exitError for
@@ -119,12 +123,18 @@ func printUsage(w io.Writer, cmds []command) {
 }
 
 // newFlagSet returns a flag set that reports errors instead of exiting.
-func newFlagSet(e *env, name, usage string) *flag.FlagSet {
+// Its -h prints usage, then the flags: in the given groups if any, flags
+// no group names last.
+func newFlagSet(e *env, name, usage string, groups ...flagGroup) *flag.FlagSet {
 	fs := flag.NewFlagSet(name, flag.ContinueOnError)
 	fs.SetOutput(e.stderr)
 	fs.Usage = func() {
-		fmt.Fprintf(e.stderr, "%s\n\nFlags:\n", usage)
-		fs.PrintDefaults()
+		if e.describe != nil {
+			e.describe(fs, groups)
+			return
+		}
+		fmt.Fprintf(e.stderr, "%s\n\n", usage)
+		printFlags(e.stderr, fs, groups)
 	}
 	return fs
 }
