@@ -38,30 +38,30 @@ Examples:
 // mintGroups are mint's -h sections, LiveKit's grant groups.
 func mintGroups() []flagGroup {
 	return []flagGroup{
-	{"Participant", []string{"identity", "name", "metadata", "attribute", "kind"}},
-	{"Room: join one room, and what the participant may do in it (video grant)", []string{"room", "join", "publish", "subscribe", "publish-data", "allow-source", "update-metadata", "allow-update-metadata", "hidden"}},
-	{"Admin: LiveKit's server APIs (video grant)", []string{"admin", "create", "list", "record", "egress", "ingress-admin", "ingress"}},
-	{"SIP (sip grant)", []string{"sip-admin", "sip-call"}},
-	{"Agent: dispatch into the room (roomConfig), administer agents (agent grant)", []string{"agent", "deployment", "job-metadata", "room-config", "agent-admin"}},
-	{"Inference and observability", []string{"inference", "observability"}},
-	{"Any grant as JSON", []string{"grant"}},
-	{"Token", []string{"ttl", "valid-for", "json"}},
-	{"Keys", []string{"api-key", "api-secret", "env-file", "key-file", "key"}},
+		{"Participant", []string{"identity", "name", "metadata", "attribute", "kind"}},
+		{"Room: join one room, and what the participant may do in it (video grant)", []string{"room", "join", "publish", "subscribe", "publish-data", "allow-source", "update-metadata", "allow-update-metadata", "hidden"}},
+		{"Admin: LiveKit's server APIs (video grant)", []string{"admin", "create", "list", "record", "egress", "ingress-admin", "ingress"}},
+		{"SIP (sip grant)", []string{"sip-admin", "sip-call"}},
+		{"Agent: dispatch into the room (roomConfig), administer agents (agent grant)", []string{"agent", "deployment", "job-metadata", "room-config", "agent-admin"}},
+		{"Inference and observability", []string{"inference", "observability"}},
+		{"Any grant as JSON", []string{"grant"}},
+		{"Token", []string{"ttl", "valid-for", "json"}},
+		{"Keys", []string{"api-key", "api-secret", "env-file", "key-file", "key"}},
 	}
 }
 
 // mintFlags is what mint's command line asks for, before it becomes claims.
 type mintFlags struct {
-	c                                      token.Claims
-	room, roomCfg, agent, deploy, jobMeta  string
-	ttl                                    ttlFlag
-	join, publish, sub, data, updMeta      bool
-	admin, list, create, record, ingress   bool
-	hidden, sipAdmin, sipCall, agentAdmin  bool
-	inference, observability, asJSON       bool
-	attrs                                  attrFlag
-	sources, grants                        listFlag
-	set                                    map[string]bool
+	c                                     token.Claims
+	room, roomCfg, agent, deploy, jobMeta string
+	ttl                                   ttlFlag
+	join, publish, sub, data, updMeta     bool
+	admin, list, create, record, ingress  bool
+	hidden, sipAdmin, sipCall, agentAdmin bool
+	inference, observability, asJSON      bool
+	attrs                                 attrFlag
+	sources, grants                       listFlag
+	set                                   map[string]bool
 }
 
 func (m *mintFlags) register(fs *flag.FlagSet) {
