@@ -1,7 +1,5 @@
 package main
 
-import "runtime/debug"
-
 // commands lists the subcommands in help order. Each lives in its own file.
 func commands() []command {
 	return []command{
@@ -13,13 +11,7 @@ func commands() []command {
 		{name: "proxy", summary: "reverse proxy that adds the agent's current upstream token", run: runProxy},
 		{name: "check", summary: "run the operator's runbook checks (tokens, LiveKit, token API)", run: runCheck},
 		{name: "smoke", summary: "join a real LiveKit room with two participants and do a round trip", run: runSmoke},
+		{name: "version", summary: "print the version, commit, date and Go version (--json)", run: runVersion},
+		{name: "completion", summary: "print a bash, zsh or fish completion script", run: runCompletion},
 	}
-}
-
-// version is the module version stamped by the Go toolchain.
-func version() string {
-	if bi, ok := debug.ReadBuildInfo(); ok && bi.Main.Version != "" {
-		return bi.Main.Version
-	}
-	return "(devel)"
 }

@@ -83,9 +83,9 @@ func run(ctx context.Context, args []string, e *env) int {
 		}
 		return 0
 	}
-	if args[0] == "version" || args[0] == "--version" {
-		fmt.Fprintln(e.stdout, "voicetoken", version())
-		return 0
+	switch args[0] {
+	case "-v", "-version", "--version": // the habit of Go CLIs
+		args = append([]string{"version"}, args[1:]...)
 	}
 	for _, c := range cmds {
 		if c.name != args[0] {
