@@ -11,6 +11,7 @@ func commands() []command {
 		{name: "proxy", summary: "reverse proxy that adds the agent's current upstream token", run: runProxy},
 		{name: "check", summary: "run the operator's runbook checks (tokens, LiveKit, token API)", run: runCheck},
 		{name: "smoke", summary: "join a real LiveKit room with two participants and do a round trip", run: runSmoke},
+		{name: "health", summary: "exit 0 if a serve's /healthz answers 200 (container health checks)", run: runHealth},
 		{name: "version", summary: "print the version, commit, date and Go version (--json)", run: runVersion},
 		{name: "completion", summary: "print a bash, zsh or fish completion script", run: runCompletion},
 	}

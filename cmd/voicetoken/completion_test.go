@@ -1,6 +1,8 @@
 package main
 
 import (
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -134,5 +136,33 @@ func TestVersion(t *testing.T) {
 	}
 	if r := runCLI(t, nil, "", "version", "extra"); r.code != 3 {
 		t.Errorf("version extra: exit %d", r.code)
+	}
+}
+
+func TestHealth(t *testing.T) {
+	ok := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path != "/healthz" {
+			http.Error(w, "no", http.StatusServiceUnavailable)
+		}
+	}))
+	defer ok.Close()
+	tests := []struct {
+		name   string
+		args   []string
+		code   int
+		stderr string
+	}{
+		{name: "healthy", args: []string{ok.URL + "/healthz"}, code: 0},
+		{name: "not 200", args: []string{ok.URL + "/readyz"}, code: 1, stderr: "answered 503 Service Unavailable, want 200"},
+		{name: "nothing listening", args: []string{"http://127.0.0.1:1/healthz"}, code: 1, stderr: "is not answering"},
+		{name: "two URLs", args: []string{"a", "b"}, code: 3, stderr: "at most one URL"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			r := runCLI(t, nil, "", append([]string{"health"}, tt.args...)...)
+			if r.code != tt.code || !strings.Contains(r.stderr, tt.stderr) {
+				t.Errorf("exit %d (want %d), stderr %q (want %q)", r.code, tt.code, r.stderr, tt.stderr)
+			}
+		})
 	}
 }
