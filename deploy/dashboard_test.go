@@ -219,8 +219,8 @@ scrape_configs:
 
 	// Traffic for a few scrapes: tokens issued, tokens denied, AUTH_FAILUREs.
 	ctx, stop := context.WithCancel(context.Background())
-	defer stop()
 	traffic := make(chan struct{})
+	defer func() { stop(); <-traffic }()
 	go func() {
 		defer close(traffic)
 		tick := time.NewTicker(200 * time.Millisecond)
@@ -238,8 +238,10 @@ scrape_configs:
 		}
 	}()
 
+	begin := time.Now()
 	replacer := strings.NewReplacer("$__rate_interval", "5s", "$__range", "5m")
-	for _, p := range queryPanels(loadDashboard(t)) {
+	panels := queryPanels(loadDashboard(t))
+	for _, p := range panels {
 		for _, q := range p.Targets {
 			expr := replacer.Replace(q.Expr)
 			var last string
@@ -276,6 +278,18 @@ scrape_configs:
 			t.Logf("%-32s %s: data", p.Title, q.RefID)
 		}
 	}
-	stop()
-	<-traffic
+	if os.Getenv("VOICETOKEN_DASHBOARD_PNG") == "" {
+		return // no pictures asked for (scripts/dashboard-check.sh asks)
+	}
+	// Half a minute of traffic in Prometheus, so the pictures show lines.
+	logscan.Eventually(t, 90*time.Second, "30 scrapes of traffic", func() bool {
+		resp, err := http.Get("http://" + promAddr + "/api/v1/query?query=" + url.QueryEscape(`min(count_over_time(voicetoken_tokens_issued_total[40s])) >= 30`))
+		if err != nil {
+			return false
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return strings.Contains(string(b), `"result":[{`)
+	})
+	plotPanels(t, promAddr, panels, begin, replacer)
 }
