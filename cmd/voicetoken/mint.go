@@ -26,6 +26,11 @@ NAME=JSON for LiveKit's other grant objects (sip, agent, inference,
 observability, agentEndpoint). A key the grant does not have is an error,
 not dropped: LiveKit allows what a token does not deny.
 
+LiveKit's open-source server checks sip.admin (SIP trunks and dispatch
+rules), sip.call (outbound calls, transfers) and roomAdmin (agent
+dispatch API); agent.admin, inference and observability are for LiveKit
+Cloud's services.
+
 Examples:
   voicetoken mint --room test-room --identity user1
   voicetoken mint --room demo --identity bot --ttl 10m --publish=false --json
