@@ -51,8 +51,12 @@ A safe cron line:
   0 * * * * voicetoken check --html /srv/voice/voice-agent-selector.html --fix --env-file /etc/voicetoken/livekit.env
 
 --watch 5m re-runs the checks every 5 minutes and serves them as
-Prometheus gauges on --metrics-addr (/metrics): voicetoken_check_status
-{check} 1 ok, 0.5 warn, 0 fail; voicetoken_check_duration_seconds.
+Prometheus gauges on --metrics-addr (/metrics; any address, e.g. :9101
+in a pod: it serves no token): voicetoken_check_status{check} 1 ok,
+0.5 warn, 0 fail, -1 skipped; voicetoken_check_token_expiry_seconds
+{check} for every token and credential checked; voicetoken_check_warn_
+seconds (--warn); voicetoken_check_duration_seconds. Alert rules:
+deploy/prometheus/voicetoken-check-rules.yml.
 
 Examples:
   voicetoken check --html voice-agent-selector.html
@@ -170,7 +174,7 @@ func runCheck(ctx context.Context, e *env, args []string) error {
 		return runner.Run(ctx, o.build(e, client))
 	}
 	if *watch > 0 {
-		return watchChecks(ctx, e, round, *watch, *metricsAddr, *asJSON)
+		return watchChecks(ctx, e, round, watchOpts{every: *watch, addr: *metricsAddr, warn: o.warn, asJSON: *asJSON})
 	}
 	results := round(ctx)
 	if err := writeResults(e, "CHECK", results, *asJSON, *strict, false); err != nil {
@@ -340,12 +344,21 @@ func useColour(e *env) bool {
 	return err == nil && fi.Mode()&os.ModeCharDevice != 0
 }
 
+// watchOpts are the flags of check --watch.
+type watchOpts struct {
+	every  time.Duration
+	addr   string
+	warn   time.Duration
+	asJSON bool
+}
+
 // watchChecks runs a round every interval, prints it, and serves the
 // results as Prometheus metrics until ctx ends (SIGINT, SIGTERM).
-func watchChecks(ctx context.Context, e *env, round func(context.Context) []check.Result, every time.Duration, addr string, asJSON bool) error {
+func watchChecks(ctx context.Context, e *env, round func(context.Context) []check.Result, w watchOpts) error {
+	every, addr, asJSON := w.every, w.addr, w.asJSON
 	log := slog.New(slog.NewJSONHandler(e.stderr, nil))
 	reg := prometheus.NewRegistry()
-	m, err := check.NewMetrics(reg)
+	m, err := check.NewMetrics(reg, check.MetricsOptions{Warn: w.warn, Now: e.now})
 	if err != nil {
 		return err
 	}
@@ -364,7 +377,16 @@ func watchChecks(ctx context.Context, e *env, round func(context.Context) []chec
 		served <- check.ServeMetrics(ctx, ln, prometheus.Gatherers{reg, prometheus.DefaultGatherer}, log)
 		cancel() // a metrics server that died ends the watch
 	}()
-	werr := check.Watch(ctx, every, round, func(results []check.Result) {
+	// SIGHUP (systemctl reload) runs a round now, as a daemon's reload
+	// is expected to; without this handler it would end the process.
+	kick := make(chan struct{}, 1)
+	defer onSIGHUP(ctx, func() {
+		select {
+		case kick <- struct{}{}:
+		default: // a round is already due
+		}
+	})()
+	werr := check.Watch(ctx, every, kick, round, func(results []check.Result) {
 		at := e.now()
 		m.Observe(results, at)
 		s := check.Summarize(results)

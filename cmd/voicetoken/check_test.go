@@ -13,6 +13,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -257,11 +258,13 @@ func TestCheckWatch(t *testing.T) {
 	stdout, stderr := logscan.New(t), logscan.New(t)
 	stdout.Secret(testSecret)
 	stderr.Secret(testSecret)
+	_, _, _, cred := checkFixture(t)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	done := make(chan int, 1)
 	go func() {
-		done <- run(ctx, []string{"check", "--watch", "1h", "--metrics-addr", "127.0.0.1:0", "--token", mintAt(t, testNow, time.Hour)}, &env{
+		done <- run(ctx, []string{"check", "--watch", "1h", "--metrics-addr", "127.0.0.1:0", "--token", mintAt(t, testNow, time.Hour),
+			"--credential", "file:" + cred, "--serve-url", "http://127.0.0.1:1"}, &env{
 			stdin: strings.NewReader(""), stdout: stdout, stderr: stderr,
 			getenv: func(k string) string { return environ[k] }, now: func() time.Time { return testNow },
 		})
@@ -283,6 +286,13 @@ func TestCheckWatch(t *testing.T) {
 		`voicetoken_check_status{check="livekit api"} 1`,
 		`voicetoken_check_status{check="token"} 0.5`, // expires in 1h, --warn 2h
 		`voicetoken_check_duration_seconds{check="keys"} 0`,
+		// Seconds left on every token watched, and the window to compare.
+		`voicetoken_check_token_expiry_seconds{check="token"} 3600`,
+		`voicetoken_check_token_expiry_seconds{check="credential file:` + cred + `"} 18000`,
+		`voicetoken_check_warn_seconds 7200`,
+		// A skipped check keeps its series, with its own value.
+		`voicetoken_check_status{check="serve health"} 0`,
+		`voicetoken_check_status{check="serve ready"} -1`,
 		"process_start_time_seconds ",
 		"go_goroutines ",
 	} {
@@ -290,6 +300,15 @@ func TestCheckWatch(t *testing.T) {
 			t.Errorf("metrics lack %s:\n%s", want, body)
 		}
 	}
+	// SIGHUP (systemctl reload) runs a round now: the interval is 1h.
+	syscall.Kill(os.Getpid(), syscall.SIGHUP)
+	logscan.Eventually(t, 30*time.Second, "the round SIGHUP asked for", func() bool {
+		resp, err := http.Get(metricsURL)
+		if err != nil {
+			return false
+		}
+		return strings.Contains(string(stderr.Response(resp)), "voicetoken_check_rounds_total 2")
+	})
 	if !strings.Contains(stdout.String(), "== 2026-11-23 12:00:00 UTC") || !strings.Contains(stderr.String(), `"event":"check_round"`) {
 		t.Errorf("stdout %q\nstderr %q", stdout.String(), stderr.String())
 	}

@@ -113,7 +113,7 @@ func TestProxyCommand(t *testing.T) {
 		t.Errorf("AUTH_FAILURE %v", af)
 	}
 	_, m := get(metricsURL)
-	for _, want := range []string{`voicetoken_auth_failures_total{source="rest",status="401"} 1`, "voicetoken_credential_expiry_seconds ", "process_start_time_seconds ", "go_goroutines "} {
+	for _, want := range []string{`voicetoken_auth_failures_total{current="true",source="rest",status="401"} 1`, "voicetoken_credential_expiry_seconds ", "process_start_time_seconds ", "go_goroutines "} {
 		if !strings.Contains(m, want) {
 			t.Errorf("metrics lack %q", want)
 		}

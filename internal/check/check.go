@@ -53,6 +53,10 @@ type Result struct {
 	Status   Status
 	Detail   string
 	Duration time.Duration
+	// Expires is when the token the check read expires (the earliest
+	// of several); zero when it read none or the token has no exp.
+	// --watch exports it as voicetoken_check_token_expiry_seconds.
+	Expires time.Time
 }
 
 // Okf, Warnf, Failf and Skipf build a Result with a formatted detail.

@@ -25,7 +25,8 @@
 //	{"event":"AUTH_FAILURE","source":"rest"|"websocket","status":401,
 //	 "close_code":4001,"upstream":"host","fingerprint":"...","token_expires_in":3600}
 //
-// and counted in voicetoken_auth_failures_total{source,status}; the gauge
+// and counted in voicetoken_auth_failures_total{source,status,current}
+// (current="false": the refused token had already been replaced); the gauge
 // voicetoken_credential_expiry_seconds reports the current token's
 // remaining life at scrape time. Metrics go to a registry the caller
 // passes, never the global one.

@@ -36,6 +36,11 @@ type AuthFailure struct {
 	Fingerprint string
 	// ExpiresIn is that token's remaining life when the failure happened.
 	ExpiresIn time.Duration
+	// Current is true when that token is still the source's current one;
+	// false when it has been superseded (a WebSocket opened before a
+	// rotation, closed by the upstream after it): the new token is not
+	// the one refused, and alerts page only on current failures.
+	Current bool
 }
 
 // Metrics are the Prometheus metrics of a Transport.
@@ -43,7 +48,7 @@ type Metrics struct {
 	authFailures *prometheus.CounterVec
 }
 
-// NewMetrics registers voicetoken_auth_failures_total{source,status} and,
+// NewMetrics registers voicetoken_auth_failures_total{source,status,current} and,
 // when src is not nil, voicetoken_credential_expiry_seconds (the current
 // token's remaining life at scrape time, negative once expired) on reg.
 // Pass a private prometheus.Registry, not the global default.
@@ -53,8 +58,8 @@ func NewMetrics(reg prometheus.Registerer, src CredentialSource, now func() time
 	}
 	m := &Metrics{authFailures: prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "voicetoken_auth_failures_total",
-		Help: "Authentication failures reported by the upstream: HTTP 401/403 (status is the HTTP status) or a WebSocket closed with an auth-related code (status is the close code).",
-	}, []string{"source", "status"})}
+		Help: "Authentication failures reported by the upstream: HTTP 401/403 (status is the HTTP status) or a WebSocket closed with an auth-related code (status is the close code); current is false when the refused token had already been replaced by a newer one.",
+	}, []string{"source", "status", "current"})}
 	if err := reg.Register(m.authFailures); err != nil {
 		return nil, fmt.Errorf("register metrics: %w", err)
 	}
@@ -78,6 +83,10 @@ func NewMetrics(reg prometheus.Registerer, src CredentialSource, now func() time
 
 // report logs and counts one failure and calls the hook.
 func (t *Transport) report(ctx context.Context, f AuthFailure) {
+	if t.Source != nil {
+		cur := t.Source.Current()
+		f.Current = cur != nil && cur.Fingerprint() == f.Fingerprint
+	}
 	attrs := []slog.Attr{
 		slog.String("event", "AUTH_FAILURE"),
 		slog.String("source", f.Source),
@@ -95,6 +104,7 @@ func (t *Transport) report(ctx context.Context, f AuthFailure) {
 		slog.String("path", f.Path),
 		slog.String("fingerprint", f.Fingerprint),
 		slog.Int64("token_expires_in", int64(f.ExpiresIn/time.Second)),
+		slog.Bool("current", f.Current),
 	)
 	t.logger().LogAttrs(ctx, slog.LevelError, "upstream refused the credential", attrs...)
 	if t.Metrics != nil {
@@ -102,7 +112,7 @@ func (t *Transport) report(ctx context.Context, f AuthFailure) {
 		if f.CloseCode != 0 {
 			status = f.CloseCode
 		}
-		t.Metrics.authFailures.WithLabelValues(f.Source, strconv.Itoa(status)).Inc()
+		t.Metrics.authFailures.WithLabelValues(f.Source, strconv.Itoa(status), strconv.FormatBool(f.Current)).Inc()
 	}
 	if t.OnAuthFailure != nil {
 		t.OnAuthFailure(f)
