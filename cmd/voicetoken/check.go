@@ -137,9 +137,11 @@ func runCheck(ctx context.Context, e *env, args []string) error {
 		}
 		o.credentials = append(o.credentials, spec)
 	}
-	if *livekitURL == "" {
-		*livekitURL = e.getenv("LIVEKIT_URL")
+	lk, err := o.kf.livekitURL(e, *livekitURL, "")
+	if err != nil {
+		return usageErr("%v", err)
 	}
+	*livekitURL = lk
 	if *livekitURL != "" {
 		u, err := check.HTTPURL(*livekitURL)
 		if err != nil {

@@ -78,3 +78,78 @@ func TestProxyMetricsBindsAnyAddress(t *testing.T) {
 		t.Fatalf("scrape of %s: %d %.200s", maddr, resp.StatusCode, body)
 	}
 }
+
+// deadLiveKit returns the ws:// URL of a loopback port where nothing
+// listens any more.
+func deadLiveKit(t *testing.T) string {
+	t.Helper()
+	srv := httptest.NewServer(http.NotFoundHandler())
+	u := "ws" + strings.TrimPrefix(srv.URL, "http")
+	srv.Close()
+	return u
+}
+
+// TestEnvFileLiveKitURL: LIVEKIT_URL in --env-file (as the livekit-agent
+// .env templates hold it) is read by every command that takes both, below
+// the flag and the environment; and serve's /readyz checks a LiveKit that
+// is not the dev default unless told not to.
+func TestEnvFileLiveKitURL(t *testing.T) {
+	dead := deadLiveKit(t)
+	envFile := filepath.Join(t.TempDir(), "dev.env")
+	if err := os.WriteFile(envFile, []byte("LIVEKIT_URL="+dead+"\nLIVEKIT_API_KEY=APIenv\nLIVEKIT_API_SECRET="+testSecret+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	t.Run("serve hands out the env file's URL and its readyz checks it", func(t *testing.T) {
+		base, _, stop := startServe(t, nil, "--env-file", envFile)
+		defer stop()
+		var tok struct {
+			ServerURL string `json:"server_url"`
+		}
+		if code := getJSON(t, base+"/api/token?room=test-room&identity=u1", &tok); code != 200 || tok.ServerURL != dead {
+			t.Errorf("GET /api/token: %d server_url %q, want %q", code, tok.ServerURL, dead)
+		}
+		resp, err := http.Get(base + "/readyz")
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusServiceUnavailable {
+			t.Errorf("/readyz = %d with LiveKit down at %s, want 503 (check-livekit on by default)", resp.StatusCode, dead)
+		}
+	})
+	t.Run("serve --check-livekit=false", func(t *testing.T) {
+		base, _, stop := startServe(t, map[string]string{"LIVEKIT_URL": dead}, "--check-livekit=false")
+		defer stop()
+		resp, err := http.Get(base + "/readyz")
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK {
+			t.Errorf("/readyz = %d, want 200 with --check-livekit=false", resp.StatusCode)
+		}
+	})
+	tests := []struct {
+		name       string
+		environ    map[string]string
+		args       []string
+		wantCode   int
+		wantStdout string
+		wantNot    string
+	}{
+		{name: "smoke reads it", args: []string{"smoke", "--env-file", envFile, "--timeout", "2s"},
+			wantCode: 1, wantStdout: strings.TrimPrefix(dead, "ws://"), wantNot: "no LiveKit URL"},
+		{name: "check reads it", args: []string{"check", "--env-file", envFile},
+			wantCode: 1, wantStdout: "livekit "},
+		{name: "the environment wins over the file", environ: map[string]string{"LIVEKIT_URL": "http://127.0.0.1:1"}, args: []string{"check", "--env-file", envFile},
+			wantCode: 1, wantStdout: "127.0.0.1:1"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			r := runCLI(t, tt.environ, "", tt.args...)
+			if r.code != tt.wantCode || !strings.Contains(r.stdout, tt.wantStdout) || (tt.wantNot != "" && strings.Contains(r.stdout+r.stderr, tt.wantNot)) {
+				t.Errorf("exit %d, want %d; stdout lacks %q?\n%s\nstderr: %s", r.code, tt.wantCode, tt.wantStdout, r.stdout, r.stderr)
+			}
+		})
+	}
+}

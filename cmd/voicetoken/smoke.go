@@ -72,11 +72,12 @@ func runSmoke(ctx context.Context, e *env, args []string) error {
 	case *agentAudio && *agent == "":
 		return usageErr("--agent-audio needs --agent NAME")
 	}
-	if *livekitURL == "" {
-		*livekitURL = e.getenv("LIVEKIT_URL")
+	lk, err := kf.livekitURL(e, *livekitURL, "")
+	if err != nil {
+		return usageErr("%v", err)
 	}
-	if *livekitURL == "" {
-		return usageErr("no LiveKit URL: set LIVEKIT_URL or --livekit-url")
+	if *livekitURL = lk; lk == "" {
+		return usageErr("no LiveKit URL: set LIVEKIT_URL (in the environment or the --env-file) or --livekit-url")
 	}
 	if _, err := check.HTTPURL(*livekitURL); err != nil {
 		return usageErr("LiveKit URL: %v", err)
