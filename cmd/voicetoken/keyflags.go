@@ -14,11 +14,17 @@ type keyFlags struct {
 }
 
 func (k *keyFlags) register(fs *flag.FlagSet) {
+	k.registerVerify(fs)
+	fs.StringVar(&k.primary, "key", "", "which API key of several signs (default: the first)")
+}
+
+// registerVerify registers the flags of a command that only verifies:
+// every key source, not --key (which key signs).
+func (k *keyFlags) registerVerify(fs *flag.FlagSet) {
 	fs.StringVar(&k.apiKey, "api-key", "", "LiveKit API key (env LIVEKIT_API_KEY)")
 	fs.StringVar(&k.apiSecret, "api-secret", "", "LiveKit API secret (env LIVEKIT_API_SECRET); prefer the env or a file: argv is visible in ps")
 	fs.StringVar(&k.envFile, "env-file", "", "read LIVEKIT_API_KEY, LIVEKIT_API_SECRET (and LIVEKIT_URL where a command uses it) from this .env file")
 	fs.StringVar(&k.keyFile, "key-file", "", "LiveKit key file, \"key: secret\" per line (env VOICETOKEN_KEY_FILE)")
-	fs.StringVar(&k.primary, "key", "", "which API key of several signs (default: the first)")
 }
 
 // load reads the keys; with nothing configured and allowDev it falls back to

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"voicetoken/internal/logscan"
+	"voicetoken/internal/token"
 )
 
 // nonLoopbackIP returns one of this machine's non-loopback IPv4 addresses,
@@ -149,6 +150,92 @@ func TestEnvFileLiveKitURL(t *testing.T) {
 			r := runCLI(t, tt.environ, "", tt.args...)
 			if r.code != tt.wantCode || !strings.Contains(r.stdout, tt.wantStdout) || (tt.wantNot != "" && strings.Contains(r.stdout+r.stderr, tt.wantNot)) {
 				t.Errorf("exit %d, want %d; stdout lacks %q?\n%s\nstderr: %s", r.code, tt.wantCode, tt.wantStdout, r.stdout, r.stderr)
+			}
+		})
+	}
+}
+
+// TestTTLCapSaysHowToRaiseIt: the seed's ?ttl=48 is refused (the safe cap
+// stays), and the error says how to raise the cap; with --max-ttl 168h
+// the same request succeeds.
+func TestTTLCapSaysHowToRaiseIt(t *testing.T) {
+	tests := []struct {
+		name     string
+		args     []string
+		wantCode int
+		wantErr  []string
+	}{
+		{name: "default cap", wantCode: 400, wantErr: []string{"48h", "24h", "--max-ttl", "max_ttl"}},
+		{name: "raised with --max-ttl", args: []string{"--max-ttl", "168h"}, wantCode: 200},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			base, _, stop := startServe(t, nil, tt.args...)
+			defer stop()
+			var body struct {
+				Error string `json:"error"`
+			}
+			if code := getJSON(t, base+"/api/token?room=test-room&identity=u1&ttl=48", &body); code != tt.wantCode {
+				t.Fatalf("status %d, want %d (%s)", code, tt.wantCode, body.Error)
+			}
+			for _, w := range tt.wantErr {
+				if !strings.Contains(body.Error, w) {
+					t.Errorf("error %q does not mention %q", body.Error, w)
+				}
+			}
+		})
+	}
+}
+
+// TestVerifyFrictions: verify takes the token API's JSON answer (either
+// contract) on stdin and in --file; does not list --key (it signs
+// nothing) nor print the dev key's NOT SAFE warning; and says when a
+// VALID JWT carries no LiveKit grant.
+func TestVerifyFrictions(t *testing.T) {
+	tok := mintAt(t, testNow, time.Hour)
+	k, _ := token.NewKey("APIprod", testSecret)
+	noGrant, err := k.Mint(token.Claims{Subject: "someone"}, testNow, time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	answerFile := filepath.Join(t.TempDir(), "answer.json")
+	os.WriteFile(answerFile, []byte(`{"server_url":"ws://127.0.0.1:7880","participant_token":"`+tok+`"}`), 0o600)
+	tests := []struct {
+		name       string
+		environ    map[string]string
+		stdin      string
+		args       []string
+		wantCode   int
+		wantStdout []string
+		wantNot    []string // in stdout or stderr
+	}{
+		{name: "GET /api/token answer on stdin", environ: prodEnv, stdin: `{"token":"` + tok + `","ttl_hours":1,"room":"test-room","identity":"user1","server_url":"ws://127.0.0.1:7880"}` + "\n",
+			args: []string{"verify", "-"}, wantStdout: []string{"VALID", "user1"}},
+		{name: "TokenSource answer in --file", environ: prodEnv, args: []string{"verify", "--file", answerFile}, wantStdout: []string{"VALID", "test-room"}},
+		{name: "an error answer", environ: prodEnv, stdin: `{"error":"room not allowed"}`, args: []string{"verify", "-"}, wantCode: 2},
+		{name: "dev token: no NOT SAFE warning", stdin: devToken(t), args: []string{"verify", "-"},
+			wantStdout: []string{"VALID", "signature  ok, key devkey"}, wantNot: []string{"NOT SAFE"}},
+		{name: "no LiveKit grant", environ: prodEnv, args: []string{"verify", noGrant},
+			wantStdout: []string{"VALID", "not a LiveKit participant token"}},
+		{name: "participant token: no such warning", environ: prodEnv, args: []string{"verify", tok},
+			wantStdout: []string{"VALID"}, wantNot: []string{"not a LiveKit participant token"}},
+		{name: "-h does not list --key", args: []string{"verify", "-h"}, wantNot: []string{"\n  -key string", "which API key of several signs"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			r := runCLI(t, tt.environ, tt.stdin, tt.args...)
+			if tt.args[1] != "-h" && r.code != tt.wantCode {
+				t.Errorf("exit %d, want %d\n%s%s", r.code, tt.wantCode, r.stdout, r.stderr)
+			}
+			for _, w := range tt.wantStdout {
+				if !strings.Contains(r.stdout, w) {
+					t.Errorf("stdout lacks %q:\n%s", w, r.stdout)
+				}
+			}
+			for _, w := range tt.wantNot {
+				if strings.Contains(r.stdout+r.stderr, w) {
+					t.Errorf("output has %q:\n%s%s", w, r.stdout, r.stderr)
+				}
 			}
 		})
 	}
