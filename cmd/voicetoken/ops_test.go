@@ -8,6 +8,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -238,5 +239,70 @@ func TestVerifyFrictions(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestNoSeedInUserText: users have no "seed" document; help and the
+// example policy must not refer to one.
+func TestNoSeedInUserText(t *testing.T) {
+	policy, err := os.ReadFile(filepath.Join("..", "..", "examples", "policy.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	texts := map[string]string{"examples/policy.yaml": string(policy)}
+	for _, cmd := range []string{"smoke", "verify", "check", "serve", "proxy"} {
+		r := runCLI(t, nil, "", cmd, "-h")
+		texts[cmd+" -h"] = r.stdout + r.stderr
+	}
+	for where, s := range texts {
+		if strings.Contains(strings.ToLower(s), "seed") {
+			t.Errorf("%s mentions a seed:\n%s", where, s)
+		}
+	}
+}
+
+// TestReadmeCheckExitCodes: the README's exit-code table for check says
+// what check does: an invalid token exits 1 (not verify's 2).
+func TestReadmeCheckExitCodes(t *testing.T) {
+	readme, err := os.ReadFile(filepath.Join("..", "..", "README.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, section, ok := strings.Cut(string(readme), "### Exit codes of `check`")
+	if !ok {
+		t.Fatal("README has no exit-code table for check")
+	}
+	section, _, _ = strings.Cut(section, "\n\n`")
+	codes := map[string]string{}
+	for _, line := range strings.Split(section, "\n") {
+		if f := strings.Split(line, "|"); len(f) >= 4 && strings.TrimSpace(f[1]) != "code" && !strings.HasPrefix(strings.TrimSpace(f[1]), "-") {
+			codes[strings.TrimSpace(f[1])] = f[2]
+		}
+	}
+	badSig := mintAt(t, testNow, time.Hour)
+	badSig = badSig[:len(badSig)-4] + "AAAA"
+	tests := []struct {
+		name string
+		args []string
+		want string // the README's row
+		in   string // a word that row must hold
+	}{
+		{name: "valid", args: []string{"check", "--token", mintAt(t, testNow, 24*time.Hour)}, want: "0", in: "ok"},
+		{name: "invalid token", args: []string{"check", "--token", badSig}, want: "1", in: "invalid"},
+		{name: "usage", args: []string{"check", "--nope"}, want: "3", in: "usage"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			r := runCLI(t, prodEnv, "", tt.args...)
+			if got := strconv.Itoa(r.code); got != tt.want {
+				t.Fatalf("check exits %s, the test expects %s", got, tt.want)
+			}
+			if !strings.Contains(codes[tt.want], tt.in) {
+				t.Errorf("README's check row for %s is %q; it should say %q", tt.want, codes[tt.want], tt.in)
+			}
+		})
+	}
+	if _, ok := codes["2"]; ok {
+		t.Errorf("README says check exits 2: %q", codes["2"])
 	}
 }

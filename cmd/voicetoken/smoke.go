@@ -10,8 +10,9 @@ import (
 
 const smokeUsage = `Usage: voicetoken smoke [flags]
 
-Joins a real LiveKit room with two participants, end to end (the seed's
-step 4), and prints each step with its time:
+Joins a real LiveKit room with two participants, end to end (what to
+check after a token rotation: connect, join, one round trip), and prints
+each step with its time:
 
   tokens       two tokens for a fresh room smoke-<run>, for
                voicetoken-smoke-a-<run> and voicetoken-smoke-b-<run>
