@@ -35,7 +35,9 @@ one-line reason and how long it took. Only what you name is checked:
   --livekit-url URL (LIVEKIT_URL)    LiveKit answers HTTP, and accepts our
                                      API key (Twirp RoomService/ListRooms)
   --serve-url URL                    our own 'voicetoken serve': /healthz,
-                                     /readyz, /api/token verifies, / is HTML
+                                     /readyz, /api/token verifies, / is HTML,
+                                     and the server_url it hands browsers
+                                     answers and is the LiveKit checked
   --key-file F, --env-file F         the secret file is private (0600)
 
 Exit: 0 all ok (warnings allowed), 1 any fail (or any warn with --strict),
@@ -44,7 +46,9 @@ when piped; --json prints one JSON object.
 
 --fix re-mints a token hardcoded in an --html page when it is expired or
 expires within --warn: same identity, room and grants, same lifetime (at
-most 7 days, or --ttl), signed by the same API key; the page is replaced
+most 7 days, or --ttl; a lifetime within --warn is lengthened by --warn,
+so the new token clears the window instead of staying EXPIRING), signed
+by the same API key; the page is replaced
 atomically, every other byte unchanged, the old page kept as PAGE.bak.
 A safe cron line:
 
@@ -109,7 +113,7 @@ func runCheck(ctx context.Context, e *env, args []string) error {
 	fs.DurationVar(&o.warn, "warn", 2*time.Hour, "warn when a token expires within this")
 	fs.DurationVar(&o.timeout, "timeout", 10*time.Second, "timeout of each check")
 	fs.BoolVar(&o.fix, "fix", false, "re-mint an expired or expiring token in each --html page, in place, with a backup")
-	fs.DurationVar(&o.ttl, "ttl", 0, "with --fix: lifetime of the new token (default: the old token's, at most 7d)")
+	fs.DurationVar(&o.ttl, "ttl", 0, "with --fix: lifetime of the new token (default: the old token's, plus --warn when within it, at most 7d)")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
@@ -281,6 +285,12 @@ func (o *checkOpts) build(e *env, client *http.Client) []check.Check {
 			}
 			add(c)
 		}
+		// The LiveKit serve hands browsers must answer, and be the one
+		// checked above: a healthy token API with a dead server_url
+		// breaks every join.
+		lk := check.ServeLiveKitURL("serve livekit url", o.serveURL, o.livekitURL, client)
+		lk.Needs = []string{"serve health"}
+		add(lk)
 	}
 	return out
 }

@@ -48,6 +48,11 @@ func startCheckFakes(t *testing.T, key *token.Key) checkFakes {
 		io.WriteString(w, `{"rooms":[]}`)
 	})
 	sv := http.NewServeMux()
+	var f checkFakes
+	// serve hands browsers the fake LiveKit, as a ws:// URL.
+	sv.HandleFunc("GET /api/config", func(w http.ResponseWriter, r *http.Request) {
+		json.NewEncoder(w).Encode(map[string]string{"server_url": "ws" + strings.TrimPrefix(f.livekit.URL, "http")})
+	})
 	sv.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "{}") })
 	sv.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "{}") })
 	sv.HandleFunc("GET /api/token", func(w http.ResponseWriter, r *http.Request) {
@@ -59,7 +64,7 @@ func startCheckFakes(t *testing.T, key *token.Key) checkFakes {
 		w.Header().Set("Content-Type", "text/html; charset=utf-8")
 		io.WriteString(w, "<!doctype html><html><body>voice</body></html>")
 	})
-	f := checkFakes{livekit: httptest.NewServer(lk), serve: httptest.NewServer(sv)}
+	f = checkFakes{livekit: httptest.NewServer(lk), serve: httptest.NewServer(sv)}
 	t.Cleanup(f.livekit.Close)
 	t.Cleanup(f.serve.Close)
 	return f
@@ -112,7 +117,7 @@ func TestCheckAllOKGolden(t *testing.T) {
 	testdata := filepath.Join(wd, "testdata")
 	environ := map[string]string{"LIVEKIT_URL": "ws" + strings.TrimPrefix(f.livekit.URL, "http")}
 	args := []string{"check", "--key-file", filepath.Base(keyFile), "--html", filepath.Base(html), "--credential", "file:" + filepath.Base(cred), "--serve-url", f.serve.URL, "--warn", "2h"}
-	repl := []string{f.livekit.URL, "http://LIVEKIT", f.serve.URL, "http://SERVE"}
+	repl := []string{f.livekit.URL, "http://LIVEKIT", "ws" + strings.TrimPrefix(f.livekit.URL, "http"), "ws://LIVEKIT", f.serve.URL, "http://SERVE"}
 
 	r := runCLI(t, environ, "", args...)
 	if r.code != 0 {
