@@ -78,7 +78,7 @@ func runSmoke(ctx context.Context, e *env, args []string) error {
 		return usageErr("%v", err)
 	}
 	if *livekitURL = lk; lk == "" {
-		return usageErr("no LiveKit URL: set LIVEKIT_URL (in the environment or the --env-file) or --livekit-url")
+		return usageErr("no LiveKit URL: set LIVEKIT_URL or --livekit-url (LIVEKIT_URL in the --env-file counts too)")
 	}
 	if _, err := check.HTTPURL(*livekitURL); err != nil {
 		return usageErr("LiveKit URL: %v", err)
