@@ -122,11 +122,8 @@ type docWorld struct {
 	ctx     context.Context
 	environ map[string]string
 	bg      []chan int // exit codes of background commands
-	logs    []*logscan.Logs
 	secrets []string
 }
-
-func (w *docWorld) getenv(k string) string { return w.environ[k] }
 
 // voicetoken runs the command in-process; stdout and stderr are scanned
 // for the secrets when the test ends.
@@ -134,7 +131,6 @@ func (w *docWorld) voicetoken(ctx context.Context, args []string, stdin string) 
 	stdout, stderr := logscan.New(w.t), logscan.New(w.t)
 	stdout.Secret(w.secrets...)
 	stderr.Secret(w.secrets...)
-	w.logs = append(w.logs, stderr)
 	vars := maps.Clone(w.environ) // a background command keeps its own
 	code := run(ctx, args, &env{
 		stdin: strings.NewReader(stdin), stdout: stdout, stderr: stderr,
