@@ -35,7 +35,9 @@ one-line reason and how long it took. Only what you name is checked:
   --livekit-url URL (LIVEKIT_URL)    LiveKit answers HTTP, and accepts our
                                      API key (Twirp RoomService/ListRooms)
   --serve-url URL                    our own 'voicetoken serve': /healthz,
-                                     /readyz, /api/token verifies, / is HTML
+                                     /readyz, /api/token verifies, / is HTML,
+                                     and the server_url it hands browsers
+                                     answers and is the LiveKit checked
   --key-file F, --env-file F         the secret file is private (0600)
 
 Exit: 0 all ok (warnings allowed), 1 any fail (or any warn with --strict),
@@ -44,15 +46,21 @@ when piped; --json prints one JSON object.
 
 --fix re-mints a token hardcoded in an --html page when it is expired or
 expires within --warn: same identity, room and grants, same lifetime (at
-most 7 days, or --ttl), signed by the same API key; the page is replaced
+most 7 days, or --ttl; a lifetime within --warn is lengthened by --warn,
+so the new token clears the window instead of staying EXPIRING), signed
+by the same API key; the page is replaced
 atomically, every other byte unchanged, the old page kept as PAGE.bak.
 A safe cron line:
 
   0 * * * * voicetoken check --html /srv/voice/voice-agent-selector.html --fix --env-file /etc/voicetoken/livekit.env
 
 --watch 5m re-runs the checks every 5 minutes and serves them as
-Prometheus gauges on --metrics-addr (/metrics): voicetoken_check_status
-{check} 1 ok, 0.5 warn, 0 fail; voicetoken_check_duration_seconds.
+Prometheus gauges on --metrics-addr (/metrics; any address, e.g. :9101
+in a pod: it serves no token): voicetoken_check_status{check} 1 ok,
+0.5 warn, 0 fail, -1 skipped; voicetoken_check_token_expiry_seconds
+{check} for every token and credential checked; voicetoken_check_warn_
+seconds (--warn); voicetoken_check_duration_seconds. Alert rules:
+deploy/prometheus/voicetoken-check-rules.yml.
 
 Examples:
   voicetoken check --html voice-agent-selector.html
@@ -105,7 +113,7 @@ func runCheck(ctx context.Context, e *env, args []string) error {
 	fs.DurationVar(&o.warn, "warn", 2*time.Hour, "warn when a token expires within this")
 	fs.DurationVar(&o.timeout, "timeout", 10*time.Second, "timeout of each check")
 	fs.BoolVar(&o.fix, "fix", false, "re-mint an expired or expiring token in each --html page, in place, with a backup")
-	fs.DurationVar(&o.ttl, "ttl", 0, "with --fix: lifetime of the new token (default: the old token's, at most 7d)")
+	fs.DurationVar(&o.ttl, "ttl", 0, "with --fix: lifetime of the new token (default: the old token's, plus --warn when within it, at most 7d)")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
@@ -133,9 +141,11 @@ func runCheck(ctx context.Context, e *env, args []string) error {
 		}
 		o.credentials = append(o.credentials, spec)
 	}
-	if *livekitURL == "" {
-		*livekitURL = e.getenv("LIVEKIT_URL")
+	lk, err := o.kf.livekitURL(e, *livekitURL, "")
+	if err != nil {
+		return usageErr("%v", err)
 	}
+	*livekitURL = lk
 	if *livekitURL != "" {
 		u, err := check.HTTPURL(*livekitURL)
 		if err != nil {
@@ -170,7 +180,7 @@ func runCheck(ctx context.Context, e *env, args []string) error {
 		return runner.Run(ctx, o.build(e, client))
 	}
 	if *watch > 0 {
-		return watchChecks(ctx, e, round, *watch, *metricsAddr, *asJSON)
+		return watchChecks(ctx, e, round, watchOpts{every: *watch, addr: *metricsAddr, warn: o.warn, asJSON: *asJSON})
 	}
 	results := round(ctx)
 	if err := writeResults(e, "CHECK", results, *asJSON, *strict, false); err != nil {
@@ -275,6 +285,12 @@ func (o *checkOpts) build(e *env, client *http.Client) []check.Check {
 			}
 			add(c)
 		}
+		// The LiveKit serve hands browsers must answer, and be the one
+		// checked above: a healthy token API with a dead server_url
+		// breaks every join.
+		lk := check.ServeLiveKitURL("serve livekit url", o.serveURL, o.livekitURL, client)
+		lk.Needs = []string{"serve health"}
+		add(lk)
 	}
 	return out
 }
@@ -340,12 +356,21 @@ func useColour(e *env) bool {
 	return err == nil && fi.Mode()&os.ModeCharDevice != 0
 }
 
+// watchOpts are the flags of check --watch.
+type watchOpts struct {
+	every  time.Duration
+	addr   string
+	warn   time.Duration
+	asJSON bool
+}
+
 // watchChecks runs a round every interval, prints it, and serves the
 // results as Prometheus metrics until ctx ends (SIGINT, SIGTERM).
-func watchChecks(ctx context.Context, e *env, round func(context.Context) []check.Result, every time.Duration, addr string, asJSON bool) error {
+func watchChecks(ctx context.Context, e *env, round func(context.Context) []check.Result, w watchOpts) error {
+	every, addr, asJSON := w.every, w.addr, w.asJSON
 	log := slog.New(slog.NewJSONHandler(e.stderr, nil))
 	reg := prometheus.NewRegistry()
-	m, err := check.NewMetrics(reg)
+	m, err := check.NewMetrics(reg, check.MetricsOptions{Warn: w.warn, Now: e.now})
 	if err != nil {
 		return err
 	}
@@ -364,7 +389,16 @@ func watchChecks(ctx context.Context, e *env, round func(context.Context) []chec
 		served <- check.ServeMetrics(ctx, ln, prometheus.Gatherers{reg, prometheus.DefaultGatherer}, log)
 		cancel() // a metrics server that died ends the watch
 	}()
-	werr := check.Watch(ctx, every, round, func(results []check.Result) {
+	// SIGHUP (systemctl reload) runs a round now, as a daemon's reload
+	// is expected to; without this handler it would end the process.
+	kick := make(chan struct{}, 1)
+	defer onSIGHUP(ctx, func() {
+		select {
+		case kick <- struct{}{}:
+		default: // a round is already due
+		}
+	})()
+	werr := check.Watch(ctx, every, kick, round, func(results []check.Result) {
 		at := e.now()
 		m.Observe(results, at)
 		s := check.Summarize(results)

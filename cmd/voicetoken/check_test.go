@@ -13,6 +13,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -47,6 +48,11 @@ func startCheckFakes(t *testing.T, key *token.Key) checkFakes {
 		io.WriteString(w, `{"rooms":[]}`)
 	})
 	sv := http.NewServeMux()
+	var f checkFakes
+	// serve hands browsers the fake LiveKit, as a ws:// URL.
+	sv.HandleFunc("GET /api/config", func(w http.ResponseWriter, r *http.Request) {
+		json.NewEncoder(w).Encode(map[string]string{"server_url": "ws" + strings.TrimPrefix(f.livekit.URL, "http")})
+	})
 	sv.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "{}") })
 	sv.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "{}") })
 	sv.HandleFunc("GET /api/token", func(w http.ResponseWriter, r *http.Request) {
@@ -58,7 +64,7 @@ func startCheckFakes(t *testing.T, key *token.Key) checkFakes {
 		w.Header().Set("Content-Type", "text/html; charset=utf-8")
 		io.WriteString(w, "<!doctype html><html><body>voice</body></html>")
 	})
-	f := checkFakes{livekit: httptest.NewServer(lk), serve: httptest.NewServer(sv)}
+	f = checkFakes{livekit: httptest.NewServer(lk), serve: httptest.NewServer(sv)}
 	t.Cleanup(f.livekit.Close)
 	t.Cleanup(f.serve.Close)
 	return f
@@ -111,7 +117,7 @@ func TestCheckAllOKGolden(t *testing.T) {
 	testdata := filepath.Join(wd, "testdata")
 	environ := map[string]string{"LIVEKIT_URL": "ws" + strings.TrimPrefix(f.livekit.URL, "http")}
 	args := []string{"check", "--key-file", filepath.Base(keyFile), "--html", filepath.Base(html), "--credential", "file:" + filepath.Base(cred), "--serve-url", f.serve.URL, "--warn", "2h"}
-	repl := []string{f.livekit.URL, "http://LIVEKIT", f.serve.URL, "http://SERVE"}
+	repl := []string{f.livekit.URL, "http://LIVEKIT", "ws" + strings.TrimPrefix(f.livekit.URL, "http"), "ws://LIVEKIT", f.serve.URL, "http://SERVE"}
 
 	r := runCLI(t, environ, "", args...)
 	if r.code != 0 {
@@ -257,11 +263,13 @@ func TestCheckWatch(t *testing.T) {
 	stdout, stderr := logscan.New(t), logscan.New(t)
 	stdout.Secret(testSecret)
 	stderr.Secret(testSecret)
+	_, _, _, cred := checkFixture(t)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	done := make(chan int, 1)
 	go func() {
-		done <- run(ctx, []string{"check", "--watch", "1h", "--metrics-addr", "127.0.0.1:0", "--token", mintAt(t, testNow, time.Hour)}, &env{
+		done <- run(ctx, []string{"check", "--watch", "1h", "--metrics-addr", "127.0.0.1:0", "--token", mintAt(t, testNow, time.Hour),
+			"--credential", "file:" + cred, "--serve-url", "http://127.0.0.1:1"}, &env{
 			stdin: strings.NewReader(""), stdout: stdout, stderr: stderr,
 			getenv: func(k string) string { return environ[k] }, now: func() time.Time { return testNow },
 		})
@@ -283,6 +291,13 @@ func TestCheckWatch(t *testing.T) {
 		`voicetoken_check_status{check="livekit api"} 1`,
 		`voicetoken_check_status{check="token"} 0.5`, // expires in 1h, --warn 2h
 		`voicetoken_check_duration_seconds{check="keys"} 0`,
+		// Seconds left on every token watched, and the window to compare.
+		`voicetoken_check_token_expiry_seconds{check="token"} 3600`,
+		`voicetoken_check_token_expiry_seconds{check="credential file:` + cred + `"} 18000`,
+		`voicetoken_check_warn_seconds 7200`,
+		// A skipped check keeps its series, with its own value.
+		`voicetoken_check_status{check="serve health"} 0`,
+		`voicetoken_check_status{check="serve ready"} -1`,
 		"process_start_time_seconds ",
 		"go_goroutines ",
 	} {
@@ -290,6 +305,15 @@ func TestCheckWatch(t *testing.T) {
 			t.Errorf("metrics lack %s:\n%s", want, body)
 		}
 	}
+	// SIGHUP (systemctl reload) runs a round now: the interval is 1h.
+	syscall.Kill(os.Getpid(), syscall.SIGHUP)
+	logscan.Eventually(t, 30*time.Second, "the round SIGHUP asked for", func() bool {
+		resp, err := http.Get(metricsURL)
+		if err != nil {
+			return false
+		}
+		return strings.Contains(string(stderr.Response(resp)), "voicetoken_check_rounds_total 2")
+	})
 	if !strings.Contains(stdout.String(), "== 2026-11-23 12:00:00 UTC") || !strings.Contains(stderr.String(), `"event":"check_round"`) {
 		t.Errorf("stdout %q\nstderr %q", stdout.String(), stderr.String())
 	}

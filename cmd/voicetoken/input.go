@@ -21,7 +21,7 @@ type tokenInput struct {
 }
 
 func (in *tokenInput) register(fs *flag.FlagSet) {
-	fs.StringVar(&in.file, "file", "", "read the token from this file ('-' for stdin)")
+	fs.StringVar(&in.file, "file", "", "read the token from this file ('-' for stdin); a token API's JSON answer is accepted too")
 	fs.StringVar(&in.html, "html", "", "read the token from an HTML page holding const TOKEN = '...'")
 }
 
@@ -54,13 +54,29 @@ func (in *tokenInput) read(e *env, args []string) (string, error) {
 		return ms[0].Token, nil
 	case in.file != "":
 		data, err := readSource(e, in.file)
-		return token.Clean(string(data)), err
+		if err != nil {
+			return "", err
+		}
+		return fromAnswer(string(data))
 	case args[0] == "-":
 		data, err := readSource(e, "-")
-		return token.Clean(string(data)), err
+		if err != nil {
+			return "", err
+		}
+		return fromAnswer(string(data))
 	default:
-		return token.Clean(args[0]), nil
+		return fromAnswer(args[0])
 	}
+}
+
+// fromAnswer takes the token out of a token API's JSON answer (`curl -s
+// .../api/token | voicetoken verify -`), or returns plain input cleaned.
+func fromAnswer(input string) (string, error) {
+	tok, _, err := token.FromAnswer(input)
+	if err != nil {
+		return "", &exitError{code: token.ExitInvalid, err: err}
+	}
+	return tok, nil
 }
 
 func readSource(e *env, name string) ([]byte, error) {

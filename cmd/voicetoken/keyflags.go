@@ -14,11 +14,17 @@ type keyFlags struct {
 }
 
 func (k *keyFlags) register(fs *flag.FlagSet) {
+	k.registerVerify(fs)
+	fs.StringVar(&k.primary, "key", "", "which API key of several signs (default: the first)")
+}
+
+// registerVerify registers the flags of a command that only verifies:
+// every key source, not --key (which key signs).
+func (k *keyFlags) registerVerify(fs *flag.FlagSet) {
 	fs.StringVar(&k.apiKey, "api-key", "", "LiveKit API key (env LIVEKIT_API_KEY)")
 	fs.StringVar(&k.apiSecret, "api-secret", "", "LiveKit API secret (env LIVEKIT_API_SECRET); prefer the env or a file: argv is visible in ps")
-	fs.StringVar(&k.envFile, "env-file", "", "read LIVEKIT_API_KEY and LIVEKIT_API_SECRET from this .env file")
+	fs.StringVar(&k.envFile, "env-file", "", "read LIVEKIT_API_KEY, LIVEKIT_API_SECRET (and LIVEKIT_URL where a command uses it) from this .env file")
 	fs.StringVar(&k.keyFile, "key-file", "", "LiveKit key file, \"key: secret\" per line (env VOICETOKEN_KEY_FILE)")
-	fs.StringVar(&k.primary, "key", "", "which API key of several signs (default: the first)")
 }
 
 // load reads the keys; with nothing configured and allowDev it falls back to
@@ -35,6 +41,22 @@ func (k *keyFlags) load(e *env, allowDev bool) (*keys.Set, error) {
 		fmt.Fprintf(e.stderr, "WARNING: %s\n", w)
 	}
 	return set, nil
+}
+
+// livekitURL is the LiveKit URL a command uses: the flag's value, else
+// LIVEKIT_URL from the environment, else from --env-file, else def.
+func (k *keyFlags) livekitURL(e *env, flagValue, def string) (string, error) {
+	if flagValue != "" {
+		return flagValue, nil
+	}
+	u, err := keys.LiveKitURL(keys.Config{EnvFile: k.envFile, Getenv: e.getenv})
+	if err != nil {
+		return "", err
+	}
+	if u == "" {
+		return def, nil
+	}
+	return u, nil
 }
 
 // configured reports whether any key source was named, so verify can tell

@@ -54,7 +54,8 @@ WebSocket closes the upstream sends first with an auth code (1008, 4001,
 4003, 4401, 4403, --auth-close-codes) are logged as
 {"event":"AUTH_FAILURE",...} with the token's fingerprint and
 "current":false when a rotation has since replaced it; --metrics serves
-Prometheus metrics. Logs are JSON lines on stderr; the token never
+Prometheus metrics on any address (it serves no token: :9788 lets
+Prometheus scrape a pod). Logs are JSON lines on stderr; the token never
 appears in them.
 
 Who may call it: the proxy acts as the agent for whoever reaches it, and
@@ -92,7 +93,7 @@ func runProxy(ctx context.Context, e *env, args []string) error {
 		execTO     = fs.Duration("exec-timeout", credential.DefaultExecTimeout, "exec: timeout of one run (and of one Vault request)")
 		warn       = fs.Duration("warn", credential.DefaultExpiringWithin, "log CREDENTIAL_EXPIRING when the token expires within this")
 		closeCodes = fs.String("auth-close-codes", "", "extra WebSocket close codes that mean auth failure, comma-separated")
-		metrics    = fs.String("metrics", "", "serve /metrics on this loopback address, e.g. 127.0.0.1:9788")
+		metrics    = fs.String("metrics", "", "serve /metrics on this address, e.g. 127.0.0.1:9788 or :9788 for a pod's IP (it serves no token)")
 		upTimeout  = fs.Duration("upstream-timeout", upstream.DefaultResponseHeaderTimeout, "how long to wait for the upstream's response headers (504 upstream_timeout after)")
 		force      = fs.Bool("force", false, "allow a token file inside a git work tree or named like .env")
 	)
@@ -135,8 +136,11 @@ func runProxy(ctx context.Context, e *env, args []string) error {
 	if err := gf.validate(*listen); err != nil {
 		return err
 	}
+	// The metrics listener may bind any address: it serves counts and
+	// expiry seconds, never the token, and Prometheus in Kubernetes
+	// scrapes the pod's IP, not its loopback.
 	if *metrics != "" {
-		if err := loopbackOnly(*metrics); err != nil {
+		if _, _, err := net.SplitHostPort(*metrics); err != nil {
 			return usageErr("--metrics: %v", err)
 		}
 	}

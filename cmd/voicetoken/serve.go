@@ -34,6 +34,9 @@ Flags override the policy file; the environment fills flags left unset:
   --addr VOICETOKEN_ADDR   --livekit-url LIVEKIT_URL   --public-livekit-url VOICETOKEN_PUBLIC_LIVEKIT_URL
   --policy VOICETOKEN_POLICY   --origin VOICETOKEN_ORIGINS   --allow-host VOICETOKEN_HOSTS (comma-separated)
 
+With a LiveKit URL other than the dev default, /readyz also checks that
+LiveKit answers (--check-livekit=false turns that off).
+
 On a loopback address the server answers only to Host localhost, 127.0.0.1
 and ::1 (and the policy's hosts:), against DNS rebinding. Beyond loopback,
 browsers get server-chosen identities unless the policy sets
@@ -71,13 +74,13 @@ func runServe(ctx context.Context, e *env, args []string) error {
 		hosts      listFlag
 		maxTTL     = ttlFlag{}
 		addr       = fs.String("addr", envOr("VOICETOKEN_ADDR", server.DefaultAddr), "listen address host:port (env VOICETOKEN_ADDR); keep it on loopback behind a proxy")
-		lkURL      = fs.String("livekit-url", envOr("LIVEKIT_URL", server.DefaultLiveKitURL), "LiveKit server URL (env LIVEKIT_URL)")
+		lkURL      = fs.String("livekit-url", "", "LiveKit server URL (env LIVEKIT_URL, or LIVEKIT_URL in --env-file; default "+server.DefaultLiveKitURL+")")
 		pubURL     = fs.String("public-livekit-url", e.getenv("VOICETOKEN_PUBLIC_LIVEKIT_URL"), "LiveKit URL as browsers reach it (default: --livekit-url)")
 		policyFile = fs.String("policy", e.getenv("VOICETOKEN_POLICY"), "policy file (YAML; see examples/policy.yaml)")
 		defRoom    = fs.String("default-room", "", "room for GET /api/token without ?room= (overrides the policy's default_room)")
 		rate       = fs.Float64("rate", 0, "token requests per second per client address (0 = no limit; default 5)")
 		burst      = fs.Int("burst", 0, "burst per client address (default 50)")
-		checkLK    = fs.Bool("check-livekit", false, "/readyz also checks that LiveKit answers HTTP")
+		checkLK    = fs.Bool("check-livekit", false, "/readyz also checks that LiveKit answers HTTP (default: on unless LiveKit is the dev default "+server.DefaultLiveKitURL+")")
 		logLevel   = fs.String("log-level", "info", "debug, info, warn or error")
 	)
 	fs.Var(&origins, "origin", "browser origin allowed cross-origin, e.g. https://app.example.com (repeatable; env VOICETOKEN_ORIGINS)")
@@ -90,7 +93,16 @@ func runServe(ctx context.Context, e *env, args []string) error {
 	if fs.NArg() > 0 {
 		return usageErr("unexpected argument %q", fs.Arg(0))
 	}
+	var err error
 	set := flagsSet(fs)
+	if *lkURL, err = kf.livekitURL(e, *lkURL, server.DefaultLiveKitURL); err != nil {
+		return usageErr("%v", err)
+	}
+	// A LiveKit other than the dev default is a deployment: /readyz should
+	// say when browsers are handed a server_url where nothing answers.
+	if !set["check-livekit"] {
+		*checkLK = *lkURL != server.DefaultLiveKitURL
+	}
 	if set["rate"] && !(*rate >= 0 && !math.IsInf(*rate, 0)) { // also refuses NaN
 		return usageErr("--rate %v: want token requests per second per client address, or 0 for no limit", *rate)
 	}

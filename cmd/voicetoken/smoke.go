@@ -10,8 +10,9 @@ import (
 
 const smokeUsage = `Usage: voicetoken smoke [flags]
 
-Joins a real LiveKit room with two participants, end to end (the seed's
-step 4), and prints each step with its time:
+Joins a real LiveKit room with two participants, end to end (what to
+check after a token rotation: connect, join, one round trip), and prints
+each step with its time:
 
   tokens       two tokens for a fresh room smoke-<run>, for
                voicetoken-smoke-a-<run> and voicetoken-smoke-b-<run>
@@ -72,11 +73,12 @@ func runSmoke(ctx context.Context, e *env, args []string) error {
 	case *agentAudio && *agent == "":
 		return usageErr("--agent-audio needs --agent NAME")
 	}
-	if *livekitURL == "" {
-		*livekitURL = e.getenv("LIVEKIT_URL")
+	lk, err := kf.livekitURL(e, *livekitURL, "")
+	if err != nil {
+		return usageErr("%v", err)
 	}
-	if *livekitURL == "" {
-		return usageErr("no LiveKit URL: set LIVEKIT_URL or --livekit-url")
+	if *livekitURL = lk; lk == "" {
+		return usageErr("no LiveKit URL: set LIVEKIT_URL or --livekit-url (LIVEKIT_URL in the --env-file counts too)")
 	}
 	if _, err := check.HTTPURL(*livekitURL); err != nil {
 		return usageErr("LiveKit URL: %v", err)

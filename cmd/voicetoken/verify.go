@@ -36,10 +36,13 @@ identity, room name, metadata or attributes over its default limits), and
 a storage credential in roomConfig's egress (readable by whoever holds
 the token), is shown as a warning; it does not change the verdict.
 
+A token API's JSON answer is accepted as the token (its "token" or
+"participant_token" field), on stdin or in --file.
+
 Examples:
   voicetoken verify "$TOKEN"
   voicetoken verify --html voice-agent-selector.html --warn 2h
-  curl -s localhost:9000/api/token?room=r | jq -r .token | voicetoken verify --json -`
+  curl -s 'localhost:9000/api/token?room=r' | voicetoken verify --json -`
 
 func runVerify(ctx context.Context, e *env, args []string) error {
 	fs := newFlagSet(e, "verify", verifyUsage)
@@ -49,7 +52,7 @@ func runVerify(ctx context.Context, e *env, args []string) error {
 		warn   = fs.Duration("warn", 0, "verdict EXPIRING (exit 1) when the token expires within this, e.g. 2h")
 		asJSON = fs.Bool("json", false, "print the report as JSON")
 	)
-	kf.register(fs)
+	kf.registerVerify(fs)
 	in.register(fs)
 	if err := parseFlags(fs, args); err != nil {
 		return err
@@ -92,7 +95,9 @@ func verifyKeys(e *env, kf *keyFlags, raw string) (token.Keyring, string, error)
 		return set, "", nil
 	}
 	if t, err := token.Parse(raw); err == nil && t.Claims.Issuer == keys.DevKey {
-		set, err := kf.load(e, true)
+		// LiveKit's dev secret checks the signature; verify signs nothing,
+		// so the "NOT SAFE FOR PRODUCTION" warning of signing is not due.
+		set, err := keys.NewSet(keys.Pair{Key: keys.DevKey, Secret: keys.DevSecret})
 		if err != nil {
 			return nil, "", err
 		}
@@ -130,7 +135,7 @@ func writeClaims(w io.Writer, c *token.Claims, now time.Time) {
 	row("room", c.Room())
 	row("api key", c.Issuer)
 	row("grants", strings.Join(token.GrantNames(c), " "))
-	for _, p := range token.Problems(c) {
+	for _, p := range verifyWarnings(c) {
 		row("warning", p)
 	}
 	row("metadata", token.Abbrev(c.Metadata, 60))
@@ -164,6 +169,19 @@ func writeClaims(w io.Writer, c *token.Claims, now time.Time) {
 		}
 		row("other", strings.Join(names, " "))
 	}
+}
+
+// noGrant is verify's warning for a JWT that carries no LiveKit grant.
+const noGrant = "no LiveKit grant (video, sip, agent...): a JWT, but not a LiveKit participant token; LiveKit refuses it at join"
+
+// verifyWarnings are the claims LiveKit would misread or refuse, and a
+// token with no LiveKit grant at all, which can be VALID as a JWT.
+func verifyWarnings(c *token.Claims) []string {
+	ws := token.Problems(c)
+	if len(token.GrantNames(c)) == 0 {
+		ws = append([]string{noGrant}, ws...)
+	}
+	return ws
 }
 
 // safe makes a claim printable on a terminal: a value with control
@@ -231,7 +249,7 @@ func writeReportJSON(w io.Writer, rep token.Report, raw, note string, now time.T
 	if t := rep.Token; t != nil {
 		c := &t.Claims
 		o.Identity, o.Room, o.Grants = c.ParticipantIdentity(), c.Room(), token.GrantNames(c)
-		o.Warnings = token.Problems(c)
+		o.Warnings = verifyWarnings(c)
 		o.Header, o.Claims = &t.Header, c
 		if c.IssuedAt != 0 {
 			ts := time.Unix(c.IssuedAt, 0).UTC()

@@ -47,12 +47,16 @@ func (s Status) Value() float64 {
 }
 
 // Result is one check's outcome. A check's Run sets Status and Detail; the
-// Runner sets Name and Duration.
+// Runner sets Name, and Duration unless Run set it (a measured round trip).
 type Result struct {
 	Name     string
 	Status   Status
 	Detail   string
 	Duration time.Duration
+	// Expires is when the token the check read expires (the earliest
+	// of several); zero when it read none or the token has no exp.
+	// --watch exports it as voicetoken_check_token_expiry_seconds.
+	Expires time.Time
 }
 
 // Okf, Warnf, Failf and Skipf build a Result with a formatted detail.
@@ -215,7 +219,11 @@ func (r *Runner) runOne(ctx context.Context, c Check, bad string, deps, after []
 	case <-hard.C:
 		res = Failf("did not finish within %s", timeout)
 	}
-	res.Duration = now().Sub(start)
+	// A check that measured what it reports (smoke's round trip) keeps
+	// its own figure, so the time column and the detail agree.
+	if res.Duration <= 0 {
+		res.Duration = now().Sub(start)
+	}
 	if res.Duration < 0 {
 		res.Duration = 0
 	}

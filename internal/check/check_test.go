@@ -195,6 +195,31 @@ func TestRunnerMeasuresWithInjectedClock(t *testing.T) {
 	}
 }
 
+// A check that measured what it reports (smoke's round trip: 12ms, while
+// the step itself took 1.5s here) keeps its own duration, so the table's
+// time column says what the detail says.
+func TestRunnerKeepsAMeasuredDuration(t *testing.T) {
+	clock := func() func() time.Time {
+		var mu sync.Mutex
+		at := testNow
+		return func() time.Time {
+			mu.Lock()
+			defer mu.Unlock()
+			at = at.Add(1500 * time.Millisecond)
+			return at
+		}
+	}()
+	measured := func(context.Context) check.Result {
+		r := check.Okf("round trip 12ms")
+		r.Duration = 12 * time.Millisecond
+		return r
+	}
+	got := (&check.Runner{Now: clock}).Run(context.Background(), []check.Check{{Name: "round trip", Run: measured}})
+	if got[0].Duration != 12*time.Millisecond {
+		t.Errorf("duration = %s, want the measured 12ms", got[0].Duration)
+	}
+}
+
 func TestExitCode(t *testing.T) {
 	tests := []struct {
 		name     string

@@ -38,7 +38,9 @@ type FixOptions struct {
 	// Warn: a token expiring within this is re-minted, as is an expired one.
 	Warn time.Duration
 	// TTL is the new token's lifetime; zero means the old token's
-	// (exp - iat, at most MaxInheritedTTL), else DefaultFixTTL.
+	// (exp - iat, else DefaultFixTTL), plus Warn when that is within
+	// Warn (so that the new token clears the warn window), at most
+	// MaxInheritedTTL.
 	TTL time.Duration
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
@@ -54,6 +56,14 @@ type FixResult struct {
 	// Capped is the longest inherited lifetime cut to MaxInheritedTTL;
 	// zero when none was.
 	Capped time.Duration
+	// Lengthened is the shortest inherited lifetime that was within
+	// Warn, and so was lengthened to clear the warn window (else the page
+	// would stay EXPIRING and every run would re-mint it); zero when none
+	// was.
+	Lengthened time.Duration
+	// StillWarn is set when no lifetime --fix may give clears Warn
+	// (Warn is at least MaxInheritedTTL): the page stays EXPIRING.
+	StillWarn bool
 }
 
 // FixPage re-mints every token hardcoded in the page at path that is
@@ -94,10 +104,11 @@ func FixPage(path string, o FixOptions) (FixResult, error) {
 	// the tokens not yet replaced stay valid.
 	for i := len(ms) - 1; i >= 0; i-- {
 		m := ms[i]
-		raw, exp, fixed, capped, err := refresh(m.Token, o, at)
+		raw, exp, fixed, life, err := refresh(m.Token, o, at)
 		if err != nil {
 			return res, fmt.Errorf("%w: %s token %d of %d: %w", ErrCannotFix, path, i+1, len(ms), err)
 		}
+		capped := life.capped
 		if res.Expiry.IsZero() || exp.Before(res.Expiry) {
 			res.Expiry = exp
 		}
@@ -106,6 +117,10 @@ func FixPage(path string, o FixOptions) (FixResult, error) {
 		}
 		res.Fixed++
 		res.Capped = max(res.Capped, capped)
+		if life.lengthened > 0 && (res.Lengthened == 0 || life.lengthened < res.Lengthened) {
+			res.Lengthened = life.lengthened
+		}
+		res.StillWarn = res.StillWarn || life.stillWarn
 		if out, err = page.Replace(out, m, raw); err != nil {
 			return res, fmt.Errorf("fix %s: %w", path, err)
 		}
@@ -123,34 +138,59 @@ func FixPage(path string, o FixOptions) (FixResult, error) {
 	return res, nil
 }
 
+// lifetimeChoice says how refresh chose a new token's lifetime.
+type lifetimeChoice struct {
+	capped     time.Duration // inherited lifetime cut to MaxInheritedTTL
+	lengthened time.Duration // inherited lifetime within Warn, lengthened
+	stillWarn  bool          // no lifetime --fix may give clears Warn
+}
+
+// newLifetime is the lifetime of a re-minted token: o.TTL when given,
+// else the old token's (at most MaxInheritedTTL). An inherited lifetime
+// within o.Warn is lengthened by o.Warn, so that the new token clears the
+// warn window by the old lifetime: re-minted no more often than before,
+// instead of staying EXPIRING and re-minted on every run.
+func newLifetime(c *token.Claims, o FixOptions) (time.Duration, lifetimeChoice) {
+	if o.TTL > 0 {
+		return o.TTL, lifetimeChoice{stillWarn: o.TTL <= o.Warn}
+	}
+	var why lifetimeChoice
+	ttl := lifetime(c)
+	if ttl <= o.Warn {
+		why.lengthened, ttl = ttl, o.Warn+ttl
+	}
+	if ttl > MaxInheritedTTL {
+		if why.lengthened == 0 {
+			why.capped = ttl
+		}
+		ttl = MaxInheritedTTL
+	}
+	why.stillWarn = ttl <= o.Warn
+	return ttl, why
+}
+
 // refresh returns a new token for raw when it needs one (fixed), else raw,
-// and the inherited lifetime it cut to MaxInheritedTTL, if any.
-func refresh(raw string, o FixOptions, now time.Time) (_ string, exp time.Time, fixed bool, capped time.Duration, _ error) {
+// and how its lifetime was chosen.
+func refresh(raw string, o FixOptions, now time.Time) (_ string, exp time.Time, fixed bool, why lifetimeChoice, _ error) {
 	if o.Keys == nil {
-		return "", time.Time{}, false, 0, errors.New("no API key configured to sign a new token with")
+		return "", time.Time{}, false, why, errors.New("no API key configured to sign a new token with")
 	}
 	rep := token.Check(raw, o.Keys, now, o.Warn)
 	switch rep.Verdict {
 	case token.Valid:
 		exp, _ := rep.Token.Claims.Expiry()
-		return raw, exp, false, 0, nil
+		return raw, exp, false, why, nil
 	case token.Expiring, token.Expired:
 	default:
-		return "", time.Time{}, false, 0, fmt.Errorf("%s: %w", rep.Verdict, rep.Err)
+		return "", time.Time{}, false, why, fmt.Errorf("%s: %w", rep.Verdict, rep.Err)
 	}
 	c := rep.Token.Claims.Clone()
-	ttl := o.TTL
-	if ttl <= 0 {
-		ttl = lifetime(c)
-		if ttl > MaxInheritedTTL {
-			capped, ttl = ttl, MaxInheritedTTL
-		}
-	}
+	ttl, why := newLifetime(c, o)
 	raw, err := rep.Key.Mint(*c, now, ttl)
 	if err != nil {
-		return "", time.Time{}, false, 0, fmt.Errorf("mint: %w", err)
+		return "", time.Time{}, false, why, fmt.Errorf("mint: %w", err)
 	}
-	return raw, now.Add(ttl).Truncate(time.Second), true, capped, nil
+	return raw, now.Add(ttl).Truncate(time.Second), true, why, nil
 }
 
 // lifetime is how long a token was issued for: exp - iat, else exp - nbf,
@@ -232,8 +272,15 @@ func Fix(name, path string, o FixOptions) Check {
 			return Okf("nothing to fix: the page's token expires %s", exp)
 		}
 		msg := fmt.Sprintf("re-minted %d of %d token(s): new expiry %s; backup %s", res.Fixed, res.Tokens, exp, res.Backup)
-		if res.Capped > 0 {
+		switch {
+		case res.StillWarn && o.TTL > 0:
+			return Warnf("%s; --ttl %s is within --warn %s, so the page stays EXPIRING and is re-minted on every run: pass a --ttl longer than --warn", msg, token.HumanDuration(o.TTL), token.HumanDuration(o.Warn))
+		case res.StillWarn:
+			return Warnf("%s; --warn %s is at least the longest lifetime --fix gives (%s), so the page stays EXPIRING: pass a smaller --warn, or --ttl", msg, token.HumanDuration(o.Warn), token.HumanDuration(MaxInheritedTTL))
+		case res.Capped > 0:
 			return Warnf("%s; the old token's lifetime (%s) was cut to %s: pass --ttl to choose one", msg, token.HumanDuration(res.Capped), token.HumanDuration(MaxInheritedTTL))
+		case res.Lengthened > 0:
+			return Okf("%s; the old token's lifetime (%s) is within --warn %s, so the new one lives %s longer, to clear the warn window", msg, token.HumanDuration(res.Lengthened), token.HumanDuration(o.Warn), token.HumanDuration(o.Warn))
 		}
 		return Okf("%s", msg)
 	}}

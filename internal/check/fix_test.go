@@ -136,6 +136,9 @@ func TestFixPageCases(t *testing.T) {
 	epoch := time.Unix(1, 0) // iat 1970: an inherited lifetime of 56 years
 	since1970 := mint(t, k, epoch, testNow.Sub(epoch)+time.Hour)
 	month := mint(t, k, testNow.Add(-30*24*time.Hour), 30*24*time.Hour+time.Hour)
+	// A 1h token inside a 2h warn window: re-minted with the same 1h it
+	// would stay EXPIRING and be re-minted on every cron run.
+	short := mint(t, k, testNow.Add(-30*time.Minute), time.Hour)
 	pageOf := func(toks ...string) string {
 		var b strings.Builder
 		b.WriteString("<script>\n")
@@ -161,6 +164,9 @@ func TestFixPageCases(t *testing.T) {
 		{name: "30-day lifetime capped", page: pageOf(month), opts: check.FixOptions{Keys: k, Warn: 2 * time.Hour}, fixed: 1, ttl: check.MaxInheritedTTL},
 		{name: "issued in 1970, --ttl", page: pageOf(since1970), opts: check.FixOptions{Keys: k, Warn: 2 * time.Hour, TTL: 10 * 24 * time.Hour}, fixed: 1, ttl: 10 * 24 * time.Hour},
 		{name: "two tokens, one old", page: pageOf(valid, expiring), opts: check.FixOptions{Keys: k, Warn: 2 * time.Hour}, fixed: 1, ttl: 6 * time.Hour},
+		{name: "lifetime within warn: lengthened to clear it", page: pageOf(short), opts: check.FixOptions{Keys: k, Warn: 2 * time.Hour}, fixed: 1, ttl: 3 * time.Hour},
+		{name: "lifetime within a warn of 7d: cut to 7d", page: pageOf(short), opts: check.FixOptions{Keys: k, Warn: check.MaxInheritedTTL}, fixed: 1, ttl: check.MaxInheritedTTL},
+		{name: "lifetime within warn, --ttl is kept", page: pageOf(short), opts: check.FixOptions{Keys: k, Warn: 2 * time.Hour, TTL: time.Hour}, fixed: 1, ttl: time.Hour},
 		{name: "bad signature is not papered over", page: pageOf(forged), opts: check.FixOptions{Keys: k, Warn: 2 * time.Hour}, wantErr: check.ErrCannotFix},
 		{name: "no secret for the token's key", page: pageOf(expiring), opts: check.FixOptions{Keys: devKeys(t), Warn: 2 * time.Hour}, wantErr: check.ErrCannotFix},
 		{name: "no keys", page: pageOf(expiring), opts: check.FixOptions{Warn: 2 * time.Hour}, wantErr: check.ErrCannotFix},
@@ -240,6 +246,38 @@ func TestFixCheck(t *testing.T) {
 	got = runOne(t, check.Fix("fix", capped, check.FixOptions{Keys: testKey(t), Warn: 2 * time.Hour, Now: fixedNow}))
 	if got.Status != check.Warn || !strings.HasSuffix(got.Detail, "the old token's lifetime (20780d 12h) was cut to 7d: pass --ttl to choose one") {
 		t.Errorf("capped lifetime: %s %q", got.Status, got.Detail)
+	}
+	// A lifetime within --warn: the new token clears the window, and the
+	// next run has nothing to fix.
+	shortPage := writeFile(t, t.TempDir(), "page.html", "<script>const TOKEN = '"+mint(t, testKey(t), testNow.Add(-30*time.Minute), time.Hour)+"';</script>", 0o644)
+	got = runOne(t, check.Fix("fix", shortPage, check.FixOptions{Keys: testKey(t), Warn: 2 * time.Hour, Now: fixedNow}))
+	if got.Status != check.OK || !strings.HasSuffix(got.Detail, "the old token's lifetime (1h) is within --warn 2h, so the new one lives 2h longer, to clear the warn window") {
+		t.Errorf("short lifetime: %s %q", got.Status, got.Detail)
+	}
+	got = runOne(t, check.Fix("fix", shortPage, check.FixOptions{Keys: testKey(t), Warn: 2 * time.Hour, Now: fixedNow}))
+	if got.Status != check.OK || !strings.HasPrefix(got.Detail, "nothing to fix") {
+		t.Errorf("the run after: %s %q, want nothing to fix", got.Status, got.Detail)
+	}
+	// When nothing --fix may give clears --warn, it says so and why.
+	tests := []struct {
+		name string
+		opts check.FixOptions
+		want string
+	}{
+		{name: "--ttl within --warn", opts: check.FixOptions{Warn: 2 * time.Hour, TTL: time.Hour},
+			want: "--ttl 1h is within --warn 2h, so the page stays EXPIRING and is re-minted on every run: pass a --ttl longer than --warn"},
+		{name: "--warn of 8d", opts: check.FixOptions{Warn: 8 * 24 * time.Hour},
+			want: "--warn 8d is at least the longest lifetime --fix gives (7d), so the page stays EXPIRING: pass a smaller --warn, or --ttl"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			p := writeFile(t, t.TempDir(), "page.html", "<script>const TOKEN = '"+mint(t, testKey(t), testNow.Add(-30*time.Minute), time.Hour)+"';</script>", 0o644)
+			tt.opts.Keys, tt.opts.Now = testKey(t), fixedNow
+			got := runOne(t, check.Fix("fix", p, tt.opts))
+			if got.Status != check.Warn || !strings.HasSuffix(got.Detail, tt.want) {
+				t.Errorf("%s %q, want warn ...%q", got.Status, got.Detail, tt.want)
+			}
+		})
 	}
 	got = runOne(t, check.Fix("fix", filepath.Join(t.TempDir(), "missing.html"), check.FixOptions{Keys: devKeys(t)}))
 	if got.Status != check.Fail || !strings.Contains(got.Detail, "no such file") {

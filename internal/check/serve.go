@@ -105,3 +105,44 @@ func sizeString(n int) string {
 	}
 	return fmt.Sprintf("%d KiB", n>>10)
 }
+
+// ServeLiveKitURL checks the LiveKit URL that serve hands to browsers
+// (GET /api/config's server_url, the same as /api/token's): that LiveKit
+// must answer HTTP (a server_url where nothing listens breaks every join
+// while the token API looks healthy), and it should be the LiveKit that
+// the other rows checked (checked, in HTTPURL form; "" when none was).
+// Unreachable is a failure; reachable but another server than checked, a
+// warning: serve's --public-livekit-url may name it on purpose.
+func ServeLiveKitURL(name, base, checked string, client *http.Client) Check {
+	return Check{Name: name, Run: func(ctx context.Context) Result {
+		resp, body, err := fetch(ctx, client, http.MethodGet, base+"/api/config", "", nil)
+		if err != nil {
+			return Failf("%s/api/config: %v", base, err)
+		}
+		if resp.StatusCode != http.StatusOK {
+			return Failf("GET /api/config answered %s: %s", resp.Status, orStatus(bodyMessage(body), resp))
+		}
+		var cfg struct {
+			ServerURL string `json:"server_url"`
+		}
+		if err := json.Unmarshal(body, &cfg); err != nil || cfg.ServerURL == "" {
+			return Failf("GET /api/config answered 200 without a JSON {\"server_url\": ...}")
+		}
+		handed, err := HTTPURL(cfg.ServerURL)
+		if err != nil {
+			return Failf("serve hands browsers server_url %q, which no LiveKit client can use: %v", cfg.ServerURL, err)
+		}
+		r, _, err := fetch(ctx, client, http.MethodGet, handed+"/", "", nil)
+		if err != nil {
+			return Failf("serve hands browsers server_url %s, where LiveKit is not reachable: %v; set serve's LIVEKIT_URL (or --public-livekit-url) to the LiveKit browsers should join", cfg.ServerURL, err)
+		}
+		r.Body.Close()
+		switch {
+		case checked == "":
+			return Okf("serve hands browsers server_url %s, which answers HTTP (%s)", cfg.ServerURL, r.Status)
+		case handed != checked:
+			return Warnf("serve hands browsers server_url %s, not the LiveKit checked here (%s): if browsers reach LiveKit at another address, pass that one as --livekit-url", cfg.ServerURL, checked)
+		}
+		return Okf("serve hands browsers server_url %s, the LiveKit checked here", cfg.ServerURL)
+	}}
+}

@@ -1,6 +1,7 @@
 package check_test
 
 import (
+	"context"
 	"encoding/json"
 	"io"
 	"net/http"
@@ -115,6 +116,51 @@ func TestServe(t *testing.T) {
 			}
 			if strings.Contains(got.Detail, "eyJ") {
 				t.Errorf("detail shows a token: %q", got.Detail)
+			}
+		})
+	}
+}
+
+func TestServeLiveKitURL(t *testing.T) {
+	livekit := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "OK") }))
+	defer livekit.Close()
+	other := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "OK") }))
+	defer other.Close()
+	dead := httptest.NewServer(http.NotFoundHandler())
+	deadURL := "ws" + strings.TrimPrefix(dead.URL, "http")
+	dead.Close()
+	ws := func(s *httptest.Server) string { return "ws" + strings.TrimPrefix(s.URL, "http") }
+	serveWith := func(config string) string {
+		srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if r.URL.Path != "/api/config" {
+				http.NotFound(w, r)
+				return
+			}
+			io.WriteString(w, config)
+		}))
+		t.Cleanup(srv.Close)
+		return srv.URL
+	}
+	tests := []struct {
+		name    string
+		config  string
+		checked string
+		want    check.Status
+		detail  string
+	}{
+		{name: "the LiveKit checked", config: `{"server_url":"` + ws(livekit) + `"}`, checked: livekit.URL, want: check.OK, detail: "the LiveKit checked here"},
+		{name: "nothing there (the 127.0.0.1:7880 incident)", config: `{"server_url":"` + deadURL + `"}`, checked: livekit.URL, want: check.Fail, detail: "not reachable"},
+		{name: "another LiveKit, reachable", config: `{"server_url":"` + ws(other) + `"}`, checked: livekit.URL, want: check.Warn, detail: "not the LiveKit checked"},
+		{name: "no LiveKit checked: the handed one answers", config: `{"server_url":"` + ws(other) + `"}`, want: check.OK, detail: "answers HTTP"},
+		{name: "no LiveKit checked: nothing there", config: `{"server_url":"` + deadURL + `"}`, want: check.Fail, detail: "not reachable"},
+		{name: "not a LiveKit URL", config: `{"server_url":"ftp://x"}`, want: check.Fail, detail: "no LiveKit client can use"},
+		{name: "no server_url", config: `{}`, want: check.Fail, detail: "without a JSON"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			res := (&check.Runner{}).Run(context.Background(), []check.Check{check.ServeLiveKitURL("serve livekit url", serveWith(tt.config), tt.checked, check.NewHTTPClient())})[0]
+			if res.Status != tt.want || !strings.Contains(res.Detail, tt.detail) {
+				t.Errorf("%s: %s, want %s with %q", res.Status, res.Detail, tt.want, tt.detail)
 			}
 		})
 	}

@@ -112,10 +112,16 @@ func LiveKitToken(name string, read func() ([]string, error), o TokenOptions) Ch
 		}
 		worst := -1
 		var worstRes Result
+		var earliest time.Time
 		for i, raw := range raws {
 			res := checkLiveKitToken(raw, o, now())
 			if worst < 0 || rank(res.Status) > rank(worstRes.Status) {
 				worst, worstRes = i, res
+			}
+			if t, err := token.Decode(raw); err == nil {
+				if exp, ok := t.Claims.Expiry(); ok && (earliest.IsZero() || exp.Before(earliest)) {
+					earliest = exp
+				}
 			}
 		}
 		if worst < 0 {
@@ -124,6 +130,7 @@ func LiveKitToken(name string, read func() ([]string, error), o TokenOptions) Ch
 		if len(raws) > 1 {
 			worstRes.Detail = fmt.Sprintf("token %d of %d: %s", worst+1, len(raws), worstRes.Detail)
 		}
+		worstRes.Expires = earliest
 		return worstRes
 	}}
 }
@@ -331,6 +338,9 @@ func Credential(name string, spec CredentialSpec, getenv func(string) string, wa
 			}
 			return Okf("VALID: %s, %s", expiresIn(t, at), desc)
 		}()
+		if exp, ok := c.Expiry(); ok {
+			res.Expires = exp
+		}
 		if modeNote != "" && res.Status == OK {
 			res.Status = Warn
 		}

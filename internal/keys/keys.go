@@ -34,6 +34,7 @@ const (
 	EnvAPISecret = "LIVEKIT_API_SECRET"
 	EnvKeys      = "LIVEKIT_KEYS" // "key: secret" pairs, as livekit-server reads them
 	EnvKeyFile   = "VOICETOKEN_KEY_FILE"
+	EnvURL       = "LIVEKIT_URL" // the server, which the agent templates' .env holds beside the keys
 )
 
 // MinSecretLen is the shortest API secret LiveKit's server accepts without
@@ -226,6 +227,34 @@ func Load(cfg Config) (*Set, error) {
 		s.primary = k
 	}
 	return s, nil
+}
+
+// LiveKitURL returns the LiveKit server URL that cfg's environment names:
+// LIVEKIT_URL from Getenv, else from the .env file, as the livekit-agent
+// templates keep it beside the keys; "" when neither sets it. The flag
+// (--livekit-url) is the caller's and wins over both.
+func LiveKitURL(cfg Config) (string, error) {
+	if cfg.Getenv != nil {
+		if v := cfg.Getenv(EnvURL); v != "" {
+			return v, nil
+		}
+	}
+	if cfg.EnvFile == "" {
+		return "", nil
+	}
+	readFile := cfg.ReadFile
+	if readFile == nil {
+		readFile = os.ReadFile
+	}
+	data, err := readFile(cfg.EnvFile)
+	if err != nil {
+		return "", fmt.Errorf("read env file: %w", err)
+	}
+	env, err := ParseEnvFile(data)
+	if err != nil {
+		return "", fmt.Errorf("env file %s: %w", cfg.EnvFile, err)
+	}
+	return env[EnvURL], nil
 }
 
 // CheckFileMode returns a warning when a secret file can be read by group

@@ -203,3 +203,39 @@ func FuzzParseEnvFile(f *testing.F) {
 }
 
 var nowForTest = time.Date(2026, 11, 23, 12, 0, 0, 0, time.UTC)
+
+func TestLiveKitURL(t *testing.T) {
+	files := map[string]string{
+		"dev.env":    "LIVEKIT_URL=wss://from-file.example\nLIVEKIT_API_KEY=k\n",
+		"nourl.env":  "LIVEKIT_API_KEY=k\n",
+		"broken.env": "LIVEKIT_URL='unterminated\n",
+	}
+	read := func(p string) ([]byte, error) {
+		if s, ok := files[p]; ok {
+			return []byte(s), nil
+		}
+		return nil, os.ErrNotExist
+	}
+	tests := []struct {
+		name    string
+		env     map[string]string
+		envFile string
+		want    string
+		wantErr bool
+	}{
+		{name: "nothing", want: ""},
+		{name: "the env file", envFile: "dev.env", want: "wss://from-file.example"},
+		{name: "the environment wins", env: map[string]string{"LIVEKIT_URL": "ws://env.example"}, envFile: "dev.env", want: "ws://env.example"},
+		{name: "a file without it", envFile: "nourl.env", want: ""},
+		{name: "a missing file", envFile: "missing.env", wantErr: true},
+		{name: "a broken file", envFile: "broken.env", wantErr: true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := keys.LiveKitURL(keys.Config{EnvFile: tt.envFile, ReadFile: read, Getenv: func(k string) string { return tt.env[k] }})
+			if (err != nil) != tt.wantErr || got != tt.want {
+				t.Errorf("LiveKitURL = %q, %v; want %q, error %v", got, err, tt.want, tt.wantErr)
+			}
+		})
+	}
+}

@@ -225,7 +225,7 @@ func (r *Rules) ttl(cl *class, asked string) (time.Duration, *Denial) {
 		ttl = d
 	}
 	if ttl > cl.maxTTL {
-		return 0, deny(CodeTTLTooLong, "ttl "+token.HumanDuration(ttl)+" is longer than the maximum "+token.HumanDuration(cl.maxTTL))
+		return 0, deny(CodeTTLTooLong, "ttl "+token.HumanDuration(ttl)+" is longer than the maximum "+token.HumanDuration(cl.maxTTL)+": ask for less, or raise the cap (serve --max-ttl, or max_ttl in the policy file)")
 	}
 	return ttl, nil
 }
