@@ -140,12 +140,14 @@ type child struct {
 // Run starts the child with first, then restarts or signals it on each
 // Notify and forwards sigs to it, until the child exits on its own (its
 // exit code is returned) or ctx ends (the child is stopped, and its code
-// returned). err is set only when the child cannot be started.
+// returned). A forwarded SIGINT or SIGTERM gives the child Grace to exit
+// before SIGKILL. err is set only when the child cannot be started.
 func (s *Supervisor) Run(ctx context.Context, first *credential.Credential, sigs <-chan os.Signal) (int, error) {
 	c, err := s.start(ctx, first)
 	if err != nil {
 		return 1, err
 	}
+	var kill <-chan time.Time // armed by a forwarded SIGINT or SIGTERM
 	for {
 		select {
 		case <-c.done:
@@ -155,6 +157,13 @@ func (s *Supervisor) Run(ctx context.Context, first *credential.Credential, sigs
 			return code, nil
 		case sig := <-sigs:
 			s.signal(ctx, c, sig, "forwarded")
+			if (sig == syscall.SIGTERM || sig == syscall.SIGINT) && kill == nil {
+				kill = time.After(s.cfg.Grace) // asked to stop: it has Grace to do so
+			}
+		case <-kill:
+			s.log.LogAttrs(ctx, slog.LevelWarn, "agent did not stop within the grace period; killing it",
+				slog.String("event", "AGENT_KILLED"), slog.Int("pid", c.cmd.Process.Pid), slog.Duration("grace", s.cfg.Grace))
+			syscall.Kill(-c.cmd.Process.Pid, syscall.SIGKILL)
 		case nc := <-s.changes:
 			if nc.Fingerprint() == c.cred.Fingerprint() {
 				continue

@@ -223,7 +223,10 @@ func TestRunRestartsOncePerAcceptedChange(t *testing.T) {
 				if err != nil {
 					t.Fatal(err)
 				}
-				accept := func(ctx context.Context, c *credential.Credential) error { _, err := p.Probe(ctx, c.Token()); return err }
+				accept := func(ctx context.Context, c *credential.Credential) error {
+					_, err := p.Probe(ctx, c.Token())
+					return err
+				}
 
 				path, write := w.setup(t, t.TempDir(), a)
 				cfg := supervise.Config{Grace: 5 * time.Second}
