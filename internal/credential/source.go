@@ -39,6 +39,8 @@ const (
 	// debounce coalesces the burst of events of one update (an editor's
 	// temp file, write and rename; Kubernetes' four-step swap).
 	debounce = 100 * time.Millisecond
+	// debounceEmpty is the debounce while there is no value at all.
+	debounceEmpty = 20 * time.Millisecond
 	// maxFileSize bounds what is read from a file or a command: a token
 	// plus a little whitespace.
 	maxFileSize = token.MaxTokenSize + 1024
@@ -71,9 +73,10 @@ type Config struct {
 	// ExpiringWithin is when CREDENTIAL_EXPIRING is logged; zero means
 	// DefaultExpiringWithin.
 	ExpiringWithin time.Duration
-	// OnChange, if set, is called after each new value is stored, from the
-	// goroutine that loaded it.
-	OnChange func(*Credential)
+	// OnChange, if set, is called after each new value is stored (not
+	// for the value New reads), with the one it replaced (nil when there
+	// was none), from the goroutine that loaded it: it must not block.
+	OnChange func(old, cur *Credential)
 	// Vault reads vault: sources; nil means a client configured from the
 	// environment through Getenv (VAULT_ADDR, VAULT_TOKEN, ...).
 	Vault *vault.Client
@@ -235,11 +238,11 @@ func (s *Source) Run(ctx context.Context) error {
 			return ctx.Err()
 		case <-changed:
 			if settle == nil {
-				settle = time.After(debounce)
+				settle = time.After(s.debounce())
 			}
 		case <-s.recheck:
 			if settle == nil {
-				settle = time.After(debounce)
+				settle = time.After(s.debounce())
 			}
 		case <-settle:
 			settle = nil
@@ -256,6 +259,16 @@ func (s *Source) Run(ctx context.Context) error {
 			s.checkExpiry(ctx)
 		}
 	}
+}
+
+// debounce is how long a burst of events settles before the read. With no
+// value yet, every request is answered 503 meanwhile: read sooner (a
+// partial file is re-read once anyway, see suspect).
+func (s *Source) debounce() time.Duration {
+	if s.Current() == nil {
+		return debounceEmpty
+	}
+	return debounce
 }
 
 func (s *Source) watchFailed(ctx context.Context, msg string, err error) {
@@ -349,8 +362,8 @@ func (s *Source) load(ctx context.Context, why string, force bool) (*Credential,
 		attrs = append(attrs, slog.String("warning", warning))
 	}
 	s.log.LogAttrs(ctx, slog.LevelInfo, "credential loaded", attrs...)
-	if s.cfg.OnChange != nil {
-		s.cfg.OnChange(c)
+	if s.cfg.OnChange != nil && why != "start" {
+		s.cfg.OnChange(old, c)
 	}
 	s.checkExpiryLocked(ctx)
 	return c, nil

@@ -113,9 +113,9 @@ func New(cfg Config) (*Supervisor, error) {
 
 // Notify hands Run a new, accepted credential; it never blocks. When
 // several arrive before Run takes one, only the latest counts: the child
-// is restarted once, with the newest token. Wire it to
-// credential.Config.OnChange.
-func (s *Supervisor) Notify(c *credential.Credential) {
+// is restarted once, with the newest token. Its signature is
+// credential.Config.OnChange's; old is not used.
+func (s *Supervisor) Notify(_, c *credential.Credential) {
 	for {
 		select {
 		case s.changes <- c:
