@@ -488,3 +488,38 @@ func TestConcurrentReaders(t *testing.T) {
 		t.Fatal("last token not current")
 	}
 }
+
+// TestExecSourceTickerDrivesRefresh: with an injected Ticker each Poll is
+// one run of the command, done when Poll returns: a test needs no wait,
+// and "nothing changed" is asserted after a run that had its chance.
+func TestExecSourceTickerDrivesRefresh(t *testing.T) {
+	now := time.Now()
+	l := newLogs(t)
+	first, second, expired := tokenExp(t, now, time.Hour), tokenExp(t, now, 3*time.Hour), tokenExp(t, now, -time.Hour)
+	l.Secret(first, second, expired)
+	p := filepath.Join(t.TempDir(), "tok")
+	writeToken(t, p, first)
+	tick := credentialtest.NewTicker()
+	var changes atomic.Int32
+	src := startSource(t, l, credential.Config{
+		Spec: credential.Spec{Kind: credential.KindExec, Argv: []string{"cat", p}}, Ticker: tick,
+		OnChange: func(_, _ *credential.Credential) { changes.Add(1) },
+	})
+	steps := []struct {
+		name, write, want string
+		changes           int32
+	}{
+		{name: "unchanged", write: first, want: first},
+		{name: "a new token", write: second, want: second, changes: 1},
+		{name: "an expired one is refused", write: expired, want: second, changes: 1},
+	}
+	for _, st := range steps {
+		writeToken(t, p, st.write)
+		if !tick.Poll(t.Context()) {
+			t.Fatalf("%s: no refresh", st.name)
+		}
+		if src.Token() != st.want || changes.Load() != st.changes {
+			t.Errorf("%s: token %s after the refresh, %d changes; want %s, %d", st.name, token.Fingerprint(src.Token()), changes.Load(), token.Fingerprint(st.want), st.changes)
+		}
+	}
+}
