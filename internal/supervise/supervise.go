@@ -165,8 +165,8 @@ func (s *Supervisor) Run(ctx context.Context, first *credential.Credential, sigs
 				slog.String("event", "AGENT_KILLED"), slog.Int("pid", c.cmd.Process.Pid), slog.Duration("grace", s.cfg.Grace))
 			syscall.Kill(-c.cmd.Process.Pid, syscall.SIGKILL)
 		case nc := <-s.changes:
-			if nc.Fingerprint() == c.cred.Fingerprint() {
-				continue
+			if nc.Fingerprint() == c.cred.Fingerprint() || kill != nil {
+				continue // the same token, or stopping: no restart
 			}
 			if c, err = s.change(ctx, c, nc); err != nil {
 				return 1, err
