@@ -4,6 +4,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -55,4 +56,21 @@ func TestRunCommand(t *testing.T) {
 			}
 		})
 	}
+}
+
+func FuzzParseOnChange(f *testing.F) {
+	for _, s := range []string{"restart", "signal:HUP", "signal:SIGUSR1", "signal:", "signal:KILL", "reload", ""} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		sig, err := parseOnChange(s)
+		switch {
+		case err != nil && sig != 0:
+			t.Fatalf("parseOnChange(%q) = %v with error %v", s, sig, err)
+		case err == nil && sig == 0 && s != "restart":
+			t.Fatalf("parseOnChange(%q) means restart", s)
+		case err == nil && sig == syscall.SIGKILL:
+			t.Fatalf("parseOnChange(%q) = SIGKILL", s)
+		}
+	})
 }
