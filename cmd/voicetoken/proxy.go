@@ -365,9 +365,7 @@ func (x proxyExtras) onChange(ctx context.Context, e *env, log *slog.Logger, spe
 		return nil
 	}
 	h := &supervise.Hook{Argv: x.hook, Source: spec.String(), Stdout: e.stderr, Stderr: e.stderr, Logger: log}
-	if spec.Kind == credential.KindFile {
-		h.File = spec.Path
-	}
+	h.File, _ = spec.File()
 	type change struct{ old, cur *credential.Credential }
 	changes := make(chan change, 16)
 	go func() {

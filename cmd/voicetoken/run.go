@@ -183,10 +183,10 @@ func parseRunFlags(e *env, args []string) (*runConfig, error) {
 	if rc.spec, err = credential.ParseSpec(*credSpec); err != nil {
 		return nil, usageErr("--credential: %v", err)
 	}
-	if rc.spec.Kind == credential.KindFile {
-		rc.tokenFile = rc.spec.Path
+	if path, ok := rc.spec.File(); ok {
+		rc.tokenFile = path
 		if *envName == "" {
-			rc.sup.TokenFile = rc.spec.Path
+			rc.sup.TokenFile = path
 		}
 	} else if *envName == "" {
 		return nil, usageErr("--env NAME is required for %s: only a file: credential can be handed over as PODIUM_TOKEN_FILE", rc.spec)

@@ -65,6 +65,15 @@ func ParseSpec(s string) (Spec, error) {
 	return d.parse(rest)
 }
 
+// File returns the path of a file: spec, which can be handed to an agent
+// as PODIUM_TOKEN_FILE, and false for the other kinds.
+func (s Spec) File() (string, bool) {
+	if s.Kind != KindFile {
+		return "", false
+	}
+	return s.Path, true
+}
+
 // String returns the spec in a form safe to log: an exec: command shows
 // its program and the number of arguments only.
 func (s Spec) String() string {
