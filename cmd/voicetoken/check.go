@@ -15,6 +15,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"voicetoken/internal/check"
+	"voicetoken/internal/credential"
 	"voicetoken/internal/keys"
 	"voicetoken/internal/token"
 )
@@ -28,8 +29,11 @@ one-line reason and how long it took. Only what you name is checked:
   --token T, --file F, --html PAGE   a LiveKit token: signature (when the
                                      secret is known), exp and nbf; warn
                                      when it expires within --warn
-  --credential file:PATH|env:NAME|vault:MOUNT/PATH#FIELD
+  --credential file:PATH|env:NAME|exec:COMMAND|vault:MOUNT/PATH#FIELD
                                      an agent's upstream JWT (any alg): exp;
+                                     read as proxy reads it (a bare path,
+                                     file://localhost/..., exec: run);
+                                     default file:$PODIUM_TOKEN_FILE;
                                      for vault:, a "vault token" row too:
                                      its TTL, renewable, not a root token
   --livekit-url URL (LIVEKIT_URL)    LiveKit answers HTTP, and accepts our
@@ -80,7 +84,7 @@ type checkOpts struct {
 	tokens      repeated
 	files       repeated
 	pages       repeated
-	credentials []check.CredentialSpec
+	credentials []credential.Spec
 	livekitURL  string // http(s) form
 	serveURL    string
 	room        string
@@ -107,7 +111,7 @@ func runCheck(ctx context.Context, e *env, args []string) error {
 	fs.Var(&o.tokens, "token", "a LiveKit token to check; '-' reads stdin (repeatable)")
 	fs.Var(&o.files, "file", "a file holding a LiveKit token (repeatable)")
 	fs.Var(&o.pages, "html", "an HTML page holding const TOKEN = '...' (repeatable)")
-	fs.Var(&creds, "credential", "an agent's upstream token: file:PATH, env:NAME or vault:MOUNT/PATH#FIELD (repeatable)")
+	fs.Var(&creds, "credential", "an agent's upstream token: "+credential.Syntax()+", as proxy reads it (repeatable; default file:$PODIUM_TOKEN_FILE)")
 	fs.StringVar(&o.room, "room", "test-room", "room to ask --serve-url's /api/token for")
 	fs.StringVar(&o.identity, "identity", "voicetoken-check", "identity to ask --serve-url's /api/token for")
 	fs.DurationVar(&o.warn, "warn", 2*time.Hour, "warn when a token expires within this")
@@ -134,8 +138,11 @@ func runCheck(ctx context.Context, e *env, args []string) error {
 	case o.ttl > 0 && !o.fix:
 		return usageErr("--ttl is for --fix")
 	}
+	if len(creds) == 0 && e.getenv("PODIUM_TOKEN_FILE") != "" {
+		creds = append(creds, "file:"+e.getenv("PODIUM_TOKEN_FILE")) // as proxy, run and rotate default
+	}
 	for _, c := range creds {
-		spec, err := check.ParseCredentialSpec(c)
+		spec, err := credential.ParseSpec(c)
 		if err != nil {
 			return usageErr("--credential: %v", err)
 		}
@@ -257,7 +264,7 @@ func (o *checkOpts) build(e *env, client *http.Client) []check.Check {
 	vaultRow := false
 	for _, spec := range o.credentials {
 		add(check.Credential("credential "+spec.String(), spec, e.getenv, o.warn, e.now))
-		if spec.Kind == "vault" && !vaultRow { // one token reads them all
+		if spec.Kind == credential.KindVault && !vaultRow { // one token reads them all
 			vaultRow = true
 			add(check.VaultToken("vault token", e.getenv, o.warn))
 		}

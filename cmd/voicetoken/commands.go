@@ -8,6 +8,7 @@ func commands() []command {
 		{name: "inspect", summary: "decode a token without any key; verifies nothing", run: runInspect},
 		{name: "serve", summary: "run the token API, the voice page, health and metrics", run: runServe},
 		{name: "rotate", summary: "replace an agent's upstream token in its secret store, atomically", run: runRotate},
+		{name: "run", summary: "run an agent with its upstream token; restart it when the token changes", run: runRun},
 		{name: "proxy", summary: "reverse proxy that adds the agent's current upstream token", run: runProxy},
 		{name: "check", summary: "run the operator's runbook checks (tokens, LiveKit, token API)", run: runCheck},
 		{name: "smoke", summary: "join a real LiveKit room with two participants and do a round trip", run: runSmoke},

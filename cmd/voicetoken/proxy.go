@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -19,7 +20,9 @@ import (
 
 	"voicetoken/internal/credential"
 	"voicetoken/internal/hostlist"
+	"voicetoken/internal/probe"
 	"voicetoken/internal/server"
+	"voicetoken/internal/supervise"
 	"voicetoken/internal/upstream"
 )
 
@@ -48,8 +51,21 @@ and the proxy forwards to --upstream with "Authorization: Bearer <token>"
   env:PODIUM_TOKEN                 read once; the weakest option
 
 A new value must be a JWT whose exp is in the future (and match --iss
-and --aud); a bad one is refused (CREDENTIAL_REJECTED) and the old one
-stays in use. 401/403 answers (--auth-failure-status narrows them) and
+and --aud, and with --probe be accepted by one request to the
+platform); a bad one is refused (CREDENTIAL_REJECTED) and the old one
+stays in use. --on-change runs a command after each accepted one (e.g.
+'systemctl restart podium-voices-agent'), with VOICETOKEN_OLD_FINGERPRINT,
+VOICETOKEN_NEW_FINGERPRINT and VOICETOKEN_TOKEN_SOURCE in its
+environment, never the token.
+
+With no valid token at start (missing, expired), the proxy starts anyway
+(CREDENTIAL_MISSING): it answers every request 503 with a JSON reason
+({"error":"no_token","reason":"no valid upstream token: ... expired 2h
+ago ..."}, counted in voicetoken_proxy_no_token_total), /readyz on the
+--metrics address answers 503, and it uses the token the moment a valid
+one appears. --require-token exits 1 instead.
+
+401/403 answers (--auth-failure-status narrows them) and
 WebSocket closes the upstream sends first with an auth code (1008, 4001,
 4003, 4401, 4403, --auth-close-codes) are logged as
 {"event":"AUTH_FAILURE",...} with the token's fingerprint and
@@ -96,6 +112,9 @@ func runProxy(ctx context.Context, e *env, args []string) error {
 		metrics    = fs.String("metrics", "", "serve /metrics on this address, e.g. 127.0.0.1:9788 or :9788 for a pod's IP (it serves no token)")
 		upTimeout  = fs.Duration("upstream-timeout", upstream.DefaultResponseHeaderTimeout, "how long to wait for the upstream's response headers (504 upstream_timeout after)")
 		force      = fs.Bool("force", false, "allow a token file inside a git work tree or named like .env")
+		requireTok = fs.Bool("require-token", false, "exit 1 at start when there is no valid token, instead of waiting for one (answering 503)")
+		onChange   = fs.String("on-change", "", "command to run after each accepted new token, e.g. 'systemctl restart agent' (fingerprints in its environment, never the token)")
+		probeURL   = fs.String("probe", "", "GET this upstream URL (or a ws(s):// handshake) with each new token before using it: 2xx/101 accepts, 401/403 rejects")
 	)
 	gf := registerProxyGuardFlags(fs)
 	if err := parseFlags(fs, args); err != nil {
@@ -148,6 +167,10 @@ func runProxy(ctx context.Context, e *env, args []string) error {
 	if pollEvery == 0 {
 		pollEvery = -1
 	}
+	ext, err := parseProxyExtras(*onChange, *probeURL, *header, *scheme, *query)
+	if err != nil {
+		return err
+	}
 
 	log := slog.New(slog.NewJSONHandler(e.stderr, nil))
 	ctx, cancel := context.WithCancel(ctx)
@@ -155,7 +178,8 @@ func runProxy(ctx context.Context, e *env, args []string) error {
 	src, err := credential.New(ctx, credential.Config{
 		Spec: spec, Policy: credential.Policy{Issuer: *iss, Audience: *aud}, Logger: log, Now: e.now,
 		Getenv: e.getenv, Force: *force, PollInterval: pollEvery, Refresh: *refresh, ExecTimeout: *execTO,
-		ExpiringWithin: *warn,
+		ExpiringWithin: *warn, StartEmpty: !*requireTok, Accept: acceptProbe(ext.prober),
+		OnChange: ext.onChange(ctx, e, log, spec),
 	})
 	if err != nil {
 		return &exitError{code: 1, err: fmt.Errorf("load the credential: %w", err)}
@@ -169,6 +193,10 @@ func runProxy(ctx context.Context, e *env, args []string) error {
 
 	reg := prometheus.NewRegistry()
 	m, err := upstream.NewMetrics(reg, src, e.now)
+	if err != nil {
+		return err
+	}
+	waiting, err := newNoTokenGate(reg, src)
 	if err != nil {
 		return err
 	}
@@ -191,7 +219,7 @@ func runProxy(ctx context.Context, e *env, args []string) error {
 		return &exitError{code: 1, err: fmt.Errorf("listen on %s: %w", *listen, err)}
 	}
 	srv := &http.Server{
-		Handler:           gf.guard(ln, upstream.NewProxy(up, tr), log, m),
+		Handler:           gf.guard(ln, waiting.wrap(upstream.NewProxy(up, tr)), log, m),
 		ReadHeaderTimeout: 10 * time.Second, // no WriteTimeout: WebSockets and streams live long
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 	}
@@ -200,7 +228,7 @@ func runProxy(ctx context.Context, e *env, args []string) error {
 	go func() { errc <- srv.Serve(ln) }()
 	attrs := []slog.Attr{slog.String("event", "PROXY_LISTENING"), slog.String("addr", ln.Addr().String()),
 		slog.String("upstream", up.Redacted()), slog.String("credential", spec.String()),
-		slog.String("fingerprint", src.Current().Fingerprint())}
+		slog.String("fingerprint", fpOf(src.Current()))}
 	if *metrics != "" {
 		mln, err := net.Listen("tcp", *metrics)
 		if err != nil {
@@ -210,6 +238,7 @@ func runProxy(ctx context.Context, e *env, args []string) error {
 		mux := http.NewServeMux()
 		// The Go and process series come from client_golang's default registry.
 		mux.Handle("GET /metrics", promhttp.HandlerFor(prometheus.Gatherers{reg, prometheus.DefaultGatherer}, promhttp.HandlerOpts{}))
+		mux.HandleFunc("GET /readyz", waiting.readyz)
 		msrv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
 		servers = append(servers, msrv)
 		go func() { errc <- msrv.Serve(mln) }()
@@ -306,4 +335,105 @@ func (g *proxyGuardFlags) guard(ln net.Listener, next http.Handler, log *slog.Lo
 		gd.Hosts = &hosts
 	}
 	return gd
+}
+
+// proxyExtras are the flags that act on a change of token: --probe and
+// --on-change.
+type proxyExtras struct {
+	prober *probe.Prober
+	hook   []string
+}
+
+func parseProxyExtras(onChange, probeURL, header, scheme, query string) (proxyExtras, error) {
+	var x proxyExtras
+	var err error
+	if onChange != "" {
+		if x.hook, err = credential.SplitCommand(onChange); err != nil {
+			return x, usageErr("--on-change: %v", err)
+		}
+	}
+	if probeURL != "" {
+		if x.prober, err = probe.Parse(probeURL); err != nil {
+			return x, usageErr("--probe: %v", err)
+		}
+		// The probe carries the token as the proxy does.
+		x.prober.Header, x.prober.Scheme, x.prober.NoScheme, x.prober.Query = header, scheme, scheme == "", query
+	}
+	return x, nil
+}
+
+// onChange runs --on-change after each accepted token, one at a time, off
+// the Source's goroutine (a `systemctl restart` takes seconds).
+func (x proxyExtras) onChange(ctx context.Context, e *env, log *slog.Logger, spec credential.Spec) func(old, cur *credential.Credential) {
+	if len(x.hook) == 0 {
+		return nil
+	}
+	h := &supervise.Hook{Argv: x.hook, Source: spec.String(), Stdout: e.stderr, Stderr: e.stderr, Logger: log}
+	h.File, _ = spec.File()
+	type change struct{ old, cur *credential.Credential }
+	changes := make(chan change, 16)
+	go func() {
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case c := <-changes:
+				h.Run(ctx, c.old, c.cur) // logged
+			}
+		}
+	}()
+	return func(old, c *credential.Credential) {
+		select {
+		case changes <- change{old, c}:
+		default:
+			log.LogAttrs(ctx, slog.LevelWarn, "--on-change is behind; skipped one run",
+				slog.String("event", "ON_CHANGE_FAILED"), slog.String("fingerprint", c.Fingerprint()))
+		}
+	}
+}
+
+// noTokenGate answers 503 while the proxy has no valid token, instead of
+// forwarding a request that can only fail, and says why.
+type noTokenGate struct {
+	src     *credential.Source
+	refused prometheus.Counter
+}
+
+func newNoTokenGate(reg prometheus.Registerer, src *credential.Source) (*noTokenGate, error) {
+	g := &noTokenGate{src: src, refused: prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "voicetoken_proxy_no_token_total",
+		Help: "Requests answered 503 because the proxy had no valid upstream token yet.",
+	})}
+	if err := reg.Register(g.refused); err != nil {
+		return nil, fmt.Errorf("register metrics: %w", err)
+	}
+	return g, nil
+}
+
+func (g *noTokenGate) wrap(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if g.src.Current() != nil {
+			next.ServeHTTP(w, r)
+			return
+		}
+		g.refused.Inc()
+		g.unavailable(w)
+	})
+}
+
+// readyz is ready once there is a token.
+func (g *noTokenGate) readyz(w http.ResponseWriter, _ *http.Request) {
+	if g.src.Current() == nil {
+		g.unavailable(w)
+		return
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Write([]byte(`{"status":"ready"}` + "\n"))
+}
+
+func (g *noTokenGate) unavailable(w http.ResponseWriter) {
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Retry-After", "5")
+	w.WriteHeader(http.StatusServiceUnavailable)
+	json.NewEncoder(w).Encode(map[string]string{"error": "no_token", "reason": "no valid upstream token: " + g.src.Missing()})
 }

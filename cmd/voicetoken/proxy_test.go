@@ -145,7 +145,9 @@ func TestProxyCommandUsage(t *testing.T) {
 		{name: "socket in a world-writable directory", args: []string{"--upstream", "https://podium.example", "--credential", "file:" + p, "--listen", "unix:" + filepath.Join(os.TempDir(), "vt-proxy-test.sock")}, code: 1, stderr: "writable by others"},
 		{name: "relative socket path", args: []string{"--upstream", "https://podium.example", "--credential", "file:" + p, "--listen", "unix:proxy.sock"}, code: 1, stderr: "absolute path"},
 		{name: "bad close code", args: []string{"--upstream", "https://podium.example", "--credential", "file:" + p, "--auth-close-codes", "12"}, code: 3, stderr: "close code"},
-		{name: "missing file", args: []string{"--upstream", "https://podium.example", "--credential", "file:" + filepath.Join(dir, "nope")}, code: 1, stderr: "no such file"},
+		{name: "missing file with --require-token", args: []string{"--upstream", "https://podium.example", "--credential", "file:" + filepath.Join(dir, "nope"), "--require-token"}, code: 1, stderr: "no such file"},
+		{name: "bad --probe", args: []string{"--upstream", "https://podium.example", "--credential", "file:" + p, "--probe", "ftp://x"}, code: 3, stderr: "--probe"},
+		{name: "bad --on-change", args: []string{"--upstream", "https://podium.example", "--credential", "file:" + p, "--on-change", "'unterminated"}, code: 3, stderr: "--on-change"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

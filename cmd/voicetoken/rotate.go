@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"voicetoken/internal/credential"
+	"voicetoken/internal/probe"
 	"voicetoken/internal/token"
 	"voicetoken/internal/vault"
 )
@@ -35,8 +36,15 @@ written. Vault keeps the previous version as the backup (--backups and
 --force do not apply). Vault is reached as the vault CLI reaches it:
 VAULT_ADDR, VAULT_TOKEN or ~/.vault-token, VAULT_NAMESPACE, VAULT_CACERT.
 
-Agents behind 'voicetoken proxy' or credential.Source pick the new
-token up without a restart; --exec runs a command for those that can't.
+--probe URL sends one request with the new token to the platform before
+anything is written (GET, or a WebSocket handshake for ws:// and
+wss://): a 2xx or 101 answer keeps it; 401 or 403 refuses it with the
+upstream's status, as does any other answer: a token that could not be
+shown to work does not replace one that does. Shape, exp, iss and aud
+cannot tell a revoked token or one for another account.
+
+Agents behind 'voicetoken proxy' or 'voicetoken run' pick the new token
+up by themselves; --exec runs a command for those that can't.
 
 Exit: 0 rotated (or unchanged), 1 write or --exec failed,
       2 the new token or the target was refused (nothing written:
@@ -46,6 +54,8 @@ Exit: 0 rotated (or unchanged), 1 write or --exec failed,
 Examples:
   pbpaste | voicetoken rotate --to file:/run/secrets/podium_token
   voicetoken rotate --to file:/run/secrets/podium_token --dry-run < new.jwt
+  voicetoken rotate --to file:/run/secrets/podium_token \
+      --probe https://api.podium.example/v1/me < new.jwt
   voicetoken rotate --to file:/etc/podium/token --backups 5 \
       --exec 'systemctl restart podium-voices-agent' < new.jwt
   VAULT_ADDR=https://vault:8200 voicetoken rotate --to vault:secret/podium#token < new.jwt`
@@ -53,14 +63,15 @@ Examples:
 func runRotate(ctx context.Context, e *env, args []string) error {
 	fs := newFlagSet(e, "rotate", rotateUsage)
 	var (
-		to      = fs.String("to", "", "where the token lives: file:PATH or vault:MOUNT/PATH#FIELD (default file:$PODIUM_TOKEN_FILE)")
-		backups = fs.Int("backups", 1, "previous tokens to keep: 0 none, 1 NAME.bak, N NAME.bak plus N-1 timestamped")
-		dryRun  = fs.Bool("dry-run", false, "validate and report; write nothing")
-		hook    = fs.String("exec", "", "command to run after a successful write, e.g. 'systemctl restart agent' (split like a shell, not run by one)")
-		force   = fs.Bool("force", false, "allow a file inside a git work tree or named like .env")
-		iss     = fs.String("iss", "", "require this issuer (iss)")
-		aud     = fs.String("aud", "", "require this audience (aud)")
-		minTTL  = fs.Duration("min-ttl", 0, "refuse a token with less life left than this, e.g. 1h")
+		to       = fs.String("to", "", "where the token lives: file:PATH or vault:MOUNT/PATH#FIELD (default file:$PODIUM_TOKEN_FILE)")
+		backups  = fs.Int("backups", 1, "previous tokens to keep: 0 none, 1 NAME.bak, N NAME.bak plus N-1 timestamped")
+		dryRun   = fs.Bool("dry-run", false, "validate and report; write nothing")
+		hook     = fs.String("exec", "", "command to run after a successful write, e.g. 'systemctl restart agent' (split like a shell, not run by one)")
+		force    = fs.Bool("force", false, "allow a file inside a git work tree or named like .env")
+		iss      = fs.String("iss", "", "require this issuer (iss)")
+		aud      = fs.String("aud", "", "require this audience (aud)")
+		minTTL   = fs.Duration("min-ttl", 0, "refuse a token with less life left than this, e.g. 1h")
+		probeURL = fs.String("probe", "", "before writing, GET this upstream URL (or a ws(s):// handshake) with the new token: 2xx/101 keeps it, 401/403 refuses it")
 	)
 	if err := parseFlags(fs, args); err != nil {
 		return err
@@ -79,15 +90,19 @@ func runRotate(ctx context.Context, e *env, args []string) error {
 	if err != nil {
 		return usageErr("--to: %v", err)
 	}
-	var kv *vault.Client
-	switch spec.Kind {
-	case credential.KindFile:
-	case credential.KindVault:
-		if kv, err = vault.FromEnv(e.getenv); err != nil {
-			return usageErr("--to %s: %v", spec, err)
-		}
-	default:
+	r, err := credential.Open(credential.Config{Spec: spec, Getenv: e.getenv, Force: *force})
+	if err != nil {
+		return usageErr("--to %s: %v", spec, err)
+	}
+	w, ok := r.(credential.Writer)
+	if !ok {
 		return usageErr("--to: %v: rotate writes files and Vault secrets; for %s update the variable or the secret store itself", credential.ErrNotWritable, spec.Kind)
+	}
+	var prober *probe.Prober
+	if *probeURL != "" {
+		if prober, err = probe.Parse(*probeURL); err != nil {
+			return usageErr("--probe: %v", err)
+		}
 	}
 	if *backups < 0 || *minTTL < 0 {
 		return usageErr("--backups and --min-ttl must not be negative")
@@ -111,12 +126,12 @@ func runRotate(ctx context.Context, e *env, args []string) error {
 		Path: spec.Path, Token: string(raw), Backups: *backups, DryRun: *dryRun, Force: *force, Now: e.now,
 		Policy: credential.Policy{Issuer: *iss, Audience: *aud, MinRemaining: *minTTL},
 	}
-	var res *credential.RotateResult
-	if kv != nil {
-		res, err = credential.RotateVault(ctx, kv, spec.Vault, opts)
-	} else {
-		res, err = credential.Rotate(opts)
+	if prober != nil {
+		if err := probeNew(ctx, e, prober, opts); err != nil {
+			return err
+		}
 	}
+	res, err := w.Write(ctx, opts)
 	for _, w := range resWarnings(res) {
 		fmt.Fprintf(e.stderr, "WARNING: %s\n", w)
 	}
@@ -144,6 +159,22 @@ func runRotate(ctx context.Context, e *env, args []string) error {
 			return &exitError{code: 1, err: fmt.Errorf("the token was rotated, but --exec failed: %w", err)}
 		}
 	}
+	return nil
+}
+
+// probeNew checks the new token's shape and times, then asks the
+// upstream whether it accepts it (--probe). A refusal writes nothing and
+// exits 2, like any other refused token.
+func probeNew(ctx context.Context, e *env, p *probe.Prober, opts credential.RotateOptions) error {
+	c, err := opts.Policy.Check(opts.Token, opts.Now())
+	if err != nil {
+		return &exitError{code: token.ExitInvalid, err: fmt.Errorf("new token: %w", err)}
+	}
+	res, err := p.Probe(ctx, c.Token())
+	if err != nil {
+		return &exitError{code: token.ExitInvalid, err: fmt.Errorf("new token %s: %w; nothing was written", c.Fingerprint(), err)}
+	}
+	fmt.Fprintf(e.stderr, "probe: the upstream accepted %s (%d in %s)\n", c.Fingerprint(), res.Status, res.Elapsed.Round(time.Millisecond))
 	return nil
 }
 

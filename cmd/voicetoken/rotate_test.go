@@ -3,12 +3,17 @@ package main
 import (
 	"encoding/base64"
 	"encoding/json"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/coder/websocket"
+
+	"voicetoken/internal/logscan"
 	"voicetoken/internal/token"
 	"voicetoken/internal/vault/vaulttest"
 )
@@ -232,5 +237,65 @@ func TestVaultMounts(t *testing.T) {
 	runCLI(t, environ, other, "rotate", "--to", "vault:kv1/podium").expect(t, 2, nil, "kv1/ is a KV version 1 mount, which keeps no versions and cannot check-and-set", tok, other)
 	for _, spec := range []string{"vault:team/kv/podium", "vault:kv1/podium"} {
 		runCLI(t, environ, "", "check", "--credential", spec).expect(t, 0, []string{"VALID: expires in 24h"}, "", tok)
+	}
+}
+
+// TestRotateProbe: --probe asks the platform first; a refusal writes
+// nothing and exits 2 with the upstream's status.
+func TestRotateProbe(t *testing.T) {
+	l := logscan.New(t)
+	oldTok := upstreamToken(t, time.Hour, "old")
+	accepted := upstreamToken(t, 24*time.Hour, "accepted")
+	revoked := upstreamToken(t, 24*time.Hour, "revoked")
+	otherAccount := upstreamToken(t, 24*time.Hour, "other")
+	l.Secret(oldTok, accepted, revoked, otherAccount)
+	platform := httptest.NewServer(l.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch strings.TrimPrefix(r.Header.Get("Authorization"), "Bearer ") {
+		case accepted:
+			if r.Header.Get("Upgrade") == "websocket" {
+				if c, err := websocket.Accept(w, r, nil); err == nil {
+					c.CloseNow()
+				}
+				return
+			}
+			w.Write([]byte(`{"id":"cohost"}`))
+		case otherAccount:
+			http.Error(w, "forbidden", http.StatusForbidden)
+		default:
+			http.Error(w, "revoked", http.StatusUnauthorized)
+		}
+	})))
+	t.Cleanup(platform.Close)
+	ws := "ws" + strings.TrimPrefix(platform.URL, "http")
+	tests := []struct {
+		name, probe, tok string
+		code             int
+		stderr           string
+	}{
+		{name: "REST 200 keeps it", probe: platform.URL + "/v1/me", tok: accepted, stderr: "the upstream accepted " + token.Fingerprint(accepted) + " (200"},
+		{name: "WebSocket 101 keeps it", probe: ws + "/agent", tok: accepted, stderr: "(101"},
+		{name: "REST 401 refuses it", probe: platform.URL + "/v1/me", tok: revoked, code: 2, stderr: "answered 401 Unauthorized; nothing was written"},
+		{name: "REST 403 refuses it", probe: platform.URL + "/v1/me", tok: otherAccount, code: 2, stderr: "answered 403 Forbidden"},
+		{name: "WebSocket 401 refuses it", probe: ws + "/agent", tok: revoked, code: 2, stderr: "answered 401"},
+		{name: "a bad probe URL", probe: "ftp://x", tok: accepted, code: 3, stderr: "--probe"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			p := filepath.Join(t.TempDir(), "podium_token")
+			if err := os.WriteFile(p, []byte(oldTok+"\n"), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			r := runCLI(t, nil, tt.tok, "rotate", "--to", "file:"+p, "--probe", tt.probe)
+			l.Text("rotate output", r.stdout+r.stderr)
+			r.expect(t, tt.code, nil, tt.stderr, accepted, revoked, otherAccount)
+			got, _ := os.ReadFile(p)
+			want := oldTok
+			if tt.code == 0 {
+				want = tt.tok
+			}
+			if strings.TrimSpace(string(got)) != want {
+				t.Errorf("the file holds %s, want %s", token.Fingerprint(strings.TrimSpace(string(got))), token.Fingerprint(want))
+			}
+		})
 	}
 }

@@ -6,33 +6,6 @@ import (
 	"unicode"
 )
 
-func FuzzParseCredentialSpec(f *testing.F) {
-	for _, s := range []string{"file:/run/secrets/podium_token", "env:PODIUM_TOKEN", "env:", "file:", ":", "exec:x", "file:a\x00", "env:Ä", "vault:secret/podium", "vault:secret/x#jwt", "vault:/"} {
-		f.Add(s)
-	}
-	f.Fuzz(func(t *testing.T, s string) {
-		spec, err := ParseCredentialSpec(s)
-		if err != nil {
-			if spec != (CredentialSpec{}) {
-				t.Fatalf("error with a non-zero spec %+v", spec)
-			}
-			return
-		}
-		switch {
-		case spec.Ref == "":
-			t.Fatalf("ParseCredentialSpec(%q) = %+v", s, spec)
-		case spec.Kind == "vault":
-			// The reference is normalised (#token added); it parses back
-			// to itself.
-			if again, err := ParseCredentialSpec(spec.String()); err != nil || again != spec {
-				t.Fatalf("round trip of %q: %+v, %v", spec, again, err)
-			}
-		case spec.Kind != "file" && spec.Kind != "env", spec.String() != s:
-			t.Fatalf("ParseCredentialSpec(%q) = %+v", s, spec)
-		}
-	})
-}
-
 func FuzzHTTPURL(f *testing.F) {
 	for _, s := range []string{"ws://127.0.0.1:7880", "wss://x/", "http://h/p/", "ftp://x", "ws://", "ws://u@h", "%zz", "ws://h/?q#f"} {
 		f.Add(s)

@@ -6,15 +6,12 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"regexp"
 	"strings"
-	"sync"
 	"time"
 
 	"voicetoken/internal/credential"
 	"voicetoken/internal/page"
 	"voicetoken/internal/token"
-	"voicetoken/internal/vault"
 )
 
 // Input size limits: generous enough that an oversized token is reported
@@ -211,98 +208,32 @@ func expiresIn(t *token.Token, now time.Time) string {
 	return fmt.Sprintf("expires in %s (%s)", token.HumanDuration(exp.Sub(now)), at)
 }
 
-// CredentialSpec names where an agent's upstream token lives:
-// "file:/run/secrets/podium_token", "env:PODIUM_TOKEN" or
-// "vault:secret/podium#token".
-type CredentialSpec struct {
-	Kind string // "file", "env" or "vault"
-	Ref  string // the path, the variable name or the Vault secret
-}
-
-func (s CredentialSpec) String() string { return s.Kind + ":" + s.Ref }
-
-// ErrBadSpec means a credential spec is not file:PATH, env:NAME or
-// vault:MOUNT/PATH#FIELD.
-var ErrBadSpec = errors.New("credential must be file:PATH, env:NAME or vault:MOUNT/PATH#FIELD")
-
-var envName = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`) })
-
-// ParseCredentialSpec reads "file:PATH", "env:NAME" or
-// "vault:MOUNT/PATH[#FIELD]" (the field defaults to token).
-func ParseCredentialSpec(s string) (CredentialSpec, error) {
-	kind, ref, ok := strings.Cut(s, ":")
-	switch {
-	case !ok:
-		return CredentialSpec{}, fmt.Errorf("%w, got %q", ErrBadSpec, s)
-	case kind == "file" && ref != "" && !strings.ContainsRune(ref, 0):
-		return CredentialSpec{kind, ref}, nil
-	case kind == "env" && envName().MatchString(ref):
-		return CredentialSpec{kind, ref}, nil
-	case kind == "vault":
-		r, err := vault.ParseRef(ref)
-		if err != nil {
-			return CredentialSpec{}, fmt.Errorf("%w: %w", ErrBadSpec, err)
-		}
-		return CredentialSpec{kind, r.String()}, nil
-	case kind == "file" || kind == "env":
-		return CredentialSpec{}, fmt.Errorf("%w: %q is not a valid %s reference", ErrBadSpec, ref, kind)
-	}
-	return CredentialSpec{}, fmt.Errorf("%w, got kind %q", ErrBadSpec, kind)
-}
-
-// readVault reads a vault: credential's field.
-func readVault(ctx context.Context, ref string, getenv func(string) string) (string, error) {
-	r, err := vault.ParseRef(ref)
-	if err != nil {
-		return "", err
-	}
-	c, err := vault.FromEnv(getenv)
-	if err != nil {
-		return "", err
-	}
-	v, _, err := c.ReadField(ctx, r)
-	return v, err
-}
-
-// maxCredential bounds an upstream credential file.
-const maxCredential = 64 << 10
-
 // Credential checks an agent's upstream token (any algorithm; its
 // signature belongs to its platform and is not checked): exp in the
 // future, warn within warn of it, and for a file, that only its owner can
-// read it. A vault: token is read with the vault CLI's environment
-// (VAULT_ADDR, VAULT_TOKEN, ...) through getenv.
-func Credential(name string, spec CredentialSpec, getenv func(string) string, warn time.Duration, now func() time.Time) Check {
+// read it. It reads the token with the very Reader `proxy`, `run` and
+// `rotate` use (credential.Open), so it accepts and refuses what they do:
+// an exec: command is run, a vault: secret is read with the vault CLI's
+// environment (VAULT_ADDR, VAULT_TOKEN, ...) through getenv, a FIFO or a
+// file inside a git work tree is refused at once.
+func Credential(name string, spec credential.Spec, getenv func(string) string, warn time.Duration, now func() time.Time) Check {
 	if now == nil {
 		now = time.Now
 	}
 	return Check{Name: name, Run: func(ctx context.Context) Result {
-		var raw, modeNote string
-		switch spec.Kind {
-		case "file":
-			data, err := readLimited(spec.Ref, maxCredential)
-			if err != nil {
-				return Failf("cannot read the credential: %v", err)
-			}
-			raw = string(data)
-			if fi, err := os.Stat(spec.Ref); err == nil && fi.Mode().Perm()&0o077 != 0 {
-				modeNote = fmt.Sprintf("; %s has mode %#o, readable by others (chmod 600)", spec.Ref, fi.Mode().Perm())
-			}
-		case "env":
-			if getenv == nil || getenv(spec.Ref) == "" {
-				return Failf("environment variable %s is not set", spec.Ref)
-			}
-			raw = getenv(spec.Ref)
-		case "vault":
-			v, err := readVault(ctx, spec.Ref, getenv)
-			if err != nil {
-				return Failf("cannot read the credential: %v", err)
-			}
-			raw = v
-		default:
-			return Failf("%v", ErrBadSpec)
+		r, err := credential.Open(credential.Config{Spec: spec, Getenv: getenv})
+		if err != nil {
+			return Failf("cannot read the credential: %v", err)
 		}
-		raw = strings.TrimSpace(raw)
+		data, warning, err := r.Read(ctx)
+		if err != nil {
+			return Failf("cannot read the credential: %v", err)
+		}
+		modeNote := ""
+		if warning != "" {
+			modeNote = "; " + warning
+		}
+		raw := strings.TrimSpace(string(data))
 		// The agent's own loader's shape rules first (the JWT alphabet only,
 		// no Bearer prefix, no byte order mark), so that check passes no
 		// file the agent would refuse.

@@ -8,10 +8,12 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
 	"voicetoken/internal/check"
+	"voicetoken/internal/credential"
 	"voicetoken/internal/keys"
 	"voicetoken/internal/logscan"
 	"voicetoken/internal/token"
@@ -132,16 +134,42 @@ func TestCredential(t *testing.T) {
 	kv.Put(t, "old", map[string]any{"jwt": old})
 	env := map[string]string{"PODIUM_TOKEN": good, "OLD_TOKEN": old, "VAULT_ADDR": kv.URL, "VAULT_TOKEN": "hvs.check-read"}
 	getenv := func(k string) string { return env[k] }
-	spec := func(kind, ref string) check.CredentialSpec { return check.CredentialSpec{Kind: kind, Ref: ref} }
+	spec := func(kind, ref string) credential.Spec {
+		t.Helper()
+		s, err := credential.ParseSpec(kind + ":" + ref)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return s
+	}
+	bare := func(p string) credential.Spec {
+		t.Helper()
+		s, err := credential.ParseSpec(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return s
+	}
+	fifo := filepath.Join(dir, "fifo")
+	if err := syscall.Mkfifo(fifo, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	script := writeFile(t, dir, "print-token.sh", "#!/bin/sh\nprintf '%s\\n' \"$1\"\n", 0o700)
 	tests := []struct {
 		name   string
-		spec   check.CredentialSpec
+		spec   credential.Spec
 		status check.Status
 		detail string
 	}{
 		{name: "file ok", spec: spec("file", writeFile(t, dir, "good", good+"\n", 0o600)), status: check.OK,
 			detail: "VALID: expires in 24h (2026-11-24 12:00 UTC), alg RS256, sub agent-7, iss podium, token " + token.Fingerprint(good)},
-		{name: "file readable by others", spec: spec("file", writeFile(t, dir, "loose", good, 0o644)), status: check.Warn, detail: "readable by others (chmod 600)"},
+		{name: "file readable by others", spec: spec("file", writeFile(t, dir, "loose", good, 0o644)), status: check.Warn, detail: "readable by the owner only (chmod 600"},
+		// What proxy, run and rotate accept, check accepts (one parser, one reader).
+		{name: "bare path", spec: bare(filepath.Join(dir, "good")), status: check.OK, detail: "VALID: expires in 24h"},
+		{name: "file://localhost URL", spec: bare("file://localhost" + filepath.Join(dir, "good")), status: check.OK, detail: "VALID: expires in 24h"},
+		{name: "exec: command", spec: spec("exec", script+" "+good), status: check.OK, detail: "VALID: expires in 24h"},
+		{name: "exec: command fails", spec: spec("exec", script+"-missing"), status: check.Fail, detail: "credential command failed"},
+		{name: "a FIFO, refused at once", spec: spec("file", fifo), status: check.Fail, detail: "not a regular file"},
 		{name: "expiring", spec: spec("file", writeFile(t, dir, "soon", soon, 0o600)), status: check.Warn, detail: "EXPIRING: expires in 30m"},
 		{name: "expired", spec: spec("file", writeFile(t, dir, "old", old, 0o600)), status: check.Fail, detail: "EXPIRED: expired 3h ago"},
 		{name: "no exp", spec: spec("file", writeFile(t, dir, "noexp", noExp, 0o600)), status: check.Warn, detail: "no exp claim"},
@@ -152,7 +180,7 @@ func TestCredential(t *testing.T) {
 		{name: "missing file", spec: spec("file", filepath.Join(dir, "nope")), status: check.Fail, detail: "cannot read the credential"},
 		{name: "env ok", spec: spec("env", "PODIUM_TOKEN"), status: check.OK, detail: "VALID"},
 		{name: "env expired", spec: spec("env", "OLD_TOKEN"), status: check.Fail, detail: "EXPIRED"},
-		{name: "env unset", spec: spec("env", "UNSET"), status: check.Fail, detail: "environment variable UNSET is not set"},
+		{name: "env unset", spec: spec("env", "UNSET"), status: check.Fail, detail: "variable UNSET is unset or empty"},
 		{name: "vault ok", spec: spec("vault", "secret/podium#token"), status: check.OK, detail: "VALID: expires in 24h"},
 		{name: "vault other field, expired", spec: spec("vault", "secret/old#jwt"), status: check.Fail, detail: "EXPIRED"},
 		{name: "vault no such field", spec: spec("vault", "secret/old#token"), status: check.Fail, detail: `has no field "token"; it has fields jwt`},
@@ -168,38 +196,6 @@ func TestCredential(t *testing.T) {
 				if strings.Contains(got.Detail, raw) {
 					t.Fatal("detail shows the token")
 				}
-			}
-		})
-	}
-}
-
-func TestParseCredentialSpec(t *testing.T) {
-	tests := []struct {
-		in      string
-		want    check.CredentialSpec
-		wantErr error
-	}{
-		{in: "file:/run/secrets/podium_token", want: check.CredentialSpec{Kind: "file", Ref: "/run/secrets/podium_token"}},
-		{in: "file:relative/path:with:colons", want: check.CredentialSpec{Kind: "file", Ref: "relative/path:with:colons"}},
-		{in: "env:PODIUM_TOKEN", want: check.CredentialSpec{Kind: "env", Ref: "PODIUM_TOKEN"}},
-		{in: "env:_x1", want: check.CredentialSpec{Kind: "env", Ref: "_x1"}},
-		{in: "/run/secrets/podium_token", wantErr: check.ErrBadSpec},
-		{in: "file:", wantErr: check.ErrBadSpec},
-		{in: "env:1BAD", wantErr: check.ErrBadSpec},
-		{in: "env:A-B", wantErr: check.ErrBadSpec},
-		{in: "exec:cat x", wantErr: check.ErrBadSpec},
-		{in: "vault:secret/podium#jwt", want: check.CredentialSpec{Kind: "vault", Ref: "secret/podium#jwt"}},
-		{in: "vault:secret", wantErr: check.ErrBadSpec},
-		{in: "file:a\x00b", wantErr: check.ErrBadSpec},
-	}
-	for _, tt := range tests {
-		t.Run(tt.in, func(t *testing.T) {
-			got, err := check.ParseCredentialSpec(tt.in)
-			if !errors.Is(err, tt.wantErr) || got != tt.want {
-				t.Errorf("ParseCredentialSpec(%q) = %+v, %v; want %+v, %v", tt.in, got, err, tt.want, tt.wantErr)
-			}
-			if err == nil && got.String() != tt.in {
-				t.Errorf("String() = %q, want %q", got.String(), tt.in)
 			}
 		})
 	}

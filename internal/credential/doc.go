@@ -4,7 +4,16 @@
 //
 // # Design
 //
-// A [Source] reads the token from one place named by a [Spec]:
+// A [Spec] names one place the token lives; [Open] makes the [Reader]
+// for it. Each kind of source is one small type in its own file behind
+// that interface (file.go, env.go, exec.go, vault.go), registered in one
+// table (kinds, in kind.go), in the manner of Vault Agent's
+// auth.AuthMethod and sink.Sink: a Reader reads; a [Watcher] can also say
+// when the value may have changed; a [Writer] is what `rotate` can
+// replace; a [Keeper] has work of its own while the source runs (a vault:
+// source renews its Vault token). [Source], `check`, `rotate`, `proxy`
+// and `run` all go through this one model, so they accept and refuse the
+// same specs. A [Source] keeps the current value of one Reader:
 //
 //   - file:PATH  a file, e.g. /run/secrets/podium_token or a Kubernetes
 //     Secret volume. Reloaded without restart: the *directory* is watched
@@ -27,8 +36,17 @@
 //
 // Every new value is validated by a [Policy] before it replaces the old
 // one: JWT shape (any algorithm; the signature is the platform's to check),
-// exp in the future, optionally an expected iss and aud. A bad value is
+// exp in the future, optionally an expected iss and aud, and then by
+// Config.Accept when set (package probe asks the platform). A bad value is
 // refused with a CREDENTIAL_REJECTED event and the old one stays in use.
+// With Config.StartEmpty a Source starts without a valid value
+// (CREDENTIAL_MISSING; Current is nil and Missing says why) and takes the
+// first valid one that appears.
+//
+// Time is injected: Config.Now, and a [Ticker] for the poll and refresh
+// (Config.Ticker) and for the Vault token's renewal (Config.RenewTicker),
+// so a test drives one poll at a time and knows when it is done
+// (credentialtest.Ticker, after setec's PollTicker).
 // The current value sits behind an atomic pointer: readers never block and
 // never see half a value.
 //

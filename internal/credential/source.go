@@ -1,24 +1,15 @@
 package credential
 
 import (
-	"bytes"
 	"context"
 	"crypto/sha256"
-	"errors"
 	"fmt"
-	"io"
 	"log/slog"
-	"os"
-	"os/exec"
-	"path/filepath"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
 
-	"github.com/fsnotify/fsnotify"
-
-	"voicetoken/internal/keys"
 	"voicetoken/internal/token"
 	"voicetoken/internal/vault"
 )
@@ -48,6 +39,8 @@ const (
 	// debounce coalesces the burst of events of one update (an editor's
 	// temp file, write and rename; Kubernetes' four-step swap).
 	debounce = 100 * time.Millisecond
+	// debounceEmpty is the debounce while there is no value at all.
+	debounceEmpty = 20 * time.Millisecond
 	// maxFileSize bounds what is read from a file or a command: a token
 	// plus a little whitespace.
 	maxFileSize = token.MaxTokenSize + 1024
@@ -80,22 +73,41 @@ type Config struct {
 	// ExpiringWithin is when CREDENTIAL_EXPIRING is logged; zero means
 	// DefaultExpiringWithin.
 	ExpiringWithin time.Duration
-	// OnChange, if set, is called after each new value is stored, from the
-	// goroutine that loaded it.
-	OnChange func(*Credential)
+	// OnChange, if set, is called after each new value is stored (not
+	// for the value New reads), with the one it replaced (nil when there
+	// was none), from the goroutine that loaded it: it must not block.
+	OnChange func(old, cur *Credential)
 	// Vault reads vault: sources; nil means a client configured from the
 	// environment through Getenv (VAULT_ADDR, VAULT_TOKEN, ...).
 	Vault *vault.Client
+	// Ticker, when set, replaces the file: poll and the exec: and vault:
+	// refresh timer: each tick is one poll or refresh, and Done follows it
+	// (credentialtest.Ticker). Nil means real time.
+	Ticker Ticker
+	// RenewTicker likewise replaces the waits of a vault: source's
+	// Vault token renewal.
+	RenewTicker Ticker
+	// StartEmpty makes New succeed without a valid first value: Current
+	// is nil until a valid value arrives, and Missing says why there is
+	// none. `voicetoken proxy` starts this way, answering 503 meanwhile.
+	StartEmpty bool
+	// Accept, when set, is the last word on a new value that passed the
+	// Policy, before it replaces the current one: an error refuses it
+	// (CREDENTIAL_REJECTED with the error as reason) and the current one
+	// stays. It is not asked about the value New reads. Probe is one.
+	Accept func(context.Context, *Credential) error
 }
 
 // Source holds the current upstream token and replaces it when its origin
 // changes and the new value passes the Policy. Current never blocks. A
 // Source is safe for concurrent use.
 type Source struct {
-	cfg    Config
-	log    *slog.Logger
-	origin string
-	cur    atomic.Pointer[Credential]
+	cfg     Config
+	reader  Reader
+	log     *slog.Logger
+	origin  string
+	cur     atomic.Pointer[Credential]
+	missing atomic.Pointer[string] // why there is no value yet, while cur is nil
 
 	mu         sync.Mutex // serialises loads and guards the fields below
 	lastHash   [sha256.Size]byte
@@ -113,63 +125,56 @@ type Source struct {
 	recheck    chan struct{}
 }
 
-// New reads the first value and returns a Source holding it. It fails when
-// there is no valid first value: there is nothing to fall back on. Call
-// Run to keep the value fresh.
+// New opens the source (see Open), reads the first value and returns a
+// Source holding it. Without StartEmpty it fails when there is no valid
+// first value: there is nothing to fall back on. Call Run to keep the
+// value fresh.
 func New(ctx context.Context, cfg Config) (*Source, error) {
-	switch cfg.Spec.Kind {
-	case KindFile, KindEnv, KindExec, KindVault:
-	default:
-		return nil, fmt.Errorf("%w: no source kind", ErrSpec)
-	}
-	if cfg.Logger == nil {
-		cfg.Logger = slog.New(slog.DiscardHandler)
-	}
-	if cfg.Now == nil {
-		cfg.Now = time.Now
-	}
-	if cfg.Getenv == nil {
-		cfg.Getenv = os.Getenv
-	}
-	if cfg.Spec.Kind == KindFile {
-		abs, err := filepath.Abs(cfg.Spec.Path)
-		if err != nil {
-			return nil, fmt.Errorf("credential file: %w", err)
-		}
-		cfg.Spec.Path = abs
-	}
-	setDefault(&cfg.PollInterval, DefaultPollInterval)
-	setDefault(&cfg.Refresh, DefaultRefresh)
-	setDefault(&cfg.RefreshBefore, DefaultRefreshBefore)
-	setDefault(&cfg.RetryInterval, DefaultRetryInterval)
-	setDefault(&cfg.ExecTimeout, DefaultExecTimeout)
-	setDefault(&cfg.ExpiringWithin, DefaultExpiringWithin)
-	if cfg.Spec.Kind == KindVault && cfg.Vault == nil {
-		c, err := vault.FromEnv(cfg.Getenv)
-		if err != nil {
-			return nil, fmt.Errorf("%s: %w", cfg.Spec, err)
-		}
-		cfg.Vault = c
-	}
-	s := &Source{cfg: cfg, log: cfg.Logger, origin: cfg.Spec.String(), recheck: make(chan struct{}, 1)}
-	if _, err := s.load(ctx, "start", true); err != nil {
+	cfg = cfg.withDefaults()
+	r, err := Open(cfg)
+	if err != nil {
 		return nil, err
+	}
+	if f, ok := r.(*fileSource); ok {
+		cfg.Spec.Path = f.path // made absolute
+	}
+	s := &Source{cfg: cfg, reader: r, log: cfg.Logger, origin: r.String(), recheck: make(chan struct{}, 1)}
+	if _, err := s.load(ctx, "start", true); err != nil {
+		if !cfg.StartEmpty {
+			return nil, err
+		}
+		s.log.LogAttrs(ctx, slog.LevelError, "no valid credential yet; waiting for one",
+			slog.String("event", "CREDENTIAL_MISSING"), slog.String("source", s.origin),
+			slog.String("reason", err.Error()))
 	}
 	return s, nil
 }
 
-func setDefault(d *time.Duration, v time.Duration) {
-	if *d == 0 {
-		*d = v
-	}
-}
-
-// Current returns the current credential. It never blocks and is never
-// nil for a Source returned by New.
+// Current returns the current credential without blocking: never nil for
+// a Source returned by New, except with StartEmpty until a first valid
+// value arrives.
 func (s *Source) Current() *Credential { return s.cur.Load() }
 
-// Token returns the current token value.
-func (s *Source) Token() string { return s.cur.Load().value }
+// Token returns the current token value, or "" when there is none.
+func (s *Source) Token() string {
+	if c := s.cur.Load(); c != nil {
+		return c.value
+	}
+	return ""
+}
+
+// Missing returns why there is no credential (the last refusal, e.g.
+// "file:/run/secrets/podium_token: token has expired: expired 2h ago"),
+// or "" once there is one.
+func (s *Source) Missing() string {
+	if s.cur.Load() != nil {
+		return ""
+	}
+	if p := s.missing.Load(); p != nil {
+		return *p
+	}
+	return "not read yet"
+}
 
 // Spec returns the source's spec (a file path made absolute).
 func (s *Source) Spec() Spec { return s.cfg.Spec }
@@ -182,120 +187,94 @@ func (s *Source) Reload(ctx context.Context) (*Credential, error) {
 	return s.load(ctx, "reload", true)
 }
 
-// Run keeps the value fresh until ctx is done: for file: it watches the
-// directory and polls; for exec: it re-runs the command on schedule, and
-// for vault: re-reads the secret on the same schedule, and renews the
-// Vault token when it is the source's own (see keepVaultToken); for
-// all kinds it logs CREDENTIAL_EXPIRING as exp approaches. It returns
-// ctx.Err().
+// Run keeps the value fresh until ctx is done: it watches a Watcher
+// (file:), re-reads on the Reader's Schedule (a file's poll; an exec:
+// command's or a vault: secret's refresh, earlier as the token nears
+// expiry), runs a Keeper's own work (a vault: source renews its Vault
+// token), and for all kinds logs CREDENTIAL_EXPIRING as exp approaches.
+// It returns ctx.Err().
 func (s *Source) Run(ctx context.Context) error {
-	var (
-		events  <-chan fsnotify.Event
-		errs    <-chan error
-		poll    <-chan time.Time
-		execC   <-chan time.Time
-		settle  <-chan time.Time
-		expiryT = time.NewTicker(s.expiryCheckInterval())
-	)
+	expiryT := time.NewTicker(s.expiryCheckInterval())
 	defer expiryT.Stop()
-	switch s.cfg.Spec.Kind {
-	case KindFile:
-		if !s.cfg.NoWatch {
-			w, err := s.watch()
-			if err != nil {
-				s.log.LogAttrs(ctx, slog.LevelWarn, "credential watch failed; polling only",
-					slog.String("event", "CREDENTIAL_WATCH_FAILED"), slog.String("source", s.origin),
-					slog.String("error", err.Error()))
-			} else {
-				defer w.Close()
-				events, errs = w.Events, w.Errors
-				// The file may have changed between New's read and the
-				// watch: read once more (skipped by hash if unchanged).
-				s.load(ctx, "watch", false)
-			}
-		}
-		if s.cfg.PollInterval > 0 {
-			t := time.NewTicker(s.cfg.PollInterval)
-			defer t.Stop()
-			poll = t.C
-		}
-	case KindExec, KindVault:
-		if s.cfg.Spec.Kind == KindVault && s.cfg.Vault.OwnsToken() {
-			renewing := make(chan struct{})
-			go func() { defer close(renewing); s.keepVaultToken(ctx) }()
-			defer func() { <-renewing }() // ctx is done: it returns at once
-		}
-		t := time.NewTimer(s.nextRefresh())
-		defer t.Stop()
-		execC = t.C
-		for {
+	if k, ok := s.reader.(Keeper); ok {
+		kept := make(chan struct{})
+		go func() { defer close(kept); k.Keep(ctx) }()
+		defer func() { <-kept }() // ctx is done: it returns at once
+	}
+	changed := make(chan struct{}, 1)
+	if w, ok := s.reader.(Watcher); ok && !s.cfg.NoWatch {
+		stop, err := w.Watch(func() {
 			select {
-			case <-ctx.Done():
-				return ctx.Err()
-			case <-execC:
-				s.load(ctx, "refresh", true)
-				t.Reset(s.nextRefresh())
-			case <-expiryT.C:
-				s.checkExpiry(ctx)
+			case changed <- struct{}{}:
+			default:
 			}
+		}, func(err error) { s.watchFailed(ctx, "credential watch error", err) })
+		if err != nil {
+			s.watchFailed(ctx, "credential watch failed; polling only", err)
+		} else {
+			defer stop()
+			// The file may have changed between New's read and the
+			// watch: read once more (skipped by hash if unchanged).
+			s.load(ctx, "watch", false)
 		}
+	}
+	var tick *schedule
+	switch s.reader.Schedule() {
+	case Poll:
+		if s.cfg.Ticker != nil || s.cfg.PollInterval > 0 {
+			tick = newSchedule(s.cfg.Ticker, s.cfg.PollInterval)
+		}
+	case Refresh:
+		tick = newSchedule(s.cfg.Ticker, s.nextRefresh())
+	}
+	var tickC, settle <-chan time.Time
+	if tick != nil {
+		defer tick.stop()
+		tickC = tick.C()
 	}
 	for {
 		select {
 		case <-ctx.Done():
 			return ctx.Err()
-		case ev, ok := <-events:
-			if !ok {
-				events = nil
-				continue
-			}
-			_ = ev // any change in the directory may be ours: ..data swaps, renames
+		case <-changed:
 			if settle == nil {
-				settle = time.After(debounce)
+				settle = time.After(s.debounce())
 			}
-		case err, ok := <-errs:
-			if !ok {
-				errs = nil
-				continue
+		case <-s.recheck:
+			if settle == nil {
+				settle = time.After(s.debounce())
 			}
-			s.log.LogAttrs(ctx, slog.LevelWarn, "credential watch error",
-				slog.String("event", "CREDENTIAL_WATCH_FAILED"), slog.String("source", s.origin),
-				slog.String("error", err.Error()))
 		case <-settle:
 			settle = nil
 			s.load(ctx, "watch", false)
-		case <-s.recheck:
-			if settle == nil {
-				settle = time.After(debounce)
+		case <-tickC:
+			if s.reader.Schedule() == Poll {
+				s.load(ctx, "poll", false)
+				tick.next(s.cfg.PollInterval)
+			} else {
+				s.load(ctx, "refresh", true)
+				tick.next(s.nextRefresh())
 			}
-		case <-poll:
-			s.load(ctx, "poll", false)
 		case <-expiryT.C:
 			s.checkExpiry(ctx)
 		}
 	}
 }
 
-// watch watches the file's directory, not the file: an editor's rename
-// and Kubernetes' ..data swap replace or bypass the file's inode, and a
-// watch on it would go silent after the first update. When the path is a
-// symlink into another directory (/etc/podium/token ->
-// /srv/secrets/podium_token), where rotate replaces the file, that
-// directory is watched too.
-func (s *Source) watch() (*fsnotify.Watcher, error) {
-	w, err := fsnotify.NewWatcher()
-	if err != nil {
-		return nil, err
+// debounce is how long a burst of events settles before the read. With no
+// value yet, every request is answered 503 meanwhile: read sooner (a
+// partial file is re-read once anyway, see suspect).
+func (s *Source) debounce() time.Duration {
+	if s.Current() == nil {
+		return debounceEmpty
 	}
-	dir := filepath.Dir(s.cfg.Spec.Path)
-	if err := w.Add(dir); err != nil {
-		w.Close()
-		return nil, err
-	}
-	if target, err := filepath.EvalSymlinks(s.cfg.Spec.Path); err == nil && filepath.Dir(target) != dir {
-		_ = w.Add(filepath.Dir(target)) // best effort: the poll still catches a change there
-	}
-	return w, nil
+	return debounce
+}
+
+func (s *Source) watchFailed(ctx context.Context, msg string, err error) {
+	s.log.LogAttrs(ctx, slog.LevelWarn, msg,
+		slog.String("event", "CREDENTIAL_WATCH_FAILED"), slog.String("source", s.origin),
+		slog.String("error", err.Error()))
 }
 
 func (s *Source) expiryCheckInterval() time.Duration {
@@ -324,7 +303,7 @@ func (s *Source) nextRefresh() time.Duration {
 func (s *Source) load(ctx context.Context, why string, force bool) (*Credential, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	raw, warning, err := s.read(ctx)
+	raw, warning, err := s.reader.Read(ctx)
 	s.lastErr = err
 	if err != nil {
 		s.haveHash = false
@@ -337,7 +316,7 @@ func (s *Source) load(ctx context.Context, why string, force bool) (*Credential,
 	s.lastHash, s.haveHash = sum, true
 	now := s.cfg.Now()
 	c, err := s.cfg.Policy.Check(string(raw), now)
-	if err != nil && !force && s.cfg.Spec.Kind == KindFile && !(s.hasSuspect && s.suspect == sum) {
+	if err != nil && !force && s.reader.Schedule() == Poll && !(s.hasSuspect && s.suspect == sum) {
 		s.suspect, s.hasSuspect, s.haveHash = sum, true, false
 		select {
 		case s.recheck <- struct{}{}:
@@ -353,9 +332,9 @@ func (s *Source) load(ctx context.Context, why string, force bool) (*Credential,
 		}
 		return s.reject(ctx, why, fp, err)
 	}
-	s.lastReject = ""
 	old := s.Current()
 	if old != nil && old.value == c.value {
+		s.lastReject = ""
 		if force {
 			s.log.LogAttrs(ctx, slog.LevelInfo, "credential unchanged",
 				slog.String("event", "CREDENTIAL_UNCHANGED"), slog.String("source", s.origin),
@@ -363,6 +342,12 @@ func (s *Source) load(ctx context.Context, why string, force bool) (*Credential,
 		}
 		return old, nil
 	}
+	if s.cfg.Accept != nil && why != "start" {
+		if err := s.cfg.Accept(ctx, c); err != nil {
+			return s.reject(ctx, why, c.fingerprint, err)
+		}
+	}
+	s.lastReject = ""
 	c.loadedAt, c.origin = now, s.origin
 	s.cur.Store(c)
 	attrs := []slog.Attr{
@@ -377,8 +362,8 @@ func (s *Source) load(ctx context.Context, why string, force bool) (*Credential,
 		attrs = append(attrs, slog.String("warning", warning))
 	}
 	s.log.LogAttrs(ctx, slog.LevelInfo, "credential loaded", attrs...)
-	if s.cfg.OnChange != nil {
-		s.cfg.OnChange(c)
+	if s.cfg.OnChange != nil && why != "start" {
+		s.cfg.OnChange(old, c)
 	}
 	s.checkExpiryLocked(ctx)
 	return c, nil
@@ -402,113 +387,16 @@ func (s *Source) reject(ctx context.Context, why, fp string, err error) (*Creden
 		attrs = append(attrs, slog.String("fingerprint", fp))
 	}
 	old := s.Current()
+	msg := "credential rejected; keeping the previous one"
 	if old != nil {
 		attrs = append(attrs, slog.String("kept_fingerprint", old.fingerprint))
+	} else {
+		msg = "credential rejected; there is no previous one to keep"
+		why := err.Error()
+		s.missing.Store(&why)
 	}
-	s.log.LogAttrs(ctx, level, "credential rejected; keeping the previous one", attrs...)
+	s.log.LogAttrs(ctx, level, msg, attrs...)
 	return old, err
-}
-
-// read fetches the raw value and, for a file, a permissions warning.
-func (s *Source) read(ctx context.Context) ([]byte, string, error) {
-	switch s.cfg.Spec.Kind {
-	case KindFile:
-		if !s.cfg.Force {
-			if err := CheckPath(s.cfg.Spec.Path); err != nil {
-				return nil, "", err
-			}
-		}
-		b, err := readFile(s.cfg.Spec.Path)
-		if err != nil {
-			return nil, "", err
-		}
-		return b, keys.CheckFileMode(s.cfg.Spec.Path), nil
-	case KindEnv:
-		v := s.cfg.Getenv(s.cfg.Spec.Var)
-		if v == "" {
-			return nil, "", fmt.Errorf("%w: variable %s is unset or empty", ErrEmpty, s.cfg.Spec.Var)
-		}
-		return []byte(v), "", nil
-	case KindExec:
-		b, err := runCommand(ctx, s.cfg.Spec.Argv, s.cfg.ExecTimeout)
-		return b, "", err
-	case KindVault:
-		b, err := readVault(ctx, s.cfg.Vault, s.cfg.Spec.Vault, s.cfg.ExecTimeout)
-		return b, "", err
-	}
-	return nil, "", ErrSpec
-}
-
-// readFile reads at most maxFileSize bytes of a regular file, following
-// symlinks (Kubernetes mounts are symlinks into ..data).
-func readFile(path string) ([]byte, error) {
-	// Refuse what is not a regular file before opening it: opening a FIFO
-	// blocks until a writer appears, which would hang every load (and
-	// Reload, and Run) behind s.mu. The check after opening covers a swap
-	// in between.
-	if fi, err := os.Stat(path); err != nil {
-		return nil, fmt.Errorf("read: %w", err)
-	} else if !fi.Mode().IsRegular() {
-		return nil, fmt.Errorf("%w: %s", ErrNotRegular, path)
-	}
-	f, err := os.Open(path)
-	if err != nil {
-		return nil, fmt.Errorf("read: %w", err)
-	}
-	defer f.Close()
-	fi, err := f.Stat()
-	if err != nil {
-		return nil, fmt.Errorf("read: %w", err)
-	}
-	if !fi.Mode().IsRegular() {
-		return nil, fmt.Errorf("%w: %s", ErrNotRegular, path)
-	}
-	b, err := io.ReadAll(io.LimitReader(f, maxFileSize+1))
-	if err != nil {
-		return nil, fmt.Errorf("read: %w", err)
-	}
-	if len(b) > maxFileSize {
-		return nil, fmt.Errorf("%w: %s is larger than %d bytes", token.ErrTooLarge, path, maxFileSize)
-	}
-	return b, nil
-}
-
-// CheckPath returns an error wrapping ErrUnsafePath when path is named
-// like a dotenv file or lies inside a git work tree, with one line saying
-// why. The rotation SOP forbids tokens in files that can be committed.
-func CheckPath(path string) error {
-	base := filepath.Base(path)
-	if base == ".env" || strings.HasPrefix(base, ".env.") || strings.HasSuffix(base, ".env") {
-		return fmt.Errorf("%w: %s is named like a dotenv file, which projects keep next to their code and commit by mistake; use a file outside the repository such as /run/secrets/podium_token (or --force)", ErrUnsafePath, path)
-	}
-	abs, err := filepath.Abs(path)
-	if err != nil {
-		return fmt.Errorf("credential file: %w", err)
-	}
-	dirs := []string{filepath.Dir(abs)}
-	if real, err := filepath.EvalSymlinks(abs); err == nil && filepath.Dir(real) != dirs[0] {
-		dirs = append(dirs, filepath.Dir(real))
-	}
-	for _, d := range dirs {
-		if root, ok := gitWorkTree(d); ok {
-			return fmt.Errorf("%w: %s is inside the git work tree %s, where one 'git add' publishes it; keep tokens outside repositories (or --force)", ErrUnsafePath, path, root)
-		}
-	}
-	return nil
-}
-
-// gitWorkTree walks up from dir looking for a .git directory or file.
-func gitWorkTree(dir string) (string, bool) {
-	for {
-		if _, err := os.Lstat(filepath.Join(dir, ".git")); err == nil {
-			return dir, true
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			return "", false
-		}
-		dir = parent
-	}
 }
 
 // checkExpiry logs CREDENTIAL_EXPIRING once per credential when it enters
@@ -539,59 +427,4 @@ func (s *Source) checkExpiryLocked(ctx context.Context) {
 			slog.String("fingerprint", c.fingerprint), slog.Int64("expires_in", int64(left/time.Second)),
 			slog.Bool("expired", false))
 	}
-}
-
-// runCommand runs argv without a shell and returns its stdout. Errors say
-// how it failed and describe stderr by size and fingerprint only: a
-// secret-store CLI may echo the secret on stderr.
-func runCommand(ctx context.Context, argv []string, timeout time.Duration) ([]byte, error) {
-	ctx, cancel := context.WithTimeout(ctx, timeout)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, argv[0], argv[1:]...)
-	cmd.WaitDelay = time.Second // a grandchild holding stdout must not hang us
-	var stdout, stderr capped
-	stdout.max, stderr.max = maxFileSize, 64<<10
-	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	err := cmd.Run()
-	name := filepath.Base(argv[0])
-	if err != nil {
-		var ee *exec.ExitError
-		switch {
-		case ctx.Err() != nil && errors.Is(ctx.Err(), context.DeadlineExceeded):
-			return nil, fmt.Errorf("%w: %s timed out after %s", ErrExec, name, timeout)
-		case errors.As(err, &ee):
-			return nil, fmt.Errorf("%w: %s exited with status %d; %s", ErrExec, name, ee.ExitCode(), stderr.describe())
-		default:
-			return nil, fmt.Errorf("%w: %s: %w", ErrExec, name, err)
-		}
-	}
-	if stdout.over {
-		return nil, fmt.Errorf("%w: %s printed more than %d bytes", ErrExec, name, stdout.max)
-	}
-	return stdout.buf.Bytes(), nil
-}
-
-// capped is a buffer that keeps at most max bytes and remembers overflow.
-// It has no ReadFrom, so io.Copy cannot bypass the cap.
-type capped struct {
-	buf  bytes.Buffer
-	max  int
-	over bool
-}
-
-func (c *capped) Write(p []byte) (int, error) {
-	if room := c.max - c.buf.Len(); len(p) > room {
-		c.over = true
-		c.buf.Write(p[:max(room, 0)])
-		return len(p), nil
-	}
-	return c.buf.Write(p)
-}
-
-func (c *capped) describe() string {
-	if c.buf.Len() == 0 {
-		return "no stderr"
-	}
-	first, _, _ := bytes.Cut(c.buf.Bytes(), []byte("\n"))
-	return fmt.Sprintf("stderr withheld (%d bytes, first line %d bytes, sha256 %s)", c.buf.Len(), len(first), token.Fingerprint(c.buf.String()))
 }

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"voicetoken/internal/credential"
+	"voicetoken/internal/credential/credentialtest"
 	"voicetoken/internal/token"
 )
 
@@ -186,17 +187,26 @@ func TestFileSourceRejectsBadValueAndKeepsOld(t *testing.T) {
 	l.Secret(good, expired, next)
 	p := filepath.Join(t.TempDir(), "podium_token")
 	writeToken(t, p, good)
-	src := startSource(t, l, credential.Config{Spec: credential.Spec{Kind: credential.KindFile, Path: p}, PollInterval: 20 * time.Millisecond})
+	tick := credentialtest.NewTicker()
+	src := startSource(t, l, credential.Config{Spec: credential.Spec{Kind: credential.KindFile, Path: p}, Ticker: tick})
 
 	bad := []struct {
 		name, content, reason string
+		remove                bool
 	}{
 		{name: "expired", content: expired, reason: "expired"},
 		{name: "garbage", content: "not a token at all", reason: "malformed"},
 		{name: "empty", content: "", reason: "empty"},
+		{name: "removed", remove: true, reason: "no such file"},
 	}
 	for i, b := range bad {
-		writeToken(t, p, b.content)
+		if b.remove {
+			if err := os.Remove(p); err != nil {
+				t.Fatal(err)
+			}
+		} else {
+			writeToken(t, p, b.content)
+		}
 		eventually(t, 2*time.Second, "a CREDENTIAL_REJECTED event", func() bool { return len(l.Events("CREDENTIAL_REJECTED")) > i })
 		ev := l.Events("CREDENTIAL_REJECTED")[i]
 		if r, _ := ev["reason"].(string); !strings.Contains(r, b.reason) {
@@ -209,16 +219,22 @@ func TestFileSourceRejectsBadValueAndKeepsOld(t *testing.T) {
 			t.Fatalf("%s: the bad value replaced the good one", b.name)
 		}
 	}
-	// Polling a file that stays bad does not repeat the warning.
-	time.Sleep(100 * time.Millisecond)
-	warns := 0
+	// Polling a source that stays bad (here: still no file, so every poll
+	// reads and fails again) does not repeat the warning. Each Poll
+	// returns once its read is done: proof the polls had their chance.
+	for range 3 {
+		if !tick.Poll(t.Context()) {
+			t.Fatal("the source did not poll")
+		}
+	}
+	warns, all := 0, len(l.Events("CREDENTIAL_REJECTED"))
 	for _, ev := range l.Events("CREDENTIAL_REJECTED") {
 		if ev["level"] == "WARN" {
 			warns++
 		}
 	}
-	if warns != len(bad) {
-		t.Errorf("%d warnings for %d bad values", warns, len(bad))
+	if warns != len(bad) || all < len(bad)+3 {
+		t.Errorf("%d warnings among %d rejections for %d bad values and 3 polls; want one warning each, the polls' at debug level", warns, all, len(bad))
 	}
 	writeToken(t, p, next)
 	eventually(t, 2*time.Second, "recovery", func() bool { return src.Token() == next })
@@ -470,5 +486,40 @@ func TestConcurrentReaders(t *testing.T) {
 	}
 	if src.Token() != next[len(next)-1] {
 		t.Fatal("last token not current")
+	}
+}
+
+// TestExecSourceTickerDrivesRefresh: with an injected Ticker each Poll is
+// one run of the command, done when Poll returns: a test needs no wait,
+// and "nothing changed" is asserted after a run that had its chance.
+func TestExecSourceTickerDrivesRefresh(t *testing.T) {
+	now := time.Now()
+	l := newLogs(t)
+	first, second, expired := tokenExp(t, now, time.Hour), tokenExp(t, now, 3*time.Hour), tokenExp(t, now, -time.Hour)
+	l.Secret(first, second, expired)
+	p := filepath.Join(t.TempDir(), "tok")
+	writeToken(t, p, first)
+	tick := credentialtest.NewTicker()
+	var changes atomic.Int32
+	src := startSource(t, l, credential.Config{
+		Spec: credential.Spec{Kind: credential.KindExec, Argv: []string{"cat", p}}, Ticker: tick,
+		OnChange: func(_, _ *credential.Credential) { changes.Add(1) },
+	})
+	steps := []struct {
+		name, write, want string
+		changes           int32
+	}{
+		{name: "unchanged", write: first, want: first},
+		{name: "a new token", write: second, want: second, changes: 1},
+		{name: "an expired one is refused", write: expired, want: second, changes: 1},
+	}
+	for _, st := range steps {
+		writeToken(t, p, st.write)
+		if !tick.Poll(t.Context()) {
+			t.Fatalf("%s: no refresh", st.name)
+		}
+		if src.Token() != st.want || changes.Load() != st.changes {
+			t.Errorf("%s: token %s after the refresh, %d changes; want %s, %d", st.name, token.Fingerprint(src.Token()), changes.Load(), token.Fingerprint(st.want), st.changes)
+		}
 	}
 }

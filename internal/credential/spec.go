@@ -56,79 +56,31 @@ func ParseSpec(s string) (Spec, error) {
 		if p := filepath.Clean(s); strings.TrimSpace(p) != "" && (strings.HasPrefix(s, "/") || strings.HasPrefix(s, "./") || strings.HasPrefix(s, "../")) {
 			return Spec{Kind: KindFile, Path: p}, nil
 		}
-		return Spec{}, fmt.Errorf("%w: want file:PATH, env:NAME, exec:COMMAND or vault:MOUNT/PATH#FIELD", ErrSpec)
+		return Spec{}, fmt.Errorf("%w: want %s", ErrSpec, Syntax())
 	}
-	switch Kind(strings.ToLower(scheme)) {
-	case KindFile:
-		p := rest
-		if strings.HasPrefix(p, "//") { // file://host/path: only the local host
-			host, path, _ := strings.Cut(p[2:], "/")
-			if host != "" && host != "localhost" {
-				return Spec{}, fmt.Errorf("%w: file: URL names host %q; only local files are supported", ErrSpec, printable(host))
-			}
-			p = "/" + path
-		}
-		if strings.TrimSpace(p) == "" {
-			return Spec{}, fmt.Errorf("%w: file: needs a path", ErrSpec)
-		}
-		p = filepath.Clean(p)
-		if strings.TrimSpace(p) == "" {
-			return Spec{}, fmt.Errorf("%w: file: needs a path", ErrSpec)
-		}
-		return Spec{Kind: KindFile, Path: p}, nil
-	case KindEnv:
-		if !validEnvName(rest) {
-			return Spec{}, fmt.Errorf("%w: env: needs a variable name of letters, digits and _ (got %q)", ErrSpec, printable(rest))
-		}
-		return Spec{Kind: KindEnv, Var: rest}, nil
-	case KindExec:
-		argv, err := SplitCommand(rest)
-		if err != nil {
-			return Spec{}, fmt.Errorf("%w: exec: %w", ErrSpec, err)
-		}
-		return Spec{Kind: KindExec, Argv: argv}, nil
-	case KindVault:
-		ref, err := vault.ParseRef(rest)
-		if err != nil {
-			return Spec{}, fmt.Errorf("%w: vault: %w", ErrSpec, err)
-		}
-		return Spec{Kind: KindVault, Vault: ref}, nil
+	d, ok := lookupKind(Kind(strings.ToLower(scheme)))
+	if !ok {
+		return Spec{}, fmt.Errorf("%w: unknown kind %q; want %s", ErrSpec, printable(scheme), Syntax())
 	}
-	return Spec{}, fmt.Errorf("%w: unknown kind %q; want file:PATH, env:NAME, exec:COMMAND or vault:MOUNT/PATH", ErrSpec, printable(scheme))
+	return d.parse(rest)
+}
+
+// File returns the path of a file: spec, which can be handed to an agent
+// as PODIUM_TOKEN_FILE, and false for the other kinds.
+func (s Spec) File() (string, bool) {
+	if s.Kind != KindFile {
+		return "", false
+	}
+	return s.Path, true
 }
 
 // String returns the spec in a form safe to log: an exec: command shows
 // its program and the number of arguments only.
 func (s Spec) String() string {
-	switch s.Kind {
-	case KindFile:
-		return "file:" + s.Path
-	case KindEnv:
-		return "env:" + s.Var
-	case KindExec:
-		if len(s.Argv) == 0 {
-			return "exec:"
-		}
-		return fmt.Sprintf("exec:%s (%d args)", filepath.Base(s.Argv[0]), len(s.Argv)-1)
-	case KindVault:
-		return "vault:" + s.Vault.String()
+	if d, ok := lookupKind(s.Kind); ok {
+		return d.string(s)
 	}
 	return "unknown:"
-}
-
-func validEnvName(s string) bool {
-	if s == "" {
-		return false
-	}
-	for i, c := range s {
-		switch {
-		case c == '_', c >= 'A' && c <= 'Z', c >= 'a' && c <= 'z':
-		case c >= '0' && c <= '9' && i > 0:
-		default:
-			return false
-		}
-	}
-	return true
 }
 
 // SplitCommand splits a command line into words the way a POSIX shell

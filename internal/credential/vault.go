@@ -13,6 +13,55 @@ import (
 	"voicetoken/internal/vault"
 )
 
+// vaultSource is vault:MOUNT/PATH#FIELD: one field of a Vault (or
+// OpenBao) KV secret, read over Vault's HTTP API (package vault) on the
+// refresh schedule. When the Vault token is its own (VAULT_TOKEN) it
+// renews it while the Source runs (Keep).
+type vaultSource struct {
+	client *vault.Client
+	ref    vault.Ref
+	cfg    Config // timeouts, retry interval, logger, clock, RenewTicker
+}
+
+var (
+	_ Writer = (*vaultSource)(nil)
+	_ Keeper = (*vaultSource)(nil)
+)
+
+func parseVault(rest string) (Spec, error) {
+	ref, err := vault.ParseRef(rest)
+	if err != nil {
+		return Spec{}, fmt.Errorf("%w: vault: %w", ErrSpec, err)
+	}
+	return Spec{Kind: KindVault, Vault: ref}, nil
+}
+
+// openVault uses cfg.Vault, or a client configured from the environment
+// through cfg.Getenv (VAULT_ADDR, VAULT_TOKEN, ...).
+func openVault(s Spec, cfg Config) (Reader, error) {
+	c := cfg.Vault
+	if c == nil {
+		var err error
+		if c, err = vault.FromEnv(cfg.Getenv); err != nil {
+			return nil, fmt.Errorf("%s: %w", s, err)
+		}
+	}
+	return &vaultSource{client: c, ref: s.Vault, cfg: cfg}, nil
+}
+
+func (v *vaultSource) String() string     { return "vault:" + v.ref.String() }
+func (v *vaultSource) Schedule() Schedule { return Refresh }
+
+func (v *vaultSource) Read(ctx context.Context) ([]byte, string, error) {
+	b, err := readVault(ctx, v.client, v.ref, v.cfg.ExecTimeout)
+	return b, "", err
+}
+
+// Write is RotateVault on this secret.
+func (v *vaultSource) Write(ctx context.Context, opts RotateOptions) (*RotateResult, error) {
+	return RotateVault(ctx, v.client, v.ref, opts)
+}
+
 // readVault reads the token in a vault: source's field.
 func readVault(ctx context.Context, c *vault.Client, ref vault.Ref, timeout time.Duration) ([]byte, error) {
 	ctx, cancel := context.WithTimeout(ctx, timeout)
@@ -104,14 +153,63 @@ func nextRenewal(info vault.TokenInfo, prev, at time.Time) (next time.Time, over
 	return at.Add(time.Duration(float64(info.TTL) * renewAt)), ""
 }
 
-// keepVaultToken renews the Vault token a vault: source reads with, when
+// Keep renews the Vault token a vault: source reads with, when
 // it is the source's own (VAULT_TOKEN; a token file is vault login's or
 // Vault Agent's to keep), at two thirds of its TTL, until ctx ends. When
 // the token cannot be extended it says so once (VAULT_TOKEN_EXPIRING),
 // with the time left: reads fail after that, and the credential in use
 // stays until its own expiry.
-func (s *Source) keepVaultToken(ctx context.Context) {
-	c := s.cfg.Vault
+//
+// With Config.RenewTicker set, each tick stands for "the time has come"
+// (to renew, or to look the token up again) and Done follows the work.
+func (v *vaultSource) Keep(ctx context.Context) {
+	if !v.client.OwnsToken() {
+		return
+	}
+	w := &renewer{vaultSource: v, log: v.cfg.Logger, origin: v.String()}
+	if v.cfg.RenewTicker != nil {
+		w.after = func(time.Duration) <-chan time.Time { return v.cfg.RenewTicker.Chan() }
+		w.done = v.cfg.RenewTicker.Done
+	} else {
+		w.after = time.After
+		w.done = func() {}
+	}
+	w.keep(ctx)
+}
+
+// renewer is one run of Keep: the waits are w.after, and w.done follows
+// the work each wait led to.
+type renewer struct {
+	*vaultSource
+	log    *slog.Logger
+	origin string
+	after  func(time.Duration) <-chan time.Time
+	done   func()
+	waited bool
+}
+
+// wait says the work of the previous wait is done, then waits d (or for
+// the injected tick); false when ctx ended first.
+func (s *renewer) wait(ctx context.Context, d time.Duration) bool {
+	if s.waited {
+		s.done()
+	}
+	select {
+	case <-ctx.Done():
+		return false
+	case <-s.after(d):
+		s.waited = true
+		return true
+	}
+}
+
+func (s *renewer) keep(ctx context.Context) {
+	defer func() {
+		if s.waited {
+			s.done() // the last tick's work ended the renewal
+		}
+	}()
+	c := s.client
 	call := func(f func(context.Context) (vault.TokenInfo, error)) (vault.TokenInfo, error) {
 		ctx, cancel := context.WithTimeout(ctx, s.cfg.ExecTimeout)
 		defer cancel()
@@ -131,13 +229,11 @@ func (s *Source) keepVaultToken(ctx context.Context) {
 		if errors.Is(err, vault.ErrDenied) {
 			return // expired, revoked or without lookup-self: asking again will not help
 		}
-		select { // Vault is down or sealed: ask again
-		case <-ctx.Done():
+		if !s.wait(ctx, s.cfg.RetryInterval) { // Vault is down or sealed: ask again
 			return
-		case <-time.After(s.cfg.RetryInterval):
 		}
 	}
-	at := time.Now()
+	at := s.cfg.Now()
 	next, over := nextRenewal(info, time.Time{}, at)
 	s.log.LogAttrs(ctx, slog.LevelInfo, "vault token",
 		slog.String("event", "VAULT_TOKEN"), slog.String("source", s.origin),
@@ -147,20 +243,18 @@ func (s *Source) keepVaultToken(ctx context.Context) {
 	for {
 		if over != "" {
 			if info.Expires() {
-				left := time.Until(expires)
+				left := expires.Sub(s.cfg.Now())
 				s.log.LogAttrs(ctx, slog.LevelWarn, fmt.Sprintf("the Vault token expires in %s and cannot be renewed (%s): give voicetoken a new VAULT_TOKEN before then, or let Vault Agent keep ~/.vault-token", token.HumanDuration(left), over),
 					slog.String("event", "VAULT_TOKEN_EXPIRING"), slog.String("source", s.origin),
 					slog.Int64("expires_in", int64(left/time.Second)), slog.String("reason", over))
 			}
 			return
 		}
-		select {
-		case <-ctx.Done():
+		if !s.wait(ctx, next.Sub(s.cfg.Now())) {
 			return
-		case <-time.After(time.Until(next)):
 		}
 		renewed, err := call(c.RenewSelf)
-		now := time.Now()
+		now := s.cfg.Now()
 		switch {
 		case ctx.Err() != nil:
 			return

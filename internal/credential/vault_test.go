@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"voicetoken/internal/credential"
+	"voicetoken/internal/credential/credentialtest"
 	"voicetoken/internal/token"
 	"voicetoken/internal/vault"
 	"voicetoken/internal/vault/vaulttest"
@@ -323,8 +324,18 @@ func TestVaultTokenLookupRetried(t *testing.T) {
 		t.Fatal(err)
 	}
 	srv.FailTokenRequests(2)
-	startSource(t, l, credential.Config{Spec: vaultSpec(t, "vault:secret/podium"), Vault: c, RetryInterval: 50 * time.Millisecond})
-	eventually(t, 10*time.Second, "a renewal after the seal", func() bool { return srv.Renewals() >= 1 })
+	// The test is the clock: each Poll is one wait of the renewal ended,
+	// and returns once the work after it is done.
+	tick := credentialtest.NewTicker()
+	startSource(t, l, credential.Config{Spec: vaultSpec(t, "vault:secret/podium"), Vault: c, RenewTicker: tick})
+	for i, what := range []string{"the second lookup (sealed)", "the third lookup", "the first renewal"} {
+		if !tick.Poll(t.Context()) {
+			t.Fatalf("poll %d: %s did not happen", i+1, what)
+		}
+	}
+	if n := srv.Renewals(); n != 1 {
+		t.Errorf("%d renewals after the seal, want 1", n)
+	}
 	if n := len(l.Events("VAULT_TOKEN_RENEW_FAILED")); n != 2 {
 		t.Errorf("%d VAULT_TOKEN_RENEW_FAILED events, want 2 (the sealed lookups)", n)
 	}
