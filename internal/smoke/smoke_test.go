@@ -292,8 +292,8 @@ func TestRunRefused(t *testing.T) {
 	results := Run(context.Background(), Config{
 		URL: f.srv.URL, Key: testKey(t), Room: "smoke-fixed", Now: func() time.Time { return frozen },
 		Rand: bytes.NewReader(make([]byte, 1024)), Logger: logs.Logger(), Agent: "greeter",
-	})
-	wantNames := []string{StepTokens, StepJoinA, StepJoinB, StepWebRTC, StepPresence, StepData, StepRoundTrip, StepAgent, StepLeave}
+	}).Results
+	wantNames := []string{StepTokens, StepJoinA, StepJoinB, StepWebRTC, StepPresence, StepData, StepRoundTrip, StepAgent, StepGreeting, StepVoice, StepLeave}
 	if len(results) != len(wantNames) {
 		t.Fatalf("%d results, want %d: %+v", len(results), len(wantNames), results)
 	}
