@@ -166,6 +166,10 @@ cli.runApp(
     // LiveKit stop dispatching ("no servers available").
     loadFunc: async () => 0.05,
     loadThreshold: 0.95,
-    numIdleProcesses: 1,
+    // One job process kept warm; starting one (Node and the native
+    // rtc-node) takes seconds on a loaded machine, far over the default
+    // 10 s limit when several workers start at once.
+    numIdleProcesses: Number(process.env.VOICETOKEN_AGENT_IDLE ?? 1),
+    initializeProcessTimeout: 120 * 1000,
   }),
 );

@@ -47,6 +47,9 @@ func TestConfigValidate(t *testing.T) {
 		{name: "url with query", cfg: Config{URL: "ws://x/?access_token=abc", Key: key}, wants: []string{"want scheme://host"}},
 		{name: "negative timeouts", cfg: Config{URL: "ws://x", Key: key, Timeout: -1, AgentTimeout: -1}, wants: []string{"timeout must not be negative", "agent timeout"}},
 		{name: "audio without agent", cfg: Config{URL: "ws://x", Key: key, AgentAudio: true}, wants: []string{"needs an agent name"}},
+		{name: "voice", cfg: Config{URL: "ws://x", Key: key, Agent: "a", VoiceTimeout: -1, Say: []byte("not ogg"), RecordDir: "/tmp"},
+			wants: []string{"voice timeout must not be negative", "utterance: not an Ogg/Opus file"}},
+		{name: "record without agent", cfg: Config{URL: "ws://x", Key: key, RecordDir: "/tmp"}, wants: []string{"recording the agent needs an agent name"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
