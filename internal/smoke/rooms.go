@@ -9,6 +9,11 @@ import (
 	"voicetoken/internal/check"
 )
 
+// roomStagger spaces the starts of RunRooms' sessions: they all run at
+// once, but 2n peer connections and n agent jobs do not all start in the
+// same instant (a ramp, as load tests do).
+const roomStagger = 200 * time.Millisecond
+
 // RunRooms runs n independent sessions at once, each in its own fresh
 // room (cfg.Room is ignored when n > 1: one agent job per room), and
 // returns their outcomes in order.
@@ -20,7 +25,15 @@ func RunRooms(ctx context.Context, cfg Config, n int) []Outcome {
 	out := make([]Outcome, n)
 	var wg sync.WaitGroup
 	for i := range out {
-		wg.Go(func() { out[i] = Run(ctx, cfg) })
+		wg.Go(func() {
+			t := time.NewTimer(time.Duration(i) * roomStagger)
+			defer t.Stop()
+			select {
+			case <-ctx.Done():
+			case <-t.C:
+			}
+			out[i] = Run(ctx, cfg)
+		})
 	}
 	wg.Wait()
 	return out

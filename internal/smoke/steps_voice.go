@@ -60,14 +60,10 @@ func (r *run) heardSummary() string {
 	if v, ok := r.a.levels[r.agent.SID]; ok {
 		lvl = fmt.Sprintf("; LiveKit's loudest level for it %.2f", v)
 	}
-	switch {
-	case l == nil:
+	if l == nil {
 		return "no audio track of it reached us" + lvl
-	case l.loud == 0:
-		return fmt.Sprintf("%d audio packets, all silence%s", l.packets, lvl)
-	default:
-		return fmt.Sprintf("%d audio packets, %d loud, never %s in a row%s", l.packets, l.loud, minSpeech, lvl)
 	}
+	return fmt.Sprintf("%d audio packets, none of them speech%s", l.packets, lvl)
 }
 
 func (r *run) hearGreeting(ctx context.Context) check.Result {

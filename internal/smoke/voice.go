@@ -129,20 +129,25 @@ func opusSamples(p []byte) (uint64, error) {
 //
 // A packet is loud when its RFC 6464 audio level (if the packet carries
 // one) is above -voicedDBov, else when its Opus payload is larger than
-// what Opus sends for silence: DTX and comfort noise frames, and the
-// frames of digital silence, are a few bytes; speech and tones at voice
-// bitrates are tens of bytes per 20 ms. LiveKit 1.13.5 does not forward
-// the audio level extension to subscribers (its DownTrack writes only the
+// what Opus sends for silence. LiveKit 1.13.5 does not forward the audio
+// level extension to subscribers (its DownTrack writes only the
 // dependency descriptor, playout delay and capture time), so against it
-// the size decides; LiveKit's own SpeakersChanged, computed from the
-// levels the agent sends LiveKit, is recorded beside it.
-//
-// Speech starts with minSpeech of loud packets (RTP time, no gap over
-// maxGap) and ends after silenceAfter without a loud packet.
+// the size decides. Measured on a LiveKit Agents worker (libwebrtc's Opus
+// with DTX, as LiveKit's SDKs publish): silence is 3-byte frames, or,
+// while the encoder warms up, 200 ms of ~55-byte frames ended by a DTX
+// frame (1 or 2 bytes), and in DTX one ~55-byte comfort noise update every
+// 400 ms followed by a DTX frame; a tone or speech is 60 to 200 bytes per
+// 20 ms packet, without DTX frames. So speech is minSpeech of loud
+// packets in a row (RTP time, no gap over maxGap) with no DTX frame among
+// them: a DTX frame means the encoder has heard 200 ms of silence, and
+// cancels what is not yet speech. Speech ends after silenceAfter without
+// a loud packet, or at a DTX frame. LiveKit's own SpeakersChanged (from
+// the levels the agent sends LiveKit) is reported beside it.
 const (
 	voicedDBov      = 50 // RFC 6464 level 0..127 is -dBov; louder than -50 dBov
 	silentOpusBytes = 12 // a 20 ms packet this small or smaller is silence
-	minSpeech       = 100 * time.Millisecond
+	dtxOpusBytes    = 2  // a DTX frame: the encoder stopped sending sound
+	minSpeech       = 250 * time.Millisecond
 	maxGap          = 100 * time.Millisecond
 	silenceAfter    = 300 * time.Millisecond
 	rtpRate         = 48000
@@ -195,6 +200,10 @@ func (l *listener) add(p *rtp.Packet, now, real time.Time) {
 		l.cur.packets = append(l.cur.packets, p)
 	}
 	if !loud {
+		if len(p.Payload) <= dtxOpusBytes && l.cur != nil {
+			l.closeCurrent()
+			return
+		}
 		l.expire(p.Timestamp, real)
 		return
 	}

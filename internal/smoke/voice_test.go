@@ -173,6 +173,10 @@ func TestListener(t *testing.T) {
 		{name: "comfort noise at the limit: nothing", sizes: repeat(200, silentOpusBytes)},
 		{name: "a click: nothing", sizes: cat(repeat(10, 3), repeat(3, 80), repeat(10, 3))},
 		{name: "loud, then quiet, not 100 ms in a row: nothing", sizes: cat(repeat(3, 80), repeat(6, 3), repeat(3, 80), repeat(20, 3))},
+		{name: "encoder warm-up then DTX: nothing", sizes: cat(repeat(10, 55), repeat(1, 1), repeat(50, 3))},
+		{name: "DTX comfort noise updates: nothing", sizes: cat(repeat(10, 55), []int{1, 55, 1, 55, 1, 55, 2, 55, 1})},
+		{name: "warm-up, DTX, then the greeting", sizes: cat(repeat(10, 55), repeat(1, 1), repeat(50, 100), repeat(10, 3)), speeches: 1, start: 220 * time.Millisecond, length: time.Second},
+		{name: "a DTX frame ends speech at once", sizes: cat(repeat(20, 100), repeat(1, 1), repeat(5, 100), repeat(10, 3)), speeches: 1, length: 400 * time.Millisecond},
 		{name: "one second of tone", sizes: cat(repeat(10, 3), repeat(50, 80), repeat(30, 3)), speeches: 1, start: 200 * time.Millisecond, length: time.Second},
 		{name: "pauses between words stay one speech", sizes: cat(repeat(20, 80), repeat(10, 3), repeat(20, 80), repeat(30, 3)), speeches: 1, length: 1000 * time.Millisecond},
 		{name: "two utterances", sizes: cat(repeat(20, 80), repeat(20, 3), repeat(20, 80), repeat(20, 3)), speeches: 2, length: 400 * time.Millisecond},
@@ -221,7 +225,7 @@ func TestListenerAudioLevel(t *testing.T) {
 	if len(l.speeches) != 0 {
 		t.Fatalf("quiet levels made %d speeches", len(l.speeches))
 	}
-	add(10, 30) // -30 dBov: speech
+	add(15, 30) // -30 dBov: speech
 	if len(l.speeches) != 1 {
 		t.Fatalf("loud levels made %d speeches", len(l.speeches))
 	}
