@@ -185,7 +185,7 @@ func TestSmokeHearsTheAgent(t *testing.T) {
 		if l := line(r.stdout, "greeting"); !strings.Contains(l, " ok ") || !strings.Contains(l, "after joining, for ") {
 			t.Errorf("greeting: %q", l)
 		}
-		if l := line(r.stdout, "voice round trip"); !strings.Contains(l, " ok ") || !strings.Contains(l, "replied "+rep[1]+"ms after our 2.66s utterance ended") {
+		if l := line(r.stdout, "voice round trip"); !strings.Contains(l, " ok ") || !strings.Contains(l, "replied "+rep[1]+" after our 2.66s utterance ended") {
 			t.Errorf("voice round trip: %q", l)
 		}
 		// The agent's greeting is a 1 s tone: smoke must hear about that
@@ -201,12 +201,15 @@ func TestSmokeHearsTheAgent(t *testing.T) {
 			return ev["reply_start"].T != 0
 		})
 		agentReply := ev["reply_start"].T - ev["heard_end_of_speech"].SpeechEnd
-		t.Logf("reply latency: smoke %sms (end of our utterance to the first loud packet back); agent %dms (its last loud frame to its reply's start, 400ms VAD hangover included)", rep[1], agentReply)
-		t.Logf("greeting: smoke heard it %sms after the agent joined, for %ss; agent played it %dms after publishing, for %dms",
-			g[1], g[2], ev["greeting_start"].T-ev["published"].T, ev["greeting_end"].T-ev["greeting_start"].T)
-		smokeReply, _ := strconv.Atoi(rep[1])
-		if int64(smokeReply) < agentReply {
-			t.Errorf("smoke's reply latency %dms is shorter than the agent's own %dms: it heard something else", smokeReply, agentReply)
+		t.Logf("reply latency: smoke %s (end of our utterance to the first loud packet back); agent %dms (its last loud frame to its reply's start, 400ms VAD hangover included)", rep[1], agentReply)
+		t.Logf("greeting: smoke heard it %s after the agent joined, for %ss; agent played it %dms after publishing (%dms after its first subscriber), for %dms",
+			g[1], g[2], ev["greeting_start"].T-ev["published"].T, ev["greeting_start"].T-ev["subscribed"].T, ev["greeting_end"].T-ev["greeting_start"].T)
+		smokeReply, err := time.ParseDuration(rep[1])
+		if err != nil {
+			t.Fatal(err)
+		}
+		if smokeReply.Milliseconds() < agentReply {
+			t.Errorf("smoke's reply latency %s is shorter than the agent's own %dms: it heard something else", smokeReply, agentReply)
 		}
 	})
 

@@ -116,8 +116,12 @@ export default defineAgent({
     const track = LocalAudioTrack.createAudioTrack('agent-voice', source);
     const opts = new TrackPublishOptions();
     opts.source = TrackSource.SOURCE_MICROPHONE;
-    await ctx.room.localParticipant.publishTrack(track, opts);
+    const publication = await ctx.room.localParticipant.publishTrack(track, opts);
     log('published', { room });
+    // Greet once someone hears the track, as a voice agent greets the
+    // user who is there: sound sent before the first subscriber is lost.
+    await publication.waitForSubscription();
+    log('subscribed', { room });
 
     if (MODE === 'silent') {
       const zeros = new Int16Array(FRAME);
