@@ -78,29 +78,37 @@ function dbfs(frame) {
 }
 
 // listen runs the VAD on one remote audio track and calls onEnd(lastLoudAt)
-// after each utterance.
+// after each utterance. Silence is counted in audio time (frames), so a
+// stall of the machine does not cut an utterance in two; a wall-clock
+// fallback ends it when frames stop coming altogether.
 async function listen(track, who, onEnd) {
   let loudMs = 0;
+  let quietMs = 0;
   let speaking = false;
   let lastLoudAt = 0;
+  const end = () => {
+    speaking = false;
+    loudMs = 0;
+    onEnd(lastLoudAt, who);
+  };
   const timer = setInterval(() => {
-    if (speaking && Date.now() - lastLoudAt >= HANGOVER_MS) {
-      speaking = false;
-      loudMs = 0;
-      onEnd(lastLoudAt, who);
-    }
-  }, 10);
+    if (speaking && Date.now() - lastLoudAt >= 4 * HANGOVER_MS) end();
+  }, 50);
   try {
     for await (const frame of new AudioStream(track, RATE, 1)) {
+      const ms = (frame.samplesPerChannel * 1000) / frame.sampleRate;
       if (dbfs(frame) >= LOUD_DBFS) {
         lastLoudAt = Date.now();
-        loudMs += 10;
+        loudMs += ms;
+        quietMs = 0;
         if (!speaking && loudMs >= START_MS) {
           speaking = true;
           log('heard_speech_start', { from: who });
         }
-      } else if (!speaking) {
-        loudMs = 0;
+      } else {
+        quietMs += ms;
+        if (!speaking) loudMs = 0;
+        else if (quietMs >= HANGOVER_MS) end();
       }
     }
   } finally {
