@@ -143,8 +143,8 @@ func (a *agentProc) events(t *testing.T, room string) map[string]agentEvent {
 
 var (
 	roomName  = regexp.MustCompile(`tokens for room (smoke-[0-9a-f]{8})`)
-	replyLine = regexp.MustCompile(`(?m)^reply latency: (\d+)ms \(end of our speech to the agent's first audio\)$`)
-	greetLine = regexp.MustCompile(`(?m)^greeting: (\d+)ms after the agent joined, ([0-9.]+)s long$`)
+	replyLine = regexp.MustCompile(`(?m)^reply latency: (\d+ms|[0-9.]+s) \(end of our speech to the agent's first audio\)$`)
+	greetLine = regexp.MustCompile(`(?m)^greeting: (\d+ms|[0-9.]+s) after the agent joined, ([0-9.]+)s long$`)
 )
 
 // runSmokeReal runs smoke with the real clock, so that it measures.
