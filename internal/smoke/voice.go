@@ -96,7 +96,7 @@ func loadUtterance(b []byte) (*utterance, error) {
 // from its TOC byte and frame count (RFC 6716 3.1, 3.2.5).
 func opusSamples(p []byte) (uint64, error) {
 	if len(p) == 0 {
-		return 0, errors.New("empty Opus packet")
+		return 0, errors.New("an empty Opus packet")
 	}
 	toc := p[0]
 	config := toc >> 3
@@ -115,12 +115,12 @@ func opusSamples(p []byte) (uint64, error) {
 		frames = 2
 	case 3:
 		if len(p) < 2 {
-			return 0, errors.New("Opus packet with code 3 and no frame count")
+			return 0, errors.New("an Opus packet with code 3 and no frame count")
 		}
 		frames = uint64(p[1] & 0x3f)
 	}
 	if frames == 0 || per*frames > 5760 { // 120 ms at most
-		return 0, fmt.Errorf("Opus packet of %d frames of %d samples", frames, per)
+		return 0, fmt.Errorf("an Opus packet of %d frames of %d samples", frames, per)
 	}
 	return per * frames, nil
 }
@@ -177,7 +177,6 @@ type listener struct {
 	loud      int   // loud packets
 	speeches  []*speech
 	cur       *speech // the stretch being built, confirmed or not
-	recording bool
 	maxRecord int
 }
 
