@@ -19,6 +19,7 @@ if [ -z "${VOICETOKEN_LIVEKIT_BIN:-}" ]; then
 	VOICETOKEN_LIVEKIT_BIN=$(bash scripts/livekit-server.sh)
 	export VOICETOKEN_LIVEKIT_BIN
 fi
+[ -n "${VOICETOKEN_AGENT_WORKER:-}" ] || { VOICETOKEN_AGENT_WORKER=$(bash scripts/agent-worker.sh); export VOICETOKEN_AGENT_WORKER; }
 [ $# -gt 0 ] || set -- ./...
 echo "== go test -race $* (gotestsum)" >&2
 exec go run gotest.tools/gotestsum@v1.13.0 --format pkgname-and-test-fails \

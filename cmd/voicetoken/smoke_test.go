@@ -203,6 +203,13 @@ func TestSmokeUsage(t *testing.T) {
 		{name: "agent timeout", environ: map[string]string{"LIVEKIT_URL": "ws://x"}, args: []string{"--agent", "a", "--agent-timeout", "-1s"}, says: "--agent-timeout must be positive"},
 		{name: "audio without agent", environ: map[string]string{"LIVEKIT_URL": "ws://x"}, args: []string{"--agent-audio"}, says: "--agent-audio needs --agent NAME"},
 		{name: "unknown flag", args: []string{"--nope"}, says: "flag provided but not defined: -nope"},
+		{name: "voice timeout", environ: map[string]string{"LIVEKIT_URL": "ws://x"}, args: []string{"--agent", "a", "--voice-timeout", "0s"}, says: "--voice-timeout must be positive"},
+		{name: "say without agent", environ: map[string]string{"LIVEKIT_URL": "ws://x"}, args: []string{"--say", "x.ogg"}, says: "--say and --record need --agent NAME"},
+		{name: "say: no such file", environ: map[string]string{"LIVEKIT_URL": "ws://x"}, args: []string{"--agent", "a", "--say", "/nonexistent/x.ogg"}, says: "--say: open /nonexistent/x.ogg: no such file"},
+		{name: "say: not Ogg", environ: map[string]string{"LIVEKIT_URL": "ws://x", "LIVEKIT_API_KEY": "devkey", "LIVEKIT_API_SECRET": "secret"}, args: []string{"--agent", "a", "--say", "smoke_test.go"}, says: "utterance: not an Ogg/Opus file smoke can send"},
+		{name: "record: not a directory", environ: map[string]string{"LIVEKIT_URL": "ws://x"}, args: []string{"--agent", "a", "--record", "smoke_test.go"}, says: "--record smoke_test.go: not a directory"},
+		{name: "rooms", environ: map[string]string{"LIVEKIT_URL": "ws://x"}, args: []string{"--rooms", "0"}, says: "--rooms must be between 1 and 100"},
+		{name: "rooms with a room", environ: map[string]string{"LIVEKIT_URL": "ws://x"}, args: []string{"--rooms", "2", "--room", "r"}, says: "--rooms needs fresh rooms: drop --room"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -10,8 +10,10 @@
 // its time: participant A joins, B joins, both peer connections of each
 // come up with their data channels open, each sees the other, A sends B a
 // message on the reliable data channel, B answers (the round trip), an
-// agent dispatched by A's token joins and publishes audio (optional),
-// and both leave, B seeing A go. After a failed step the rest are
+// agent dispatched by A's token joins (optional), A hears its greeting,
+// speaks an utterance and hears its reply (the voice round trip, whose
+// reply latency is the figure voice agents are judged by), and both
+// leave, B seeing A go. After a failed step the rest are
 // skipped and whoever joined leaves. Results go through check.Runner, so
 // a detail is one printable line with anything JWT-shaped replaced by its
 // fingerprint, and check's table and JSON writers print them.
@@ -36,6 +38,18 @@
 // WebRTC is pion. For a LiveKit on loopback only loopback candidates are
 // gathered and LiveKit's STUN servers are not used, so a local run sends
 // nothing off the machine; elsewhere LiveKit's ICE servers are used as
-// its SDKs do. Media is not negotiated (auto_subscribe=0): the agent's
-// audio is seen as a published track in the room's participant list.
+// its SDKs do. B negotiates no media (auto_subscribe=0). With an agent, A
+// joins with auto_subscribe=1, so LiveKit offers it the agent's audio on
+// the subscriber connection, and announces its own Opus track
+// (AddTrackRequest) before its first offer.
+//
+// Hearing needs no Opus decoder: whether the agent speaks is decided per
+// RTP packet (voice.go: the RFC 6464 level when the SFU forwards it, else
+// the Opus payload's size, with DTX frames as proof of silence), and a
+// stretch of speech needs 250 ms of it. Times are taken when packets
+// arrive; lengths come from RTP timestamps. The utterance is an Ogg/Opus
+// clip (embedded, or Config.Say) read with pion's oggreader and sent
+// packet by packet at its own pace; --record writes what was heard with
+// pion's oggwriter, without decoding. RunRooms runs sessions in parallel
+// and Summarize gives p50/p95/max of join, greeting and reply latency.
 package smoke

@@ -39,6 +39,10 @@ type participant struct {
 	pub, sub *webrtc.PeerConnection
 	pubDC    *webrtc.DataChannel
 
+	voice  *webrtc.TrackLocalStaticSample // our audio track, when we speak
+	listen bool                           // hear the others' audio
+	record int                            // packets of speech to keep per stretch (--record)
+
 	ctx     context.Context // lives until close
 	cancel  context.CancelFunc
 	done    chan struct{} // closed when the read loop ends
@@ -53,13 +57,18 @@ type participant struct {
 	pubOpen  bool // our "_reliable" channel is open
 	subOpen  bool // LiveKit's "_reliable" channel to us is open
 	left     *leaveRequest
-	readErr  error // why the read loop ended
-	fatalErr error // a WebRTC step that failed for good
+	heard    map[string]*listener // remote audio, by the publisher's SID
+	levels   map[string]float32   // loudest level LiveKit reported, by SID
+	seenAt   map[string]time.Time // when each remote was first seen (Config.Now)
+	readErr  error                // why the read loop ended
+	fatalErr error                // a WebRTC step that failed for good
 }
 
 // joinOptions configure connect.
 type joinOptions struct {
 	client   *http.Client
+	voice    bool // publish an audio track and hear the others' (auto-subscribe)
+	record   int  // packets of each stretch of speech to keep
 	ep       endpoint
 	token    string
 	version  string
@@ -73,7 +82,7 @@ type joinOptions struct {
 // start of both peer connections. It returns when the JoinResponse has
 // arrived; the WebRTC side goes on in the background (see connected).
 func connect(ctx context.Context, o joinOptions) (*participant, error) {
-	ws, err := dialSignal(ctx, o.client, o.ep, o.token, o.version)
+	ws, err := dialSignal(ctx, o.client, o.ep, o.token, o.version, o.voice)
 	if err != nil {
 		return nil, err
 	}
@@ -99,13 +108,24 @@ func connect(ctx context.Context, o joinOptions) (*participant, error) {
 		ctx: pctx, cancel: cancel, done: make(chan struct{}), data: make(chan *dataPacket, 16),
 		changed: make(chan struct{}), remotes: map[string]participantInfo{},
 		pending: map[signalTarget][]webrtc.ICECandidateInit{},
+		listen:  o.voice, record: o.record,
+		heard: map[string]*listener{}, levels: map[string]float32{}, seenAt: map[string]time.Time{},
 	}
 	for _, other := range first.Join.OtherParticipants {
 		p.remotes[other.Identity] = other
+		p.seenAt[other.SID] = o.now()
 	}
 	if err := p.startWebRTC(o.ep.loopback); err != nil {
 		p.close()
 		return nil, err
+	}
+	if o.voice {
+		// Announced before the offer that carries it, as LiveKit's
+		// clients do; LiveKit matches the two by the track's id.
+		if err := p.addVoice(); err != nil {
+			p.close()
+			return nil, err
+		}
 	}
 	p.reading = true
 	go p.readLoop()
@@ -135,7 +155,7 @@ func readSignal(ctx context.Context, ws *websocket.Conn) (*signalResponse, error
 // LiveKit on loopback, only loopback candidates (pion drops them by
 // default) and no STUN/TURN from LiveKit's list: nothing leaves the
 // machine, and a test needs no network.
-func newAPI(loopback bool, log *slog.Logger) *webrtc.API {
+func newAPI(loopback bool, log *slog.Logger) (*webrtc.API, error) {
 	var se webrtc.SettingEngine
 	se.LoggerFactory = pionLogs{log}
 	se.SetICEMulticastDNSMode(ice.MulticastDNSModeDisabled)
@@ -144,18 +164,24 @@ func newAPI(loopback bool, log *slog.Logger) *webrtc.API {
 		se.SetIncludeLoopbackCandidate(true)
 		se.SetIPFilter(func(ip net.IP) bool { return ip.IsLoopback() })
 	}
-	return webrtc.NewAPI(webrtc.WithSettingEngine(se))
+	m, reg, err := mediaEngine()
+	if err != nil {
+		return nil, fmt.Errorf("media engine: %w", err)
+	}
+	return webrtc.NewAPI(webrtc.WithSettingEngine(se), webrtc.WithMediaEngine(m), webrtc.WithInterceptorRegistry(reg)), nil
 }
 
 func (p *participant) startWebRTC(loopback bool) error {
-	api := newAPI(loopback, p.log)
+	api, err := newAPI(loopback, p.log)
+	if err != nil {
+		return err
+	}
 	var conf webrtc.Configuration
 	if !loopback {
 		for _, s := range p.join.ICEServers {
 			conf.ICEServers = append(conf.ICEServers, webrtc.ICEServer{URLs: s.URLs, Username: s.Username, Credential: s.Credential})
 		}
 	}
-	var err error
 	if p.pub, err = api.NewPeerConnection(conf); err != nil {
 		return fmt.Errorf("publisher peer connection: %w", err)
 	}
@@ -187,6 +213,7 @@ func (p *participant) startWebRTC(loopback bool) error {
 	}
 	p.pubDC.OnOpen(func() { p.update(func() { p.pubOpen = true }) })
 	p.pubDC.OnMessage(p.onData)
+	p.sub.OnTrack(p.onTrack)
 	p.sub.OnDataChannel(func(dc *webrtc.DataChannel) {
 		if dc.Label() != reliableLabel {
 			return
@@ -305,10 +332,21 @@ func (p *participant) handle(msg *signalResponse) {
 					continue
 				}
 				p.remotes[info.Identity] = info
+				if _, seen := p.seenAt[info.SID]; !seen {
+					p.seenAt[info.SID] = p.now()
+				}
 			}
 		})
 	case msg.Leave != nil:
 		p.update(func() { p.left = msg.Leave })
+	case msg.SpeakersChanged != nil:
+		p.update(func() {
+			for _, s := range msg.SpeakersChanged.Speakers {
+				if s.Level > p.levels[s.SID] {
+					p.levels[s.SID] = s.Level
+				}
+			}
+		})
 	}
 }
 

@@ -73,10 +73,14 @@ func isLoopbackHost(host string) bool {
 // query is what the signal endpoint is told about us, as LiveKit's Go
 // SDK sends it. The access token is not in it: it travels in the
 // Authorization header, so no URL we build or print can carry it.
-func query(version string) url.Values {
+func query(version string, subscribe bool) url.Values {
+	auto := "0" // no media: data channels need no subscription
+	if subscribe {
+		auto = "1" // the participant that hears the agent
+	}
 	return url.Values{
 		"protocol":       {strconv.Itoa(Protocol)},
-		"auto_subscribe": {"0"}, // no media: data channels need no subscription
+		"auto_subscribe": {auto},
 		"sdk":            {"go"},
 		"version":        {version},
 		"os":             {runtime.GOOS},
@@ -98,8 +102,8 @@ func newSignalClient() *http.Client {
 // dialSignal opens the signal WebSocket with tok as a bearer token. On
 // an HTTP error it asks /rtc/validate for LiveKit's own reason, as
 // LiveKit's JS client does, because the upgrade's answer is cut short.
-func dialSignal(ctx context.Context, client *http.Client, ep endpoint, tok, version string) (*websocket.Conn, error) {
-	q := query(version).Encode()
+func dialSignal(ctx context.Context, client *http.Client, ep endpoint, tok, version string, subscribe bool) (*websocket.Conn, error) {
+	q := query(version, subscribe).Encode()
 	hdr := http.Header{"Authorization": {"Bearer " + tok}}
 	ws, resp, err := websocket.Dial(ctx, ep.ws+"/rtc?"+q, &websocket.DialOptions{HTTPClient: client, HTTPHeader: hdr})
 	if err == nil {

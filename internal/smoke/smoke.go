@@ -21,6 +21,7 @@ import (
 const (
 	DefaultTimeout      = 30 * time.Second
 	DefaultAgentTimeout = 30 * time.Second
+	DefaultVoiceTimeout = 10 * time.Second
 )
 
 // identityPrefix starts the two participants' identities,
@@ -58,9 +59,19 @@ type Config struct {
 	// within AgentTimeout (DefaultAgentTimeout if zero).
 	Agent        string
 	AgentTimeout time.Duration
-	// AgentAudio also waits, within AgentTimeout, for the agent to
-	// publish an audio track: the agent's greeting.
+	// AgentAudio is kept for old callers: hearing the agent is part of
+	// every run with an Agent.
 	AgentAudio bool
+	// VoiceTimeout bounds the wait for the agent's greeting (from its
+	// join) and for its reply (from the end of our utterance);
+	// DefaultVoiceTimeout if zero.
+	VoiceTimeout time.Duration
+	// Say is the utterance, an Ogg/Opus file with one packet per page;
+	// nil means the embedded "Hello, this is the voicetoken smoke test."
+	Say []byte
+	// RecordDir, when set, receives the agent's greeting and reply as
+	// Ogg/Opus files, <room>-greeting.ogg and <room>-reply.ogg.
+	RecordDir string
 	// Version is sent to LiveKit as the client's version.
 	Version string
 	// Now is the clock for durations and tokens; nil means time.Now.
@@ -96,6 +107,17 @@ func (c *Config) Validate() error {
 	if c.AgentAudio && c.Agent == "" {
 		errs = append(errs, errors.New("waiting for the agent's audio needs an agent name"))
 	}
+	if c.VoiceTimeout < 0 {
+		errs = append(errs, errors.New("voice timeout must not be negative"))
+	}
+	if c.Say != nil {
+		if _, err := loadUtterance(c.Say); err != nil {
+			errs = append(errs, fmt.Errorf("utterance: %w", err))
+		}
+	}
+	if c.RecordDir != "" && c.Agent == "" {
+		errs = append(errs, errors.New("recording the agent needs an agent name"))
+	}
 	return errors.Join(errs...)
 }
 
@@ -106,6 +128,12 @@ func (c *Config) withDefaults() Config {
 	}
 	if out.AgentTimeout == 0 {
 		out.AgentTimeout = DefaultAgentTimeout
+	}
+	if out.VoiceTimeout == 0 {
+		out.VoiceTimeout = DefaultVoiceTimeout
+	}
+	if out.Say == nil {
+		out.Say = defaultUtterance
 	}
 	if out.Now == nil {
 		out.Now = time.Now
@@ -135,9 +163,31 @@ const (
 	StepData      = "data"
 	StepRoundTrip = "round trip"
 	StepAgent     = "agent"
-	StepAudio     = "agent audio"
+	StepGreeting  = "greeting"
+	StepVoice     = "voice round trip"
 	StepLeave     = "leave"
 )
+
+// Figures are what a run measured, for reports over many rooms; a figure
+// is valid when its Has field is set.
+type Figures struct {
+	Join           time.Duration // participant A's join
+	Greeting       time.Duration // the agent's join to its first speech
+	GreetingLength time.Duration // how long the greeting lasted
+	Reply          time.Duration // the end of our utterance to the agent's first speech
+	HasJoin        bool
+	HasGreeting    bool
+	HasReply       bool
+}
+
+// Outcome is one run: a result per step and the figures.
+type Outcome struct {
+	Room    string
+	Results []check.Result
+	Figures Figures
+	// Records are the files written for RecordDir.
+	Records []string
+}
 
 // run is the state the steps share.
 type run struct {
@@ -152,17 +202,23 @@ type run struct {
 	nonce    []byte
 	agent    participantInfo
 	deadline time.Time // of the room part (Timeout)
+	say      *utterance
+	greeting *speech // the agent's first speech
+	greetIdx int
+	fig      Figures
+	records  []string
 }
 
 // Run does the smoke test and returns one result per step, in order.
 // Steps run one after the other; after a failure the remaining steps are
 // skipped, and whoever joined leaves. Details never hold a token: the
 // runner replaces anything JWT-shaped by its fingerprint.
-func Run(ctx context.Context, cfg Config) []check.Result {
+func Run(ctx context.Context, cfg Config) Outcome {
 	if err := cfg.Validate(); err != nil {
-		return []check.Result{{Name: StepTokens, Status: check.Fail, Detail: err.Error()}}
+		return Outcome{Results: []check.Result{{Name: StepTokens, Status: check.Fail, Detail: err.Error()}}}
 	}
 	r := &run{cfg: cfg.withDefaults()}
+	r.say, _ = loadUtterance(r.cfg.Say) // checked by Validate
 	r.ep, _ = parseEndpoint(r.cfg.URL)
 	r.deadline = time.Now().Add(r.cfg.Timeout)
 	logs := &gate{}
@@ -180,10 +236,13 @@ func Run(ctx context.Context, cfg Config) []check.Result {
 		{Name: StepRoundTrip, Run: r.roomStep(r.roundTrip)},
 	}
 	if r.cfg.Agent != "" {
-		steps = append(steps, check.Check{Name: StepAgent, Timeout: r.cfg.AgentTimeout, Run: r.waitAgent})
-		if r.cfg.AgentAudio {
-			steps = append(steps, check.Check{Name: StepAudio, Timeout: r.cfg.AgentTimeout, Run: r.waitAudio})
-		}
+		// Each voice step waits VoiceTimeout, after up to AgentTimeout
+		// for the greeting to end or to speak our utterance.
+		voice := r.cfg.VoiceTimeout + r.cfg.AgentTimeout
+		steps = append(steps,
+			check.Check{Name: StepAgent, Timeout: r.cfg.AgentTimeout, Run: r.waitAgent},
+			check.Check{Name: StepGreeting, Timeout: voice, Run: r.hearGreeting},
+			check.Check{Name: StepVoice, Timeout: voice, Run: r.voiceRoundTrip})
 	}
 	steps = append(steps, check.Check{Name: StepLeave, Timeout: leaveTimeout, Run: r.leave})
 
@@ -200,8 +259,11 @@ func Run(ctx context.Context, cfg Config) []check.Result {
 		if res.Status == check.Fail {
 			failed = s.Name
 		}
+		if s.Name == StepJoinA && res.Status == check.OK {
+			r.fig.Join, r.fig.HasJoin = res.Duration, true
+		}
 	}
-	return results
+	return Outcome{Room: r.room, Results: results, Figures: r.fig, Records: r.records}
 }
 
 // roomStep bounds a step by the room part's overall deadline.
@@ -252,6 +314,8 @@ func (r *run) mint(context.Context) check.Result {
 	ca := claims(r.idA, "voicetoken smoke A")
 	detail := ""
 	if r.cfg.Agent != "" {
+		ca.Video.CanPublish = token.Bool(true)
+		ca.Video.CanPublishSources = []string{"microphone"}
 		// The room is created by A's join, so A's token carries the room
 		// configuration that dispatches the agent.
 		rc, err := json.Marshal(map[string]any{"agents": []map[string]string{{"agentName": r.cfg.Agent}}})
@@ -273,10 +337,19 @@ func (r *run) mint(context.Context) check.Result {
 }
 
 func (r *run) join(ctx context.Context, label, identity, tok string) (*participant, error) {
-	return connect(ctx, joinOptions{
+	o := joinOptions{
 		client: r.cfg.HTTPClient, ep: r.ep, token: tok, version: r.cfg.Version,
 		label: label, identity: identity, log: r.cfg.Logger, now: r.cfg.Now,
-	})
+	}
+	if label == "a" && r.cfg.Agent != "" {
+		// A talks to the agent: it publishes our utterance and hears
+		// the agent's track.
+		o.voice = true
+		if r.cfg.RecordDir != "" {
+			o.record = maxRecordPackets
+		}
+	}
+	return connect(ctx, o)
 }
 
 func joinedDetail(p *participant, room string) string {
@@ -400,29 +473,6 @@ func (r *run) waitAgent(ctx context.Context) check.Result {
 	}
 	r.agent = agent
 	return check.Okf("agent %q joined as %s after %s", r.cfg.Agent, agent.Identity, check.FormatDuration(r.cfg.Now().Sub(start)))
-}
-
-func (r *run) waitAudio(ctx context.Context) check.Result {
-	var track trackInfo
-	_, err := r.a.remote(ctx, func(pi participantInfo) bool {
-		if pi.Identity != r.agent.Identity {
-			return false
-		}
-		for _, t := range pi.Tracks {
-			if t.Type == trackAudio {
-				track = t
-				return true
-			}
-		}
-		return false
-	})
-	if err != nil {
-		if errors.Is(err, context.DeadlineExceeded) {
-			return check.Failf("agent %s published no audio track within %s", r.agent.Identity, r.cfg.AgentTimeout)
-		}
-		return r.failure(ctx, "waiting for the agent's audio", err)
-	}
-	return check.Okf("agent %s publishes audio track %s", r.agent.Identity, track.SID)
 }
 
 // leave: A leaves first and B must see it go (LiveKit tells the room),

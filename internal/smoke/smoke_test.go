@@ -47,6 +47,9 @@ func TestConfigValidate(t *testing.T) {
 		{name: "url with query", cfg: Config{URL: "ws://x/?access_token=abc", Key: key}, wants: []string{"want scheme://host"}},
 		{name: "negative timeouts", cfg: Config{URL: "ws://x", Key: key, Timeout: -1, AgentTimeout: -1}, wants: []string{"timeout must not be negative", "agent timeout"}},
 		{name: "audio without agent", cfg: Config{URL: "ws://x", Key: key, AgentAudio: true}, wants: []string{"needs an agent name"}},
+		{name: "voice", cfg: Config{URL: "ws://x", Key: key, Agent: "a", VoiceTimeout: -1, Say: []byte("not ogg"), RecordDir: "/tmp"},
+			wants: []string{"voice timeout must not be negative", "utterance: not an Ogg/Opus file"}},
+		{name: "record without agent", cfg: Config{URL: "ws://x", Key: key, RecordDir: "/tmp"}, wants: []string{"recording the agent needs an agent name"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -292,8 +295,8 @@ func TestRunRefused(t *testing.T) {
 	results := Run(context.Background(), Config{
 		URL: f.srv.URL, Key: testKey(t), Room: "smoke-fixed", Now: func() time.Time { return frozen },
 		Rand: bytes.NewReader(make([]byte, 1024)), Logger: logs.Logger(), Agent: "greeter",
-	})
-	wantNames := []string{StepTokens, StepJoinA, StepJoinB, StepWebRTC, StepPresence, StepData, StepRoundTrip, StepAgent, StepLeave}
+	}).Results
+	wantNames := []string{StepTokens, StepJoinA, StepJoinB, StepWebRTC, StepPresence, StepData, StepRoundTrip, StepAgent, StepGreeting, StepVoice, StepLeave}
 	if len(results) != len(wantNames) {
 		t.Fatalf("%d results, want %d: %+v", len(results), len(wantNames), results)
 	}

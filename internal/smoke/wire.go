@@ -3,6 +3,7 @@ package smoke
 import (
 	"errors"
 	"fmt"
+	"math"
 
 	"google.golang.org/protobuf/encoding/protowire"
 )
@@ -118,14 +119,32 @@ type pong struct {
 	Timestamp         int64 // 2
 }
 
+// trackSource is livekit.TrackSource.
+type trackSource int32
+
+const sourceMicrophone trackSource = 2
+
+// addTrackRequest is livekit.AddTrackRequest: what we are about to
+// publish, before the offer that carries it. CID is the track's id in
+// our SDP (its msid), by which LiveKit matches the two.
+type addTrackRequest struct {
+	CID        string      // 1
+	Name       string      // 2
+	Type       trackType   // 3
+	Muted      bool        // 6
+	Source     trackSource // 8
+	DisableRED bool        // 13: we send plain Opus
+}
+
 // signalRequest is livekit.SignalRequest with the cases we send. Exactly
 // one field is set.
 type signalRequest struct {
-	Offer   *sessionDescription // 1
-	Answer  *sessionDescription // 2
-	Trickle *trickle            // 3
-	Leave   *leaveRequest       // 8
-	PingReq *ping               // 16
+	Offer    *sessionDescription // 1
+	Answer   *sessionDescription // 2
+	Trickle  *trickle            // 3
+	AddTrack *addTrackRequest    // 4
+	Leave    *leaveRequest       // 8
+	PingReq  *ping               // 16
 }
 
 // room is livekit.Room.
@@ -192,19 +211,41 @@ type participantUpdate struct {
 	FullSnapshot bool              // 2
 }
 
+// trackPublishedResponse is livekit.TrackPublishedResponse: LiveKit
+// accepted our AddTrackRequest.
+type trackPublishedResponse struct {
+	CID   string     // 1
+	Track *trackInfo // 2
+}
+
+// speakerInfo is livekit.SpeakerInfo: LiveKit's own view of who speaks,
+// from the audio level each publisher's RTP packets carry.
+type speakerInfo struct {
+	SID    string  // 1: the participant's SID
+	Level  float32 // 2: 0 to 1, 1 loudest
+	Active bool    // 3
+}
+
+// speakersChanged is livekit.SpeakersChanged.
+type speakersChanged struct {
+	Speakers []speakerInfo // 1
+}
+
 // signalResponse is livekit.SignalResponse with the cases we act on; the
-// others (speaker changes, connection quality, ...) decode to Other, the
-// field number of the case.
+// others (connection quality, ...) decode to Other, the field number of
+// the case.
 type signalResponse struct {
-	Join         *joinResponse       // 1
-	Answer       *sessionDescription // 2
-	Offer        *sessionDescription // 3
-	Trickle      *trickle            // 4
-	Update       *participantUpdate  // 5
-	Leave        *leaveRequest       // 8
-	RefreshToken bool                // 16: a new token; its value is never kept
-	PongResp     *pong               // 20
-	Other        protowire.Number    // any other case
+	Join            *joinResponse           // 1
+	Answer          *sessionDescription     // 2
+	Offer           *sessionDescription     // 3
+	Trickle         *trickle                // 4
+	Update          *participantUpdate      // 5
+	TrackPublished  *trackPublishedResponse // 6
+	Leave           *leaveRequest           // 8
+	SpeakersChanged *speakersChanged        // 10
+	RefreshToken    bool                    // 16: a new token; its value is never kept
+	PongResp        *pong                   // 20
+	Other           protowire.Number        // any other case
 }
 
 // dataKind is livekit.DataPacket.Kind.
@@ -300,6 +341,16 @@ func (l *leaveRequest) marshal() []byte {
 	return appendInt(b, 3, int64(l.Action))
 }
 
+func (a *addTrackRequest) marshal() []byte {
+	var b []byte
+	b = appendString(b, 1, a.CID)
+	b = appendString(b, 2, a.Name)
+	b = appendInt(b, 3, int64(a.Type))
+	b = appendBool(b, 6, a.Muted)
+	b = appendInt(b, 8, int64(a.Source))
+	return appendBool(b, 13, a.DisableRED)
+}
+
 func (p *ping) marshal() []byte {
 	var b []byte
 	b = appendInt(b, 1, p.Timestamp)
@@ -318,6 +369,9 @@ func (r *signalRequest) marshal() ([]byte, error) {
 	}
 	if r.Trickle != nil {
 		b, n = appendMessage(b, 3, r.Trickle.marshal()), n+1
+	}
+	if r.AddTrack != nil {
+		b, n = appendMessage(b, 4, r.AddTrack.marshal()), n+1
 	}
 	if r.Leave != nil {
 		b, n = appendMessage(b, 8, r.Leave.marshal()), n+1
@@ -363,8 +417,9 @@ func (d *dataPacket) marshal() []byte {
 
 // --- decoding ---
 
-// field is one decoded field: v for varints, raw for length-delimited
-// values; other wire types are consumed and reported with neither.
+// field is one decoded field: v for varints and 32-bit values, raw for
+// length-delimited values; other wire types are consumed and reported
+// with neither.
 type field struct {
 	num protowire.Number
 	typ protowire.Type
@@ -390,6 +445,10 @@ func walk(b []byte, fn func(field) error) error {
 			f.v, n = protowire.ConsumeVarint(b)
 		case protowire.BytesType:
 			f.raw, n = protowire.ConsumeBytes(b)
+		case protowire.Fixed32Type:
+			var v uint32
+			v, n = protowire.ConsumeFixed32(b)
+			f.v = uint64(v)
 		default:
 			n = protowire.ConsumeFieldValue(num, typ, b)
 		}
@@ -436,6 +495,13 @@ func i64(f field, dst *int64) {
 func u32(f field, dst *uint32) {
 	if f.isVarint() {
 		*dst = uint32(f.v)
+	}
+}
+
+// f32 reads a float field (fixed32 on the wire).
+func f32(f field, dst *float32) {
+	if f.typ == protowire.Fixed32Type {
+		*dst = math.Float32frombits(uint32(f.v))
 	}
 }
 
@@ -684,6 +750,41 @@ func (u *participantUpdate) unmarshal(b []byte) error {
 	})
 }
 
+func (t *trackPublishedResponse) unmarshal(b []byte) error {
+	return walk(b, func(f field) error {
+		switch f.num {
+		case 1:
+			str(f, &t.CID)
+		case 2:
+			return sub(f, &t.Track)
+		}
+		return nil
+	})
+}
+
+func (s *speakerInfo) unmarshal(b []byte) error {
+	return walk(b, func(f field) error {
+		switch f.num {
+		case 1:
+			str(f, &s.SID)
+		case 2:
+			f32(f, &s.Level)
+		case 3:
+			boolean(f, &s.Active)
+		}
+		return nil
+	})
+}
+
+func (s *speakersChanged) unmarshal(b []byte) error {
+	return walk(b, func(f field) error {
+		if f.num == 1 {
+			return repeated(f, &s.Speakers)
+		}
+		return nil
+	})
+}
+
 // signalResponseCases are the field numbers of SignalResponse's oneof.
 const maxSignalResponseCase = 31
 
@@ -715,8 +816,12 @@ func (r *signalResponse) unmarshal(b []byte) error {
 			return sub(f, &r.Trickle)
 		case 5:
 			return sub(f, &r.Update)
+		case 6:
+			return sub(f, &r.TrackPublished)
 		case 8:
 			return sub(f, &r.Leave)
+		case 10:
+			return sub(f, &r.SpeakersChanged)
 		case 16:
 			r.RefreshToken = true // the token itself is not kept anywhere
 		case 20:
@@ -743,8 +848,12 @@ func (r *signalResponse) current() protowire.Number {
 		return 4
 	case r.Update != nil:
 		return 5
+	case r.TrackPublished != nil:
+		return 6
 	case r.Leave != nil:
 		return 8
+	case r.SpeakersChanged != nil:
+		return 10
 	case r.RefreshToken:
 		return 16
 	case r.PongResp != nil:

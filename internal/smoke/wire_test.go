@@ -66,6 +66,18 @@ func TestEncodeSignalRequestOracle(t *testing.T) {
 			}}},
 		},
 		{
+			name: "add track: what smoke publishes",
+			req:  signalRequest{AddTrack: &addTrackRequest{CID: "voicetoken-smoke-voice", Name: "voicetoken smoke", Type: trackAudio, Source: sourceMicrophone, DisableRED: true}},
+			want: &livekit.SignalRequest{Message: &livekit.SignalRequest_AddTrack{AddTrack: &livekit.AddTrackRequest{
+				Cid: "voicetoken-smoke-voice", Name: "voicetoken smoke", Type: livekit.TrackType_AUDIO, Source: livekit.TrackSource_MICROPHONE, DisableRed: true,
+			}}},
+		},
+		{
+			name: "add track muted, video, unknown source",
+			req:  signalRequest{AddTrack: &addTrackRequest{CID: "c", Type: trackVideo, Muted: true, Source: 99}},
+			want: &livekit.SignalRequest{Message: &livekit.SignalRequest_AddTrack{AddTrack: &livekit.AddTrackRequest{Cid: "c", Type: livekit.TrackType_VIDEO, Muted: true, Source: 99}}},
+		},
+		{
 			name: "ping",
 			req:  signalRequest{PingReq: &ping{Timestamp: 1795435200123, RTT: 12}},
 			want: &livekit.SignalRequest{Message: &livekit.SignalRequest_PingReq{PingReq: &livekit.Ping{Timestamp: 1795435200123, Rtt: 12}}},
@@ -278,9 +290,23 @@ func TestDecodeSignalResponseOracle(t *testing.T) {
 			want: &signalResponse{Other: 18},
 		},
 		{
+			name: "speakers changed",
+			msg: &livekit.SignalResponse{Message: &livekit.SignalResponse_SpeakersChanged{SpeakersChanged: &livekit.SpeakersChanged{Speakers: []*livekit.SpeakerInfo{
+				{Sid: "PA_1", Level: 0.5, Active: true}, {Sid: "PA_2"}, {Sid: "PA_3", Level: 1e-7},
+			}}}},
+			want: &signalResponse{SpeakersChanged: &speakersChanged{Speakers: []speakerInfo{{SID: "PA_1", Level: 0.5, Active: true}, {SID: "PA_2"}, {SID: "PA_3", Level: 1e-7}}}},
+		},
+		{
+			name: "track published",
+			msg: &livekit.SignalResponse{Message: &livekit.SignalResponse_TrackPublished{TrackPublished: &livekit.TrackPublishedResponse{
+				Cid: "voicetoken-smoke-voice", Track: &livekit.TrackInfo{Sid: "TR_1", Type: livekit.TrackType_AUDIO, Name: "smoke", Source: livekit.TrackSource_MICROPHONE, MimeType: "audio/opus", Stereo: true},
+			}}},
+			want: &signalResponse{TrackPublished: &trackPublishedResponse{CID: "voicetoken-smoke-voice", Track: &trackInfo{SID: "TR_1", Type: trackAudio, Name: "smoke", Source: 2}}},
+		},
+		{
 			name: "a case we do not act on",
-			msg:  &livekit.SignalResponse{Message: &livekit.SignalResponse_SpeakersChanged{SpeakersChanged: &livekit.SpeakersChanged{Speakers: []*livekit.SpeakerInfo{{Sid: "PA_1", Level: 0.5, Active: true}}}}},
-			want: &signalResponse{Other: 10},
+			msg:  &livekit.SignalResponse{Message: &livekit.SignalResponse_ConnectionQuality{ConnectionQuality: &livekit.ConnectionQualityUpdate{Updates: []*livekit.ConnectionQualityInfo{{ParticipantSid: "PA_1", Score: 4}}}}},
+			want: &signalResponse{Other: 12},
 		},
 		{
 			name: "room moved (newest case)",
@@ -341,6 +367,9 @@ func TestDecodeProtobufRules(t *testing.T) {
 		{name: "negative enum", wire: msg(5, msg(1, appendInt(nil, 14, -3)))},
 		{name: "refresh token then join", wire: cat(appendString(nil, 16, "tok"), join())},
 		{name: "pong as varint", wire: cat(join(), appendVarint(nil, 18, 5))},
+		{name: "speaker level as a varint is unknown", wire: msg(10, msg(1, cat(appendString(nil, 1, "PA_1"), appendVarint(nil, 2, 5))))},
+		{name: "speaker level twice: last wins", wire: msg(10, msg(1, cat(protowire.AppendFixed32(protowire.AppendTag(nil, 2, protowire.Fixed32Type), 0x3f000000), protowire.AppendFixed32(protowire.AppendTag(nil, 2, protowire.Fixed32Type), 0x3e800000))))},
+		{name: "track published merges its track", wire: msg(6, cat(msg(2, appendString(nil, 1, "TR_1")), msg(2, appendInt(nil, 2, 1))))},
 		{name: "group field skipped", wire: cat(protowire.AppendTag(nil, 50, protowire.StartGroupType), appendVarint(nil, 1, 1), protowire.AppendTag(nil, 50, protowire.EndGroupType), join())},
 	}
 	for _, tt := range tests {
@@ -462,6 +491,18 @@ func fromOracleSignalResponse(m *livekit.SignalResponse) *signalResponse {
 		out.Update = u
 	case *livekit.SignalResponse_Leave:
 		out.Leave = &leaveRequest{CanReconnect: v.Leave.CanReconnect, Reason: disconnectReason(v.Leave.Reason), Action: int32(v.Leave.Action)}
+	case *livekit.SignalResponse_TrackPublished:
+		tp := &trackPublishedResponse{CID: v.TrackPublished.Cid}
+		if t := v.TrackPublished.Track; t != nil {
+			tp.Track = &trackInfo{SID: t.Sid, Type: trackType(t.Type), Name: t.Name, Muted: t.Muted, Source: int32(t.Source)}
+		}
+		out.TrackPublished = tp
+	case *livekit.SignalResponse_SpeakersChanged:
+		sc := &speakersChanged{}
+		for _, s := range v.SpeakersChanged.Speakers {
+			sc.Speakers = append(sc.Speakers, speakerInfo{SID: s.Sid, Level: s.Level, Active: s.Active})
+		}
+		out.SpeakersChanged = sc
 	case *livekit.SignalResponse_RefreshToken:
 		out.RefreshToken = true
 	case *livekit.SignalResponse_PongResp:
