@@ -5,22 +5,14 @@ import "time"
 // Ticker drives a Source's periodic work: the file: poll, the exec: and
 // vault: refresh, and the renewal of a vault: source's Vault token. The
 // Source calls Done after the work one tick started has finished, so a
-// test can drive a poll and know when it is over (setec's PollTicker);
-// the real ticker's Done does nothing. credentialtest.Ticker is the fake.
+// test can drive a poll and know when it is over (setec's PollTicker).
+// Without one the Source uses time's own timers. credentialtest.Ticker
+// is the fake.
 type Ticker interface {
 	Chan() <-chan time.Time
 	Stop()
 	Done()
 }
-
-// timeTicker is a Ticker on a time.Ticker.
-type timeTicker struct{ t *time.Ticker }
-
-func newTimeTicker(d time.Duration) Ticker { return timeTicker{time.NewTicker(d)} }
-
-func (t timeTicker) Chan() <-chan time.Time { return t.t.C }
-func (t timeTicker) Stop()                  { t.t.Stop() }
-func (timeTicker) Done()                    {}
 
 // schedule is a timer whose next delay is computed after each fire (the
 // exec: and vault: refresh), or a Ticker when one is injected: then each
