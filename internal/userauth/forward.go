@@ -1,0 +1,115 @@
+package userauth
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"strings"
+)
+
+// ForwardAuth reads the user an authenticating proxy vouches for. It is
+// immutable; build it with Registry.ForwardAuth.
+type ForwardAuth struct {
+	header, nameHeader, groupsHeader string // canonical
+	prefix                           string
+	cf                               *Verifier // Cloudflare Access, or nil
+}
+
+// ForwardAuth checks cfg and returns its reader; a nil cfg gives nil.
+func (r *Registry) ForwardAuth(cfg *ForwardAuthConfig) (*ForwardAuth, error) {
+	if cfg == nil {
+		return nil, nil
+	}
+	if err := CheckConfig(nil, cfg); err != nil {
+		return nil, err
+	}
+	f := &ForwardAuth{
+		header:       http.CanonicalHeaderKey(cfg.Header),
+		nameHeader:   http.CanonicalHeaderKey(cfg.NameHeader),
+		groupsHeader: http.CanonicalHeaderKey(cfg.GroupsHeader),
+		prefix:       cfg.prefix(),
+	}
+	if cfg.CloudflareAccess != nil {
+		f.cf = r.verifier([]IssuerConfig{cfg.CloudflareAccess.issuer()})
+	}
+	return f, nil
+}
+
+// Ready is nil unless Cloudflare Access's keys are not known yet.
+func (f *ForwardAuth) Ready() error {
+	if f == nil {
+		return nil
+	}
+	return f.cf.Ready()
+}
+
+// Present reports whether h carries a forward-auth credential.
+func (f *ForwardAuth) Present(h http.Header) bool {
+	if f == nil {
+		return false
+	}
+	return (f.cf != nil && len(h[CloudflareHeader]) > 0) || (f.header != "" && len(h[f.header]) > 0)
+}
+
+// Authenticate returns the user the request's headers name, or nil, nil
+// when they name none. trusted says whether the request came straight
+// from one of the policy's trusted proxies: the plain header is believed
+// only then (anyone can send a header), and a request from elsewhere
+// that carries it is refused with ErrUntrustedProxy. Cloudflare Access's
+// assertion is verified as a signed token, so it is accepted from any
+// address.
+func (f *ForwardAuth) Authenticate(ctx context.Context, h http.Header, trusted bool) (*User, error) {
+	if f == nil {
+		return nil, nil
+	}
+	if f.cf != nil {
+		if vals := h[CloudflareHeader]; len(vals) > 0 {
+			if len(vals) > 1 {
+				return nil, invalid(ErrMalformed, "%s given twice", CloudflareHeader)
+			}
+			u, err := f.cf.Verify(ctx, vals[0])
+			if err != nil {
+				return nil, err
+			}
+			u.Kind = KindForwardAuth
+			return u, nil
+		}
+	}
+	if f.header == "" {
+		return nil, nil
+	}
+	vals := h[f.header]
+	switch {
+	case len(vals) == 0:
+		return nil, nil
+	case !trusted:
+		return nil, fmt.Errorf("%w: %s is believed only from trusted_proxies", ErrUntrustedProxy, f.header)
+	case len(vals) > 1:
+		return nil, invalid(ErrMalformed, "%s given twice", f.header)
+	}
+	name := strings.TrimSpace(vals[0])
+	claims := map[string]any{"sub": name}
+	id, err := identity(f.prefix, name, f.header)
+	if err != nil {
+		return nil, err
+	}
+	u := &User{Kind: KindForwardAuth, Source: "forward_auth", Identity: id, Claims: claims}
+	if f.nameHeader != "" {
+		u.Name = displayName(strings.TrimSpace(h.Get(f.nameHeader)))
+		if u.Name != "" {
+			claims["name"] = u.Name
+		}
+	}
+	if f.groupsHeader != "" {
+		var groups []any
+		for _, v := range h[f.groupsHeader] {
+			for g := range strings.SplitSeq(v, ",") {
+				if g = strings.TrimSpace(g); g != "" {
+					groups = append(groups, g)
+				}
+			}
+		}
+		claims["groups"] = groups
+	}
+	return u, nil
+}
