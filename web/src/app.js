@@ -8,6 +8,12 @@
 //     attempt builds its own TokenSource, so the SDK's token cache dies with
 //     the attempt; the page keeps only the decoded claims it displays
 //     (identity, room, agent, expiry).
+//   - Behind a login (/api/config "login"), the server chooses the
+//     identity and name from it: the page sends no name, hides the field,
+//     and shows the identity it was given. With OIDC it sends the user's
+//     ID token as "Authorization: Bearer", read where the app keeps it
+//     (idTokenFrom) at each attempt, never copied; behind a forward-auth
+//     proxy it sends nothing: the proxy vouches for the user.
 //   - If the token is refused (HTTP 401/403 from /api/token, or LiveKit's
 //     NotAllowed), the page fetches a new one once and retries, then says
 //     plainly what failed.
@@ -29,6 +35,7 @@ import {
   endpointMessage,
   endpointStatus,
   expiryText,
+  idTokenFrom,
   initials,
   redact,
   refusal,
@@ -46,6 +53,8 @@ const ui = {
   roomsFieldset: $('rooms-fieldset'),
   rooms: $('rooms'),
   name: $('name'),
+  nameField: $('name-field'),
+  signedIn: $('signed-in'),
   connect: $('connect'),
   disconnect: $('disconnect'),
   mic: $('mic'),
@@ -68,7 +77,9 @@ const ui = {
 };
 
 const page = {
-  config: { server_url: '' },
+  // login: '' (anyone), 'oidc' or 'forward_auth'; id_token: where the
+  // app keeps the ID token ("sessionStorage:KEY"), for 'oidc'.
+  config: { server_url: '', login: '', id_token: '' },
   rooms: [],
   room: null, // the joined Room, or null
   pending: null, // the Room being joined, or null
@@ -129,9 +140,16 @@ async function getJSON(url) {
 async function loadConfig() {
   try {
     const cfg = await getJSON('/api/config');
-    page.config = { server_url: typeof cfg?.server_url === 'string' ? cfg.server_url : '' };
+    const str = (v) => (typeof v === 'string' ? v : '');
+    page.config = { server_url: str(cfg?.server_url), login: str(cfg?.login), id_token: str(cfg?.id_token) };
   } catch {
-    page.config = { server_url: '' };
+    page.config = { server_url: '', login: '', id_token: '' };
+  }
+  if (page.config.login) {
+    // The server takes identity and name from the login: nothing to type.
+    ui.nameField.hidden = true;
+    ui.signedIn.hidden = false;
+    ui.signedIn.textContent = 'Signed in: your identity comes from your login.';
   }
   ui.serverUrl.textContent = page.config.server_url || 'from the token server';
 }
@@ -223,7 +241,8 @@ async function connect() {
   clearAlert();
   setState('connecting', 'getting a fresh token');
 
-  const options = { roomName: choice.name, participantName: name };
+  const login = page.config.login;
+  const options = login ? { roomName: choice.name } : { roomName: choice.name, participantName: name };
   if (choice.agent) options.agentName = choice.agent;
 
   let failure = null;
@@ -231,7 +250,16 @@ async function connect() {
     if (attempt !== page.attempt) return; // the user pressed Disconnect
     failure = null;
     // A new TokenSource per try: force a fetch, and let its cache go with it.
-    const source = TokenSource.endpoint('/api/token', { credentials: 'same-origin', cache: 'no-store' });
+    const init = { credentials: 'same-origin', cache: 'no-store' };
+    if (login === 'oidc') {
+      const idToken = currentIdToken();
+      if (!idToken) {
+        failure = { stage: 'login' };
+        break;
+      }
+      init.headers = { Authorization: `Bearer ${idToken}` };
+    }
+    const source = TokenSource.endpoint('/api/token', init);
     let creds;
     try {
       creds = await source.fetch(options, true);
@@ -301,15 +329,28 @@ function sentence(text) {
   return t[0].toUpperCase() + t.slice(1) + (/[.!?]$/.test(t) ? '' : '.');
 }
 
+// currentIdToken reads the user's ID token where the app keeps it.
+function currentIdToken() {
+  const meta = document.querySelector('meta[name="voicetoken-id-token"]')?.content ?? '';
+  const stores = { sessionStorage: () => sessionStorage, localStorage: () => localStorage };
+  return idTokenFrom(meta, page.config.id_token, (s, k) => stores[s]().getItem(k));
+}
+
 function reportFailure({ stage, err, url }) {
   setState('failed');
   // A refused or unused token's claims would only mislead.
   page.claims = null;
   renderSession();
+  if (stage === 'login') {
+    showAlert('You are not signed in', 'Sign in to the app first, then connect: this server gives tokens to signed-in users only.');
+    return;
+  }
   if (stage === 'token') {
     const status = endpointStatus(err);
     const said = sentence(redact(endpointMessage(err)));
-    if (status === 401 || status === 403) {
+    if (status === 401 && page.config.login) {
+      showAlert('Your sign-in was not accepted', `${said || 'HTTP 401.'} Sign in again, then connect.`);
+    } else if (status === 401 || status === 403) {
       showAlert(
         'The token server refused the request',
         `${said || `HTTP ${status}.`} A second, fresh request was refused too; check that this room and name are allowed.`,
@@ -498,6 +539,7 @@ function renderSession() {
   ui.session.hidden = !c;
   if (!c) return;
   ui.sessionIdentity.textContent = c.identity || '—';
+  if (page.config.login && c.identity) ui.signedIn.textContent = `Signed in as ${c.identity}`;
   ui.sessionRoom.textContent = c.room || '—';
   ui.sessionAgent.textContent = c.agents.length ? c.agents.join(', ') : 'none';
   tickExpiry();

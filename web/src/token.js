@@ -163,3 +163,38 @@ export function redact(text) {
     .replace(/access_token=[^&\s"']*/g, 'access_token=[redacted]')
     .replace(/[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}/g, '[token]');
 }
+
+// idTokenFrom finds the signed-in user's OpenID Connect ID token, which
+// the page sends to /api/token as "Authorization: Bearer". The app that
+// signed the user in says where it keeps it, in one of two ways:
+//   - meta: the content of <meta name="voicetoken-id-token"> (an app that
+//     renders the page itself may put the token there);
+//   - hook: /api/config's "id_token" field, "sessionStorage:KEY" or
+//     "localStorage:KEY" (serve --page-id-token); the stored value is the
+//     token, or JSON with an id_token field (oidc-client-ts keeps its User
+//     so, under "oidc.user:<authority>:<client_id>").
+// read(storageName, key) returns the stored string or null. The result is
+// '' when there is no token, or what is found is not JWT-shaped.
+export function idTokenFrom(meta, hook, read) {
+  if (isJWT(meta)) return meta.trim();
+  const m = /^(sessionStorage|localStorage):(.+)$/.exec(String(hook ?? ''));
+  if (!m) return '';
+  let v;
+  try {
+    v = read(m[1], m[2]);
+  } catch {
+    return ''; // storage disabled (privacy mode, sandboxed frame)
+  }
+  if (typeof v !== 'string') return '';
+  if (isJWT(v)) return v.trim();
+  try {
+    const j = JSON.parse(v);
+    return isJWT(j?.id_token) ? j.id_token.trim() : '';
+  } catch {
+    return '';
+  }
+}
+
+function isJWT(v) {
+  return typeof v === 'string' && /^\s*[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\s*$/.test(v);
+}

@@ -8,6 +8,7 @@ import {
   endpointStatus,
   expiryText,
   humanDuration,
+  idTokenFrom,
   initials,
   redact,
   refusal,
@@ -174,4 +175,27 @@ test('initials', async (t) => {
   for (const c of cases) {
     await t.test(c.name, () => assert.equal(initials(c.in), c.want));
   }
+});
+
+test('idTokenFrom finds the ID token where the app keeps it', () => {
+  const tok = jwt({ iss: 'https://login.example.com', sub: 'u1' });
+  const store = {
+    sessionStorage: { 'voicetoken.id_token': tok, 'oidc.user:https://login.example.com:app': JSON.stringify({ id_token: tok, access_token: 'x' }), junk: 'not a token', json: '{"id_token":"nope"}' },
+    localStorage: { kept: ` ${tok}\n` },
+  };
+  const read = (s, k) => store[s][k] ?? null;
+  for (const c of [
+    { name: 'meta tag wins', meta: tok, hook: 'sessionStorage:junk', want: tok },
+    { name: 'sessionStorage, the token itself', meta: '', hook: 'sessionStorage:voicetoken.id_token', want: tok },
+    { name: "oidc-client-ts's User JSON", meta: null, hook: 'sessionStorage:oidc.user:https://login.example.com:app', want: tok },
+    { name: 'localStorage, trimmed', meta: undefined, hook: 'localStorage:kept', want: tok },
+    { name: 'nothing stored', meta: '', hook: 'sessionStorage:missing', want: '' },
+    { name: 'not a token', meta: 'hello', hook: 'sessionStorage:junk', want: '' },
+    { name: 'JSON without a JWT', meta: '', hook: 'sessionStorage:json', want: '' },
+    { name: 'no hook', meta: '', hook: '', want: '' },
+    { name: 'another place', meta: '', hook: 'cookie:x', want: '' },
+  ]) {
+    assert.equal(idTokenFrom(c.meta, c.hook, read), c.want, c.name);
+  }
+  assert.equal(idTokenFrom('', 'sessionStorage:x', () => { throw new Error('SecurityError'); }), '', 'storage disabled');
 });
