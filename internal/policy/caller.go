@@ -5,15 +5,14 @@ package policy
 type Kind uint8
 
 // Caller kinds. Browser callers present nothing and are trusted least;
-// API-key callers present a bearer key listed in the policy. Further
-// kinds (a user signed in with OIDC, a user vouched for by a forward-auth
-// proxy) add a constant here, a section in File, a class in Compile (whose
-// honoursReserved says whether the reserved identities are refused to it,
-// and dispatchMeta whether it may write an agent's job metadata), a case in
-// Rules.classOf, and a way for the server to make the Caller.
+// API-key callers present a bearer key listed in the policy; users signed
+// in with an OpenID Connect ID token, or vouched for by a forward-auth
+// proxy, get the identity of their login and the Users rules.
 const (
 	KindBrowser Kind = iota + 1
 	KindAPIKey
+	KindOIDCUser
+	KindForwardAuthUser
 )
 
 // String names the kind as logs and metrics show it.
@@ -23,6 +22,10 @@ func (k Kind) String() string {
 		return "browser"
 	case KindAPIKey:
 		return "api_key"
+	case KindOIDCUser:
+		return "oidc_user"
+	case KindForwardAuthUser:
+		return "forward_auth_user"
 	}
 	return "unknown"
 }
@@ -32,9 +35,13 @@ func (k Kind) String() string {
 // Decide refuses any other.
 type Caller struct {
 	Kind Kind
-	// ID names the caller within its kind: the API key's name; empty for
-	// a browser. It is logged, so it is never a secret.
+	// ID names the caller within its kind: the API key's name, the
+	// user's source (the issuer's name, "forward_auth", "cloudflare");
+	// empty for a browser. It is logged, so it is never a secret.
 	ID string
+	// Identity and UserName are a signed-in user's, from the login: the
+	// token's identity is always Identity, whatever the request says.
+	Identity, UserName string
 	// Claims are what an identity provider said about the caller (an
 	// OIDC token's claims), for kinds that have them; nil otherwise.
 	Claims map[string]any

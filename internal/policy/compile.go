@@ -28,6 +28,7 @@ func Compile(f *File) (*Rules, error) {
 	r.browser = c.browser(r, f, maxTTL, addrRate)
 	c.apiKeys(r, f.APIKeys, maxTTL, keyRate)
 	c.reserved(r, f)
+	c.users(r, f, maxTTL, addrRate)
 	if len(c.errs) > 0 {
 		return nil, fmt.Errorf("%w: %w", ErrInvalidPolicy, errors.Join(c.errs...))
 	}

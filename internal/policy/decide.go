@@ -103,16 +103,22 @@ func (r *Rules) Decide(c Caller, req Request) (Grant, *Denial) {
 		return g, deny(CodeBrowserDisabled, "this server issues tokens to API-key callers only: send Authorization: Bearer <key>")
 	}
 	var d *Denial
-	if g.Room, d = r.room(cl, req.Room); d != nil {
-		return g, d
+	if c.Kind.IsUser() {
+		if g.Room, g.Identity, g.Name, cl, d = r.forUser(c, req); d != nil {
+			return g, d
+		}
+	} else {
+		if g.Room, d = r.room(cl, req.Room); d != nil {
+			return g, d
+		}
+		if g.Identity, d = r.identityFor(cl, req.Identity); d != nil {
+			return g, d
+		}
+		if !ValidText(req.Name, MaxNameLen) {
+			return g, deny(CodeInvalidName, "name: want at most 128 bytes of printable UTF-8")
+		}
+		g.Name = req.Name
 	}
-	if g.Identity, d = r.identityFor(cl, req.Identity); d != nil {
-		return g, d
-	}
-	if !ValidText(req.Name, MaxNameLen) {
-		return g, deny(CodeInvalidName, "name: want at most 128 bytes of printable UTF-8")
-	}
-	g.Name = req.Name
 	if g.TTL, d = r.ttl(cl, req.TTL); d != nil {
 		return g, d
 	}
@@ -142,8 +148,46 @@ func (r *Rules) classOf(c Caller) *class {
 				return k
 			}
 		}
+	case KindOIDCUser, KindForwardAuthUser:
+		return &r.users.base
 	}
 	return nil
+}
+
+// forUser decides room, identity and name for a signed-in user, and the
+// class (the first claim rule that holds for the room, or the users')
+// the rest of the decision uses. The identity is the login's: a request
+// may repeat it but never name another, and the login's name wins over
+// the request's.
+func (r *Rules) forUser(c Caller, req Request) (room, id, name string, cl *class, d *Denial) {
+	room = req.Room
+	if room == "" {
+		if r.defaultRoom == "" {
+			return "", "", "", nil, deny(CodeMissingRoom, "room is required")
+		}
+		room = r.defaultRoom
+	}
+	if !SafeName(room) {
+		return "", "", "", nil, deny(CodeInvalidRoom, "room "+Quote(room)+": "+roomRule)
+	}
+	cl = r.users.pick(c.Claims, room)
+	if !cl.rooms.match(room) {
+		return "", "", "", nil, deny(CodeRoomNotAllowed, "room "+Quote(room)+" is not allowed for this user")
+	}
+	if c.Identity == "" {
+		return "", "", "", nil, deny(CodeUnknownCaller, "a signed-in user without an identity")
+	}
+	if req.Identity != "" && req.Identity != c.Identity {
+		return "", "", "", nil, deny(CodeIdentityNotAllowed, "signed-in users get the identity of their login ("+Quote(c.Identity)+"); leave identity empty")
+	}
+	name = c.UserName
+	if name == "" {
+		if !ValidText(req.Name, MaxNameLen) {
+			return "", "", "", nil, deny(CodeInvalidName, "name: want at most 128 bytes of printable UTF-8")
+		}
+		name = req.Name
+	}
+	return room, c.Identity, name, cl, nil
 }
 
 func (r *Rules) room(cl *class, room string) (string, *Denial) {
@@ -173,6 +217,8 @@ func (r *Rules) identityFor(cl *class, id string) (string, *Denial) {
 		return "", deny(CodeInvalidIdentity, "identity "+Quote(id)+" does not match the identity rule")
 	case cl.honoursReserved && r.isReserved(id):
 		return "", deny(CodeIdentityReserved, "identity "+Quote(id)+" is reserved (an agent's, a service's or a generated one); leave identity empty to get one of your own")
+	case r.reservedPrefix(id) != "":
+		return "", deny(CodeIdentityNotAllowed, "identities starting with "+Quote(r.reservedPrefix(id))+" belong to signed-in users")
 	}
 	return id, nil
 }

@@ -105,6 +105,13 @@ type File struct {
 	RateLimit RateLimits `yaml:"rate_limit"`
 	// APIKeys are the non-browser callers, each with its own rules.
 	APIKeys []APIKey `yaml:"api_keys"`
+	// OIDC are the OpenID Providers whose ID tokens sign users in
+	// ("Authorization: Bearer <id token>").
+	OIDC []OIDCIssuer `yaml:"oidc"`
+	// ForwardAuth is an authenticating proxy whose header names the user.
+	ForwardAuth *ForwardAuth `yaml:"forward_auth"`
+	// Users is what signed-in users may do.
+	Users UsersPolicy `yaml:"users"`
 }
 
 // Room is one room the page offers.

@@ -39,6 +39,11 @@ type Rules struct {
 	hosts     []string
 	proxies   []netip.Prefix
 	v6bits    int
+
+	// Signed-in users (users.go).
+	users       userClass
+	oidc        []OIDCIssuer
+	forwardAuth *ForwardAuth
 }
 
 // class is the rules for one class of caller (the browser, one API key).
@@ -95,6 +100,9 @@ func (r *Rules) APIKey(bearer string) (Caller, bool) {
 func (r *Rules) Limit(c Caller) (rate Rate, key string) {
 	if c.class == nil {
 		return r.browser.rate, ""
+	}
+	if c.Kind.IsUser() {
+		return c.class.rate, "user:" + c.Identity
 	}
 	return c.class.rate, c.class.limitKey
 }

@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"net/http"
 	"strings"
+
+	"voicetoken/internal/policy"
 )
 
 // ForwardAuth reads the user an authenticating proxy vouches for. It is
@@ -15,24 +17,22 @@ type ForwardAuth struct {
 	cf                               *Verifier // Cloudflare Access, or nil
 }
 
-// ForwardAuth checks cfg and returns its reader; a nil cfg gives nil.
-func (r *Registry) ForwardAuth(cfg *ForwardAuthConfig) (*ForwardAuth, error) {
+// ForwardAuth returns the reader for cfg (checked by policy.Compile); a
+// nil cfg gives nil, which every method accepts.
+func (r *Registry) ForwardAuth(cfg *policy.ForwardAuth) *ForwardAuth {
 	if cfg == nil {
-		return nil, nil
-	}
-	if err := CheckConfig(nil, cfg); err != nil {
-		return nil, err
+		return nil
 	}
 	f := &ForwardAuth{
 		header:       http.CanonicalHeaderKey(cfg.Header),
 		nameHeader:   http.CanonicalHeaderKey(cfg.NameHeader),
 		groupsHeader: http.CanonicalHeaderKey(cfg.GroupsHeader),
-		prefix:       cfg.prefix(),
+		prefix:       cfg.Prefix(),
 	}
 	if cfg.CloudflareAccess != nil {
-		f.cf = r.verifier([]IssuerConfig{cfg.CloudflareAccess.issuer()})
+		f.cf = r.Verifier([]policy.OIDCIssuer{cfg.CloudflareAccess.AsIssuer()})
 	}
-	return f, nil
+	return f
 }
 
 // Ready is nil unless Cloudflare Access's keys are not known yet.

@@ -4,13 +4,13 @@ import (
 	"context"
 	"errors"
 	"net/http"
-	"strings"
 	"testing"
 	"time"
 
 	jose "github.com/go-jose/go-jose/v4"
 
 	"voicetoken/internal/logscan"
+	"voicetoken/internal/policy"
 	"voicetoken/internal/userauth"
 	"voicetoken/internal/userauth/oidctest"
 )
@@ -20,11 +20,8 @@ import (
 func TestForwardAuth(t *testing.T) {
 	logs := logscan.New(t)
 	r := newRegistry(t, logs, &clock{})
-	f, err := r.ForwardAuth(&userauth.ForwardAuthConfig{Header: "X-Auth-Request-Email",
+	f := r.ForwardAuth(&policy.ForwardAuth{Header: "X-Auth-Request-Email",
 		NameHeader: "X-Auth-Request-Preferred-Username", GroupsHeader: "X-Auth-Request-Groups"})
-	if err != nil {
-		t.Fatal(err)
-	}
 	for _, tc := range []struct {
 		name       string
 		header     http.Header
@@ -77,11 +74,8 @@ func TestCloudflareAccess(t *testing.T) {
 	logs := logscan.New(t)
 	p := oidctest.Start(t)
 	r := newRegistry(t, logs, &clock{})
-	f, err := r.ForwardAuth(&userauth.ForwardAuthConfig{CloudflareAccess: &userauth.CloudflareAccessConfig{
+	f := r.ForwardAuth(&policy.ForwardAuth{CloudflareAccess: &policy.CloudflareAccess{
 		TeamDomain: p.Issuer, Audience: oidctest.ClientID, JWKSURL: p.JWKSURL()}})
-	if err != nil {
-		t.Fatal(err)
-	}
 	ready(t, f)
 	genuine := p.Login(t, oidctest.Alice, oidctest.ClientID)
 	forged := oidctest.SignWith(t, jose.SigningKey{Algorithm: jose.HS256, Key: p.PublicJWK(t)}, p.KID(), p.Claims(oidctest.Bob, time.Now()))
@@ -113,44 +107,6 @@ func TestCloudflareAccess(t *testing.T) {
 			}
 			if u.Kind != userauth.KindForwardAuth || u.Identity != "cf:alice@example.com" || u.Source != "cloudflare" {
 				t.Errorf("user = %+v", u)
-			}
-		})
-	}
-}
-
-func TestCheckConfig(t *testing.T) {
-	empty := ""
-	for _, tc := range []struct {
-		name    string
-		issuers []userauth.IssuerConfig
-		fa      *userauth.ForwardAuthConfig
-		want    string // "" valid
-	}{
-		{name: "minimal", issuers: []userauth.IssuerConfig{{Name: "corp", Issuer: "https://login.example.com", ClientID: "app"}}},
-		{name: "http elsewhere than loopback", issuers: []userauth.IssuerConfig{{Name: "corp", Issuer: "http://login.example.com", ClientID: "app"}}, want: "http only on a loopback address"},
-		{name: "no audience", issuers: []userauth.IssuerConfig{{Name: "corp", Issuer: "https://a.example"}}, want: "audience: the client ID"},
-		{name: "HS256", issuers: []userauth.IssuerConfig{{Name: "corp", Issuer: "https://a.example", ClientID: "x", Algorithms: []string{"HS256"}}}, want: `"HS256" is not accepted`},
-		{name: "none", issuers: []userauth.IssuerConfig{{Name: "corp", Issuer: "https://a.example", ClientID: "x", Algorithms: []string{"none"}}}, want: `"none" is not accepted`},
-		{name: "no name", issuers: []userauth.IssuerConfig{{Issuer: "https://a.example", ClientID: "x"}}, want: "name: want 1-32"},
-		{name: "overlapping prefixes", issuers: []userauth.IssuerConfig{
-			{Name: "a", Issuer: "https://a.example", ClientID: "x"},
-			{Name: "b", Issuer: "https://b.example", ClientID: "x", IdentityPrefix: &empty}}, want: "overlap"},
-		{name: "issuer and proxy with their default prefixes", issuers: []userauth.IssuerConfig{{Name: "corp", Issuer: "https://a.example", ClientID: "x"}},
-			fa: &userauth.ForwardAuthConfig{Header: "X-Auth-Request-User"}},
-		{name: "forward auth without a header", fa: &userauth.ForwardAuthConfig{}, want: "name the header"},
-		{name: "a header that is not one", fa: &userauth.ForwardAuthConfig{Header: "X-User: admin"}, want: "is not a header name"},
-		{name: "cloudflare without audience", fa: &userauth.ForwardAuthConfig{CloudflareAccess: &userauth.CloudflareAccessConfig{TeamDomain: "https://t.cloudflareaccess.com"}}, want: "AUD tag"},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			err := userauth.CheckConfig(tc.issuers, tc.fa)
-			if tc.want == "" {
-				if err != nil {
-					t.Fatal(err)
-				}
-				return
-			}
-			if !errors.Is(err, userauth.ErrInvalidConfig) || !strings.Contains(err.Error(), tc.want) {
-				t.Fatalf("CheckConfig = %v; want %q", err, tc.want)
 			}
 		})
 	}

@@ -14,7 +14,9 @@ import (
 	"time"
 
 	"github.com/coreos/go-oidc/v3/oidc"
+
 	jose "github.com/go-jose/go-jose/v4"
+	"voicetoken/internal/policy"
 )
 
 // Key-set cache bounds. The JWKS's own Cache-Control max-age is honoured
@@ -87,8 +89,8 @@ func (k *keySet) VerifySignature(ctx context.Context, raw string) ([]byte, error
 }
 
 var asymmetricJOSE = func() []jose.SignatureAlgorithm {
-	out := make([]jose.SignatureAlgorithm, len(asymmetric))
-	for i, a := range asymmetric {
+	out := make([]jose.SignatureAlgorithm, len(policy.Asymmetric))
+	for i, a := range policy.Asymmetric {
 		out[i] = jose.SignatureAlgorithm(a)
 	}
 	return out

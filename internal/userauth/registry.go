@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"github.com/coreos/go-oidc/v3/oidc"
+
+	"voicetoken/internal/policy"
 )
 
 // Options are the Registry's dependencies; zero fields take defaults.
@@ -170,7 +172,7 @@ func (s *source) discover(ctx context.Context, client *http.Client) (string, []s
 	if err := p.Claims(&doc); err != nil {
 		return "", nil, fmt.Errorf("discovery at %s: %w", s.issuer, err)
 	}
-	if err := checkURL(doc.JWKSURI); err != nil {
+	if err := policy.CheckURL(doc.JWKSURI); err != nil {
 		return "", nil, fmt.Errorf("discovery at %s: jwks_uri %w", s.issuer, err)
 	}
 	return doc.JWKSURI, doc.Algs, nil

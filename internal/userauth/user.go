@@ -3,6 +3,8 @@ package userauth
 import (
 	"fmt"
 	"unicode/utf8"
+
+	"voicetoken/internal/policy"
 )
 
 // Kind is how a user was proved.
@@ -46,29 +48,7 @@ type User struct {
 // HasClaim reports whether claim holds value: a string claim equal to
 // it, a list claim containing it, a boolean claim whose "true"/"false"
 // is it.
-func (u *User) HasClaim(claim, value string) bool { return hasClaim(u.Claims, claim, value) }
-
-func hasClaim(claims map[string]any, claim, value string) bool {
-	switch v := claims[claim].(type) {
-	case string:
-		return v == value
-	case bool:
-		return (v && value == "true") || (!v && value == "false")
-	case []any:
-		for _, e := range v {
-			if s, ok := e.(string); ok && s == value {
-				return true
-			}
-		}
-	case []string:
-		for _, s := range v {
-			if s == value {
-				return true
-			}
-		}
-	}
-	return false
-}
+func (u *User) HasClaim(claim, value string) bool { return policy.HasClaim(u.Claims, claim, value) }
 
 // maxIdentity bounds an identity, as the policy bounds caller-chosen ones.
 const maxIdentity = 128

@@ -12,6 +12,8 @@ import (
 	"time"
 
 	"github.com/coreos/go-oidc/v3/oidc"
+
+	"voicetoken/internal/policy"
 )
 
 // maxTokenBytes bounds an ID token (they are a few KiB; the server's
@@ -28,20 +30,17 @@ type Verifier struct {
 }
 
 type issuerVerifier struct {
-	cfg IssuerConfig
+	cfg policy.OIDCIssuer
 	src *source
 }
 
-// Verifier checks cfgs (CheckConfig) and returns a Verifier for them,
-// starting the background fetches of issuers not seen before.
-func (r *Registry) Verifier(cfgs []IssuerConfig) (*Verifier, error) {
-	if err := CheckConfig(cfgs, nil); err != nil {
-		return nil, err
+// Verifier returns a Verifier for cfgs (checked by policy.Compile),
+// starting the background fetches of issuers not seen before. No issuers
+// give nil, which Ready accepts.
+func (r *Registry) Verifier(cfgs []policy.OIDCIssuer) *Verifier {
+	if len(cfgs) == 0 {
+		return nil
 	}
-	return r.verifier(cfgs), nil
-}
-
-func (r *Registry) verifier(cfgs []IssuerConfig) *Verifier {
 	v := &Verifier{byIssuer: map[string]*issuerVerifier{}, now: r.opts.Now}
 	for _, c := range cfgs {
 		iv := &issuerVerifier{cfg: c, src: r.source(c.Name, c.Issuer, c.JWKSURL)}
@@ -93,7 +92,7 @@ func (iv *issuerVerifier) verify(ctx context.Context, raw string, p *peeked, now
 	}
 	if len(c.Algorithms) > 0 {
 		algs = c.Algorithms
-	} else if algs = slices.DeleteFunc(slices.Clone(algs), func(a string) bool { return !slices.Contains(asymmetric, a) }); len(algs) == 0 {
+	} else if algs = slices.DeleteFunc(slices.Clone(algs), func(a string) bool { return !slices.Contains(policy.Asymmetric, a) }); len(algs) == 0 {
 		algs = defaultAlgorithms
 	}
 	if !slices.Contains(algs, p.Alg) {
@@ -101,7 +100,7 @@ func (iv *issuerVerifier) verify(ctx context.Context, raw string, p *peeked, now
 	}
 	note := &sigNote{}
 	ctx = context.WithValue(ctx, sigNoteKey{}, note)
-	verifier := oidc.NewVerifier(c.Issuer, ks, &oidc.Config{ClientID: c.audience(), SupportedSigningAlgs: algs, Now: now})
+	verifier := oidc.NewVerifier(c.Issuer, ks, &oidc.Config{ClientID: c.Aud(), SupportedSigningAlgs: algs, Now: now})
 	tok, err := verifier.Verify(ctx, raw)
 	if err != nil {
 		return nil, classify(err, note, p, c, now())
@@ -111,15 +110,15 @@ func (iv *issuerVerifier) verify(ctx context.Context, raw string, p *peeked, now
 		return nil, invalid(ErrMalformed, "claims are not a JSON object")
 	}
 	for k, want := range c.RequireClaims {
-		if !hasClaim(claims, k, want) {
+		if !policy.HasClaim(claims, k, want) {
 			return nil, invalid(ErrClaims, "claim %s must be %q", k, want)
 		}
 	}
 	u := &User{Kind: KindOIDC, Source: c.Name, Claims: claims}
-	if u.Identity, err = identity(c.prefix(), claims[c.identityClaim()], c.identityClaim()); err != nil {
+	if u.Identity, err = identity(c.Prefix(), claims[c.IDClaim()], c.IDClaim()); err != nil {
 		return nil, err
 	}
-	u.Name = displayName(claims[c.nameClaim()])
+	u.Name = displayName(claims[c.DisplayClaim()])
 	return u, nil
 }
 
@@ -127,15 +126,15 @@ func (iv *issuerVerifier) verify(ctx context.Context, raw string, p *peeked, now
 // strings (but for expiry); the key set notes a bad signature, and once
 // the signature is good the payload peeked at is the issuer's word, so
 // the failed check can be named from it.
-func classify(err error, note *sigNote, p *peeked, c *IssuerConfig, now time.Time) error {
+func classify(err error, note *sigNote, p *peeked, c *policy.OIDCIssuer, now time.Time) error {
 	var exp *oidc.TokenExpiredError
 	switch {
 	case note.err != nil:
 		return fmt.Errorf("%w: %w", ErrInvalidToken, note.err)
 	case errors.As(err, &exp):
 		return invalid(ErrExpired, "expired at %s", exp.Expiry.UTC().Format(time.RFC3339))
-	case !slices.Contains(p.Aud, c.audience()):
-		return invalid(ErrAudience, "issued to %q, not to %q", short(strings.Join(p.Aud, ",")), c.audience())
+	case !slices.Contains(p.Aud, c.Aud()):
+		return invalid(ErrAudience, "issued to %q, not to %q", short(strings.Join(p.Aud, ",")), c.Aud())
 	case p.Nbf != nil && now.Add(5*time.Minute).Before(time.Unix(int64(*p.Nbf), 0)):
 		return invalid(ErrNotYetValid, "not valid before %s", time.Unix(int64(*p.Nbf), 0).UTC().Format(time.RFC3339))
 	}

@@ -15,6 +15,7 @@ import (
 	jose "github.com/go-jose/go-jose/v4"
 
 	"voicetoken/internal/logscan"
+	"voicetoken/internal/policy"
 	"voicetoken/internal/userauth"
 	"voicetoken/internal/userauth/oidctest"
 )
@@ -32,8 +33,8 @@ func newRegistry(t *testing.T, logs *logscan.Logs, c *clock) *userauth.Registry 
 	return r
 }
 
-func corp(p *oidctest.Provider) userauth.IssuerConfig {
-	return userauth.IssuerConfig{Name: "corp", Issuer: p.Issuer, ClientID: oidctest.ClientID}
+func corp(p *oidctest.Provider) policy.OIDCIssuer {
+	return policy.OIDCIssuer{Name: "corp", Issuer: p.Issuer, ClientID: oidctest.ClientID}
 }
 
 func ready(t *testing.T, v interface{ Ready() error }) {
@@ -48,11 +49,11 @@ func TestLoginAtRealProvider(t *testing.T) {
 	logs := logscan.New(t)
 	p := oidctest.Start(t)
 	r := newRegistry(t, logs, &clock{})
-	email := userauth.IssuerConfig{Name: "mail", Issuer: p.Issuer, Audience: oidctest.ClientID,
+	email := policy.OIDCIssuer{Name: "mail", Issuer: p.Issuer, Audience: oidctest.ClientID,
 		IdentityClaim: "email", IdentityPrefix: new(string), NameClaim: "preferred_username"}
 	for _, tc := range []struct {
 		name      string
-		cfg       userauth.IssuerConfig
+		cfg       policy.OIDCIssuer
 		user      string
 		wantID    string
 		wantName  string
@@ -63,10 +64,7 @@ func TestLoginAtRealProvider(t *testing.T) {
 		{name: "email, no prefix, name from another claim", cfg: email, user: oidctest.Alice, wantID: "alice@example.com", wantName: "alice", wantHosts: true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			v, err := r.Verifier([]userauth.IssuerConfig{tc.cfg})
-			if err != nil {
-				t.Fatal(err)
-			}
+			v := r.Verifier([]policy.OIDCIssuer{tc.cfg})
 			ready(t, v)
 			raw := p.Login(t, tc.user, oidctest.ClientID)
 			logs.Secret(raw)
@@ -98,10 +96,7 @@ func TestRefusals(t *testing.T) {
 	stranger := oidctest.Start(t) // a real provider nobody configured
 	c := &clock{}
 	r := newRegistry(t, logs, c)
-	v, err := r.Verifier([]userauth.IssuerConfig{corp(p), {Name: "partner", Issuer: partner.Issuer, ClientID: oidctest.ClientID}})
-	if err != nil {
-		t.Fatal(err)
-	}
+	v := r.Verifier([]policy.OIDCIssuer{corp(p), {Name: "partner", Issuer: partner.Issuer, ClientID: oidctest.ClientID}})
 	ready(t, v)
 	now := time.Now()
 	genuine := p.Login(t, oidctest.Alice, oidctest.ClientID)
@@ -178,10 +173,7 @@ func TestKeyRotation(t *testing.T) {
 	p := oidctest.Start(t)
 	c := &clock{}
 	r := newRegistry(t, logs, c)
-	v, err := r.Verifier([]userauth.IssuerConfig{corp(p)})
-	if err != nil {
-		t.Fatal(err)
-	}
+	v := r.Verifier([]policy.OIDCIssuer{corp(p)})
 	ready(t, v)
 	login := func() (*userauth.User, error) {
 		raw := p.Login(t, oidctest.Alice, oidctest.ClientID)
@@ -230,7 +222,7 @@ func TestUnknownKeyIDFlood(t *testing.T) {
 	p := oidctest.Start(t)
 	c := &clock{}
 	r := newRegistry(t, logs, c)
-	v, _ := r.Verifier([]userauth.IssuerConfig{corp(p)})
+	v := r.Verifier([]policy.OIDCIssuer{corp(p)})
 	ready(t, v)
 	c.advance(userauth.DefaultMinRefresh) // the start-up fetch is no longer recent
 	before := p.JWKSRequests()
@@ -254,7 +246,7 @@ func TestProviderDownAtStart(t *testing.T) {
 	p := oidctest.Start(t)
 	p.SetDown(true)
 	r := newRegistry(t, logs, &clock{})
-	v, _ := r.Verifier([]userauth.IssuerConfig{corp(p)})
+	v := r.Verifier([]policy.OIDCIssuer{corp(p)})
 	logscan.Eventually(t, 10*time.Second, "a failed discovery", func() bool {
 		err := v.Ready()
 		return err != nil && strings.Contains(err.Error(), "503")
@@ -285,7 +277,7 @@ func TestRequiredClaims(t *testing.T) {
 	r := newRegistry(t, logs, &clock{})
 	cfg := corp(p)
 	cfg.RequireClaims = map[string]string{"groups": "staff", "email_verified": "true"}
-	v, _ := r.Verifier([]userauth.IssuerConfig{cfg})
+	v := r.Verifier([]policy.OIDCIssuer{cfg})
 	ready(t, v)
 	for _, tc := range []struct {
 		user string
