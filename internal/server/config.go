@@ -41,6 +41,9 @@ const (
 	DefaultReadTimeout       = 5 * time.Second
 	DefaultWriteTimeout      = 10 * time.Second
 	DefaultIdleTimeout       = 60 * time.Second
+	// DefaultPageIDToken is where the page looks for the user's ID token
+	// unless told otherwise (Config.PageIDToken).
+	DefaultPageIDToken = "sessionStorage:voicetoken.id_token"
 	// DefaultShutdownTimeout bounds how long in-flight requests may finish
 	// after SIGTERM.
 	DefaultShutdownTimeout = 10 * time.Second
@@ -69,6 +72,11 @@ type Config struct {
 	// Page is the voice page: an fs.FS with index.html at its root, served
 	// at "/". Nil serves a built-in placeholder.
 	Page fs.FS
+	// PageIDToken tells the page where the app that signed the user in
+	// keeps their OpenID Connect ID token: "sessionStorage:KEY" or
+	// "localStorage:KEY" (/api/config's id_token, with an oidc policy).
+	// Default DefaultPageIDToken.
+	PageIDToken string
 	// CheckLiveKit makes /readyz probe LiveKitURL over HTTP.
 	CheckLiveKit bool
 	// Version is reported by voicetoken_build_info.
@@ -121,6 +129,9 @@ func (c *Config) check() (*policy.Rules, error) {
 			errs = append(errs, fmt.Errorf("%w: %w", ErrInvalidConfig, err))
 		}
 	}
+	if c.PageIDToken != "" && !validStorageRef(c.PageIDToken) {
+		add("page ID token %q: want sessionStorage:KEY or localStorage:KEY", c.PageIDToken)
+	}
 	if c.MaxBodyBytes < 0 || c.MaxQueryBytes < 0 || c.MaxHeaderBytes < 0 {
 		add("limits must not be negative")
 	}
@@ -151,6 +162,7 @@ func (c *Config) setDefaults() {
 	def(&c.LiveKitURL, DefaultLiveKitURL)
 	def(&c.PublicLiveKitURL, c.LiveKitURL)
 	def(&c.Version, "(devel)")
+	def(&c.PageIDToken, DefaultPageIDToken)
 	setDur := func(v *time.Duration, d time.Duration) {
 		if *v == 0 {
 			*v = d

@@ -49,7 +49,8 @@ type apiError struct {
 	status     int
 	code       string
 	msg        string
-	retryAfter int // seconds, for 429
+	retryAfter int    // seconds, for 429 and 503
+	wwwAuth    string // WWW-Authenticate of a 401, when not the default
 }
 
 func (e *apiError) Error() string { return e.code + ": " + e.msg }
@@ -67,8 +68,15 @@ func writeError(w http.ResponseWriter, e *apiError) {
 	switch e.status {
 	case http.StatusTooManyRequests:
 		h.Set("Retry-After", strconv.Itoa(max(e.retryAfter, 1)))
+	case http.StatusServiceUnavailable:
+		if e.retryAfter > 0 {
+			h.Set("Retry-After", strconv.Itoa(e.retryAfter))
+		}
 	case http.StatusUnauthorized:
-		h.Set("WWW-Authenticate", `Bearer realm="voicetoken"`)
+		if e.wwwAuth == "" {
+			e.wwwAuth = `Bearer realm="voicetoken"`
+		}
+		h.Set("WWW-Authenticate", e.wwwAuth)
 	}
 	w.WriteHeader(e.status)
 	b := make([]byte, 0, 64+len(e.msg))

@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -18,6 +19,7 @@ import (
 	"voicetoken/internal/keys"
 	"voicetoken/internal/policy"
 	"voicetoken/internal/token"
+	"voicetoken/internal/userauth"
 )
 
 // Server is the token API. Create it with New; it is safe for concurrent
@@ -40,8 +42,9 @@ type Server struct {
 	respPool sync.Pool // *[]byte response buffers
 
 	state atomic.Pointer[state]
-	// configJSON is the pre-encoded /api/config answer.
-	configJSON []byte
+	// users fetches and caches the identity providers' keys across
+	// reloads (userauth).
+	users *userauth.Registry
 
 	reloadMu sync.Mutex // serialises Reload
 
@@ -60,6 +63,11 @@ type state struct {
 	hosts     hostList
 	proxies   proxyList
 	roomsJSON []byte
+	// Signed-in users: nil when the policy names no such source.
+	oidc    *userauth.Verifier
+	forward *userauth.ForwardAuth
+	// configJSON is the pre-encoded /api/config answer.
+	configJSON []byte
 }
 
 // New checks cfg (every problem at once, see Config.Validate), compiles the
@@ -88,14 +96,14 @@ func New(cfg Config, opts ...Option) (*Server, error) {
 			return nil, err
 		}
 	}
-	st := newStateCompiled(cfg.Keys, compiled)
+	s.users = userauth.NewRegistry(userauth.Options{Logger: s.log, Now: s.now})
+	st := s.newStateCompiled(cfg.Keys, compiled)
 	s.state.Store(st)
 	s.metrics.setKeys(st)
 
 	lk, _ := parseLiveKitURL(cfg.LiveKitURL)
 	pub, _ := parseLiveKitURL(cfg.PublicLiveKitURL)
 	s.csp = contentSecurityPolicy(pub)
-	s.configJSON = append(appendJSONString([]byte(`{"server_url":`), cfg.PublicLiveKitURL), "}\n"...)
 	if cfg.CheckLiveKit {
 		probe := *lk
 		probe.Scheme = map[string]string{"ws": "http", "wss": "https"}[lk.Scheme]
@@ -113,7 +121,7 @@ func New(cfg Config, opts ...Option) (*Server, error) {
 	return s, nil
 }
 
-func newState(ks *keys.Set, p *policy.File, loopback bool) (*state, error) {
+func (s *Server) newState(ks *keys.Set, p *policy.File, loopback bool) (*state, error) {
 	if ks == nil || ks.Primary() == nil {
 		return nil, fmt.Errorf("%w: no API key", ErrInvalidConfig)
 	}
@@ -124,12 +132,14 @@ func newState(ks *keys.Set, p *policy.File, loopback bool) (*state, error) {
 	if err != nil {
 		return nil, err
 	}
-	return newStateCompiled(ks, rules), nil
+	return s.newStateCompiled(ks, rules), nil
 }
 
-func newStateCompiled(ks *keys.Set, rules *policy.Rules) *state {
+func (s *Server) newStateCompiled(ks *keys.Set, rules *policy.Rules) *state {
 	return &state{keys: ks, key: ks.Primary(), rules: rules, hosts: newHostList(rules.Hosts()),
-		proxies: rules.TrustedProxies(), roomsJSON: encodeRooms(rules.Rooms())}
+		proxies: rules.TrustedProxies(), roomsJSON: encodeRooms(rules.Rooms()),
+		oidc: s.users.Verifier(rules.OIDC()), forward: s.users.ForwardAuth(rules.ForwardAuth()),
+		configJSON: s.encodeConfig(rules)}
 }
 
 func encodeRooms(rooms []policy.Room) []byte {
@@ -159,7 +169,7 @@ func (s *Server) routes() http.Handler {
 		writeJSON(w, http.StatusOK, s.state.Load().roomsJSON)
 	}))
 	mux.HandleFunc("/api/config", s.simpleGET(func(w http.ResponseWriter, r *http.Request) {
-		writeJSON(w, http.StatusOK, s.configJSON)
+		writeJSON(w, http.StatusOK, s.state.Load().configJSON)
 	}))
 	mux.HandleFunc("/api/", s.simpleGET(func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, errf(http.StatusNotFound, CodeNotFound, "no such API endpoint: "+r.URL.Path))
@@ -247,6 +257,10 @@ func (s *Server) handleReady(w http.ResponseWriter, r *http.Request) {
 		writeError(w, errf(http.StatusServiceUnavailable, CodeNotReady, "no LiveKit URL configured"))
 		return
 	}
+	if err := errors.Join(st.oidc.Ready(), st.forward.Ready()); err != nil {
+		writeError(w, errf(http.StatusServiceUnavailable, CodeNotReady, strings.ReplaceAll(err.Error(), "\n", "; ")))
+		return
+	}
 	if s.probeHTTP != nil {
 		if err := s.probeLiveKit(r.Context()); err != nil {
 			writeError(w, errf(http.StatusServiceUnavailable, CodeNotReady, "LiveKit at "+s.cfg.LiveKitURL+" is not reachable"))
@@ -312,7 +326,7 @@ func (s *Server) loadState() (st *state, err error) {
 	if err != nil {
 		return nil, err
 	}
-	return newState(ks, p, s.loopback)
+	return s.newState(ks, p, s.loopback)
 }
 
 // Serve answers requests on ln until ctx is done, then shuts down
@@ -332,6 +346,7 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	}
 	stop := make(chan struct{})
 	defer close(stop)
+	defer s.Close()
 	go watch.run(stop)
 	errc := make(chan error, 1)
 	go func() { errc <- hs.Serve(watch.listener(ln)) }()

@@ -127,6 +127,7 @@ func newFixture(t *testing.T, cfg server.Config) *fixture {
 		t.Fatalf("New: %v", err)
 	}
 	f.srv = srv
+	t.Cleanup(srv.Close)
 	f.logs.Metrics(srv.Handler())
 	f.ts = httptest.NewServer(f.logs.Handler(srv.Handler()))
 	t.Cleanup(f.ts.Close)

@@ -85,10 +85,11 @@ func (s *Server) issue(w http.ResponseWriter, r *http.Request, st *state, post b
 	if e = checkOrigin(w, r, st.rules); e != nil {
 		return e
 	}
-	if is.caller, e = s.authenticate(r, st.rules); e != nil {
-		if e.code == CodeUnauthorized {
-			// A wrong key spends from its address's bucket, so that keys
-			// cannot be guessed online: the 429 comes before the 401.
+	if is.caller, e = s.authenticate(r, st); e != nil {
+		if e.code == CodeUnauthorized || e.code == CodeInvalidIDToken || e.code == CodeUntrustedProxy {
+			// A wrong key or a refused login spends from its address's
+			// bucket, so that keys cannot be guessed online nor forged ID
+			// tokens verified at line rate: the 429 comes before the 401.
 			s.metrics.authFailures.Inc()
 			if le := s.spend(limitKey(st.proxies.clientAddr(r), st.rules.IPv6Prefix()), st.rules.AuthFailureRate(), now); le != nil {
 				return le
@@ -144,9 +145,14 @@ func (s *Server) spend(key string, rate policy.Rate, now time.Time) *apiError {
 	return e
 }
 
-// authenticate finds the caller: an API key from "Authorization: Bearer"
-// or the browser.
-func (s *Server) authenticate(r *http.Request, rules *policy.Rules) (policy.Caller, *apiError) {
+// authenticate finds the caller: a user vouched for by a forward-auth
+// proxy (users.go), a user's ID token or an API key from
+// "Authorization: Bearer", or the browser.
+func (s *Server) authenticate(r *http.Request, st *state) (policy.Caller, *apiError) {
+	rules := st.rules
+	if st.forward.Present(r.Header) {
+		return s.forwardUser(r, st)
+	}
 	vals := r.Header["Authorization"]
 	if len(vals) == 0 {
 		c, d := rules.Browser()
@@ -159,7 +165,11 @@ func (s *Server) authenticate(r *http.Request, rules *policy.Rules) (policy.Call
 	if !ok || !strings.EqualFold(scheme, "Bearer") || key == "" || len(vals) > 1 {
 		return policy.Caller{}, errf(http.StatusUnauthorized, CodeUnauthorized, "Authorization must be \"Bearer <key>\"")
 	}
-	c, ok := rules.APIKey(strings.TrimSpace(key))
+	key = strings.TrimSpace(key)
+	if st.oidc != nil && looksLikeJWT(key) {
+		return s.oidcUser(r, st, key)
+	}
+	c, ok := rules.APIKey(key)
 	if !ok {
 		return policy.Caller{}, errf(http.StatusUnauthorized, CodeUnauthorized, "unknown API key")
 	}
