@@ -19,11 +19,13 @@ import (
 	"testing"
 	"time"
 
+	jose "github.com/go-jose/go-jose/v4"
 	"github.com/livekit/protocol/auth"
 
 	"voicetoken/internal/logscan"
 	"voicetoken/internal/policy"
 	"voicetoken/internal/server"
+	"voicetoken/internal/userauth/oidctest"
 )
 
 // matrixCaller is one kind of caller and what testPolicyYAML lets it do.
@@ -32,10 +34,16 @@ import (
 type matrixCaller struct {
 	name   string
 	header map[string]string
-	// refused: every request fails whatever it asks (status given).
-	refused int
-	rooms   func(room string) bool
-	maxTTL  time.Duration
+	remote string // RemoteAddr; default httptest's 192.0.2.1
+	// identity the caller asks for, and its token must carry: "u1", or
+	// a signed-in user's own (the login's).
+	identity string
+	// refused: every request fails whatever it asks (status given);
+	// neverMints: every request fails, for whichever reason comes first.
+	refused    int
+	neverMints bool
+	rooms      func(room string) bool
+	maxTTL     time.Duration
 	// grants the caller's tokens may carry besides roomJoin.
 	publish, subscribe, data, updateMeta, hidden bool
 	metadata                                     bool // may set attributes
@@ -62,6 +70,42 @@ func matrixCallers() []matrixCaller {
 			maxTTL: 24 * time.Hour, subscribe: true},
 		{name: "key-bad", header: map[string]string{"Authorization": "Bearer " + backendKey + "x"}, refused: 401},
 		{name: "key-backend-other-origin", header: map[string]string{"Authorization": "Bearer " + backendKey, "Origin": "https://evil.example.com"}, refused: 403},
+	}
+}
+
+// matrixUsersYAML adds signed-in users to testPolicyYAML: users go where
+// browsers go and listen; the "hosts" group may speak. The forward-auth
+// proxy is httptest's default peer, 192.0.2.1.
+func matrixUsersYAML(op *oidctest.Provider) string {
+	return `
+trusted_proxies: [192.0.2.1]
+oidc: [{name: corp, issuer: "` + op.Issuer + `", client_id: ` + oidctest.ClientID + `}]
+forward_auth: {header: X-Auth-Request-Email, groups_header: X-Auth-Request-Groups}
+users:
+  grants: [canSubscribe]
+  rules: [{claim: groups, value: hosts, grants: [canPublish, canSubscribe, canPublishData]}]
+`
+}
+
+// matrixUsers are the signed-in callers: an OIDC host and listener (ID
+// tokens from a real provider), a forged ID token, forward-auth users
+// through the proxy, and the proxy's header from elsewhere.
+func matrixUsers(t *testing.T, op *oidctest.Provider, l *logscan.Logs) []matrixCaller {
+	alice := op.Login(t, oidctest.Alice, oidctest.ClientID)
+	bob := op.Login(t, oidctest.Bob, oidctest.ClientID)
+	forged := oidctest.SignWith(t, jose.SigningKey{Algorithm: jose.HS256, Key: op.PublicJWK(t)}, op.KID(), op.Claims(oidctest.Alice, time.Now()))
+	l.Secret(alice, bob, forged)
+	user := func(name, id string, hdr map[string]string, host bool) matrixCaller {
+		return matrixCaller{name: name, header: hdr, identity: id, rooms: browserRooms, maxTTL: 24 * time.Hour,
+			subscribe: true, publish: host, data: host}
+	}
+	return []matrixCaller{
+		user("oidc-host", "corp:u-alice-1", map[string]string{"Authorization": "Bearer " + alice}, true),
+		user("oidc-listener", "corp:u-bob-2", map[string]string{"Authorization": "Bearer " + bob}, false),
+		{name: "oidc-forged-hs256", header: map[string]string{"Authorization": "Bearer " + forged}, refused: 401},
+		user("forward-auth-host", "proxy:carol@example.com", map[string]string{"X-Auth-Request-Email": "carol@example.com", "X-Auth-Request-Groups": "hosts"}, true),
+		{name: "forward-auth-from-elsewhere", header: map[string]string{"X-Auth-Request-Email": "carol@example.com"}, remote: "203.0.113.9:4444", refused: 403},
+		{name: "browser-taking-a-user-identity", identity: "corp:u-alice-1", neverMints: true},
 	}
 }
 
@@ -128,12 +172,21 @@ func TestAdversarialAccessMatrix(t *testing.T) {
 	l := logscan.New(t)
 	l.Secret(backendKey, botKey)
 	now := time.Now().Truncate(time.Second)
-	srv, err := server.New(server.Config{Keys: devKeys(t), Policy: mustPolicy(t, testPolicyYAML)},
+	op := oidctest.Start(t)
+	srv, err := server.New(server.Config{Keys: devKeys(t), Policy: mustPolicy(t, testPolicyYAML+matrixUsersYAML(op))},
 		server.WithClock(func() time.Time { return now }), server.WithLogger(l.Logger()))
 	if err != nil {
 		t.Fatal(err)
 	}
+	defer srv.Close()
 	h := l.Handler(srv.Handler())
+	logscan.Eventually(t, 10*time.Second, "the identity provider's keys", func() bool {
+		w := httptest.NewRecorder()
+		r := httptest.NewRequest("GET", "/readyz", nil)
+		r.Host = "127.0.0.1:9000"
+		h.ServeHTTP(w, r)
+		return w.Code == http.StatusOK
+	})
 	l.Metrics(srv.Handler())
 	identityRE := regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.@:-]{0,127}$`)
 
@@ -146,7 +199,10 @@ func TestAdversarialAccessMatrix(t *testing.T) {
 			failures = append(failures, cell+": "+fmt.Sprintf(format, args...))
 		}
 	}
-	for _, c := range matrixCallers() {
+	for _, c := range append(matrixCallers(), matrixUsers(t, op, l)...) {
+		if c.identity == "" {
+			c.identity = "u1"
+		}
 		for _, room := range matrixRooms {
 			for _, g := range matrixGrants {
 				for _, ttl := range matrixTTLs(c.maxTTL) {
@@ -157,7 +213,7 @@ func TestAdversarialAccessMatrix(t *testing.T) {
 						cells++
 						cell := strings.Join([]string{c.name, room.q, g, ttl.name, method}, " x ")
 						var req *http.Request
-						q := "room=" + room.q + "&identity=u1"
+						q := "room=" + room.q + "&identity=" + url.QueryEscape(c.identity)
 						if ttl.q != "" {
 							q += "&ttl=" + url.QueryEscape(ttl.q)
 						}
@@ -168,7 +224,7 @@ func TestAdversarialAccessMatrix(t *testing.T) {
 							}
 							req = httptest.NewRequest("GET", "/api/token?"+q, nil)
 						default:
-							body := map[string]any{"room_name": room.name, "participant_identity": "u1"}
+							body := map[string]any{"room_name": room.name, "participant_identity": c.identity}
 							if method == "POST-field" {
 								body[g] = true
 							} else {
@@ -180,6 +236,9 @@ func TestAdversarialAccessMatrix(t *testing.T) {
 							req.Header.Set("Content-Type", "application/json")
 						}
 						req.Host = "127.0.0.1:9000" // as the browser sent it: a loopback Host
+						if c.remote != "" {
+							req.RemoteAddr = c.remote
+						}
 						for k, v := range c.header {
 							req.Header.Set(k, v)
 						}
@@ -187,7 +246,7 @@ func TestAdversarialAccessMatrix(t *testing.T) {
 						h.ServeHTTP(w, req)
 
 						// The model's answer.
-						wantOK := c.refused == 0 && room.valid && c.rooms(room.name)
+						wantOK := c.refused == 0 && !c.neverMints && room.valid && c.rooms(room.name)
 						wantTTL := min(6*time.Hour, c.maxTTL)
 						switch method {
 						case "GET":
@@ -260,8 +319,8 @@ func TestAdversarialAccessMatrix(t *testing.T) {
 							fail(cell, "grant outside the caller's set: %+v", vg)
 						case len(gr.Attributes) > 0 && !c.metadata:
 							fail(cell, "attributes for a caller without metadata rights")
-						case !identityRE.MatchString(gr.Identity):
-							fail(cell, "identity %q", gr.Identity)
+						case !identityRE.MatchString(gr.Identity) || gr.Identity != c.identity:
+							fail(cell, "identity %q, want %q", gr.Identity, c.identity)
 						}
 						if life := rc.ExpiresAt.Sub(rc.NotBefore.Time); life > c.maxTTL || life != wantTTL {
 							fail(cell, "validity %s, want %s (max %s)", life, wantTTL, c.maxTTL)
