@@ -46,6 +46,13 @@ with their own job metadata. Rate limits key IPv6 clients by /64; a wrong
 API key spends from its address's bucket. A request with
 Transfer-Encoding gets 400 and its connection is closed.
 
+Signed-in users (policy oidc:, forward_auth:, users:): a user's OpenID Connect
+ID token as "Authorization: Bearer", or the header of a forward-auth proxy
+(believed from trusted_proxies only), gives the LiveKit identity; the caller
+never names it. The page reads the ID token from --page-id-token
+(VOICETOKEN_PAGE_ID_TOKEN, default sessionStorage:voicetoken.id_token) or a
+<meta name="voicetoken-id-token">.
+
 Signals: SIGTERM/SIGINT shut down gracefully; SIGHUP reloads the key file and
 the policy (a bad new file is refused and the running one stays).
 
@@ -81,6 +88,7 @@ func runServe(ctx context.Context, e *env, args []string) error {
 		rate       = fs.Float64("rate", 0, "token requests per second per client address (0 = no limit; default 5)")
 		burst      = fs.Int("burst", 0, "burst per client address (default 50)")
 		checkLK    = fs.Bool("check-livekit", false, "/readyz also checks that LiveKit answers HTTP (default: on unless LiveKit is the dev default "+server.DefaultLiveKitURL+")")
+		pageIDTok  = fs.String("page-id-token", e.getenv("VOICETOKEN_PAGE_ID_TOKEN"), "where the app keeps a signed-in user's ID token for the page: sessionStorage:KEY or localStorage:KEY (default sessionStorage:voicetoken.id_token)")
 		logLevel   = fs.String("log-level", "info", "debug, info, warn or error")
 	)
 	fs.Var(&origins, "origin", "browser origin allowed cross-origin, e.g. https://app.example.com (repeatable; env VOICETOKEN_ORIGINS)")
@@ -185,6 +193,7 @@ func runServe(ctx context.Context, e *env, args []string) error {
 		Reload:           load,
 		Page:             servePage(),
 		CheckLiveKit:     *checkLK,
+		PageIDToken:      *pageIDTok,
 		Version:          version(),
 	}, server.WithJSONLog(logw, level))
 	if err != nil {

@@ -100,7 +100,7 @@ func (r *Rules) Decide(c Caller, req Request) (Grant, *Denial) {
 		return g, deny(CodeUnknownCaller, "this caller is not known to the policy")
 	}
 	if cl.disabled {
-		return g, deny(CodeBrowserDisabled, "this server issues tokens to API-key callers only: send Authorization: Bearer <key>")
+		return g, r.browserDisabled()
 	}
 	var d *Denial
 	if c.Kind.IsUser() {

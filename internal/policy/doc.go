@@ -5,7 +5,8 @@
 // is compiled once into Rules: maps and precompiled matchers, grant
 // templates ready to copy. The server authenticates a caller into a
 // Caller (Rules.Browser for a request without credentials, Rules.APIKey
-// for a bearer key; later kinds such as OIDC users add a Kind), then asks
+// for a bearer key, Rules.User for a login the server verified: an OIDC
+// ID token or a forward-auth proxy's word, see users.go), then asks
 //
 //	grant, denial := rules.Decide(caller, request)
 //

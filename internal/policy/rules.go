@@ -72,7 +72,7 @@ type class struct {
 func (r *Rules) Browser() (Caller, *Denial) {
 	c := Caller{Kind: KindBrowser, class: &r.browser}
 	if r.browser.disabled {
-		return c, deny(CodeBrowserDisabled, "this server issues tokens to API-key callers only: send Authorization: Bearer <key>")
+		return c, r.browserDisabled()
 	}
 	return c, nil
 }

@@ -435,3 +435,15 @@ func (r *Rules) reservedPrefix(id string) string {
 
 // IsUser reports whether k is a signed-in user's kind.
 func (k Kind) IsUser() bool { return k == KindOIDCUser || k == KindForwardAuthUser }
+
+// browserDisabled is the refusal of a caller that presents nothing when
+// browsers are disabled: it names what would be accepted.
+func (r *Rules) browserDisabled() *Denial {
+	switch r.Login() {
+	case "oidc":
+		return deny(CodeBrowserDisabled, "this server issues tokens to signed-in users: sign in (the page sends your ID token as Authorization: Bearer)")
+	case "forward_auth":
+		return deny(CodeBrowserDisabled, "this server issues tokens to users signed in through its proxy: open the page through it")
+	}
+	return deny(CodeBrowserDisabled, "this server issues tokens to API-key callers only: send Authorization: Bearer <key>")
+}

@@ -118,3 +118,24 @@ func TestUserSourcesRejected(t *testing.T) {
 	// Every source with its default prefix is fine together.
 	mustRules(t, base+"oidc: [{name: corp, issuer: 'https://a.example', client_id: x}]\nforward_auth: {header: X-Auth-Request-User, cloudflare_access: {team_domain: 'https://t.cloudflareaccess.com', audience: aud}}\n")
 }
+
+// TestUserExamples: the signed-in user examples compile, and say how
+// users sign in.
+func TestUserExamples(t *testing.T) {
+	for file, login := range map[string]string{"users-oidc.yaml": "oidc", "users-forward-auth.yaml": "forward_auth"} {
+		f, err := policy.Load("../../examples/" + file)
+		if err != nil {
+			t.Fatal(err)
+		}
+		r, err := policy.Compile(f)
+		if err != nil {
+			t.Fatalf("%s: %v", file, err)
+		}
+		if r.Login() != login {
+			t.Errorf("%s: Login() = %q, want %q", file, r.Login(), login)
+		}
+		if _, d := r.Browser(); d == nil {
+			t.Errorf("%s: browsers are not disabled", file)
+		}
+	}
+}

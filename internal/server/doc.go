@@ -25,7 +25,13 @@
 // policy or the new ones, never a mix, and a new file that does not parse
 // or validate is refused while the old snapshot stays in use.
 //
-// Callers come in two classes. A request without an Authorization header
+// Callers come in three classes. A signed-in user presents an OpenID
+// Connect ID token ("Authorization: Bearer <jwt>") or is named by a
+// forward-auth proxy's header, believed only when the request's own peer
+// is one of trusted_proxies (users.go, package userauth): the token's
+// identity is the login's, never one the request names; a refused login
+// gets 401 with WWW-Authenticate: Bearer error="invalid_token", the
+// header from elsewhere 403. A request without an Authorization header
 // is a browser caller: it may only join a room the policy allows, with at
 // most roomJoin, canPublish, canSubscribe and canPublishData, and its
 // Origin must be the server's own or on the allowlist. A request with
