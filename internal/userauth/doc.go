@@ -6,7 +6,7 @@
 //
 //   - An OpenID Connect ID token sent as "Authorization: Bearer <jwt>",
 //     verified by Verifier against one or more configured issuers
-//     (IssuerConfig). The issuer is chosen by the token's unverified "iss"
+//     (policy.OIDCIssuer, checked by policy.Compile). The issuer is chosen by the token's unverified "iss"
 //     claim, then everything is checked by github.com/coreos/go-oidc with
 //     go-jose: the signature against the issuer's published keys, the
 //     algorithm against an asymmetric allowlist (RS*, ES*, PS*, EdDSA; "none"
@@ -14,7 +14,8 @@
 //     HMAC secret), "iss", "aud", "exp" and "nbf", then the required claims.
 //
 //   - A header set by an authenticating reverse proxy (oauth2-proxy,
-//     Pomerium, Authelia, Cloudflare Access) in front of serve: ForwardAuth.
+//     Pomerium, Authelia, Cloudflare Access) in front of serve: ForwardAuth
+//     (policy.ForwardAuth).
 //     The header is believed only from the proxies the caller says it
 //     trusts (policy trusted_proxies); from any other address a request
 //     carrying it is refused, never trusted, because anyone can send a

@@ -33,7 +33,4 @@ var (
 	// ErrUnavailable: the issuer's discovery document or keys have not
 	// been fetched yet (503; Ready says why).
 	ErrUnavailable = errors.New("identity provider not reachable")
-	// ErrInvalidConfig wraps every problem in an IssuerConfig or
-	// ForwardAuthConfig.
-	ErrInvalidConfig = errors.New("invalid user authentication config")
 )

@@ -61,7 +61,7 @@ var _ oidc.KeySet = (*keySet)(nil)
 // whose kid matches (all, for a token without one), whose use is "sig" or
 // unset, and whose alg, when the JWKS pins one, is the token's.
 func (k *keySet) VerifySignature(ctx context.Context, raw string) ([]byte, error) {
-	jws, err := jose.ParseSigned(raw, asymmetricJOSE)
+	jws, err := jose.ParseSignedCompact(raw, asymmetricJOSE)
 	if err != nil || len(jws.Signatures) != 1 {
 		return nil, fmt.Errorf("%w: not a JWS with one signature", ErrMalformed)
 	}
