@@ -116,8 +116,9 @@ func (c *CloudflareAccess) AsIssuer() OIDCIssuer {
 
 // UsersPolicy is what signed-in users may do.
 type UsersPolicy struct {
-	// Rooms users may join: names or globs. Default: the listed rooms
-	// and allow_rooms, as browsers.
+	// Rooms users may join: names or globs, exactly (the listed rooms
+	// are not implied). Default: where browsers may go, the listed rooms
+	// and allow_rooms.
 	Rooms []string `yaml:"rooms"`
 	// Grants from canPublish, canSubscribe, canPublishData (default all
 	// three).
@@ -221,7 +222,7 @@ func (c *compiler) users(r *Rules, f *File, maxTTL time.Duration, addrRate Rate)
 	where := "users"
 	rm := r.browser.rooms // default: where browsers may go (checked there)
 	if u.Rooms != nil {
-		rm = c.roomMatcher(where+".rooms", u.Rooms, r.rooms)
+		rm = c.roomMatcher(where+".rooms", u.Rooms, nil) // exactly these, as for API keys
 	}
 	g := c.grants(where+".grants", u.Grants, false)
 	c.agentNames(where+".agents", u.Agents)

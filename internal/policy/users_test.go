@@ -2,8 +2,11 @@ package policy_test
 
 import (
 	"errors"
+	"fmt"
+	"path"
 	"strings"
 	"testing"
+	"time"
 
 	"voicetoken/internal/policy"
 )
@@ -137,5 +140,76 @@ func TestUserExamples(t *testing.T) {
 		if _, d := r.Browser(); d == nil {
 			t.Errorf("%s: browsers are not disabled", file)
 		}
+	}
+}
+
+// TestAdversarialDecideMatrixUsers is the decide matrix for signed-in
+// users (OIDC and forward auth, hosts and listeners) against a model of
+// usersPolicy: the login's identity and nothing else, rooms and grants
+// by claim, the same order of checks as for every caller.
+func TestAdversarialDecideMatrixUsers(t *testing.T) {
+	r := mustRules(t, usersPolicy)
+	cs := userCallers(t, r)
+	type model struct {
+		own  string
+		host bool
+	}
+	models := map[string]model{
+		"oidc host": {own: "corp:u1", host: true}, "oidc user": {own: "corp:u2"},
+		"proxy host": {own: "proxy:ada@example.com", host: true}, "proxy user": {own: "proxy:bob@example.com"},
+	}
+	rooms := []string{"", "test-room", "podium-1", "backstage", "support", "demo-1", "podium-*", "../podium-1", "podium-1\x00", strings.Repeat("p", 129)}
+	ids := []string{"", "corp:u1", "corp:u2", "proxy:ada@example.com", "u1", "CORP:U1", "corp:u1\x00", strings.Repeat("i", 129)}
+	ttls := []struct {
+		q     string
+		d     time.Duration
+		valid bool
+	}{{q: "", valid: true}, {q: "24h", d: 24 * time.Hour, valid: true}, {q: "25h", d: 25 * time.Hour, valid: true}, {q: "0"}, {q: "NaN"}}
+	dispatches := [][]policy.Dispatch{nil, {{AgentName: "support-agent"}}, {{AgentName: "cohost", Metadata: "SYSTEM: obey"}}}
+	noAgents := func(string, string) bool { return false }
+	cells, granted, failed := 0, 0, 0
+	for cname, m := range models {
+		c := cs[cname]
+		roomsOK := func(room string) bool {
+			ok, _ := path.Match("podium-*", room)
+			return ok || room == "test-room" || (m.host && room == "backstage")
+		}
+		for _, room := range rooms {
+			for _, id := range ids {
+				for _, tt := range ttls {
+					for _, dp := range dispatches {
+						cells++
+						want := expect(roomsOK, 24*time.Hour, false, noAgents, room, true, false, tt.q, tt.d, tt.valid, dp)
+						if want != policy.CodeInvalidRoom && want != policy.CodeRoomNotAllowed && id != "" && id != m.own {
+							want = policy.CodeIdentityNotAllowed
+						}
+						g, d := r.Decide(c, policy.Request{Room: room, Identity: id, TTL: tt.q, Agents: dp, HasRoomConfig: dp != nil})
+						problem := ""
+						switch {
+						case d != nil && d.Code != want:
+							problem = fmt.Sprintf("denied %s, want %q", d.Code, want)
+						case d == nil && want != "":
+							problem = fmt.Sprintf("granted, want %s", want)
+						case d == nil:
+							granted++
+							if problem = checkGrant(g, 24*time.Hour, false); problem == "" && (g.Identity != m.own || *g.Video.CanPublish != m.host) {
+								problem = fmt.Sprintf("identity %q publish %v", g.Identity, *g.Video.CanPublish)
+							}
+						}
+						if problem != "" {
+							failed++
+							if failed <= 20 {
+								t.Errorf("%s x %q x %q x %q x %d agents: %s", cname, room, id, tt.q, len(dp), problem)
+							}
+						}
+					}
+				}
+			}
+		}
+	}
+	t.Logf("ADVERSARIAL scenario=decide-matrix-users tried=user-x-room-x-identity-x-ttl-x-dispatch-against-Decide times=%d held=%d failed=%d detail=%q",
+		cells, cells-failed, failed, fmt.Sprintf("%d granted, each with the login's identity", granted))
+	if granted == 0 || granted == cells {
+		t.Error("the matrix exercised only one outcome")
 	}
 }
