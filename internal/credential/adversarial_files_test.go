@@ -312,3 +312,57 @@ func readAsNobody(t *testing.T, p string) string {
 	}
 	return strings.TrimSpace(string(out))
 }
+
+// rotateOnceEnv makes the test binary rotate once and exit (see TestMain):
+// how a test runs Rotate as another user.
+const rotateOnceEnv = "VOICETOKEN_TEST_ROTATE_ONCE"
+
+// rotateOnce rotates p to tok and exits 0, or prints the error and exits 2.
+func rotateOnce(p, tok string) {
+	if _, err := credential.Rotate(credential.RotateOptions{Path: p, Token: tok, Backups: 1}); err != nil {
+		os.Stderr.WriteString(err.Error() + "\n")
+		os.Exit(2)
+	}
+	os.Exit(0)
+}
+
+// TestRotateAsUserRefusesAnotherUsersFile: nobody, who may write the
+// directory, rotates root's token file. Before, the rename handed the file
+// to nobody (nobody:nogroup 0600, root's readers locked out); now nothing is
+// written and the error says why.
+func TestRotateAsUserRefusesAnotherUsersFile(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root to run the rotate as nobody; CI runs as root")
+	}
+	setpriv, err := exec.LookPath("setpriv")
+	if err != nil {
+		t.Skip("setpriv (util-linux) not found")
+	}
+	l := newLogs(t)
+	now := time.Now()
+	old, next := tokenExp(t, now, time.Hour), tokenExp(t, now, 24*time.Hour)
+	l.Secret(old, next)
+	dir := traversable(t)
+	self, err := os.Executable()
+	must(t, err)
+	bin := filepath.Join(dir, "rotate.test")
+	b, err := os.ReadFile(self)
+	must(t, err)
+	must(t, os.WriteFile(bin, b, 0o755))
+	tokens := filepath.Join(dir, "tokens")
+	must(t, os.Mkdir(tokens, 0o777)) // nobody may create files here
+	must(t, os.Chmod(tokens, 0o777))
+	p := tokenFile(t, filepath.Join(tokens, "podium_token"), old, 0, 0, 0o644)
+
+	cmd := exec.Command(setpriv, "--reuid=nobody", "--regid=nogroup", "--clear-groups", bin)
+	cmd.Env = append(os.Environ(), rotateOnceEnv+"="+p, rotateOnceEnv+"_TOKEN="+next)
+	out, err := cmd.CombinedOutput()
+	l.Text("rotate as nobody", string(out))
+	if ee, ok := err.(*exec.ExitError); !ok || ee.ExitCode() != 2 || !strings.Contains(string(out), "cannot keep the file's owner") {
+		t.Fatalf("rotate as nobody: %v, %q; want exit 2 saying the owner cannot be kept", err, out)
+	}
+	if b, _ := os.ReadFile(p); strings.TrimSpace(string(b)) != old {
+		t.Error("the file was replaced")
+	}
+	wantAttrs(t, p, 0, 0, 0o644)
+}

@@ -217,6 +217,9 @@ func TestRotateRefusesUnsafePath(t *testing.T) {
 const crashHelperEnv = "VOICETOKEN_TEST_ROTATE_LOOP"
 
 func TestMain(m *testing.M) {
+	if p := os.Getenv(rotateOnceEnv); p != "" {
+		rotateOnce(p, os.Getenv(rotateOnceEnv+"_TOKEN"))
+	}
 	if p := os.Getenv(crashHelperEnv); p != "" {
 		rotateLoop(p, strings.Split(os.Getenv(crashHelperEnv+"_TOKENS"), ","))
 		return
