@@ -53,18 +53,6 @@ type Attrs struct {
 	Owned    bool
 }
 
-// NewFileAttrs are the attributes of a secret file that did not exist:
-// readable by its owner (the writer) only.
-var NewFileAttrs = Attrs{Mode: FileMode}
-
-// String writes "uid:gid mode", e.g. "65534:65534 0640".
-func (a Attrs) String() string {
-	if !a.Owned {
-		return fmt.Sprintf("%#o", a.Mode)
-	}
-	return fmt.Sprintf("%d:%d %#o", a.UID, a.GID, a.Mode)
-}
-
 // ResolveLink returns the file to write for path: path itself, or, when
 // path is a symlink (/etc/podium/token -> /srv/secrets/podium_token), the
 // file it leads to, so that the link stays and the file the agent reads
@@ -169,7 +157,8 @@ func CheckPlanted(path string) error {
 type Current struct {
 	// Data is its content; nil when it does not exist.
 	Data []byte
-	// Exists is false when there was no file (Attrs are NewFileAttrs).
+	// Exists is false when there was no file; Attrs are then those of a
+	// new secret file: FileMode (0600), owned by the writer.
 	Exists bool
 	// Attrs are what the replacement keeps.
 	Attrs Attrs
@@ -178,7 +167,7 @@ type Current struct {
 // ReadCurrent reads path (at most limit bytes) without following a link
 // at its last component, and returns its content and the attributes a
 // replacement must keep. A missing file is not an error: Exists is false
-// and Attrs are NewFileAttrs. A symlink (call ResolveLink first), a
+// and Attrs are a new secret file's (FileMode, owned by the writer). A symlink (call ResolveLink first), a
 // directory, a FIFO or a device is refused.
 func ReadCurrent(path string, limit int64) (Current, error) {
 	dir, base := filepath.Split(path)
@@ -197,7 +186,7 @@ func readIn(root *os.Root, base string, limit int64) (Current, error) {
 	lfi, err := root.Lstat(base)
 	switch {
 	case errors.Is(err, fs.ErrNotExist):
-		return Current{Attrs: NewFileAttrs}, nil
+		return Current{Attrs: Attrs{Mode: FileMode}}, nil
 	case err != nil:
 		return Current{}, err
 	case lfi.Mode()&fs.ModeSymlink != 0:
@@ -247,7 +236,7 @@ func CanKeep(path string, a Attrs) error {
 // ReplaceOptions configure ReplaceFile.
 type ReplaceOptions struct {
 	// Attrs are the new file's owner, group and mode: the old file's
-	// (Current.Attrs), or NewFileAttrs.
+	// (Current.Attrs), or a new one's.
 	Attrs Attrs
 	// Expect, when not nil: path must still hold exactly this just
 	// before the rename, else ErrChanged and nothing is replaced.
