@@ -82,6 +82,9 @@ func FuzzFind(f *testing.F) {
 			return
 		}
 		for _, m := range ms {
+			if want := 1 + bytes.Count(src[:m.Start], []byte("\n")); m.Line != want {
+				t.Fatalf("line %d, want %d", m.Line, want)
+			}
 			out, err := page.Replace(src, m, "A.B.C")
 			if err != nil {
 				t.Fatal(err)

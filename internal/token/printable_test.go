@@ -1,6 +1,8 @@
 package token_test
 
 import (
+	"encoding/json"
+	"reflect"
 	"testing"
 	"unicode/utf8"
 
@@ -31,4 +33,30 @@ func TestPrintable(t *testing.T) {
 	if string(js) != `{"sub":"support-agent\u200b","name":"é"}` || !utf8.Valid(js) {
 		t.Errorf("EscapeInvisible = %s", js)
 	}
+}
+
+// FuzzEscapeInvisible: escaping keeps JSON valid and its value the same,
+// and leaves no invisible rune.
+func FuzzEscapeInvisible(f *testing.F) {
+	f.Add(`{"sub":"support-agent` + "\u200b" + `"}`)
+	f.Add(`["` + "\u202e\u2066x\u2069\ufeff" + `", 1, null]`)
+	f.Add("\"\xff\u200b\"")
+	f.Fuzz(func(t *testing.T, in string) {
+		out := token.EscapeInvisible([]byte(in))
+		for _, r := range string(out) {
+			if token.Invisible(r) {
+				t.Fatalf("U+%04X left in %q", r, out)
+			}
+		}
+		var a, b any
+		if json.Unmarshal([]byte(in), &a) != nil {
+			return
+		}
+		if err := json.Unmarshal(out, &b); err != nil {
+			t.Fatalf("escaped JSON does not parse: %v", err)
+		}
+		if !reflect.DeepEqual(a, b) {
+			t.Fatalf("value changed: %v -> %v", a, b)
+		}
+	})
 }
