@@ -11,7 +11,8 @@
 //
 //   - tests: `go test -json -run Adversarial ./...`. In-package tests
 //     (faults, the access matrix, hostile input through serve, secret
-//     scanning) print one line per scenario via t.Log,
+//     scanning, rotate and check --fix ownership and links, verify/check
+//     parity) print one line per scenario via t.Log,
 //     "ADVERSARIAL scenario=... tried=... times=N held=N failed=N", which
 //     becomes one row; a failed test fails its rows.
 //   - load: builds voicetoken, runs `voicetoken serve` with a key file and

@@ -52,9 +52,11 @@ when piped; --json prints one JSON object.
 expires within --warn: same identity, room and grants, same lifetime (at
 most 7 days, or --ttl; a lifetime within --warn is lengthened by --warn,
 so the new token clears the window instead of staying EXPIRING), signed
-by the same API key; the page is replaced
-atomically, every other byte unchanged, the old page kept as PAGE.bak.
-A safe cron line:
+by the same API key; the page is replaced atomically, every other byte
+unchanged, owner, group and mode kept (also for PAGE.bak, the old page).
+As for rotate, a symlinked page in a directory others can write, or a
+page another user owns in a world-writable one, is refused unless
+--force. A safe cron line:
 
   0 * * * * voicetoken check --html /srv/voice/voice-agent-selector.html --fix --env-file /etc/voicetoken/livekit.env
 
@@ -93,6 +95,7 @@ type checkOpts struct {
 	ttl         time.Duration
 	timeout     time.Duration
 	fix         bool
+	force       bool
 }
 
 func runCheck(ctx context.Context, e *env, args []string) error {
@@ -118,6 +121,7 @@ func runCheck(ctx context.Context, e *env, args []string) error {
 	fs.DurationVar(&o.timeout, "timeout", 10*time.Second, "timeout of each check")
 	fs.BoolVar(&o.fix, "fix", false, "re-mint an expired or expiring token in each --html page, in place, with a backup")
 	fs.DurationVar(&o.ttl, "ttl", 0, "with --fix: lifetime of the new token (default: the old token's, plus --warn when within it, at most 7d)")
+	fs.BoolVar(&o.force, "force", false, "with --fix: write a symlinked page even in a directory others can write")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
@@ -137,6 +141,8 @@ func runCheck(ctx context.Context, e *env, args []string) error {
 		return usageErr("--fix needs --html PAGE: it rewrites the token hardcoded in a page")
 	case o.ttl > 0 && !o.fix:
 		return usageErr("--ttl is for --fix")
+	case o.force && !o.fix:
+		return usageErr("--force is for --fix")
 	}
 	if len(creds) == 0 && e.getenv("PODIUM_TOKEN_FILE") != "" {
 		creds = append(creds, "file:"+e.getenv("PODIUM_TOKEN_FILE")) // as proxy, run and rotate default
@@ -252,7 +258,7 @@ func (o *checkOpts) build(e *env, client *http.Client) []check.Check {
 	for _, p := range o.pages {
 		var after []string
 		if o.fix {
-			fc := check.Fix("fix html:"+p, p, check.FixOptions{Keys: tokenKeys, Warn: o.warn, TTL: o.ttl, Now: e.now})
+			fc := check.Fix("fix html:"+p, p, check.FixOptions{Keys: tokenKeys, Warn: o.warn, TTL: o.ttl, Now: e.now, Force: o.force})
 			fc.Needs = needs
 			add(fc)
 			after = []string{out[len(out)-1].Name}

@@ -26,8 +26,9 @@ func (in *tokenInput) register(fs *flag.FlagSet) {
 }
 
 // read returns the token named by the flags or the single argument: a
-// literal token, or "-" for stdin.
-func (in *tokenInput) read(e *env, args []string) (string, error) {
+// literal token, or "-" for stdin; for --html, every token on the page
+// (page.Find), each with its line.
+func (in *tokenInput) read(e *env, args []string) ([]page.Match, error) {
 	sources := 0
 	for _, s := range []string{in.file, in.html} {
 		if s != "" {
@@ -36,36 +37,35 @@ func (in *tokenInput) read(e *env, args []string) (string, error) {
 	}
 	sources += len(args)
 	if sources != 1 {
-		return "", usageErr("give exactly one token: TOKEN, '-' for stdin, --file F or --html F")
+		return nil, usageErr("give exactly one token: TOKEN, '-' for stdin, --file F or --html F")
+	}
+	one := func(data []byte, err error) ([]page.Match, error) {
+		if err != nil {
+			return nil, err
+		}
+		tok, err := fromAnswer(string(data))
+		if err != nil {
+			return nil, err
+		}
+		return []page.Match{{Token: tok}}, nil
 	}
 	switch {
 	case in.html != "":
 		data, err := readSource(e, in.html)
 		if err != nil {
-			return "", err
+			return nil, err
 		}
 		ms, err := page.Find(data)
 		if err != nil {
-			return "", fmt.Errorf("%s: %w", in.html, err)
+			return nil, fmt.Errorf("%s: %w", in.html, err)
 		}
-		if len(ms) > 1 {
-			fmt.Fprintf(e.stderr, "note: %s holds %d tokens; checking the first\n", in.html, len(ms))
-		}
-		return ms[0].Token, nil
+		return ms, nil
 	case in.file != "":
-		data, err := readSource(e, in.file)
-		if err != nil {
-			return "", err
-		}
-		return fromAnswer(string(data))
+		return one(readSource(e, in.file))
 	case args[0] == "-":
-		data, err := readSource(e, "-")
-		if err != nil {
-			return "", err
-		}
-		return fromAnswer(string(data))
+		return one(readSource(e, "-"))
 	default:
-		return fromAnswer(args[0])
+		return one([]byte(args[0]), nil)
 	}
 }
 

@@ -23,18 +23,20 @@ func runInspect(ctx context.Context, e *env, args []string) error {
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
-	raw, err := in.read(e, fs.Args())
+	ms, err := in.read(e, fs.Args())
 	if err != nil {
 		return err
 	}
+	if len(ms) > 1 {
+		fmt.Fprintf(e.stderr, "note: %s holds %d tokens; decoding the first (line %d); 'voicetoken verify --html' judges them all\n", in.html, len(ms), ms[0].Line)
+	}
+	raw := ms[0].Token
 	t, err := token.Decode(raw)
 	if err != nil {
 		return &exitError{code: token.ExitInvalid, err: fmt.Errorf("cannot decode: %w", err)}
 	}
 	if *asJSON {
-		enc := json.NewEncoder(e.stdout)
-		enc.SetIndent("", "  ")
-		return enc.Encode(struct {
+		return writeJSON(e.stdout, struct {
 			Verified    bool          `json:"verified"`
 			Fingerprint string        `json:"token_fingerprint"`
 			Header      token.Header  `json:"header"`
@@ -44,9 +46,9 @@ func runInspect(ctx context.Context, e *env, args []string) error {
 	}
 	fmt.Fprintln(e.stdout, "NOT VERIFIED: decoded only; the signature and times were not checked")
 	hdr, _ := json.Marshal(t.Header)
-	fmt.Fprintf(e.stdout, "  %-10s %s\n", "header", hdr)
+	fmt.Fprintf(e.stdout, "  %-10s %s\n", "header", token.EscapeInvisible(hdr))
 	writeClaims(e.stdout, &t.Claims, e.now())
 	claims, _ := json.MarshalIndent(&t.Claims, "  ", "  ")
-	fmt.Fprintf(e.stdout, "  %-10s %s\n", "claims", claims)
+	fmt.Fprintf(e.stdout, "  %-10s %s\n", "claims", token.EscapeInvisible(claims))
 	return nil
 }

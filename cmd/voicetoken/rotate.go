@@ -26,8 +26,18 @@ any user can see in ps. It is validated first (JWT shape, exp in the
 future, --iss/--aud); a bad token changes nothing. Then the current
 token is copied to NAME.bak and the new one is written atomically:
 temporary file in the same directory, fsync, rename, fsync of the
-directory, mode 0600. A crash at any point leaves the old token or the
-new one, whole.
+directory. The new file and NAME.bak keep the old file's owner, group
+and mode (run as root, the agent's user can still read it); a new file
+is 0600. A crash at any point leaves the old token or the new one, whole.
+
+Refused unless --force (exit 2, nothing written): a symlink that sits in
+a directory others can write (1777 /tmp, group- or world-writable, owned
+by another user), or a file another user owns in a world-writable one:
+whoever planted it chose what gets overwritten; a current file that is
+not a token (agent.yaml given by mistake); a file inside a git work
+tree (also through a symlinked directory) or named like .env. A file
+whose owner cannot be kept (not root, someone else's file) is refused
+even with --force.
 
 With vault:secret/podium#token the token becomes a new version of that
 secret (its other fields are kept), written with check-and-set on the
@@ -48,8 +58,9 @@ up by themselves; --exec runs a command for those that can't.
 
 Exit: 0 rotated (or unchanged), 1 write or --exec failed,
       2 the new token or the target was refused (nothing written:
-      an invalid token, a file in a git work tree, a KV version 1
-      mount), 3 usage.
+      an invalid token, a planted link, a file that holds no token,
+      an owner that cannot be kept, a file in a git work tree, a KV
+      version 1 mount), 3 usage.
 
 Examples:
   pbpaste | voicetoken rotate --to file:/run/secrets/podium_token
@@ -67,7 +78,7 @@ func runRotate(ctx context.Context, e *env, args []string) error {
 		backups  = fs.Int("backups", 1, "previous tokens to keep: 0 none, 1 NAME.bak, N NAME.bak plus N-1 timestamped")
 		dryRun   = fs.Bool("dry-run", false, "validate and report; write nothing")
 		hook     = fs.String("exec", "", "command to run after a successful write, e.g. 'systemctl restart agent' (split like a shell, not run by one)")
-		force    = fs.Bool("force", false, "allow a file inside a git work tree or named like .env")
+		force    = fs.Bool("force", false, "allow a symlink or file others could have planted, a current file that is not a token, a file inside a git work tree or named like .env")
 		iss      = fs.String("iss", "", "require this issuer (iss)")
 		aud      = fs.String("aud", "", "require this audience (aud)")
 		minTTL   = fs.Duration("min-ttl", 0, "refuse a token with less life left than this, e.g. 1h")
@@ -137,7 +148,7 @@ func runRotate(ctx context.Context, e *env, args []string) error {
 	}
 	if err != nil {
 		code := 1
-		if res != nil && res.New == nil || errors.Is(err, credential.ErrUnsafePath) || errors.Is(err, vault.ErrVersion1) {
+		if res != nil && res.New == nil || refused(err) {
 			code = token.ExitInvalid // the input or the target was refused; nothing was written
 		}
 		return &exitError{code: code, err: err}
@@ -176,6 +187,17 @@ func probeNew(ctx context.Context, e *env, p *probe.Prober, opts credential.Rota
 	}
 	fmt.Fprintf(e.stderr, "probe: the upstream accepted %s (%d in %s)\n", c.Fingerprint(), res.Status, res.Elapsed.Round(time.Millisecond))
 	return nil
+}
+
+// refused tells a target rotate would not write (exit 2) from a write
+// that failed (exit 1).
+func refused(err error) bool {
+	for _, target := range []error{credential.ErrUnsafePath, credential.ErrPlantedLink, credential.ErrNotToken, credential.ErrOwner, vault.ErrVersion1} {
+		if errors.Is(err, target) {
+			return true
+		}
+	}
+	return false
 }
 
 func resWarnings(res *credential.RotateResult) []string {

@@ -299,3 +299,72 @@ func TestRotateProbe(t *testing.T) {
 		})
 	}
 }
+
+// TestRotateRefusals: targets rotate refuses with exit 2 and a line that
+// says what to do, and --force where it applies.
+func TestRotateRefusals(t *testing.T) {
+	newTok := upstreamToken(t, 24*time.Hour, "new")
+	const config = "agent:\n  name: support-agent\n"
+	tests := []struct {
+		name     string
+		needRoot bool
+		setup    func(t *testing.T, dir string) string // returns the --to path
+		force    bool
+		code     int
+		stderr   string
+		want     string // the file's content after; "" = the new token
+	}{
+		{name: "a config file is not overwritten", code: 2, stderr: "is not a token", want: config,
+			setup: func(t *testing.T, d string) string { return writeFile(t, filepath.Join(d, "agent.yaml"), config) }},
+		{name: "--force overwrites it", force: true,
+			setup: func(t *testing.T, d string) string { return writeFile(t, filepath.Join(d, "agent.yaml"), config) }},
+		{name: "a link planted in a 1777 directory", needRoot: true, code: 2, stderr: "can be written by others (mode 01777)", want: "root-only\n",
+			setup: func(t *testing.T, d string) string {
+				shared := filepath.Join(d, "tmp")
+				if err := os.Mkdir(shared, 0o700); err != nil {
+					t.Fatal(err)
+				}
+				if err := os.Chmod(shared, 0o777|os.ModeSticky); err != nil {
+					t.Fatal(err)
+				}
+				link := filepath.Join(shared, "podium_token")
+				if err := os.Symlink(writeFile(t, filepath.Join(d, "shadow"), "root-only\n"), link); err != nil {
+					t.Fatal(err)
+				}
+				if err := os.Lchown(link, 65534, 65534); err != nil {
+					t.Fatal(err)
+				}
+				return link
+			}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if tt.needRoot && os.Geteuid() != 0 {
+				t.Skip("needs root to plant a link owned by nobody; CI runs as root")
+			}
+			dir := t.TempDir()
+			p := tt.setup(t, dir)
+			args := []string{"rotate", "--to", "file:" + p}
+			if tt.force {
+				args = append(args, "--force")
+			}
+			r := runCLI(t, nil, newTok, args...)
+			r.expect(t, tt.code, nil, tt.stderr, newTok)
+			want := tt.want
+			if want == "" {
+				want = newTok + "\n"
+			}
+			if got, _ := os.ReadFile(p); string(got) != want {
+				t.Errorf("the file holds %d bytes, not what it should", len(got))
+			}
+		})
+	}
+}
+
+func writeFile(t *testing.T, p, content string) string {
+	t.Helper()
+	if err := os.WriteFile(p, []byte(content), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}

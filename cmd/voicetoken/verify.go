@@ -7,12 +7,11 @@ import (
 	"io"
 	"maps"
 	"slices"
-	"strconv"
 	"strings"
 	"time"
-	"unicode/utf8"
 
 	"voicetoken/internal/keys"
+	"voicetoken/internal/page"
 	"voicetoken/internal/token"
 )
 
@@ -60,27 +59,80 @@ func runVerify(ctx context.Context, e *env, args []string) error {
 	if *warn < 0 {
 		return usageErr("--warn must not be negative")
 	}
-	raw, err := in.read(e, fs.Args())
+	ms, err := in.read(e, fs.Args())
 	if err != nil {
 		return err
 	}
-	keyring, note, err := verifyKeys(e, &kf, raw)
-	if err != nil {
-		return &exitError{code: token.ExitUsage, err: err}
-	}
 	now := e.now()
-	rep := token.Check(raw, keyring, now, *warn)
+	reports := make([]token.Report, len(ms))
+	notes := make([]string, len(ms))
+	for i, m := range ms {
+		keyring, note, err := verifyKeys(e, &kf, m.Token)
+		if err != nil {
+			return &exitError{code: token.ExitUsage, err: err}
+		}
+		reports[i], notes[i] = token.Check(m.Token, keyring, now, *warn), note
+	}
+	w := page.Worst(reports)
+	rep := reports[w]
 	if *asJSON {
-		if err := writeReportJSON(e.stdout, rep, raw, note, now); err != nil {
+		if err := writeReportJSON(e.stdout, rep, ms[w].Token, notes[w], now, pageTokens(in.html, ms, reports, w)); err != nil {
 			return err
 		}
 	} else {
-		writeReport(e.stdout, rep, note, now)
+		writeReport(e.stdout, rep, notes[w], now)
+		if in.html != "" {
+			writePageTokens(e.stdout, pageTokens(in.html, ms, reports, w))
+		}
 	}
 	if code := rep.Verdict.ExitCode(); code != 0 {
 		return &exitError{code: code}
 	}
 	return nil
+}
+
+// pageToken is one token of an --html page in verify's report.
+type pageToken struct {
+	Line             int           `json:"line"`
+	Verdict          token.Verdict `json:"verdict"`
+	Worst            bool          `json:"worst,omitempty"`
+	TokenFingerprint string        `json:"token_fingerprint"`
+	Identity         string        `json:"identity,omitempty"`
+	Room             string        `json:"room,omitempty"`
+}
+
+// pageTokens lists an --html page's tokens; nil for any other input.
+func pageTokens(html string, ms []page.Match, reports []token.Report, worst int) []pageToken {
+	if html == "" {
+		return nil
+	}
+	out := make([]pageToken, len(ms))
+	for i, m := range ms {
+		out[i] = pageToken{Line: m.Line, Verdict: reports[i].Verdict, Worst: i == worst, TokenFingerprint: token.Fingerprint(m.Token)}
+		if t := reports[i].Token; t != nil {
+			out[i].Identity, out[i].Room = t.Claims.ParticipantIdentity(), t.Claims.Room()
+		}
+	}
+	return out
+}
+
+// writePageTokens prints one line per token of a page:
+// "  line 12    EXPIRED        user1 in test-room, token 1a2b3c4d".
+func writePageTokens(w io.Writer, ts []pageToken) {
+	for _, t := range ts {
+		who := ""
+		switch {
+		case t.Identity != "" && t.Room != "":
+			who = t.Identity + " in " + t.Room + ", "
+		case t.Identity != "":
+			who = t.Identity + ", "
+		}
+		mark := ""
+		if t.Worst && len(ts) > 1 {
+			mark = "  (the worst: reported above)"
+		}
+		fmt.Fprintf(w, "  line %-6d %-14s %stoken %s%s\n", t.Line, t.Verdict, safe(who), t.TokenFingerprint, mark)
+	}
 }
 
 // verifyKeys decides what the signature is checked with: the configured
@@ -109,7 +161,7 @@ func verifyKeys(e *env, kf *keyFlags, raw string) (token.Keyring, string, error)
 func writeReport(w io.Writer, rep token.Report, note string, now time.Time) {
 	line := rep.Verdict.String()
 	if rep.Err != nil {
-		line += ": " + rep.Err.Error()
+		line += ": " + safe(rep.Err.Error())
 	}
 	fmt.Fprintln(w, line)
 	if rep.Key != nil {
@@ -184,18 +236,20 @@ func verifyWarnings(c *token.Claims) []string {
 	return ws
 }
 
-// safe makes a claim printable on a terminal: a value with control
-// characters (an identity holding "\x1b[1A\x1b[2KVALID" could redraw a BAD
-// SIGNATURE line above it), C1 codes or invalid UTF-8 is shown quoted,
-// escapes visible.
-func safe(s string) string {
-	for _, r := range s {
-		if r < 0x20 || r == 0x7f || (r >= 0x80 && r < 0xa0) || r == utf8.RuneError {
-			q := strconv.Quote(s)
-			return q[1 : len(q)-1]
-		}
+// safe makes a claim printable on a terminal (token.Printable): a value
+// with control characters, C1 codes, invalid UTF-8, bidi overrides or
+// zero-width characters is shown quoted, escapes visible.
+func safe(s string) string { return token.Printable(s) }
+
+// writeJSON writes v as indented JSON with the invisible runes escaped
+// (token.EscapeInvisible), as json escapes control characters.
+func writeJSON(w io.Writer, v any) error {
+	b, err := json.MarshalIndent(v, "", "  ")
+	if err != nil {
+		return err
 	}
-	return s
+	_, err = w.Write(append(token.EscapeInvisible(b), '\n'))
+	return err
 }
 
 func stamp(sec int64) string {
@@ -216,7 +270,7 @@ func stampIn(sec int64, loc *time.Location) string {
 	return utc + " (" + t.In(loc).Format("2006-01-02 15:04:05 MST") + ")"
 }
 
-func writeReportJSON(w io.Writer, rep token.Report, raw, note string, now time.Time) error {
+func writeReportJSON(w io.Writer, rep token.Report, raw, note string, now time.Time, tokens []pageToken) error {
 	type out struct {
 		Verdict          token.Verdict `json:"verdict"`
 		ExitCode         int           `json:"exit_code"`
@@ -235,10 +289,17 @@ func writeReportJSON(w io.Writer, rep token.Report, raw, note string, now time.T
 		ExpiresIn        *int64        `json:"expires_in_seconds,omitempty"`
 		Header           *token.Header `json:"header,omitempty"`
 		Claims           *token.Claims `json:"claims,omitempty"`
+		Line             int           `json:"line,omitempty"`
+		Tokens           []pageToken   `json:"tokens,omitempty"`
 	}
 	o := out{
 		Verdict: rep.Verdict, ExitCode: rep.Verdict.ExitCode(), SignatureChecked: rep.SignatureChecked,
-		Note: note, TokenFingerprint: token.Fingerprint(raw),
+		Note: note, TokenFingerprint: token.Fingerprint(raw), Tokens: tokens,
+	}
+	for _, t := range tokens {
+		if t.Worst {
+			o.Line = t.Line
+		}
 	}
 	if rep.Err != nil {
 		o.Error = rep.Err.Error()
@@ -261,7 +322,5 @@ func writeReportJSON(w io.Writer, rep token.Report, raw, note string, now time.T
 			o.ExpiresAt, o.ExpiresIn = &ts, &in
 		}
 	}
-	enc := json.NewEncoder(w)
-	enc.SetIndent("", "  ")
-	return enc.Encode(o)
+	return writeJSON(w, o)
 }

@@ -1,15 +1,13 @@
 package check
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
-	"io/fs"
 	"os"
-	"path/filepath"
 	"time"
 
+	"voicetoken/internal/credential"
 	"voicetoken/internal/page"
 	"voicetoken/internal/token"
 )
@@ -44,6 +42,9 @@ type FixOptions struct {
 	TTL time.Duration
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
+	// Force follows a symlinked page, or writes a page another user owns,
+	// in a directory others can write (credential.ErrPlantedLink).
+	Force bool
 }
 
 // FixResult says what FixPage did.
@@ -71,28 +72,40 @@ type FixResult struct {
 // grants, metadata, everything) and the same lifetime (at most
 // MaxInheritedTTL unless o.TTL says otherwise), signed by the same
 // API key. The page is replaced atomically (temp file in the same
-// directory, fsync, rename; mode kept) after the old page is saved as
-// PATH.bak; every byte outside the tokens is unchanged. When nothing needs
-// fixing the file is not touched. A token that is not merely old (bad
-// signature, unknown key, malformed) stops the fix with ErrCannotFix.
+// directory, fsync, rename; owner, group and mode kept, as for the
+// backup) after the old page is saved as PATH.bak; every byte outside the
+// tokens is unchanged. When nothing needs fixing the file is not touched.
+// A token that is not merely old (bad signature, unknown key, malformed)
+// stops the fix with ErrCannotFix. The page is written as rotate writes a
+// token file (credential.ResolveLink, ReadCurrent, ReplaceFile): a link
+// or page others could have planted is refused unless o.Force, and a page
+// whose owner cannot be kept is refused before anything is written.
 func FixPage(path string, o FixOptions) (FixResult, error) {
 	now := time.Now
 	if o.Now != nil {
 		now = o.Now
 	}
-	real, err := filepath.EvalSymlinks(path)
+	real, _, err := credential.ResolveLink(path, o.Force)
 	if err != nil {
 		return FixResult{}, fmt.Errorf("fix %s: %w", path, err)
 	}
 	res := FixResult{Path: real}
-	fi, err := os.Stat(real)
+	if _, err := os.Lstat(real); err != nil {
+		return res, fmt.Errorf("fix %s: %w", path, err)
+	}
+	if !o.Force {
+		if err := credential.CheckPlanted(real); err != nil {
+			return res, fmt.Errorf("fix %s: %w", path, err)
+		}
+	}
+	cur, err := credential.ReadCurrent(real, maxPage)
 	if err != nil {
 		return res, fmt.Errorf("fix %s: %w", path, err)
 	}
-	old, err := readLimited(real, maxPage)
-	if err != nil {
+	if err := credential.CanKeep(real, cur.Attrs); err != nil {
 		return res, fmt.Errorf("fix %s: %w", path, err)
 	}
+	old := cur.Data
 	ms, err := page.Find(old)
 	if err != nil {
 		return res, fmt.Errorf("fix %s: %w", path, err)
@@ -129,10 +142,11 @@ func FixPage(path string, o FixOptions) (FixResult, error) {
 		return res, nil
 	}
 	res.Backup = real + ".bak"
-	if err := writeAtomic(res.Backup, old, fi.Mode().Perm(), nil); err != nil {
+	if err := credential.ReplaceFile(res.Backup, old, credential.ReplaceOptions{Attrs: cur.Attrs}); err != nil {
 		return res, fmt.Errorf("fix %s: back up: %w", path, err)
 	}
-	if err := writeAtomic(real, out, fi.Mode().Perm(), old); err != nil {
+	// Someone editing the page meanwhile wins over us: Expect.
+	if err := credential.ReplaceFile(real, out, credential.ReplaceOptions{Attrs: cur.Attrs, Expect: old}); err != nil {
 		return res, fmt.Errorf("fix %s: %w", path, err)
 	}
 	return res, nil
@@ -204,55 +218,6 @@ func lifetime(c *token.Claims) time.Duration {
 		return DefaultFixTTL
 	}
 	return time.Duration(c.ExpiresAt-start) * time.Second
-}
-
-// writeAtomic replaces path with data: a temp file in the same directory,
-// written, given mode, fsynced and renamed over path, then the directory
-// fsynced, so a reader sees the old file or the new one, never a part.
-// When expect is not nil, path must still hold exactly expect just before
-// the rename: someone editing the page meanwhile wins over us.
-func writeAtomic(path string, data []byte, mode fs.FileMode, expect []byte) (err error) {
-	dir := filepath.Dir(path)
-	f, err := os.CreateTemp(dir, "."+filepath.Base(path)+".*.tmp")
-	if err != nil {
-		return err
-	}
-	tmp := f.Name()
-	defer func() {
-		if err != nil {
-			f.Close()
-			os.Remove(tmp)
-		}
-	}()
-	if _, err = f.Write(data); err != nil {
-		return err
-	}
-	if err = f.Chmod(mode); err != nil {
-		return err
-	}
-	if err = f.Sync(); err != nil {
-		return err
-	}
-	if err = f.Close(); err != nil {
-		return err
-	}
-	if expect != nil {
-		cur, rerr := readLimited(path, maxPage)
-		if rerr != nil {
-			return rerr
-		}
-		if !bytes.Equal(cur, expect) {
-			return errors.New("the page changed while it was being fixed; not overwriting it")
-		}
-	}
-	if err = os.Rename(tmp, path); err != nil {
-		return err
-	}
-	if d, derr := os.Open(dir); derr == nil {
-		d.Sync() // best effort: some filesystems refuse fsync on a directory
-		d.Close()
-	}
-	return nil
 }
 
 // Fix wraps FixPage as a check: ok when the page was fixed or did not

@@ -43,25 +43,25 @@ func readLimited(path string, limit int64) ([]byte, error) {
 }
 
 // Literal returns a token source that yields raw.
-func Literal(raw string) func() ([]string, error) {
-	return func() ([]string, error) { return []string{token.Clean(raw)}, nil }
+func Literal(raw string) func() ([]page.Match, error) {
+	return func() ([]page.Match, error) { return []page.Match{{Token: token.Clean(raw)}}, nil }
 }
 
 // TokenFile returns a token source reading one token from a file.
-func TokenFile(path string) func() ([]string, error) {
-	return func() ([]string, error) {
+func TokenFile(path string) func() ([]page.Match, error) {
+	return func() ([]page.Match, error) {
 		data, err := readLimited(path, maxTokenFile)
 		if err != nil {
 			return nil, err
 		}
-		return []string{token.Clean(string(data))}, nil
+		return []page.Match{{Token: token.Clean(string(data))}}, nil
 	}
 }
 
 // PageTokens returns a token source reading every token hardcoded in an
-// HTML page (const TOKEN = '...').
-func PageTokens(path string) func() ([]string, error) {
-	return func() ([]string, error) {
+// HTML page (const TOKEN = '...'), commented out or not, with its line.
+func PageTokens(path string) func() ([]page.Match, error) {
+	return func() ([]page.Match, error) {
 		data, err := readLimited(path, maxPage)
 		if err != nil {
 			return nil, err
@@ -70,11 +70,7 @@ func PageTokens(path string) func() ([]string, error) {
 		if err != nil {
 			return nil, fmt.Errorf("%s: %w", path, err)
 		}
-		out := make([]string, len(ms))
-		for i, m := range ms {
-			out[i] = m.Token
-		}
-		return out, nil
+		return ms, nil
 	}
 }
 
@@ -96,10 +92,11 @@ type TokenOptions struct {
 // LiveKitToken checks LiveKit access tokens: HS256, signature when a
 // secret is known, exp and nbf with LiveKit's leeway. Expired, bad or
 // malformed is fail; expiring within Warn is warn. A source yielding
-// several tokens (a page) reports the worst.
-func LiveKitToken(name string, read func() ([]string, error), o TokenOptions) Check {
+// several tokens (a page) reports the worst by page.Worst, the rule
+// `voicetoken verify --html` follows too, with its line.
+func LiveKitToken(name string, read func() ([]page.Match, error), o TokenOptions) Check {
 	return Check{Name: name, Run: func(ctx context.Context) Result {
-		raws, err := read()
+		ms, err := read()
 		if err != nil {
 			return Failf("cannot read the token: %v", err)
 		}
@@ -107,46 +104,36 @@ func LiveKitToken(name string, read func() ([]string, error), o TokenOptions) Ch
 		if o.Now != nil {
 			now = o.Now
 		}
-		worst := -1
-		var worstRes Result
+		results := make([]Result, len(ms))
+		reports := make([]token.Report, len(ms))
 		var earliest time.Time
-		for i, raw := range raws {
-			res := checkLiveKitToken(raw, o, now())
-			if worst < 0 || rank(res.Status) > rank(worstRes.Status) {
-				worst, worstRes = i, res
-			}
-			if t, err := token.Decode(raw); err == nil {
+		for i, m := range ms {
+			results[i], reports[i] = checkLiveKitToken(m.Token, o, now())
+			if t, err := token.Decode(m.Token); err == nil {
 				if exp, ok := t.Claims.Expiry(); ok && (earliest.IsZero() || exp.Before(earliest)) {
 					earliest = exp
 				}
 			}
 		}
+		worst := page.Worst(reports)
 		if worst < 0 {
 			return Failf("no token found")
 		}
-		if len(raws) > 1 {
-			worstRes.Detail = fmt.Sprintf("token %d of %d: %s", worst+1, len(raws), worstRes.Detail)
+		res := results[worst]
+		if len(ms) > 1 {
+			res.Detail = fmt.Sprintf("token %d of %d (line %d): %s", worst+1, len(ms), ms[worst].Line, res.Detail)
 		}
-		worstRes.Expires = earliest
-		return worstRes
+		res.Expires = earliest
+		return res
 	}}
 }
 
-// rank orders statuses from best to worst for "report the worst".
-func rank(s Status) int {
-	switch s {
-	case OK:
-		return 0
-	case Skipped:
-		return 1
-	case Warn:
-		return 2
-	default:
-		return 3
-	}
+func checkLiveKitToken(raw string, o TokenOptions, now time.Time) (Result, token.Report) {
+	rep, note := reportLiveKitToken(raw, o, now)
+	return resultOf(rep, note, o, now), rep
 }
 
-func checkLiveKitToken(raw string, o TokenOptions, now time.Time) Result {
+func reportLiveKitToken(raw string, o TokenOptions, now time.Time) (token.Report, string) {
 	keys, note := o.Keys, ""
 	if keys == nil {
 		note = "; signature not checked (no API secret configured)"
@@ -161,6 +148,10 @@ func checkLiveKitToken(raw string, o TokenOptions, now time.Time) Result {
 	if rep.Key != nil {
 		note = "; signed by " + rep.Key.ID
 	}
+	return rep, note
+}
+
+func resultOf(rep token.Report, note string, o TokenOptions, now time.Time) Result {
 	who := ""
 	if rep.Token != nil {
 		who = describe(&rep.Token.Claims) + ", "

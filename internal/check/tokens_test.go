@@ -16,6 +16,7 @@ import (
 	"voicetoken/internal/credential"
 	"voicetoken/internal/keys"
 	"voicetoken/internal/logscan"
+	"voicetoken/internal/page"
 	"voicetoken/internal/token"
 	"voicetoken/internal/vault/vaulttest"
 )
@@ -67,7 +68,7 @@ func TestLiveKitToken(t *testing.T) {
 	opts := check.TokenOptions{Keys: k, Warn: 2 * time.Hour, Now: fixedNow}
 	tests := []struct {
 		name   string
-		read   func() ([]string, error)
+		read   func() ([]page.Match, error)
 		opts   check.TokenOptions
 		status check.Status
 		detail string // substring
@@ -92,7 +93,7 @@ func TestLiveKitToken(t *testing.T) {
 		{name: "file", read: check.TokenFile(tokFile), opts: opts, status: check.OK, detail: "VALID"},
 		{name: "missing file", read: check.TokenFile(filepath.Join(dir, "nope")), opts: opts, status: check.Fail, detail: "cannot read the token"},
 		{name: "huge file", read: check.TokenFile(huge), opts: opts, status: check.Fail, detail: "input too large"},
-		{name: "page reports its worst token", read: check.PageTokens(pageTwo), opts: opts, status: check.Fail, detail: "token 2 of 2: EXPIRED"},
+		{name: "page reports its worst token", read: check.PageTokens(pageTwo), opts: opts, status: check.Fail, detail: "token 2 of 2 (line 3): EXPIRED"},
 		{name: "page without token", read: check.PageTokens(noToken), opts: opts, status: check.Fail, detail: "no hardcoded token found"},
 	}
 	for _, tt := range tests {

@@ -1,6 +1,7 @@
 package credential
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -17,67 +18,14 @@ import (
 // readable by the owner only.
 const FileMode fs.FileMode = 0o600
 
-// WriteFile replaces path with data atomically: a temporary file in the
-// same directory (so the rename cannot cross file systems) is written,
-// fsynced and renamed over path, then the directory is fsynced so the
-// rename itself survives a power cut. Readers see the old content or the
-// new, never a mix; a crash leaves at most a stray temporary file, which
-// the next Rotate removes. A symlink at path is replaced, not followed.
+// WriteFile replaces path with data atomically and gives it mode perm,
+// owned by the writer: ReplaceFile with those attributes. Readers see the
+// old content or the new, never a mix; a crash leaves at most a stray
+// temporary file, which the next Rotate removes. A symlink at path is
+// replaced, not followed. Rotate and FixPage keep the old file's owner
+// and mode instead (ReadCurrent, ReplaceFile).
 func WriteFile(path string, data []byte, perm fs.FileMode) error {
-	return writeFile(path, data, perm, nil)
-}
-
-func writeFile(path string, data []byte, perm fs.FileMode, step func(string) error) error {
-	dir, base := filepath.Split(path)
-	if dir == "" {
-		dir = "."
-	}
-	f, err := os.CreateTemp(dir, tempPrefix(base))
-	if err != nil {
-		return fmt.Errorf("create temporary file: %w", err)
-	}
-	tmp := f.Name()
-	ok := false
-	defer func() {
-		if !ok {
-			f.Close()
-			os.Remove(tmp)
-		}
-	}()
-	// Chmod before any byte is written: CreateTemp's 0600 already hides
-	// it, this keeps the mode right when perm is stricter.
-	if err := f.Chmod(perm); err != nil {
-		return fmt.Errorf("chmod temporary file: %w", err)
-	}
-	if err := hook(step, "temp-created"); err != nil {
-		return err
-	}
-	if _, err := f.Write(data); err != nil {
-		return fmt.Errorf("write temporary file: %w", err)
-	}
-	if err := hook(step, "temp-written"); err != nil {
-		return err
-	}
-	if err := f.Sync(); err != nil {
-		return fmt.Errorf("fsync temporary file: %w", err)
-	}
-	if err := f.Close(); err != nil {
-		return fmt.Errorf("close temporary file: %w", err)
-	}
-	if err := hook(step, "temp-synced"); err != nil {
-		return err
-	}
-	if err := os.Rename(tmp, path); err != nil {
-		return fmt.Errorf("rename into place: %w", err)
-	}
-	ok = true
-	if err := hook(step, "renamed"); err != nil {
-		return err
-	}
-	if err := syncDir(dir); err != nil {
-		return fmt.Errorf("fsync directory: %w", err)
-	}
-	return nil
+	return ReplaceFile(path, data, ReplaceOptions{Attrs: Attrs{Mode: perm}})
 }
 
 func tempPrefix(base string) string { return "." + base + ".tmp-" }
@@ -87,15 +35,6 @@ func hook(step func(string) error, name string) error {
 		return nil
 	}
 	return step(name)
-}
-
-func syncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	defer d.Close()
-	return d.Sync()
 }
 
 // RotateOptions configures Rotate.
@@ -111,7 +50,9 @@ type RotateOptions struct {
 	Backups int
 	// DryRun validates and reports without writing.
 	DryRun bool
-	// Force allows a path inside a git work tree or named like .env.
+	// Force allows a path inside a git work tree or named like .env, a
+	// symlink or file others could have planted (ErrPlantedLink), and
+	// overwriting a file that holds no token (ErrNotToken).
 	Force bool
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
@@ -151,10 +92,13 @@ type RotateResult struct {
 
 // Rotate validates opts.Token, backs up the current file and replaces it
 // atomically. The steps are ordered so that a crash at any point leaves
-// path holding the old or the new token, whole: (1) validate, (2) write
-// the old value to NAME.bak (itself atomically), (3) WriteFile the new
-// value, (4) prune old backups. Concurrent Rotates on one directory are
-// serialised by a lock on the directory.
+// path holding the old or the new token, whole: (1) validate, and refuse
+// a target others could have planted, one that holds no token, or one
+// whose owner cannot be kept, (2) write the old value to NAME.bak (itself
+// atomically), (3) replace the file, (4) prune old backups. The new file
+// and the backup keep the old file's owner, group and mode (a new file is
+// 0600). Concurrent Rotates on one directory are serialised by a lock on
+// the directory.
 func Rotate(opts RotateOptions) (*RotateResult, error) {
 	if opts.Now == nil {
 		opts.Now = time.Now
@@ -168,11 +112,11 @@ func Rotate(opts RotateOptions) (*RotateResult, error) {
 	// followed: the file it names is replaced and the link stays. Renaming
 	// over the link would turn it into a file of its own and leave the
 	// target, which the agent may read, holding the old token.
-	if fi, err := os.Lstat(path); err == nil && fi.Mode()&fs.ModeSymlink != 0 {
-		target, err := filepath.EvalSymlinks(path)
-		if err != nil {
-			return res, fmt.Errorf("token file %s is a symlink that leads nowhere: %w", path, err)
-		}
+	target, link, err := ResolveLink(path, opts.Force)
+	if err != nil {
+		return res, err
+	}
+	if link {
 		res.Link, res.Path, path = path, target, target
 	}
 	nc, err := opts.Policy.Check(opts.Token, opts.Now())
@@ -181,7 +125,7 @@ func Rotate(opts RotateOptions) (*RotateResult, error) {
 	}
 	res.New = nc
 	if !opts.Force {
-		if err := CheckPath(path); err != nil {
+		if err := checkWritePath(path); err != nil {
 			return res, err
 		}
 	}
@@ -200,17 +144,28 @@ func Rotate(opts RotateOptions) (*RotateResult, error) {
 	}
 	defer unlock()
 
-	oldRaw, err := readFile(path)
-	switch {
-	case errors.Is(err, fs.ErrNotExist):
-		oldRaw = nil
-	case err != nil:
+	cur, err := ReadCurrent(path, maxFileSize)
+	if err != nil {
 		return res, fmt.Errorf("current token: %w", err)
-	default:
-		res.Old, res.OldErr = Inspect(string(oldRaw))
-		if w := keys.CheckFileMode(path); w != "" {
-			res.Warnings = append(res.Warnings, w+"; the new file will be 0600")
+	}
+	if cur.Exists {
+		if !opts.Force {
+			if err := CheckPlanted(path); err != nil {
+				return res, err
+			}
 		}
+		res.Old, res.OldErr = Inspect(string(cur.Data))
+		// An empty file is a token file waiting for its first token; a
+		// file with anything else in it may be a config given by mistake.
+		if res.OldErr != nil && len(bytes.TrimSpace(cur.Data)) > 0 && !opts.Force {
+			return res, fmt.Errorf("%w: %s is not a token (%w); check --to, or --force to replace it", ErrNotToken, path, res.OldErr)
+		}
+		if w := keys.CheckFileMode(path); w != "" {
+			res.Warnings = append(res.Warnings, w+"; the mode is kept")
+		}
+	}
+	if err := CanKeep(path, cur.Attrs); err != nil {
+		return res, err
 	}
 	if res.Old != nil && res.Old.value == nc.value {
 		res.Unchanged = true
@@ -220,14 +175,14 @@ func Rotate(opts RotateOptions) (*RotateResult, error) {
 		return res, nil
 	}
 	removeStaleTemps(dir, filepath.Base(path))
-	if oldRaw != nil && opts.Backups > 0 {
-		bak, err := backup(path, oldRaw, opts)
+	if cur.Exists && opts.Backups > 0 {
+		bak, err := backup(path, cur, opts)
 		if err != nil {
 			return res, fmt.Errorf("back up the current token (nothing was changed): %w", err)
 		}
 		res.Backup = bak
 	}
-	if err := writeFile(path, []byte(nc.value+"\n"), FileMode, opts.step); err != nil {
+	if err := ReplaceFile(path, []byte(nc.value+"\n"), ReplaceOptions{Attrs: cur.Attrs, step: opts.step}); err != nil {
 		return res, fmt.Errorf("write %s: %w", path, err)
 	}
 	if opts.Backups > 0 {
@@ -239,9 +194,25 @@ func Rotate(opts RotateOptions) (*RotateResult, error) {
 	return res, nil
 }
 
+// checkWritePath is CheckPath for a file that may not exist yet: the
+// directory is resolved first, so that a new file reached through a
+// symlinked directory (outside -> repo/secrets) is judged where it lands.
+func checkWritePath(path string) error {
+	if err := CheckPath(path); err != nil {
+		return err
+	}
+	dir, err := filepath.EvalSymlinks(filepath.Dir(path))
+	if err != nil || dir == filepath.Dir(path) {
+		return nil // a missing directory fails at the write
+	}
+	return CheckPath(filepath.Join(dir, filepath.Base(path)))
+}
+
 // backup writes the old value to NAME.bak, first moving an existing
 // NAME.bak aside to NAME.bak.<time> when more than one is kept.
-func backup(path string, old []byte, opts RotateOptions) (string, error) {
+// The backup gets the current file's owner, group and mode: it holds the
+// same secret, so it is readable by the same people and no more.
+func backup(path string, cur Current, opts RotateOptions) (string, error) {
 	bak := path + ".bak"
 	if opts.Backups > 1 {
 		if fi, err := os.Lstat(bak); err == nil {
@@ -265,7 +236,7 @@ func backup(path string, old []byte, opts RotateOptions) (string, error) {
 			}
 		}
 	}
-	if err := writeFile(bak, old, FileMode, nil); err != nil {
+	if err := ReplaceFile(bak, cur.Data, ReplaceOptions{Attrs: cur.Attrs}); err != nil {
 		return "", err
 	}
 	if err := hook(opts.step, "backup-written"); err != nil {

@@ -52,7 +52,8 @@ func TestRotate(t *testing.T) {
 		{name: "replace with backup", existing: true, opts: credential.RotateOptions{Backups: 1}, wantWritten: true, wantBackup: true},
 		{name: "first write has no backup", existing: false, opts: credential.RotateOptions{Backups: 1}, wantWritten: true},
 		{name: "no backups", existing: true, opts: credential.RotateOptions{Backups: 0}, wantWritten: true},
-		{name: "old value invalid is still backed up", existing: true, oldValue: "garbage", opts: credential.RotateOptions{Backups: 1}, wantWritten: true, wantBackup: true},
+		{name: "old value invalid is refused", existing: true, oldValue: "garbage", opts: credential.RotateOptions{Backups: 1}, wantErr: credential.ErrNotToken},
+		{name: "old value invalid is backed up with Force", existing: true, oldValue: "garbage", opts: credential.RotateOptions{Backups: 1, Force: true}, wantWritten: true, wantBackup: true},
 		{name: "dry run writes nothing", existing: true, opts: credential.RotateOptions{Backups: 1, DryRun: true}},
 		{name: "expired new token refused", existing: true, newValue: func(t *testing.T) string { return tokenExp(t, now, -time.Minute) }, opts: credential.RotateOptions{Backups: 1}, wantErr: token.ErrExpired},
 		{name: "malformed new token refused", existing: true, newValue: func(*testing.T) string { return "hunter2-not-a-jwt" }, opts: credential.RotateOptions{Backups: 1}, wantErr: token.ErrMalformed},
@@ -216,6 +217,9 @@ func TestRotateRefusesUnsafePath(t *testing.T) {
 const crashHelperEnv = "VOICETOKEN_TEST_ROTATE_LOOP"
 
 func TestMain(m *testing.M) {
+	if p := os.Getenv(rotateOnceEnv); p != "" {
+		rotateOnce(p, os.Getenv(rotateOnceEnv+"_TOKEN"))
+	}
 	if p := os.Getenv(crashHelperEnv); p != "" {
 		rotateLoop(p, strings.Split(os.Getenv(crashHelperEnv+"_TOKENS"), ","))
 		return
@@ -252,9 +256,10 @@ func TestRotateSurvivesSIGKILL(t *testing.T) {
 	p := filepath.Join(dir, "podium_token")
 	writeToken(t, p, a)
 	const iterations = 100
-	var completed, strayTemps int
+	var completed, strayTemps, kills int
 	deadline := time.Now().Add(20 * time.Second)
 	for i := 0; i < iterations && time.Now().Before(deadline); i++ {
+		kills++
 		cmd := exec.Command(os.Args[0], "-test.run=^$")
 		cmd.Env = append(os.Environ(), crashHelperEnv+"="+p, crashHelperEnv+"_TOKENS="+a+","+b)
 		var stderr strings.Builder
@@ -267,7 +272,7 @@ func TestRotateSurvivesSIGKILL(t *testing.T) {
 			t.Fatal(err)
 		}
 		lines := make(chan int, 1)
-		ready := make(chan struct{})
+		ready, first := make(chan struct{}), make(chan struct{})
 		go func() {
 			sc := bufio.NewScanner(out)
 			n := 0
@@ -276,7 +281,9 @@ func TestRotateSurvivesSIGKILL(t *testing.T) {
 					close(ready)
 					continue
 				}
-				n++
+				if n++; n == 1 {
+					close(first)
+				}
 			}
 			lines <- n
 		}()
@@ -288,6 +295,17 @@ func TestRotateSurvivesSIGKILL(t *testing.T) {
 		}
 		// Kill at a random moment of the rotate loop: a rotation takes
 		// about 10ms on ext4 (four fsyncs), so this lands in every step.
+		// The first run is killed after a whole rotation, so that the
+		// backup checks run even on a machine too loaded to finish one
+		// within the window (the time limit may allow only a few runs).
+		if i == 0 {
+			select {
+			case <-first:
+			case <-time.After(10 * time.Second):
+				cmd.Process.Kill()
+				t.Fatalf("no rotation completed in 10s: %s", stderr.String())
+			}
+		}
 		time.Sleep(time.Duration(rand.IntN(30000)) * time.Microsecond)
 		cmd.Process.Signal(syscall.SIGKILL)
 		completed += <-lines
@@ -323,7 +341,7 @@ func TestRotateSurvivesSIGKILL(t *testing.T) {
 			strayTemps++
 		}
 	}
-	t.Logf("%d kills; %d rotations completed in all; %d kills left a temporary token file (killed mid-write)", iterations, completed, strayTemps)
+	t.Logf("%d kills; %d rotations completed in all; %d kills left a temporary token file (killed mid-write)", kills, completed, strayTemps)
 	if completed == 0 {
 		t.Fatal("no rotation ever completed: the helper did not run")
 	}

@@ -4,9 +4,11 @@ import (
 	"bytes"
 	"errors"
 	"os"
+	"slices"
 	"testing"
 
 	"voicetoken/internal/page"
+	"voicetoken/internal/token"
 )
 
 const jwt = "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJ1In0.c2lnbmF0dXJl"
@@ -80,6 +82,9 @@ func FuzzFind(f *testing.F) {
 			return
 		}
 		for _, m := range ms {
+			if want := 1 + bytes.Count(src[:m.Start], []byte("\n")); m.Line != want {
+				t.Fatalf("line %d, want %d", m.Line, want)
+			}
 			out, err := page.Replace(src, m, "A.B.C")
 			if err != nil {
 				t.Fatal(err)
@@ -89,4 +94,45 @@ func FuzzFind(f *testing.F) {
 			}
 		}
 	})
+}
+
+func TestFindLines(t *testing.T) {
+	src := "<html>\r\n<!-- const TOKEN = '" + jwt + "'; -->\n\n<script>\n  // let oldToken = \"" + jwt + "x\";\n  const TOKEN = `" + jwt + "y`;\n</script>"
+	ms, err := page.Find([]byte(src))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var lines []int
+	for _, m := range ms {
+		lines = append(lines, m.Line)
+	}
+	if want := []int{2, 5, 6}; !slices.Equal(lines, want) {
+		t.Errorf("lines %v, want %v (tokens in comments count)", lines, want)
+	}
+}
+
+func TestWorst(t *testing.T) {
+	valid := token.Report{Verdict: token.Valid, Token: &token.Token{}}
+	misread := token.Report{Verdict: token.Valid, Token: &token.Token{Claims: token.Claims{Kind: "alien", Video: &token.VideoGrant{RoomJoin: true, Room: "r"}}}}
+	tests := []struct {
+		name    string
+		reports []token.Report
+		want    int
+	}{
+		{name: "none", want: -1},
+		{name: "one", reports: []token.Report{valid}, want: 0},
+		{name: "expired after valid", reports: []token.Report{valid, valid, {Verdict: token.Expired}}, want: 2},
+		{name: "bad signature beats expired", reports: []token.Report{{Verdict: token.BadSignature}, {Verdict: token.Expired}}, want: 0},
+		{name: "malformed is worst", reports: []token.Report{{Verdict: token.NotYetValid}, {Verdict: token.Malformed}, {Verdict: token.BadSignature}}, want: 1},
+		{name: "expiring beats valid", reports: []token.Report{valid, {Verdict: token.Expiring}}, want: 1},
+		{name: "a valid token LiveKit misreads beats a clean one", reports: []token.Report{valid, misread}, want: 1},
+		{name: "the first of equals", reports: []token.Report{{Verdict: token.Expired}, {Verdict: token.Expired}}, want: 0},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := page.Worst(tt.reports); got != tt.want {
+				t.Errorf("Worst = %d, want %d", got, tt.want)
+			}
+		})
+	}
 }
