@@ -12,6 +12,7 @@ import (
 
 	"voicetoken/internal/keys"
 	"voicetoken/internal/policy"
+	"voicetoken/internal/ratelimit"
 	"voicetoken/internal/server"
 	"voicetoken/internal/token"
 	"voicetoken/web"
@@ -33,6 +34,12 @@ Endpoints:
 Flags override the policy file; the environment fills flags left unset:
   --addr VOICETOKEN_ADDR   --livekit-url LIVEKIT_URL   --public-livekit-url VOICETOKEN_PUBLIC_LIVEKIT_URL
   --policy VOICETOKEN_POLICY   --origin VOICETOKEN_ORIGINS   --allow-host VOICETOKEN_HOSTS (comma-separated)
+  --redis VOICETOKEN_REDIS_URL, then REDIS_URL
+
+With --redis redis://[user:password@]host:6379/0 (rediss:// for TLS) the
+rate limits are shared by every replica using that Redis; when Redis is
+down or slower than --redis-timeout each replica limits on its own
+(RATE_LIMIT_DEGRADED) until it answers again.
 
 With a LiveKit URL other than the dev default, /readyz also checks that
 LiveKit answers (--check-livekit=false turns that off).
@@ -90,6 +97,8 @@ func runServe(ctx context.Context, e *env, args []string) error {
 		checkLK    = fs.Bool("check-livekit", false, "/readyz also checks that LiveKit answers HTTP (default: on unless LiveKit is the dev default "+server.DefaultLiveKitURL+")")
 		pageIDTok  = fs.String("page-id-token", e.getenv("VOICETOKEN_PAGE_ID_TOKEN"), "where the app keeps a signed-in user's ID token for the page: sessionStorage:KEY or localStorage:KEY (default sessionStorage:voicetoken.id_token)")
 		logLevel   = fs.String("log-level", "info", "debug, info, warn or error")
+		redisURL   = fs.String("redis", "", "Redis shared by the replicas for rate limits, redis:// or rediss:// (env VOICETOKEN_REDIS_URL, REDIS_URL)")
+		redisWait  = fs.Duration("redis-timeout", ratelimit.DefaultTimeout, "longest wait for Redis per request; slower, the local limits decide")
 	)
 	fs.Var(&origins, "origin", "browser origin allowed cross-origin, e.g. https://app.example.com (repeatable; env VOICETOKEN_ORIGINS)")
 	fs.Var(&hosts, "allow-host", "Host name the server answers to besides localhost (repeatable; env VOICETOKEN_HOSTS, comma-separated); needed behind a proxy that forwards the public Host")
@@ -116,6 +125,9 @@ func runServe(ctx context.Context, e *env, args []string) error {
 	}
 	if set["burst"] && *burst < 1 {
 		return usageErr("--burst %d: want at least 1", *burst)
+	}
+	if *redisURL == "" { // not a flag default: -h would show its password
+		*redisURL = envOr("VOICETOKEN_REDIS_URL", e.getenv("REDIS_URL"))
 	}
 	if len(hosts) == 0 {
 		hosts = splitList(e.getenv("VOICETOKEN_HOSTS"))
@@ -184,6 +196,17 @@ func runServe(ctx context.Context, e *env, args []string) error {
 		log.LogAttrs(ctx, slog.LevelWarn, "no --policy: browsers may join test-room or any safe room name; write a policy for production",
 			slog.String("event", "DEFAULT_POLICY"))
 	}
+	opts := []server.Option{server.WithJSONLog(logw, level)}
+	if *redisURL != "" {
+		rl, err := ratelimit.New(ratelimit.Config{URL: *redisURL, Timeout: *redisWait, Local: server.NewMemoryLimiter(), Logger: log})
+		if err != nil {
+			return &exitError{code: token.ExitUsage, err: fmt.Errorf("--redis: %w", err)}
+		}
+		defer rl.Close()
+		log.LogAttrs(ctx, slog.LevelInfo, "rate limits shared through Redis", slog.String("event", "RATE_LIMIT_REDIS"),
+			slog.String("redis", ratelimit.Redact(*redisURL)), slog.Duration("timeout", *redisWait))
+		opts = append(opts, server.WithLimiter(rl))
+	}
 	srv, err := server.New(server.Config{
 		Addr:             *addr,
 		LiveKitURL:       *lkURL,
@@ -195,7 +218,7 @@ func runServe(ctx context.Context, e *env, args []string) error {
 		CheckLiveKit:     *checkLK,
 		PageIDToken:      *pageIDTok,
 		Version:          version(),
-	}, server.WithJSONLog(logw, level))
+	}, opts...)
 	if err != nil {
 		return &exitError{code: token.ExitUsage, err: err}
 	}

@@ -15,8 +15,10 @@ import (
 	"time"
 
 	"github.com/livekit/protocol/auth"
+	"github.com/redis/go-redis/v9"
 
 	"voicetoken/internal/logscan"
+	"voicetoken/internal/redistest"
 )
 
 // startServe runs `voicetoken serve args...` in-process on 127.0.0.1:0 and
@@ -176,6 +178,9 @@ func TestServeConfigErrors(t *testing.T) {
 		{name: "rate infinite", args: []string{"serve", "--rate", "Inf"}, wantCode: 3, want: []string{"--rate +Inf:"}},
 		{name: "burst negative", args: []string{"serve", "--burst", "-5"}, wantCode: 3, want: []string{"--burst -5: want at least 1"}},
 		{name: "burst zero", args: []string{"serve", "--burst", "0"}, wantCode: 3, want: []string{"--burst 0: want at least 1"}},
+		{name: "redis not a redis URL", args: []string{"serve", "--redis", "http://u:pw-hunter2@h:6379"}, wantCode: 3, want: []string{"--redis:", "invalid URL scheme"}},
+		{name: "REDIS_URL bad database", environ: map[string]string{"REDIS_URL": "redis://u:pw-hunter2@h:6379/x"}, args: []string{"serve"}, wantCode: 3,
+			want: []string{"--redis:", "redis://u:xxxxx@h:6379/x"}},
 		{name: "max ttl under a second", args: []string{"serve", "--max-ttl", "0.00001"}, wantCode: 3, want: []string{`"0.00001" hours is less than a second`}},
 	}
 	for _, tc := range tests {
@@ -184,6 +189,9 @@ func TestServeConfigErrors(t *testing.T) {
 			if r.code != tc.wantCode {
 				t.Fatalf("exit %d, want %d: %s", r.code, tc.wantCode, r.stderr)
 			}
+			if strings.Contains(r.stderr, "pw-hunter2") {
+				t.Errorf("stderr shows the Redis password: %s", r.stderr)
+			}
 			for _, w := range tc.want {
 				if !strings.Contains(r.stderr, w) {
 					t.Errorf("stderr lacks %q: %s", w, r.stderr)
@@ -191,6 +199,62 @@ func TestServeConfigErrors(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestServeRedis: serve --redis with a password-protected Redis (from
+// VOICETOKEN_REDIS_URL) spends from Redis's buckets, logs the URL without
+// its password, and answers from the local limits with Redis gone.
+func TestServeRedis(t *testing.T) {
+	const pw = "redis-pw-0123456789"
+	rs := redistest.Start(t, "--requirepass", pw)
+	url := "redis://default:" + pw + "@" + rs.Addr() + "/0"
+	base, stderr, stop := startServe(t, map[string]string{"VOICETOKEN_REDIS_URL": url, "REDIS_TOKEN": pw}, "--burst", "3", "--rate", "0.001", "--redis-timeout", "1s")
+	codes := func(n int) (served int) {
+		for range n {
+			var m map[string]any
+			if getJSON(t, base+"/api/token?room=test-room&identity=u1", &m) == 200 {
+				served++
+			}
+		}
+		return served
+	}
+	if served := codes(6); served != 3 {
+		t.Errorf("served %d of 6, want the burst (3)", served)
+	}
+	ev := jsonEvents(stderr, "RATE_LIMIT_REDIS")
+	if len(ev) != 1 || ev[0]["redis"] != "redis://default:xxxxx@"+rs.Addr()+"/0" {
+		t.Errorf("RATE_LIMIT_REDIS events %v, want one with the password redacted", ev)
+	}
+	c := redis.NewClient(&redis.Options{Addr: rs.Addr(), Password: pw})
+	defer c.Close()
+	if n, err := c.Keys(context.Background(), "rate:voicetoken:*").Result(); err != nil || len(n) != 1 {
+		t.Errorf("Redis keys %v (%v), want one bucket", n, err)
+	}
+	rs.Stop()
+	if served := codes(4); served != 3 {
+		t.Errorf("Redis down: served %d of 4, want the local burst (3)", served)
+	}
+	// The log is written in batches: wait for the line, then for the
+	// next batch, which must not hold a second one.
+	pollUntil(t, "RATE_LIMIT_DEGRADED", func() bool { return len(jsonEvents(stderr, "RATE_LIMIT_DEGRADED")) > 0 })
+	codes(1)
+	stop()
+	if n := len(jsonEvents(stderr, "RATE_LIMIT_DEGRADED")); n != 1 {
+		t.Errorf("%d RATE_LIMIT_DEGRADED lines, want 1", n)
+	}
+}
+
+// jsonEvents are serve's JSON log lines whose event is ev (stderr also
+// holds plain-text warnings).
+func jsonEvents(l *logscan.Logs, ev string) []map[string]any {
+	var out []map[string]any
+	for _, line := range strings.Split(l.String(), "\n") {
+		var m map[string]any
+		if json.Unmarshal([]byte(line), &m) == nil && m["event"] == ev {
+			out = append(out, m)
+		}
+	}
+	return out
 }
 
 // TestServeGOGC: serve runs the collector at GOGC 200 unless the

@@ -38,7 +38,9 @@ const (
 	routeOther     = "other"
 )
 
-func newMetrics(version string) *metrics {
+// newMetrics builds the registry; extra collectors (a shared rate
+// limiter's) join it.
+func newMetrics(version string, extra ...prometheus.Collector) *metrics {
 	reg := prometheus.NewRegistry()
 	tokens := prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "voicetoken_tokens_issued_total",
@@ -71,6 +73,7 @@ func newMetrics(version string) *metrics {
 		Help: "Token requests with a wrong or malformed API key; each spends from its address's rate limit.",
 	})
 	reg.MustRegister(tokens, denials, dur, keyInfo, build, timeouts, authFailures)
+	reg.MustRegister(extra...)
 
 	m := &metrics{
 		gatherer:     prometheus.Gatherers{reg, prometheus.DefaultGatherer},

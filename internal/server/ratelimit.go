@@ -21,6 +21,10 @@ type Limiter interface {
 
 var _ Limiter = (*limiter)(nil)
 
+// NewMemoryLimiter is the server's own in-memory Limiter, for one
+// process; a shared limiter falls back on it when its store is away.
+func NewMemoryLimiter() Limiter { return newLimiter() }
+
 // limiter is the in-memory Limiter: token buckets keyed by client. It is sharded so that two cores rarely wait on one lock, and it
 // forgets buckets that have refilled completely, so memory is bounded by
 // the number of clients active within a refill period.

@@ -14,6 +14,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"voicetoken/internal/keys"
@@ -85,9 +86,13 @@ func New(cfg Config, opts ...Option) (*Server, error) {
 		fakeClock: d.fake,
 		rand:      d.rand,
 		log:       d.logger,
-		metrics:   newMetrics(cfg.Version),
 		limits:    d.limiter,
 	}
+	var extra []prometheus.Collector
+	if c, ok := d.limiter.(prometheus.Collector); ok {
+		extra = append(extra, c) // a shared limiter's own metrics
+	}
+	s.metrics = newMetrics(cfg.Version, extra...)
 	s.loopback = IsLoopbackAddr(cfg.Addr)
 	s.issued = newIssuedLog(s.log, d.logW, d.logLevel)
 	s.respPool.New = func() any { b := make([]byte, 0, 1024); return &b }

@@ -1,0 +1,19 @@
+// Package ratelimit shares serve's rate limits among replicas through
+// Redis, the store LiveKit itself uses for its multi-node state.
+//
+// Minting is stateless, so serve scales by running more replicas behind a
+// load balancer; but a limit kept in each process gives a client one
+// budget per replica. Redis holds one bucket per client for all of them:
+// each decision is one round trip running go-redis/redis_rate's GCRA
+// script (EVALSHA), with Redis's own clock, so replicas whose clocks
+// disagree still agree on the bucket.
+//
+// Redis is a dependency that can fail, and a rate limit must not become
+// an outage: when Redis errs or does not answer within Config.Timeout (a
+// few milliseconds), the request is decided by the process's own
+// in-memory limiter (fail-open to local limits, never to no limit), the
+// voicetoken_ratelimit_degraded gauge says so and one RATE_LIMIT_DEGRADED
+// line is logged. While degraded, one request per Config.RetryEvery tries
+// Redis again; the first that succeeds switches back and logs
+// RATE_LIMIT_RECOVERED. No request waits on Redis longer than the timeout.
+package ratelimit

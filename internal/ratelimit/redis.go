@@ -1,0 +1,264 @@
+package ratelimit
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math"
+	"net/url"
+	"sync/atomic"
+	"time"
+
+	"github.com/go-redis/redis_rate/v10"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/redis/go-redis/v9"
+
+	"voicetoken/internal/policy"
+)
+
+// Limiter is the server's rate limiter (server.Limiter): Allow takes one
+// token from key's bucket of rate r, or says how long until one is there.
+type Limiter interface {
+	Allow(key string, r policy.Rate, now time.Time) (ok bool, retryAfter time.Duration)
+}
+
+// ErrConfig wraps every problem New finds in a Config.
+var ErrConfig = errors.New("invalid redis rate limit config")
+
+// Defaults for Config's zero fields.
+const (
+	// DefaultTimeout bounds one decision's round trip. A Redis next to
+	// serve answers in well under a millisecond; past a few, the local
+	// limiter decides rather than let a slow Redis slow every token.
+	DefaultTimeout = 5 * time.Millisecond
+	// DefaultRetryEvery is how often, while degraded, one request tries
+	// Redis again.
+	DefaultRetryEvery = time.Second
+	// DefaultPrefix starts every key this package writes, so a Redis
+	// shared with LiveKit keeps our keys apart.
+	DefaultPrefix = "voicetoken:"
+)
+
+// Config says where Redis is and what decides when it is away.
+type Config struct {
+	// URL is redis://[user:password@]host:port/db or rediss:// for TLS,
+	// with go-redis's query options (?pool_size=, ?dial_timeout=...).
+	// Required. Its password is never logged (see Redact).
+	URL string
+	// Local decides while Redis is down or slow. Required: failing open
+	// to no limit at all would let a Redis outage lift every limit.
+	Local Limiter
+	// Timeout bounds each decision's round trip. Default DefaultTimeout.
+	Timeout time.Duration
+	// RetryEvery spaces retries of Redis while degraded. Default
+	// DefaultRetryEvery.
+	RetryEvery time.Duration
+	// Prefix starts every key. Default DefaultPrefix.
+	Prefix string
+	// Logger gets RATE_LIMIT_DEGRADED and RATE_LIMIT_RECOVERED. Default:
+	// discard.
+	Logger *slog.Logger
+}
+
+// Redis is a Limiter whose buckets live in Redis, shared by every server
+// that uses the same Redis and prefix. It is a prometheus.Collector.
+type Redis struct {
+	cfg      Config
+	redacted string
+	client   *redis.Client
+	gcra     *redis_rate.Limiter
+
+	degraded atomic.Bool
+	// retryAt is when (UnixNano, in the callers' clock) a request may
+	// next try Redis while degraded; a CAS elects the one that does.
+	retryAt atomic.Int64
+
+	degradedGauge prometheus.Gauge
+	decisions     *prometheus.CounterVec
+	byRedis       prometheus.Counter
+	byLocal       prometheus.Counter
+	errs          prometheus.Counter
+}
+
+var (
+	_ Limiter              = (*Redis)(nil)
+	_ prometheus.Collector = (*Redis)(nil)
+)
+
+// New checks cfg and builds the limiter. It does not connect: the first
+// decision does, and until Redis answers the local limiter decides.
+func New(cfg Config) (*Redis, error) {
+	var errs []error
+	if cfg.Local == nil {
+		errs = append(errs, fmt.Errorf("%w: no local limiter to fall back on", ErrConfig))
+	}
+	if cfg.Timeout < 0 || cfg.RetryEvery < 0 {
+		errs = append(errs, fmt.Errorf("%w: timeouts must not be negative", ErrConfig))
+	}
+	opts, err := parseURL(cfg.URL)
+	if err != nil {
+		errs = append(errs, err)
+	}
+	if err := errors.Join(errs...); err != nil {
+		return nil, err
+	}
+	if cfg.Timeout == 0 {
+		cfg.Timeout = DefaultTimeout
+	}
+	if cfg.RetryEvery == 0 {
+		cfg.RetryEvery = DefaultRetryEvery
+	}
+	if cfg.Prefix == "" {
+		cfg.Prefix = DefaultPrefix
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	// One round trip per decision: no retries (the local limiter is the
+	// retry), and the context's deadline bounds dial, pool wait, write
+	// and read alike.
+	opts.MaxRetries = -1
+	opts.DialerRetries = 1
+	opts.ContextTimeoutEnabled = true
+	client := redis.NewClient(opts)
+	r := &Redis{
+		cfg:      cfg,
+		redacted: Redact(cfg.URL),
+		client:   client,
+		gcra:     redis_rate.NewLimiter(client),
+		degradedGauge: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "voicetoken_ratelimit_degraded",
+			Help: "1 while Redis is down or slow and each replica's own rate limiter decides; 0 while the limits are shared.",
+		}),
+		decisions: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "voicetoken_ratelimit_decisions_total",
+			Help: "Rate limit decisions by store: redis (shared by the replicas) or local (Redis down or slow).",
+		}, []string{"store"}),
+		errs: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "voicetoken_ratelimit_redis_errors_total",
+			Help: "Redis rate limit round trips that failed or exceeded the timeout.",
+		}),
+	}
+	r.byRedis = r.decisions.WithLabelValues("redis")
+	r.byLocal = r.decisions.WithLabelValues("local")
+	return r, nil
+}
+
+// parseURL is redis.ParseURL with errors that never echo the URL (it
+// may hold a password).
+func parseURL(raw string) (*redis.Options, error) {
+	if raw == "" {
+		return nil, fmt.Errorf("%w: no Redis URL: want redis://[user:password@]host:port[/db] or rediss:// for TLS", ErrConfig)
+	}
+	if _, err := url.Parse(raw); err != nil {
+		return nil, fmt.Errorf("%w: the Redis URL is not a URL: want redis://[user:password@]host:port[/db]", ErrConfig)
+	}
+	opts, err := redis.ParseURL(raw)
+	if err != nil {
+		return nil, fmt.Errorf("%w: Redis URL %s: %w", ErrConfig, Redact(raw), err)
+	}
+	return opts, nil
+}
+
+// Redact is u with its password replaced by "xxxxx", for logs; a string
+// that is not a URL gives "(invalid URL)".
+func Redact(u string) string {
+	p, err := url.Parse(u)
+	if err != nil {
+		return "(invalid URL)"
+	}
+	return p.Redacted()
+}
+
+// Allow implements Limiter. A rate of 0 is no limit, as in the local one.
+func (r *Redis) Allow(key string, rate policy.Rate, now time.Time) (bool, time.Duration) {
+	if rate.Rate <= 0 {
+		return true, 0
+	}
+	if r.degraded.Load() && !r.retryDue(now) {
+		r.byLocal.Inc()
+		return r.cfg.Local.Allow(key, rate, now)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), r.cfg.Timeout)
+	res, err := r.gcra.Allow(ctx, r.cfg.Prefix+key, gcraLimit(rate))
+	cancel()
+	if err != nil {
+		r.errs.Inc()
+		r.degrade(now, err)
+		r.byLocal.Inc()
+		return r.cfg.Local.Allow(key, rate, now)
+	}
+	r.recover()
+	r.byRedis.Inc()
+	if res.Allowed > 0 {
+		return true, 0
+	}
+	return false, max(res.RetryAfter, 0)
+}
+
+// gcraLimit is rate as redis_rate's integer Limit: one token per
+// 1/rate seconds, saturating for rates so small the period overflows.
+func gcraLimit(r policy.Rate) redis_rate.Limit {
+	period := time.Duration(math.MaxInt64)
+	if s := 1 / r.Rate; s < float64(math.MaxInt64)/float64(time.Second) {
+		period = time.Duration(s * float64(time.Second))
+	}
+	return redis_rate.Limit{Rate: 1, Burst: r.Burst, Period: max(period, 1)}
+}
+
+// retryDue elects at most one caller per RetryEvery to try Redis.
+func (r *Redis) retryDue(now time.Time) bool {
+	at := r.retryAt.Load()
+	return now.UnixNano() >= at && r.retryAt.CompareAndSwap(at, now.Add(r.cfg.RetryEvery).UnixNano())
+}
+
+func (r *Redis) degrade(now time.Time, err error) {
+	r.retryAt.Store(now.Add(r.cfg.RetryEvery).UnixNano())
+	if r.degraded.Swap(true) {
+		return
+	}
+	r.degradedGauge.Set(1)
+	r.cfg.Logger.LogAttrs(context.Background(), slog.LevelWarn, "Redis is down or slow: each replica limits on its own until it answers",
+		slog.String("event", "RATE_LIMIT_DEGRADED"), slog.String("redis", r.redacted),
+		slog.Duration("timeout", r.cfg.Timeout), slog.String("error", err.Error()))
+}
+
+func (r *Redis) recover() {
+	if !r.degraded.Load() || !r.degraded.Swap(false) {
+		return
+	}
+	r.degradedGauge.Set(0)
+	r.cfg.Logger.LogAttrs(context.Background(), slog.LevelInfo, "Redis answers again: rate limits are shared",
+		slog.String("event", "RATE_LIMIT_RECOVERED"), slog.String("redis", r.redacted))
+}
+
+// Degraded reports whether the local limiter is deciding.
+func (r *Redis) Degraded() bool { return r.degraded.Load() }
+
+// Ping checks that Redis answers within the timeout (start-up logs).
+func (r *Redis) Ping(ctx context.Context) error {
+	ctx, cancel := context.WithTimeout(ctx, max(r.cfg.Timeout, time.Second))
+	defer cancel()
+	if err := r.client.Ping(ctx).Err(); err != nil {
+		return fmt.Errorf("redis %s: %w", r.redacted, err)
+	}
+	return nil
+}
+
+// Close closes the connections to Redis.
+func (r *Redis) Close() error { return r.client.Close() }
+
+// Describe implements prometheus.Collector.
+func (r *Redis) Describe(ch chan<- *prometheus.Desc) {
+	r.degradedGauge.Describe(ch)
+	r.decisions.Describe(ch)
+	r.errs.Describe(ch)
+}
+
+// Collect implements prometheus.Collector.
+func (r *Redis) Collect(ch chan<- prometheus.Metric) {
+	r.degradedGauge.Collect(ch)
+	r.decisions.Collect(ch)
+	r.errs.Collect(ch)
+}
