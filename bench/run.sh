@@ -24,7 +24,8 @@ DRIVERS=${DRIVERS:-go wrk}
 PEER_SRC=${PEER_SRC:-$root/bench/peers/node-express}
 peer=$root/bench/.peer
 work=$(mktemp -d "${TMPDIR:-/tmp}/voicetoken-bench.XXXXXX")
-trap 'rm -rf "$work"' EXIT
+redis_pid=
+trap '[ -n "$redis_pid" ] && kill "$redis_pid" 2>/dev/null; rm -rf "$work"' EXIT
 
 echo "building into $work" >&2
 go build -o "$work/voicetoken" ./cmd/voicetoken
@@ -50,6 +51,13 @@ case " $DRIVERS " in *" wrk "*)
 	fi
 esac
 
+# vt+redis is voicetoken with its rate limits in a local Redis (serve
+# --redis, one round trip per token request, the default 5ms timeout).
+command -v redis-server >/dev/null || bash scripts/apt-install.sh redis-server
+REDIS_PORT=${REDIS_PORT:-9379}
+redis-server --port "$REDIS_PORT" --bind 127.0.0.1 --dir "$work" --save '' --appendonly no >"$work/redis.log" 2>&1 &
+redis_pid=$!
+
 # voicetoken runs with its example policy (rooms, identity regexp, ttl
 # caps), metrics and the JSON access log on (to voicetoken.log); the
 # per-address limit is raised so the driver's 32 connections from one
@@ -62,7 +70,10 @@ for driver in $DRIVERS; do
 		-baseline ceiling -peer node \
 		-target "ceiling,http://127.0.0.1:9200,$work/ceiling -addr 127.0.0.1:9200" \
 		-target "voicetoken,http://127.0.0.1:9000,$work/voicetoken serve --addr 127.0.0.1:9000 --policy $root/examples/policy.yaml --rate 1000000 --burst 1000000" \
+		-target "vt+redis,http://127.0.0.1:9001,$work/voicetoken serve --addr 127.0.0.1:9001 --policy $root/examples/policy.yaml --rate 1000000 --burst 1000000 --redis redis://127.0.0.1:$REDIS_PORT/0" \
 		-target "node,http://127.0.0.1:9100,PORT=9100 node $peer/server.mjs"
+	degraded=$(grep -c '"event":"RATE_LIMIT_DEGRADED"' "$work/$driver/vt+redis.log" || true)
+	echo "driver $driver: vt+redis fell back to local limits $degraded time(s) (RATE_LIMIT_DEGRADED)"
 	issued=$(grep -c '"event":"TOKEN_ISSUED"' "$work/$driver/voicetoken.log" || true)
 	echo "driver $driver: voicetoken access log has $issued TOKEN_ISSUED lines"
 	cp "$work/$driver/results.json" "$root/bench/.results-$driver.json"

@@ -72,6 +72,7 @@ type config struct {
 	warmup    time.Duration
 	conns     int
 	kills     int
+	redis     string // serve --redis for the load scenario
 	scenarios []string
 }
 
@@ -95,6 +96,7 @@ func parseConfig(args []string, stderr io.Writer) (config, error) {
 	fs.DurationVar(&c.fuzzTime, "fuzztime", 0, "fuzz each target this long (default 1m, 3s with -short)")
 	fs.DurationVar(&c.load, "load", 0, "load + reload duration (default 60s, 20s with -short)")
 	fs.DurationVar(&c.warmup, "warmup", 5*time.Second, "RSS samples in the first part of the load are warm-up, not judged")
+	fs.StringVar(&c.redis, "redis", "", "the load scenario's serve shares its rate limits through this Redis (serve --redis URL)")
 	fs.IntVar(&c.conns, "c", 32, "load connections (one request in flight each, like bench/run.sh)")
 	fs.IntVar(&c.kills, "kills", 0, "rotate SIGKILLs (default 200, 50 with -short)")
 	fs.StringVar(&scen, "scenarios", strings.Join(allScenarios, ","), "comma-separated scenarios to run: "+strings.Join(allScenarios, ", "))
