@@ -205,6 +205,7 @@ func runServe(ctx context.Context, e *env, args []string) error {
 		defer rl.Close()
 		log.LogAttrs(ctx, slog.LevelInfo, "rate limits shared through Redis", slog.String("event", "RATE_LIMIT_REDIS"),
 			slog.String("redis", ratelimit.Redact(*redisURL)), slog.Duration("timeout", *redisWait))
+		_ = rl.Warm(ctx) // a failure is logged (RATE_LIMIT_DEGRADED); local limits decide meanwhile
 		opts = append(opts, server.WithLimiter(rl))
 	}
 	srv, err := server.New(server.Config{

@@ -18,7 +18,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"voicetoken/internal/logscan"
-	"voicetoken/internal/redistest"
+	"voicetoken/internal/ratelimit/redistest"
 )
 
 // startServe runs `voicetoken serve args...` in-process on 127.0.0.1:0 and

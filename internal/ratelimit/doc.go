@@ -13,7 +13,10 @@
 // few milliseconds), the request is decided by the process's own
 // in-memory limiter (fail-open to local limits, never to no limit), the
 // voicetoken_ratelimit_degraded gauge says so and one RATE_LIMIT_DEGRADED
-// line is logged. While degraded, one request per Config.RetryEvery tries
-// Redis again; the first that succeeds switches back and logs
-// RATE_LIMIT_RECOVERED. No request waits on Redis longer than the timeout.
+// line is logged. While degraded, a request at most every
+// Config.RetryEvery starts a probe beside it (with a second to dial and
+// load the script, which a few milliseconds may not allow on a busy
+// machine); when the probe succeeds the limits are shared again and
+// RATE_LIMIT_RECOVERED is logged. No request waits on Redis longer than
+// the timeout.
 package ratelimit

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"math"
 	"net/url"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -35,6 +36,10 @@ const (
 	// DefaultRetryEvery is how often, while degraded, one request tries
 	// Redis again.
 	DefaultRetryEvery = time.Second
+	// probeTimeout bounds a probe of Redis while degraded. A probe runs
+	// beside the requests, never on one, so it may wait long enough to
+	// dial, authenticate and load the script on a busy machine.
+	probeTimeout = time.Second
 	// DefaultPrefix starts every key this package writes, so a Redis
 	// shared with LiveKit keeps our keys apart.
 	DefaultPrefix = "voicetoken:"
@@ -70,9 +75,11 @@ type Redis struct {
 	gcra     *redis_rate.Limiter
 
 	degraded atomic.Bool
-	// retryAt is when (UnixNano, in the callers' clock) a request may
-	// next try Redis while degraded; a CAS elects the one that does.
+	// retryAt is when (UnixNano, in the callers' clock) Redis may next be
+	// probed while degraded; a CAS elects the request that starts the
+	// probe.
 	retryAt atomic.Int64
+	probes  sync.WaitGroup
 
 	degradedGauge prometheus.Gauge
 	decisions     *prometheus.CounterVec
@@ -176,7 +183,10 @@ func (r *Redis) Allow(key string, rate policy.Rate, now time.Time) (bool, time.D
 	if rate.Rate <= 0 {
 		return true, 0
 	}
-	if r.degraded.Load() && !r.retryDue(now) {
+	if r.degraded.Load() {
+		if r.retryDue(now) {
+			r.probes.Go(func() { r.probe(now) })
+		}
 		r.byLocal.Inc()
 		return r.cfg.Local.Allow(key, rate, now)
 	}
@@ -205,6 +215,31 @@ func gcraLimit(r policy.Rate) redis_rate.Limit {
 		period = time.Duration(s * float64(time.Second))
 	}
 	return redis_rate.Limit{Rate: 1, Burst: r.Burst, Period: max(period, 1)}
+}
+
+// probe spends from a bucket of its own, which loads the script and
+// warms a connection; success switches back to Redis.
+func (r *Redis) probe(now time.Time) {
+	if err := r.Warm(context.Background()); err != nil {
+		r.errs.Inc()
+		r.degrade(now, err)
+		return
+	}
+	r.recover()
+}
+
+// Warm checks that Redis answers within a second, dialling a connection
+// and loading the script so that the first decisions need one round
+// trip. On failure the limiter starts degraded (and logs it).
+func (r *Redis) Warm(ctx context.Context) error {
+	ctx, cancel := context.WithTimeout(ctx, probeTimeout)
+	defer cancel()
+	_, err := r.gcra.Allow(ctx, r.cfg.Prefix+"probe", redis_rate.Limit{Rate: 1, Burst: 1, Period: time.Nanosecond})
+	if err != nil {
+		err = fmt.Errorf("redis %s: %w", r.redacted, err)
+		r.degrade(time.Now(), err)
+	}
+	return err
 }
 
 // retryDue elects at most one caller per RetryEvery to try Redis.
@@ -236,18 +271,11 @@ func (r *Redis) recover() {
 // Degraded reports whether the local limiter is deciding.
 func (r *Redis) Degraded() bool { return r.degraded.Load() }
 
-// Ping checks that Redis answers within the timeout (start-up logs).
-func (r *Redis) Ping(ctx context.Context) error {
-	ctx, cancel := context.WithTimeout(ctx, max(r.cfg.Timeout, time.Second))
-	defer cancel()
-	if err := r.client.Ping(ctx).Err(); err != nil {
-		return fmt.Errorf("redis %s: %w", r.redacted, err)
-	}
-	return nil
-}
-
 // Close closes the connections to Redis.
-func (r *Redis) Close() error { return r.client.Close() }
+func (r *Redis) Close() error {
+	r.probes.Wait()
+	return r.client.Close()
+}
 
 // Describe implements prometheus.Collector.
 func (r *Redis) Describe(ch chan<- *prometheus.Desc) {

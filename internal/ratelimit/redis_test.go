@@ -14,7 +14,7 @@ import (
 	"voicetoken/internal/logscan"
 	"voicetoken/internal/policy"
 	"voicetoken/internal/ratelimit"
-	"voicetoken/internal/redistest"
+	"voicetoken/internal/ratelimit/redistest"
 	"voicetoken/internal/server"
 )
 
