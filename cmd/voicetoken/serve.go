@@ -61,7 +61,9 @@ never names it. The page reads the ID token from --page-id-token
 <meta name="voicetoken-id-token">.
 
 Signals: SIGTERM/SIGINT shut down gracefully; SIGHUP reloads the key file and
-the policy (a bad new file is refused and the running one stays).
+the policy (a bad new file is refused and the running one stays). They are
+also reloaded when they change on disk (a rename over them, or Kubernetes'
+ConfigMap/Secret ..data swap).
 
 Examples:
   voicetoken serve
@@ -242,6 +244,11 @@ func runServe(ctx context.Context, e *env, args []string) error {
 	}
 	// A reload is logged by the server; the old config stays on error.
 	defer onSIGHUP(ctx, func() { _ = srv.Reload() })()
+	// The files are reloaded on change too (Kubernetes' ConfigMap and
+	// Secret updates), without a signal.
+	if err := srv.WatchFiles(ctx, *policyFile, kf.keyFile, kf.envFile, e.getenv("VOICETOKEN_KEY_FILE")); err != nil {
+		return err
+	}
 	return srv.Serve(ctx, ln)
 }
 

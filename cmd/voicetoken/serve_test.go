@@ -201,6 +201,48 @@ func TestServeConfigErrors(t *testing.T) {
 	}
 }
 
+// TestServeReloadOnFileChange: a policy mounted from a Kubernetes
+// ConfigMap (policy.yaml -> ..data/policy.yaml, ..data -> a timestamped
+// directory) is applied when the kubelet swaps ..data, with no SIGHUP.
+func TestServeReloadOnFileChange(t *testing.T) {
+	dir := t.TempDir()
+	gen := func(name, policy string) {
+		if err := os.Mkdir(filepath.Join(dir, name), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(dir, name, "policy.yaml"), []byte(policy), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		// The kubelet's swap: a new link renamed over ..data.
+		if err := os.Symlink(name, filepath.Join(dir, "..data_tmp")); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Rename(filepath.Join(dir, "..data_tmp"), filepath.Join(dir, "..data")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	gen("..2026_12_04_a", "rooms: [{name: first}]\n")
+	pol := filepath.Join(dir, "policy.yaml")
+	if err := os.Symlink("..data/policy.yaml", pol); err != nil {
+		t.Fatal(err)
+	}
+	base, stderr, stop := startServe(t, nil, "--policy", pol)
+	defer stop()
+	status := func(room string) int {
+		var v any
+		return getJSON(t, base+"/api/token?identity=u&room="+room, &v)
+	}
+	if status("first") != 200 || status("second") != 403 {
+		t.Fatal("initial policy not applied")
+	}
+	gen("..2026_12_04_b", "rooms: [{name: second}]\n")
+	pollUntil(t, "the new policy without SIGHUP", func() bool { return status("second") == 200 })
+	if status("first") != 403 {
+		t.Error("old room still allowed after the swap")
+	}
+	pollUntil(t, "RELOADED", func() bool { return strings.Contains(stderr.String(), `"event":"RELOADED"`) })
+}
+
 // TestServeRedis: serve --redis with a password-protected Redis (from
 // VOICETOKEN_REDIS_URL) spends from Redis's buckets, logs the URL without
 // its password, and answers from the local limits with Redis gone.
