@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"log/slog"
@@ -80,270 +81,164 @@ type repeated []string
 func (r *repeated) String() string     { return strings.Join(*r, ",") }
 func (r *repeated) Set(v string) error { *r = append(*r, v); return nil }
 
-// checkOpts are the parsed flags of `check`.
-type checkOpts struct {
+// checkFlags are the parsed flags of `check`.
+type checkFlags struct {
 	kf          keyFlags
 	tokens      repeated
 	files       repeated
 	pages       repeated
-	credentials []credential.Spec
-	livekitURL  string // http(s) form
+	creds       repeated
+	livekitURL  string
 	serveURL    string
 	room        string
 	identity    string
 	warn        time.Duration
 	ttl         time.Duration
 	timeout     time.Duration
+	watch       time.Duration
+	metricsAddr string
 	fix         bool
 	force       bool
+	strict      bool
+	asJSON      bool
+}
+
+func (f *checkFlags) register(fs *flag.FlagSet) {
+	f.kf.register(fs)
+	fs.StringVar(&f.livekitURL, "livekit-url", "", "LiveKit server URL, ws(s):// or http(s):// (env LIVEKIT_URL)")
+	fs.StringVar(&f.serveURL, "serve-url", "", "base URL of a 'voicetoken serve' to check, e.g. http://127.0.0.1:9000")
+	fs.BoolVar(&f.strict, "strict", false, "exit 1 on a warning too")
+	fs.BoolVar(&f.asJSON, "json", false, "print the results as JSON")
+	fs.DurationVar(&f.watch, "watch", 0, "re-run every interval (e.g. 5m) and serve Prometheus metrics until interrupted")
+	fs.StringVar(&f.metricsAddr, "metrics-addr", "127.0.0.1:9101", "with --watch: where to serve /metrics")
+	fs.Var(&f.tokens, "token", "a LiveKit token to check; '-' reads stdin (repeatable)")
+	fs.Var(&f.files, "file", "a file holding a LiveKit token (repeatable)")
+	fs.Var(&f.pages, "html", "an HTML page holding const TOKEN = '...' (repeatable)")
+	fs.Var(&f.creds, "credential", "an agent's upstream token: "+credential.Syntax()+", as proxy reads it (repeatable; default file:$PODIUM_TOKEN_FILE)")
+	fs.StringVar(&f.room, "room", "test-room", "room to ask --serve-url's /api/token for")
+	fs.StringVar(&f.identity, "identity", "voicetoken-check", "identity to ask --serve-url's /api/token for")
+	fs.DurationVar(&f.warn, "warn", 2*time.Hour, "warn when a token expires within this")
+	fs.DurationVar(&f.timeout, "timeout", 10*time.Second, "timeout of each check")
+	fs.BoolVar(&f.fix, "fix", false, "re-mint an expired or expiring token in each --html page, in place, with a backup")
+	fs.DurationVar(&f.ttl, "ttl", 0, "with --fix: lifetime of the new token (default: the old token's, plus --warn when within it, at most 7d)")
+	fs.BoolVar(&f.force, "force", false, "with --fix: write a symlinked page even in a directory others can write")
+}
+
+// validate checks the flags against each other, without I/O.
+func (f *checkFlags) validate() error {
+	switch {
+	case f.warn < 0:
+		return usageErr("--warn must not be negative")
+	case f.timeout <= 0:
+		return usageErr("--timeout must be positive")
+	case f.ttl < 0:
+		return usageErr("--ttl must not be negative")
+	case f.watch < 0:
+		return usageErr("--watch must be positive")
+	case f.fix && len(f.pages) == 0:
+		return usageErr("--fix needs --html PAGE: it rewrites the token hardcoded in a page")
+	case f.ttl > 0 && !f.fix:
+		return usageErr("--ttl is for --fix")
+	case f.force && !f.fix:
+		return usageErr("--force is for --fix")
+	}
+	return nil
+}
+
+// plan resolves the flags and the environment into the check plan.
+func (f *checkFlags) plan(e *env, client *http.Client) (*check.Plan, error) {
+	o := check.PlanOptions{
+		KeysConfigured: f.kf.configured(e),
+		KeyFile:        f.kf.keyFile,
+		EnvFile:        f.kf.envFile,
+		Tokens:         f.tokens, Files: f.files, Pages: f.pages,
+		Room: f.room, Identity: f.identity,
+		Warn: f.warn, Fix: f.fix, TTL: f.ttl, Force: f.force,
+		Client: client, Getenv: e.getenv, Now: e.now,
+		LoadKeys: func() (*keys.Set, error) {
+			return keys.Load(keys.Config{
+				APIKey: f.kf.apiKey, APISecret: f.kf.apiSecret, EnvFile: f.kf.envFile, KeyFile: f.kf.keyFile,
+				Primary: f.kf.primary, Getenv: e.getenv, AllowDev: true,
+			})
+		},
+	}
+	if o.KeyFile == "" {
+		o.KeyFile = e.getenv(keys.EnvKeyFile)
+	}
+	creds := f.creds
+	if len(creds) == 0 && e.getenv("PODIUM_TOKEN_FILE") != "" {
+		creds = repeated{"file:" + e.getenv("PODIUM_TOKEN_FILE")} // as proxy, run and rotate default
+	}
+	for _, c := range creds {
+		spec, err := credential.ParseSpec(c)
+		if err != nil {
+			return nil, usageErr("--credential: %v", err)
+		}
+		o.Credentials = append(o.Credentials, spec)
+	}
+	lk, err := f.kf.livekitURL(e, f.livekitURL, "")
+	if err != nil {
+		return nil, usageErr("%v", err)
+	}
+	if lk != "" {
+		if o.LiveKitURL, err = check.HTTPURL(lk); err != nil {
+			return nil, usageErr("LiveKit URL: %v", err)
+		}
+	}
+	if f.serveURL != "" {
+		if o.ServeURL, err = check.HTTPURL(f.serveURL); err != nil {
+			return nil, usageErr("--serve-url: %v", err)
+		}
+	}
+	for i, t := range o.Tokens {
+		if t != "-" {
+			continue
+		}
+		data, err := readSource(e, "-")
+		if err != nil {
+			return nil, err
+		}
+		o.Tokens[i] = token.Clean(string(data))
+	}
+	return check.NewPlan(o), nil
 }
 
 func runCheck(ctx context.Context, e *env, args []string) error {
 	fs := newFlagSet(e, "check", checkUsage)
-	var (
-		o           checkOpts
-		creds       repeated
-		livekitURL  = fs.String("livekit-url", "", "LiveKit server URL, ws(s):// or http(s):// (env LIVEKIT_URL)")
-		serveURL    = fs.String("serve-url", "", "base URL of a 'voicetoken serve' to check, e.g. http://127.0.0.1:9000")
-		strict      = fs.Bool("strict", false, "exit 1 on a warning too")
-		asJSON      = fs.Bool("json", false, "print the results as JSON")
-		watch       = fs.Duration("watch", 0, "re-run every interval (e.g. 5m) and serve Prometheus metrics until interrupted")
-		metricsAddr = fs.String("metrics-addr", "127.0.0.1:9101", "with --watch: where to serve /metrics")
-	)
-	o.kf.register(fs)
-	fs.Var(&o.tokens, "token", "a LiveKit token to check; '-' reads stdin (repeatable)")
-	fs.Var(&o.files, "file", "a file holding a LiveKit token (repeatable)")
-	fs.Var(&o.pages, "html", "an HTML page holding const TOKEN = '...' (repeatable)")
-	fs.Var(&creds, "credential", "an agent's upstream token: "+credential.Syntax()+", as proxy reads it (repeatable; default file:$PODIUM_TOKEN_FILE)")
-	fs.StringVar(&o.room, "room", "test-room", "room to ask --serve-url's /api/token for")
-	fs.StringVar(&o.identity, "identity", "voicetoken-check", "identity to ask --serve-url's /api/token for")
-	fs.DurationVar(&o.warn, "warn", 2*time.Hour, "warn when a token expires within this")
-	fs.DurationVar(&o.timeout, "timeout", 10*time.Second, "timeout of each check")
-	fs.BoolVar(&o.fix, "fix", false, "re-mint an expired or expiring token in each --html page, in place, with a backup")
-	fs.DurationVar(&o.ttl, "ttl", 0, "with --fix: lifetime of the new token (default: the old token's, plus --warn when within it, at most 7d)")
-	fs.BoolVar(&o.force, "force", false, "with --fix: write a symlinked page even in a directory others can write")
+	var f checkFlags
+	f.register(fs)
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
 	if fs.NArg() > 0 {
 		return usageErr("unexpected argument %q; give tokens with --token, --file or --html", fs.Arg(0))
 	}
-	switch {
-	case o.warn < 0:
-		return usageErr("--warn must not be negative")
-	case o.timeout <= 0:
-		return usageErr("--timeout must be positive")
-	case o.ttl < 0:
-		return usageErr("--ttl must not be negative")
-	case *watch < 0:
-		return usageErr("--watch must be positive")
-	case o.fix && len(o.pages) == 0:
-		return usageErr("--fix needs --html PAGE: it rewrites the token hardcoded in a page")
-	case o.ttl > 0 && !o.fix:
-		return usageErr("--ttl is for --fix")
-	case o.force && !o.fix:
-		return usageErr("--force is for --fix")
-	}
-	if len(creds) == 0 && e.getenv("PODIUM_TOKEN_FILE") != "" {
-		creds = append(creds, "file:"+e.getenv("PODIUM_TOKEN_FILE")) // as proxy, run and rotate default
-	}
-	for _, c := range creds {
-		spec, err := credential.ParseSpec(c)
-		if err != nil {
-			return usageErr("--credential: %v", err)
-		}
-		o.credentials = append(o.credentials, spec)
-	}
-	lk, err := o.kf.livekitURL(e, *livekitURL, "")
-	if err != nil {
-		return usageErr("%v", err)
-	}
-	*livekitURL = lk
-	if *livekitURL != "" {
-		u, err := check.HTTPURL(*livekitURL)
-		if err != nil {
-			return usageErr("LiveKit URL: %v", err)
-		}
-		o.livekitURL = u
-	}
-	if *serveURL != "" {
-		u, err := check.HTTPURL(*serveURL)
-		if err != nil {
-			return usageErr("--serve-url: %v", err)
-		}
-		o.serveURL = u
-	}
-	for i, t := range o.tokens {
-		if t != "-" {
-			continue
-		}
-		data, err := readSource(e, "-")
-		if err != nil {
-			return err
-		}
-		o.tokens[i] = token.Clean(string(data))
-	}
-	client := check.NewHTTPClient()
-	if len(o.build(e, client)) == 0 {
-		return usageErr("nothing to check: give --token, --file, --html, --credential, --livekit-url (or LIVEKIT_URL), --serve-url or --key-file")
-	}
-	runner := &check.Runner{Timeout: o.timeout, Now: e.now}
-	round := func(ctx context.Context) []check.Result {
-		// Checks are rebuilt each round so that --watch sees rotated keys.
-		return runner.Run(ctx, o.build(e, client))
-	}
-	if *watch > 0 {
-		return watchChecks(ctx, e, round, watchOpts{every: *watch, addr: *metricsAddr, warn: o.warn, asJSON: *asJSON})
-	}
-	results := round(ctx)
-	if err := writeResults(e, "CHECK", results, *asJSON, *strict, false); err != nil {
+	if err := f.validate(); err != nil {
 		return err
 	}
-	if code := check.ExitCode(results, *strict); code != 0 {
+	plan, err := f.plan(e, check.NewHTTPClient())
+	if err != nil {
+		return err
+	}
+	if len(plan.Checks()) == 0 {
+		return usageErr("nothing to check: give --token, --file, --html, --credential, --livekit-url (or LIVEKIT_URL), --serve-url or --key-file")
+	}
+	runner := &check.Runner{Timeout: f.timeout, Now: e.now}
+	round := func(ctx context.Context) []check.Result {
+		// Checks are rebuilt each round so that --watch sees rotated keys.
+		return runner.Run(ctx, plan.Checks())
+	}
+	if f.watch > 0 {
+		return watchChecks(ctx, e, round, watchOpts{every: f.watch, addr: f.metricsAddr, warn: f.warn, asJSON: f.asJSON})
+	}
+	results := round(ctx)
+	if err := writeResults(e, "CHECK", results, f.asJSON, f.strict, false); err != nil {
+		return err
+	}
+	if code := check.ExitCode(results, f.strict); code != 0 {
 		return &exitError{code: code}
 	}
 	return nil
-}
-
-// build lists the checks the options ask for, in table order. Checks that
-// need keys name the "keys" check, so a key problem shows once.
-func (o *checkOpts) build(e *env, client *http.Client) []check.Check {
-	var out []check.Check
-	names := map[string]int{}
-	add := func(c check.Check) {
-		if n := names[c.Name]; n > 0 {
-			c.Name = fmt.Sprintf("%s #%d", c.Name, n+1)
-		}
-		names[c.Name]++
-		out = append(out, c)
-	}
-	configured := o.kf.configured(e)
-	needKeys := configured || o.livekitURL != "" || o.serveURL != "" || o.fix
-	var set *keys.Set
-	var keyErr error
-	var needs []string
-	if needKeys {
-		set, keyErr = keys.Load(keys.Config{
-			APIKey: o.kf.apiKey, APISecret: o.kf.apiSecret, EnvFile: o.kf.envFile, KeyFile: o.kf.keyFile,
-			Primary: o.kf.primary, Getenv: e.getenv, AllowDev: true,
-		})
-		add(keysCheck(set, keyErr))
-		needs = []string{"keys"}
-	}
-	// Without configured keys, tokens issued by LiveKit's dev key are
-	// checked with the dev secret (as `verify` does); others unsigned.
-	var tokenKeys token.Keyring
-	if set != nil {
-		tokenKeys = set
-	} else if keyErr == nil {
-		tokenKeys, _ = keys.NewSet(keys.Pair{Key: keys.DevKey, Secret: keys.DevSecret})
-	}
-	if kf := firstNonEmpty(o.kf.keyFile, e.getenv(keys.EnvKeyFile)); kf != "" {
-		add(check.FileMode("key file", kf, check.Fail))
-	}
-	if o.kf.envFile != "" {
-		add(check.FileMode("env file", o.kf.envFile, check.Warn))
-	}
-	topts := check.TokenOptions{Keys: tokenKeys, OnlyKnownKeys: !configured, Warn: o.warn, Now: e.now}
-	for _, t := range o.tokens {
-		c := check.LiveKitToken("token", check.Literal(t), topts)
-		c.Needs = needs
-		add(c)
-	}
-	for _, f := range o.files {
-		c := check.LiveKitToken("token file:"+f, check.TokenFile(f), topts)
-		c.Needs = needs
-		add(c)
-	}
-	for _, p := range o.pages {
-		var after []string
-		if o.fix {
-			fc := check.Fix("fix html:"+p, p, check.FixOptions{Keys: tokenKeys, Warn: o.warn, TTL: o.ttl, Now: e.now, Force: o.force})
-			fc.Needs = needs
-			add(fc)
-			after = []string{out[len(out)-1].Name}
-		}
-		c := check.LiveKitToken("token html:"+p, check.PageTokens(p), topts)
-		c.Needs, c.After = needs, after
-		add(c)
-	}
-	vaultRow := false
-	for _, spec := range o.credentials {
-		add(check.Credential("credential "+spec.String(), spec, e.getenv, o.warn, e.now))
-		if spec.Kind == credential.KindVault && !vaultRow { // one token reads them all
-			vaultRow = true
-			add(check.VaultToken("vault token", e.getenv, o.warn))
-		}
-	}
-	var primary *token.Key
-	if set != nil {
-		primary = set.Primary()
-	}
-	if o.livekitURL != "" {
-		add(check.LiveKitReachable("livekit", o.livekitURL, client))
-		api := check.LiveKitAPI("livekit api", o.livekitURL, client, primary, e.now)
-		api.Needs = append([]string{"livekit"}, needs...)
-		add(api)
-	}
-	if o.serveURL != "" {
-		add(check.ServeEndpoint("serve health", o.serveURL, "/healthz", client))
-		for _, c := range []check.Check{
-			check.ServeEndpoint("serve ready", o.serveURL, "/readyz", client),
-			check.ServeToken("serve token", o.serveURL, o.room, o.identity, client, setOrNil(set), e.now),
-			check.ServePage("serve page", o.serveURL, client),
-		} {
-			c.Needs = append([]string{"serve health"}, needs...)
-			if c.Name == "serve page" {
-				c.Needs = []string{"serve health"}
-			}
-			add(c)
-		}
-		// The LiveKit serve hands browsers must answer, and be the one
-		// checked above: a healthy token API with a dead server_url
-		// breaks every join.
-		lk := check.ServeLiveKitURL("serve livekit url", o.serveURL, o.livekitURL, client)
-		lk.Needs = []string{"serve health"}
-		add(lk)
-	}
-	return out
-}
-
-// setOrNil avoids a typed nil in an interface.
-func setOrNil(s *keys.Set) token.Keyring {
-	if s == nil {
-		return nil
-	}
-	return s
-}
-
-func firstNonEmpty(vals ...string) string {
-	for _, v := range vals {
-		if v != "" {
-			return v
-		}
-	}
-	return ""
-}
-
-// keysCheck reports how the API keys loaded: the dev pair is a warning.
-func keysCheck(set *keys.Set, err error) check.Check {
-	return check.Check{Name: "keys", Run: func(context.Context) check.Result {
-		if err != nil {
-			return check.Failf("%v", err)
-		}
-		if set.Dev {
-			return check.Warnf("no API key configured: using LiveKit's dev pair %s, NOT SAFE FOR PRODUCTION", set.Primary())
-		}
-		names := make([]string, 0, len(set.Keys()))
-		for _, k := range set.Keys() {
-			names = append(names, k.String())
-		}
-		if len(set.ShortSecrets) > 0 {
-			return check.Warnf("%d key(s), primary %s: %s; secret under %d characters for %s (LiveKit's server logs an error for it)",
-				len(names), set.Primary().ID, strings.Join(names, ", "), keys.MinSecretLen, strings.Join(set.ShortSecrets, ", "))
-		}
-		return check.Okf("%d key(s), primary %s: %s", len(names), set.Primary().ID, strings.Join(names, ", "))
-	}}
 }
 
 // writeResults prints one round: a table (coloured on a terminal) or JSON.
