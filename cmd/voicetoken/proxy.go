@@ -23,6 +23,7 @@ import (
 	"voicetoken/internal/probe"
 	"voicetoken/internal/server"
 	"voicetoken/internal/supervise"
+	"voicetoken/internal/token"
 	"voicetoken/internal/upstream"
 )
 
@@ -93,93 +94,140 @@ Examples:
       --credential file:/run/secrets/podium_token \
       --listen unix:/run/voicetoken/proxy.sock --socket-group agent`
 
+// proxyFlags are the parsed flags of `proxy`.
+type proxyFlags struct {
+	upURL, credSpec, listen, header, scheme, query    string
+	iss, aud, closeCodes, metrics, onChange, probeURL string
+	poll, refresh, execTO, warn, upTimeout            time.Duration
+	force, requireTok                                 bool
+	guard                                             *proxyGuardFlags
+}
+
+func (f *proxyFlags) register(fs *flag.FlagSet) {
+	fs.StringVar(&f.upURL, "upstream", "", "upstream base URL: https://host[/prefix] (ws/wss accepted)")
+	fs.StringVar(&f.credSpec, "credential", "", "token source: file:PATH, vault:MOUNT/PATH#FIELD, exec:COMMAND or env:NAME (default file:$PODIUM_TOKEN_FILE)")
+	fs.StringVar(&f.listen, "listen", "127.0.0.1:8787", "loopback address to listen on, or unix:/run/voicetoken/proxy.sock (mode 0660; recommended to share with an agent container)")
+	fs.StringVar(&f.header, "header", "Authorization", "header that carries the token")
+	fs.StringVar(&f.scheme, "scheme", "Bearer", "prefix before the token in --header; '' for the bare token")
+	fs.StringVar(&f.query, "query", "", "send the token as this query parameter instead of a header")
+	fs.StringVar(&f.iss, "iss", "", "require this issuer (iss) of every new token")
+	fs.StringVar(&f.aud, "aud", "", "require this audience (aud) of every new token")
+	fs.DurationVar(&f.poll, "poll", credential.DefaultPollInterval, "file: safety-net poll interval (0 disables)")
+	fs.DurationVar(&f.refresh, "refresh", credential.DefaultRefresh, "exec: re-run and vault: re-read interval")
+	fs.DurationVar(&f.execTO, "exec-timeout", credential.DefaultExecTimeout, "exec: timeout of one run (and of one Vault request)")
+	fs.DurationVar(&f.warn, "warn", credential.DefaultExpiringWithin, "log CREDENTIAL_EXPIRING when the token expires within this")
+	fs.StringVar(&f.closeCodes, "auth-close-codes", "", "extra WebSocket close codes that mean auth failure, comma-separated")
+	fs.StringVar(&f.metrics, "metrics", "", "serve /metrics on this address, e.g. 127.0.0.1:9788 or :9788 for a pod's IP (it serves no token)")
+	fs.DurationVar(&f.upTimeout, "upstream-timeout", upstream.DefaultResponseHeaderTimeout, "how long to wait for the upstream's response headers (504 upstream_timeout after)")
+	fs.BoolVar(&f.force, "force", false, "allow a token file inside a git work tree or named like .env")
+	fs.BoolVar(&f.requireTok, "require-token", false, "exit 1 at start when there is no valid token, instead of waiting for one (answering 503)")
+	fs.StringVar(&f.onChange, "on-change", "", "command to run after each accepted new token, e.g. 'systemctl restart agent' (fingerprints in its environment, never the token)")
+	fs.StringVar(&f.probeURL, "probe", "", "GET this upstream URL (or a ws(s):// handshake) with each new token before using it: 2xx/101 accepts, 401/403 rejects")
+	f.guard = registerProxyGuardFlags(fs)
+}
+
+// proxyConfig is what the flags of `proxy` resolve to.
+type proxyConfig struct {
+	up        *url.URL
+	spec      credential.Spec
+	codes     []int
+	pollEvery time.Duration
+	ext       proxyExtras
+}
+
+// config resolves the flags (PODIUM_TOKEN_FILE defaults --credential) and
+// checks them without I/O, returning every problem at once as one usage
+// error.
+func (f *proxyFlags) config(e *env) (proxyConfig, error) {
+	var (
+		c        proxyConfig
+		problems []error
+		err      error
+	)
+	if f.credSpec == "" && e.getenv("PODIUM_TOKEN_FILE") != "" {
+		f.credSpec = "file:" + e.getenv("PODIUM_TOKEN_FILE")
+	}
+	switch {
+	case f.upURL == "":
+		problems = append(problems, errors.New("--upstream is required"))
+	default:
+		if c.up, err = upstream.ParseUpstream(f.upURL); err != nil {
+			problems = append(problems, fmt.Errorf("--upstream: %v", err))
+		}
+	}
+	switch {
+	case f.credSpec == "":
+		problems = append(problems, errors.New("--credential is required (or set PODIUM_TOKEN_FILE)"))
+	default:
+		if c.spec, err = credential.ParseSpec(f.credSpec); err != nil {
+			problems = append(problems, fmt.Errorf("--credential: %v", err))
+		}
+	}
+	if c.codes, err = parseCloseCodes(f.closeCodes); err != nil {
+		problems = append(problems, err)
+	}
+	if err := f.guard.validate(f.listen); err != nil {
+		problems = append(problems, err)
+	}
+	// The metrics listener may bind any address: it serves counts and
+	// expiry seconds, never the token, and Prometheus in Kubernetes
+	// scrapes the pod's IP, not its loopback.
+	if f.metrics != "" {
+		if _, _, err := net.SplitHostPort(f.metrics); err != nil {
+			problems = append(problems, fmt.Errorf("--metrics: %v", err))
+		}
+	}
+	c.pollEvery = f.poll
+	if c.pollEvery == 0 {
+		c.pollEvery = -1
+	}
+	if c.ext, err = parseProxyExtras(f.onChange, f.probeURL, f.header, f.scheme, f.query); err != nil {
+		problems = append(problems, err)
+	}
+	if len(problems) > 0 {
+		return c, &exitError{code: token.ExitUsage, err: errors.Join(problems...)}
+	}
+	return c, nil
+}
+
+// parseCloseCodes adds --auth-close-codes to upstream's defaults.
+func parseCloseCodes(list string) ([]int, error) {
+	codes := upstream.DefaultAuthCloseCodes()
+	for _, s := range strings.Split(list, ",") {
+		if s = strings.TrimSpace(s); s == "" {
+			continue
+		}
+		n, err := strconv.Atoi(s)
+		if err != nil || n < 1000 || n > 4999 {
+			return nil, usageErr("--auth-close-codes: %q is not a close code (1000-4999)", s)
+		}
+		codes = append(codes, n)
+	}
+	return codes, nil
+}
+
 func runProxy(ctx context.Context, e *env, args []string) error {
 	fs := newFlagSet(e, "proxy", proxyUsage)
-	var (
-		upURL      = fs.String("upstream", "", "upstream base URL: https://host[/prefix] (ws/wss accepted)")
-		credSpec   = fs.String("credential", "", "token source: file:PATH, vault:MOUNT/PATH#FIELD, exec:COMMAND or env:NAME (default file:$PODIUM_TOKEN_FILE)")
-		listen     = fs.String("listen", "127.0.0.1:8787", "loopback address to listen on, or unix:/run/voicetoken/proxy.sock (mode 0660; recommended to share with an agent container)")
-		header     = fs.String("header", "Authorization", "header that carries the token")
-		scheme     = fs.String("scheme", "Bearer", "prefix before the token in --header; '' for the bare token")
-		query      = fs.String("query", "", "send the token as this query parameter instead of a header")
-		iss        = fs.String("iss", "", "require this issuer (iss) of every new token")
-		aud        = fs.String("aud", "", "require this audience (aud) of every new token")
-		poll       = fs.Duration("poll", credential.DefaultPollInterval, "file: safety-net poll interval (0 disables)")
-		refresh    = fs.Duration("refresh", credential.DefaultRefresh, "exec: re-run and vault: re-read interval")
-		execTO     = fs.Duration("exec-timeout", credential.DefaultExecTimeout, "exec: timeout of one run (and of one Vault request)")
-		warn       = fs.Duration("warn", credential.DefaultExpiringWithin, "log CREDENTIAL_EXPIRING when the token expires within this")
-		closeCodes = fs.String("auth-close-codes", "", "extra WebSocket close codes that mean auth failure, comma-separated")
-		metrics    = fs.String("metrics", "", "serve /metrics on this address, e.g. 127.0.0.1:9788 or :9788 for a pod's IP (it serves no token)")
-		upTimeout  = fs.Duration("upstream-timeout", upstream.DefaultResponseHeaderTimeout, "how long to wait for the upstream's response headers (504 upstream_timeout after)")
-		force      = fs.Bool("force", false, "allow a token file inside a git work tree or named like .env")
-		requireTok = fs.Bool("require-token", false, "exit 1 at start when there is no valid token, instead of waiting for one (answering 503)")
-		onChange   = fs.String("on-change", "", "command to run after each accepted new token, e.g. 'systemctl restart agent' (fingerprints in its environment, never the token)")
-		probeURL   = fs.String("probe", "", "GET this upstream URL (or a ws(s):// handshake) with each new token before using it: 2xx/101 accepts, 401/403 rejects")
-	)
-	gf := registerProxyGuardFlags(fs)
+	var f proxyFlags
+	f.register(fs)
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
 	if fs.NArg() > 0 {
 		return usageErr("unexpected argument %q", fs.Arg(0))
 	}
-	if *upURL == "" {
-		return usageErr("--upstream is required")
-	}
-	up, err := upstream.ParseUpstream(*upURL)
-	if err != nil {
-		return usageErr("--upstream: %v", err)
-	}
-	if *credSpec == "" {
-		p := e.getenv("PODIUM_TOKEN_FILE")
-		if p == "" {
-			return usageErr("--credential is required (or set PODIUM_TOKEN_FILE)")
-		}
-		*credSpec = "file:" + p
-	}
-	spec, err := credential.ParseSpec(*credSpec)
-	if err != nil {
-		return usageErr("--credential: %v", err)
-	}
-	codes := upstream.DefaultAuthCloseCodes()
-	for _, s := range strings.Split(*closeCodes, ",") {
-		if s = strings.TrimSpace(s); s == "" {
-			continue
-		}
-		n, err := strconv.Atoi(s)
-		if err != nil || n < 1000 || n > 4999 {
-			return usageErr("--auth-close-codes: %q is not a close code (1000-4999)", s)
-		}
-		codes = append(codes, n)
-	}
-	if err := gf.validate(*listen); err != nil {
-		return err
-	}
-	// The metrics listener may bind any address: it serves counts and
-	// expiry seconds, never the token, and Prometheus in Kubernetes
-	// scrapes the pod's IP, not its loopback.
-	if *metrics != "" {
-		if _, _, err := net.SplitHostPort(*metrics); err != nil {
-			return usageErr("--metrics: %v", err)
-		}
-	}
-	pollEvery := *poll
-	if pollEvery == 0 {
-		pollEvery = -1
-	}
-	ext, err := parseProxyExtras(*onChange, *probeURL, *header, *scheme, *query)
+	c, err := f.config(e)
 	if err != nil {
 		return err
 	}
-
 	log := slog.New(slog.NewJSONHandler(e.stderr, nil))
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	src, err := credential.New(ctx, credential.Config{
-		Spec: spec, Policy: credential.Policy{Issuer: *iss, Audience: *aud}, Logger: log, Now: e.now,
-		Getenv: e.getenv, Force: *force, PollInterval: pollEvery, Refresh: *refresh, ExecTimeout: *execTO,
-		ExpiringWithin: *warn, StartEmpty: !*requireTok, Accept: acceptProbe(ext.prober),
-		OnChange: ext.onChange(ctx, e, log, spec),
+		Spec: c.spec, Policy: credential.Policy{Issuer: f.iss, Audience: f.aud}, Logger: log, Now: e.now,
+		Getenv: e.getenv, Force: f.force, PollInterval: c.pollEvery, Refresh: f.refresh, ExecTimeout: f.execTO,
+		ExpiringWithin: f.warn, StartEmpty: !f.requireTok, Accept: acceptProbe(c.ext.prober),
+		OnChange: c.ext.onChange(ctx, e, log, c.spec),
 	})
 	if err != nil {
 		return &exitError{code: 1, err: fmt.Errorf("load the credential: %w", err)}
@@ -190,7 +238,11 @@ func runProxy(ctx context.Context, e *env, args []string) error {
 
 	// SIGHUP re-reads the source, as operators expect of a daemon.
 	defer onSIGHUP(ctx, func() { src.Reload(ctx) })() // the outcome is logged
+	return serveProxy(ctx, &f, c, src, log, e)
+}
 
+// serveProxy serves the proxy (and --metrics) until ctx ends.
+func serveProxy(ctx context.Context, f *proxyFlags, c proxyConfig, src *credential.Source, log *slog.Logger, e *env) error {
 	reg := prometheus.NewRegistry()
 	m, err := upstream.NewMetrics(reg, src, e.now)
 	if err != nil {
@@ -204,9 +256,9 @@ func runProxy(ctx context.Context, e *env, args []string) error {
 	// file may have changed without an event reaching us.
 	var lastReload atomic.Int64
 	tr := &upstream.Transport{
-		Source: src, Header: *header, Scheme: *scheme, NoScheme: *scheme == "", Query: *query,
-		AuthCloseCodes: codes, AuthStatuses: gf.statuses, Logger: log, Metrics: m, Now: e.now,
-		ResponseHeaderTimeout: *upTimeout,
+		Source: src, Header: f.header, Scheme: f.scheme, NoScheme: f.scheme == "", Query: f.query,
+		AuthCloseCodes: c.codes, AuthStatuses: f.guard.statuses, Logger: log, Metrics: m, Now: e.now,
+		ResponseHeaderTimeout: f.upTimeout,
 		OnAuthFailure: func(upstream.AuthFailure) {
 			now := time.Now().UnixNano()
 			if last := lastReload.Load(); now-last > int64(10*time.Second) && lastReload.CompareAndSwap(last, now) {
@@ -214,12 +266,12 @@ func runProxy(ctx context.Context, e *env, args []string) error {
 			}
 		},
 	}
-	ln, err := upstream.Listen(*listen, gf.socketGroup)
+	ln, err := upstream.Listen(f.listen, f.guard.socketGroup)
 	if err != nil {
-		return &exitError{code: 1, err: fmt.Errorf("listen on %s: %w", *listen, err)}
+		return &exitError{code: 1, err: fmt.Errorf("listen on %s: %w", f.listen, err)}
 	}
 	srv := &http.Server{
-		Handler:           gf.guard(ln, waiting.wrap(upstream.NewProxy(up, tr)), log, m),
+		Handler:           f.guard.guard(ln, waiting.wrap(upstream.NewProxy(c.up, tr)), log, m),
 		ReadHeaderTimeout: 10 * time.Second, // no WriteTimeout: WebSockets and streams live long
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 	}
@@ -227,10 +279,10 @@ func runProxy(ctx context.Context, e *env, args []string) error {
 	errc := make(chan error, 2)
 	go func() { errc <- srv.Serve(ln) }()
 	attrs := []slog.Attr{slog.String("event", "PROXY_LISTENING"), slog.String("addr", ln.Addr().String()),
-		slog.String("upstream", up.Redacted()), slog.String("credential", spec.String()),
+		slog.String("upstream", c.up.Redacted()), slog.String("credential", c.spec.String()),
 		slog.String("fingerprint", fpOf(src.Current()))}
-	if *metrics != "" {
-		mln, err := net.Listen("tcp", *metrics)
+	if f.metrics != "" {
+		mln, err := net.Listen("tcp", f.metrics)
 		if err != nil {
 			srv.Close()
 			return fmt.Errorf("listen for metrics: %w", err)
@@ -245,7 +297,11 @@ func runProxy(ctx context.Context, e *env, args []string) error {
 		attrs = append(attrs, slog.String("metrics", mln.Addr().String()))
 	}
 	log.LogAttrs(ctx, slog.LevelInfo, "proxy listening", attrs...)
+	return waitProxy(ctx, log, errc, servers)
+}
 
+// waitProxy waits for ctx to end or a server to fail, then shuts down.
+func waitProxy(ctx context.Context, log *slog.Logger, errc <-chan error, servers []*http.Server) error {
 	select {
 	case <-ctx.Done():
 	case err := <-errc:

@@ -148,6 +148,7 @@ func TestProxyCommandUsage(t *testing.T) {
 		{name: "missing file with --require-token", args: []string{"--upstream", "https://podium.example", "--credential", "file:" + filepath.Join(dir, "nope"), "--require-token"}, code: 1, stderr: "no such file"},
 		{name: "bad --probe", args: []string{"--upstream", "https://podium.example", "--credential", "file:" + p, "--probe", "ftp://x"}, code: 3, stderr: "--probe"},
 		{name: "bad --on-change", args: []string{"--upstream", "https://podium.example", "--credential", "file:" + p, "--on-change", "'unterminated"}, code: 3, stderr: "--on-change"},
+		{name: "every problem at once", args: []string{"--credential", "file:" + p, "--auth-close-codes", "12", "--listen", "0.0.0.0:8787"}, code: 3, stderr: "--upstream is required\n--auth-close-codes: \"12\" is not a close code (1000-4999)\n--listen:"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
