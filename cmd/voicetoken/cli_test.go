@@ -426,7 +426,7 @@ func TestFlagErrorsAreOneLine(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(strings.Join(tt.args, " "), func(t *testing.T) {
 			r := runCLI(t, prodEnv, "", tt.args...)
-			if r.code != token.ExitUsage || r.stderr != tt.want+"\n" {
+			if r.code != exitUsage || r.stderr != tt.want+"\n" {
 				t.Errorf("exit %d, stderr:\n%s\nwant exit 3 and the one line\n%s", r.code, r.stderr, tt.want)
 			}
 		})

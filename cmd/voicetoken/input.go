@@ -74,7 +74,7 @@ func (in *tokenInput) read(e *env, args []string) ([]page.Match, error) {
 func fromAnswer(input string) (string, error) {
 	tok, _, err := token.FromAnswer(input)
 	if err != nil {
-		return "", &exitError{code: token.ExitInvalid, err: err}
+		return "", &exitError{code: exitInvalid, err: err}
 	}
 	return tok, nil
 }
@@ -94,7 +94,7 @@ func readSource(e *env, name string) ([]byte, error) {
 		return nil, fmt.Errorf("read token: %w", err)
 	}
 	if len(data) > maxInput {
-		return nil, &exitError{code: token.ExitInvalid, err: fmt.Errorf("%w: input is over %d MiB", token.ErrTooLarge, maxInput>>20)}
+		return nil, &exitError{code: exitInvalid, err: fmt.Errorf("%w: input is over %d MiB", token.ErrTooLarge, maxInput>>20)}
 	}
 	return data, nil
 }

@@ -33,7 +33,7 @@ func runInspect(ctx context.Context, e *env, args []string) error {
 	raw := ms[0].Token
 	t, err := token.Decode(raw)
 	if err != nil {
-		return &exitError{code: token.ExitInvalid, err: fmt.Errorf("cannot decode: %w", err)}
+		return &exitError{code: exitInvalid, err: fmt.Errorf("cannot decode: %w", err)}
 	}
 	if *asJSON {
 		return writeJSON(e.stdout, struct {

@@ -1,6 +1,10 @@
 // Command voicetoken mints, verifies, serves and rotates the JWTs that voice
-// agents live on. This package wires subcommands to the internal packages
-// and maps their errors to exit codes; it holds no logic of its own.
+// agents live on. This package wires subcommands to the internal packages:
+// it parses flags and the environment into each package's config, checks
+// the flags against each other, prints the answers, and maps errors to the
+// documented exit codes (exit.go). What a command decides (which checks
+// run, what a token may hold, how a credential is read and written) lives
+// in internal/<noun> packages.
 package main
 
 import (
@@ -13,8 +17,6 @@ import (
 	"os/signal"
 	"syscall"
 	"time"
-
-	"voicetoken/internal/token"
 )
 
 func main() {
@@ -68,7 +70,7 @@ func (e *exitError) Unwrap() error { return e.err }
 
 // usageErr marks a command-line mistake: exit 3.
 func usageErr(format string, args ...any) error {
-	return &exitError{code: token.ExitUsage, err: fmt.Errorf(format, args...)}
+	return &exitError{code: exitUsage, err: fmt.Errorf(format, args...)}
 }
 
 func run(ctx context.Context, args []string, e *env) int {
@@ -79,7 +81,7 @@ func run(ctx context.Context, args []string, e *env) int {
 	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
 		printUsage(e.stdout, cmds)
 		if len(args) == 0 {
-			return token.ExitUsage
+			return exitUsage
 		}
 		return 0
 	}
@@ -95,7 +97,7 @@ func run(ctx context.Context, args []string, e *env) int {
 		return report(e.stderr, c.name, err)
 	}
 	fmt.Fprintf(e.stderr, "voicetoken: unknown command %q; run 'voicetoken help' for the list\n", args[0])
-	return token.ExitUsage
+	return exitUsage
 }
 
 // report prints err as one line and returns its exit code.

@@ -67,8 +67,8 @@ func TestAdversarialVerifyCheckParity(t *testing.T) {
 			if err := json.Unmarshal([]byte(v.stdout), &vj); err != nil {
 				t.Fatalf("verify --json: %v", err)
 			}
-			if v.code != tt.wantVerdict.ExitCode() || vj.Verdict != tt.wantVerdict.String() || vj.Line != tt.wantLine {
-				t.Errorf("verify: exit %d, %s on line %d; want exit %d, %s on line %d", v.code, vj.Verdict, vj.Line, tt.wantVerdict.ExitCode(), tt.wantVerdict, tt.wantLine)
+			if v.code != verdictExit(tt.wantVerdict) || vj.Verdict != tt.wantVerdict.String() || vj.Line != tt.wantLine {
+				t.Errorf("verify: exit %d, %s on line %d; want exit %d, %s on line %d", v.code, vj.Verdict, vj.Line, verdictExit(tt.wantVerdict), tt.wantVerdict, tt.wantLine)
 			}
 			n := 0
 			for _, l := range tt.lines {

@@ -23,7 +23,6 @@ import (
 	"voicetoken/internal/probe"
 	"voicetoken/internal/server"
 	"voicetoken/internal/supervise"
-	"voicetoken/internal/token"
 	"voicetoken/internal/upstream"
 )
 
@@ -185,7 +184,7 @@ func (f *proxyFlags) config(e *env) (proxyConfig, error) {
 		problems = append(problems, err)
 	}
 	if len(problems) > 0 {
-		return c, &exitError{code: token.ExitUsage, err: errors.Join(problems...)}
+		return c, &exitError{code: exitUsage, err: errors.Join(problems...)}
 	}
 	return c, nil
 }

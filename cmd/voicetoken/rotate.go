@@ -149,7 +149,7 @@ func runRotate(ctx context.Context, e *env, args []string) error {
 	if err != nil {
 		code := 1
 		if res != nil && res.New == nil || refused(err) {
-			code = token.ExitInvalid // the input or the target was refused; nothing was written
+			code = exitInvalid // the input or the target was refused; nothing was written
 		}
 		return &exitError{code: code, err: err}
 	}
@@ -179,11 +179,11 @@ func runRotate(ctx context.Context, e *env, args []string) error {
 func probeNew(ctx context.Context, e *env, p *probe.Prober, opts credential.RotateOptions) error {
 	c, err := opts.Policy.Check(opts.Token, opts.Now())
 	if err != nil {
-		return &exitError{code: token.ExitInvalid, err: fmt.Errorf("new token: %w", err)}
+		return &exitError{code: exitInvalid, err: fmt.Errorf("new token: %w", err)}
 	}
 	res, err := p.Probe(ctx, c.Token())
 	if err != nil {
-		return &exitError{code: token.ExitInvalid, err: fmt.Errorf("new token %s: %w; nothing was written", c.Fingerprint(), err)}
+		return &exitError{code: exitInvalid, err: fmt.Errorf("new token %s: %w; nothing was written", c.Fingerprint(), err)}
 	}
 	fmt.Fprintf(e.stderr, "probe: the upstream accepted %s (%d in %s)\n", c.Fingerprint(), res.Status, res.Elapsed.Round(time.Millisecond))
 	return nil

@@ -69,7 +69,7 @@ func runVerify(ctx context.Context, e *env, args []string) error {
 	for i, m := range ms {
 		keyring, note, err := verifyKeys(e, &kf, m.Token)
 		if err != nil {
-			return &exitError{code: token.ExitUsage, err: err}
+			return &exitError{code: exitUsage, err: err}
 		}
 		reports[i], notes[i] = token.Check(m.Token, keyring, now, *warn), note
 	}
@@ -85,7 +85,7 @@ func runVerify(ctx context.Context, e *env, args []string) error {
 			writePageTokens(e.stdout, pageTokens(in.html, ms, reports, w))
 		}
 	}
-	if code := rep.Verdict.ExitCode(); code != 0 {
+	if code := verdictExit(rep.Verdict); code != 0 {
 		return &exitError{code: code}
 	}
 	return nil
@@ -293,7 +293,7 @@ func writeReportJSON(w io.Writer, rep token.Report, raw, note string, now time.T
 		Tokens           []pageToken   `json:"tokens,omitempty"`
 	}
 	o := out{
-		Verdict: rep.Verdict, ExitCode: rep.Verdict.ExitCode(), SignatureChecked: rep.SignatureChecked,
+		Verdict: rep.Verdict, ExitCode: verdictExit(rep.Verdict), SignatureChecked: rep.SignatureChecked,
 		Note: note, TokenFingerprint: token.Fingerprint(raw), Tokens: tokens,
 	}
 	for _, t := range tokens {

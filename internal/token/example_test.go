@@ -26,9 +26,9 @@ func ExampleCheck() {
 	raw, _ := key.Mint(token.Claims{Subject: "u", Video: &token.VideoGrant{RoomJoin: true, Room: "r"}}, issued, 24*time.Hour)
 
 	rep := token.Check(raw, key, issued.Add(27*time.Hour+12*time.Minute), 0)
-	fmt.Println(rep.Verdict, rep.Verdict.ExitCode())
+	fmt.Println(rep.Verdict)
 	fmt.Println(rep.Err)
 	// Output:
-	// EXPIRED 1
+	// EXPIRED
 	// token is expired 3h 12m ago
 }

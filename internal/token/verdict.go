@@ -41,25 +41,12 @@ func (v Verdict) String() string {
 // MarshalText lets a Verdict appear as its name in JSON.
 func (v Verdict) MarshalText() ([]byte, error) { return []byte(v.String()), nil }
 
-// Exit codes of `voicetoken verify`, documented in the README.
-const (
-	ExitValid   = 0 // VALID
-	ExitExpired = 1 // EXPIRED, or EXPIRING within --warn
-	ExitInvalid = 2 // BAD SIGNATURE, MALFORMED, NOT YET VALID
-	ExitUsage   = 3 // the command line itself is wrong
-)
-
-// ExitCode maps a verdict to the documented process exit code.
-func (v Verdict) ExitCode() int {
-	switch v {
-	case Valid:
-		return ExitValid
-	case Expiring, Expired:
-		return ExitExpired
-	default:
-		return ExitInvalid
-	}
-}
+// ExitUsage is the exit code of a wrong command line.
+//
+// Deprecated: exit codes are the command line's and live in
+// cmd/voicetoken; this one stays until serve.go, edited elsewhere, uses
+// the command's own constant.
+const ExitUsage = 3
 
 // Report is the outcome of checking one token.
 type Report struct {
