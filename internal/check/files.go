@@ -6,7 +6,7 @@ import (
 	"io/fs"
 	"os"
 
-	"voicetoken/internal/keys"
+	"voicetoken/internal/secretfile"
 )
 
 // FileMode checks that a file holding secrets exists and that only its
@@ -24,7 +24,7 @@ func FileMode(name, path string, loose Status) Check {
 		case !fi.Mode().IsRegular():
 			return Failf("%s is not a regular file", path)
 		}
-		if w := keys.CheckFileMode(path); w != "" {
+		if w := secretfile.ModeWarning(path); w != "" {
 			return Result{Status: loose, Detail: w}
 		}
 		return Okf("%s has mode %#o", path, fi.Mode().Perm())

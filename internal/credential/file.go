@@ -10,7 +10,7 @@ import (
 
 	"github.com/fsnotify/fsnotify"
 
-	"voicetoken/internal/keys"
+	"voicetoken/internal/secretfile"
 	"voicetoken/internal/token"
 )
 
@@ -68,7 +68,7 @@ func (f *fileSource) Read(context.Context) ([]byte, string, error) {
 	if err != nil {
 		return nil, "", err
 	}
-	return b, keys.CheckFileMode(f.path), nil
+	return b, secretfile.ModeWarning(f.path), nil
 }
 
 // Watch watches the file's directory, not the file: an editor's rename

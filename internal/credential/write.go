@@ -11,7 +11,7 @@ import (
 	"strings"
 	"time"
 
-	"voicetoken/internal/keys"
+	"voicetoken/internal/secretfile"
 )
 
 // FileMode is the mode of every token file and backup rotate writes:
@@ -160,7 +160,7 @@ func Rotate(opts RotateOptions) (*RotateResult, error) {
 		if res.OldErr != nil && len(bytes.TrimSpace(cur.Data)) > 0 && !opts.Force {
 			return res, fmt.Errorf("%w: %s is not a token (%w); check --to, or --force to replace it", ErrNotToken, path, res.OldErr)
 		}
-		if w := keys.CheckFileMode(path); w != "" {
+		if w := secretfile.ModeWarning(path); w != "" {
 			res.Warnings = append(res.Warnings, w+"; the mode is kept")
 		}
 	}

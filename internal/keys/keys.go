@@ -18,6 +18,7 @@ import (
 	"slices"
 	"strings"
 
+	"voicetoken/internal/secretfile"
 	"voicetoken/internal/token"
 )
 
@@ -186,7 +187,7 @@ func Load(cfg Config) (*Set, error) {
 				errs = append(errs, fmt.Errorf("key file %s: %w", keyFile, err))
 			}
 			pairs = append(pairs, ps...)
-			if w := CheckFileMode(keyFile); w != "" {
+			if w := secretfile.ModeWarning(keyFile); w != "" {
 				warnings = append(warnings, w)
 			}
 		}
@@ -255,16 +256,6 @@ func LiveKitURL(cfg Config) (string, error) {
 		return "", fmt.Errorf("env file %s: %w", cfg.EnvFile, err)
 	}
 	return env[EnvURL], nil
-}
-
-// CheckFileMode returns a warning when a secret file can be read by group
-// or others. LiveKit's server refuses such a key file outright.
-func CheckFileMode(path string) string {
-	fi, err := os.Stat(path)
-	if err != nil || fi.Mode().Perm()&0o077 == 0 {
-		return ""
-	}
-	return fmt.Sprintf("%s has mode %#o: secrets should be readable by the owner only (chmod 600 %s)", path, fi.Mode().Perm(), path)
 }
 
 // ParseKeyFile reads LiveKit's key file: YAML lines "key: secret", with
