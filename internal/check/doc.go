@@ -30,6 +30,18 @@
 // replaces the page atomically (temp file, fsync, rename) with a backup,
 // every other byte unchanged.
 //
-// Checks do their own I/O with size limits; they use the token and keys
-// packages and nothing else of ours.
+// Plan decides which checks one run of `voicetoken check` makes from a
+// PlanOptions, and what each needs: dependencies are named by constants
+// (NameKeys, NameLiveKit, NameServeHealth), and a row that needs no key
+// (the serve page, the LiveKit URL serve hands out) says so in the plan's
+// table rather than in a special case. The command only resolves flags
+// into PlanOptions.
+//
+// Checks do their own I/O with size limits. Of ours they use token (parse,
+// verify, mint), keys (load the API keys), secretfile (is a key file
+// private), page (the token in an HTML page), credential (read an agent's
+// upstream token as proxy does) and vault (the Vault token's TTL): each
+// check reads through the same code the command it checks runs, so a check
+// cannot pass where the real path would fail. Nothing here imports server,
+// upstream or the command.
 package check

@@ -24,8 +24,8 @@ func TestPlanNeeds(t *testing.T) {
 		order []string
 	}{
 		{
-			name: "serve and livekit with keys",
-			opts: check.PlanOptions{LoadKeys: devKeys, ServeURL: "http://127.0.0.1:1", LiveKitURL: "http://127.0.0.1:2"},
+			name:  "serve and livekit with keys",
+			opts:  check.PlanOptions{LoadKeys: devKeys, ServeURL: "http://127.0.0.1:1", LiveKitURL: "http://127.0.0.1:2"},
 			order: []string{"keys", "livekit", "livekit api", "serve health", "serve ready", "serve token", "serve page", "serve livekit url"},
 			want: map[string][]string{
 				"keys": nil, "livekit": nil, "livekit api": {"livekit", "keys"},
