@@ -14,7 +14,6 @@ import (
 	"voicetoken/internal/policy"
 	"voicetoken/internal/ratelimit"
 	"voicetoken/internal/server"
-	"voicetoken/internal/token"
 	"voicetoken/web"
 )
 
@@ -192,7 +191,7 @@ func runServe(ctx context.Context, e *env, args []string) error {
 	ks, pol, err := load()
 	logw.Flush() // key warnings and the log stay in order
 	if err != nil {
-		return &exitError{code: token.ExitUsage, err: err}
+		return &exitError{code: exitUsage, err: err}
 	}
 	if *policyFile == "" && !ks.Dev {
 		log.LogAttrs(ctx, slog.LevelWarn, "no --policy: browsers may join test-room or any safe room name; write a policy for production",
@@ -202,7 +201,7 @@ func runServe(ctx context.Context, e *env, args []string) error {
 	if *redisURL != "" {
 		rl, err := ratelimit.New(ratelimit.Config{URL: *redisURL, Timeout: *redisWait, Local: server.NewMemoryLimiter(), Logger: log})
 		if err != nil {
-			return &exitError{code: token.ExitUsage, err: fmt.Errorf("--redis: %w", err)}
+			return &exitError{code: exitUsage, err: fmt.Errorf("--redis: %w", err)}
 		}
 		defer rl.Close()
 		log.LogAttrs(ctx, slog.LevelInfo, "rate limits shared through Redis", slog.String("event", "RATE_LIMIT_REDIS"),
@@ -223,7 +222,7 @@ func runServe(ctx context.Context, e *env, args []string) error {
 		Version:          version(),
 	}, opts...)
 	if err != nil {
-		return &exitError{code: token.ExitUsage, err: err}
+		return &exitError{code: exitUsage, err: err}
 	}
 	ln, err := srv.Listen()
 	if err != nil {

@@ -41,13 +41,6 @@ func (v Verdict) String() string {
 // MarshalText lets a Verdict appear as its name in JSON.
 func (v Verdict) MarshalText() ([]byte, error) { return []byte(v.String()), nil }
 
-// ExitUsage is the exit code of a wrong command line.
-//
-// Deprecated: exit codes are the command line's and live in
-// cmd/voicetoken; this one stays until serve.go, edited elsewhere, uses
-// the command's own constant.
-const ExitUsage = 3
-
 // Report is the outcome of checking one token.
 type Report struct {
 	Verdict Verdict
