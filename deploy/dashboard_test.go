@@ -17,7 +17,7 @@ import (
 	"testing"
 	"time"
 
-	"voicetoken/internal/logscan"
+	"voicetoken/internal/testkit"
 	"voicetoken/internal/token"
 )
 
@@ -212,7 +212,7 @@ scrape_configs:
 `, targets(serveAddr), targets(proxyMetrics), targets(checkMetrics))), 0o600)
 	promLog := start(t, prom, "--config.file="+conf, "--storage.tsdb.path="+filepath.Join(dir, "tsdb"),
 		"--web.listen-address="+promAddr, "--log.level=warn")
-	logscan.Eventually(t, 60*time.Second, "prometheus, serve, proxy and check --watch up", func() bool {
+	testkit.Eventually(t, 60*time.Second, "prometheus, serve, proxy and check --watch up", func() bool {
 		return get(t, "http://"+promAddr+"/-/ready") == 200 && get(t, "http://"+serveAddr+"/healthz") == 200 &&
 			get(t, "http://"+proxyMetrics+"/metrics") == 200 && get(t, "http://"+checkMetrics+"/metrics") == 200
 	})
@@ -266,7 +266,7 @@ scrape_configs:
 				return len(r.Data.Result) > 0
 			}
 			deadline := time.Now().Add(45 * time.Second)
-			logscan.Eventually(t, 50*time.Second, fmt.Sprintf("panel %q query %s to return data", p.Title, expr), func() bool {
+			testkit.Eventually(t, 50*time.Second, fmt.Sprintf("panel %q query %s to return data", p.Title, expr), func() bool {
 				if ok() {
 					return true
 				}
@@ -282,7 +282,7 @@ scrape_configs:
 		return // no pictures asked for (scripts/dashboard-check.sh asks)
 	}
 	// Half a minute of traffic in Prometheus, so the pictures show lines.
-	logscan.Eventually(t, 90*time.Second, "30 scrapes of traffic", func() bool {
+	testkit.Eventually(t, 90*time.Second, "30 scrapes of traffic", func() bool {
 		resp, err := http.Get("http://" + promAddr + "/api/v1/query?query=" + url.QueryEscape(`min(count_over_time(voicetoken_tokens_issued_total[40s])) >= 30`))
 		if err != nil {
 			return false

@@ -15,7 +15,7 @@ import (
 	"testing"
 	"time"
 
-	"voicetoken/internal/logscan"
+	"voicetoken/internal/testkit"
 )
 
 // ociIndex, ociManifest and imageConfig are the parts of the OCI image
@@ -215,7 +215,7 @@ func TestImage(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { serve.Process.Kill(); serve.Wait() })
-	logscan.Eventually(t, 30*time.Second, "serve as the image's user answering /healthz on "+addr, func() bool {
+	testkit.Eventually(t, 30*time.Second, "serve as the image's user answering /healthz on "+addr, func() bool {
 		resp, err := http.Get("http://" + addr + "/healthz")
 		if err == nil {
 			resp.Body.Close()

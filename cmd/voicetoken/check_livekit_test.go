@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"voicetoken/internal/testkit"
 	"voicetoken/internal/token"
 )
 
@@ -110,23 +111,25 @@ logging:
 	}
 	go func() { s.cmd.Wait(); close(s.done) }()
 	t.Cleanup(s.stop)
-	deadline := time.Now().Add(60 * time.Second)
-	for {
-		resp, err := http.Get(s.httpURL() + "/")
-		if err == nil {
-			resp.Body.Close()
-			return s
+	defer func() {
+		if t.Failed() {
+			t.Logf("LiveKit log:\n%s", s.log.String())
 		}
+	}()
+	testkit.Eventually(t, 60*time.Second, "LiveKit to answer on "+s.httpURL(), func() bool {
 		select {
 		case <-s.done:
 			t.Fatalf("LiveKit exited: %v\n%s", s.cmd.ProcessState, s.log.String())
 		default:
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("LiveKit did not answer on %s within 60s\n%s", s.httpURL(), s.log.String())
+		resp, err := http.Get(s.httpURL() + "/")
+		if err != nil {
+			return false
 		}
-		time.Sleep(50 * time.Millisecond)
-	}
+		resp.Body.Close()
+		return true
+	})
+	return s
 }
 
 func (s *livekitServer) httpURL() string { return fmt.Sprintf("http://127.0.0.1:%d", s.port) }

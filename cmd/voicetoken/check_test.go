@@ -19,6 +19,7 @@ import (
 
 	"voicetoken/internal/logscan"
 	"voicetoken/internal/page"
+	"voicetoken/internal/testkit"
 	"voicetoken/internal/token"
 )
 
@@ -245,18 +246,6 @@ func TestCheckFix(t *testing.T) {
 	}
 }
 
-// pollUntil polls cond until it holds or the deadline passes.
-func pollUntil(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(30 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-}
-
 func TestCheckWatch(t *testing.T) {
 	f := startCheckFakes(t, mustKey(t, "APIprod"))
 	environ := map[string]string{"LIVEKIT_API_KEY": "APIprod", "LIVEKIT_API_SECRET": testSecret, "LIVEKIT_URL": f.livekit.URL}
@@ -277,10 +266,10 @@ func TestCheckWatch(t *testing.T) {
 		})
 	}()
 	urlRE := regexp.MustCompile(`"url":"(http://127\.0\.0\.1:\d+/metrics)"`)
-	pollUntil(t, "the metrics URL on stderr", func() bool { return urlRE.MatchString(stderr.String()) })
+	testkit.Eventually(t, 30*time.Second, "the metrics URL on stderr", func() bool { return urlRE.MatchString(stderr.String()) })
 	metricsURL := urlRE.FindStringSubmatch(stderr.String())[1]
 	var body string
-	pollUntil(t, "the first round's metrics", func() bool {
+	testkit.Eventually(t, 30*time.Second, "the first round's metrics", func() bool {
 		resp, err := http.Get(metricsURL)
 		if err != nil {
 			return false
@@ -309,7 +298,7 @@ func TestCheckWatch(t *testing.T) {
 	}
 	// SIGHUP (systemctl reload) runs a round now: the interval is 1h.
 	syscall.Kill(os.Getpid(), syscall.SIGHUP)
-	logscan.Eventually(t, 30*time.Second, "the round SIGHUP asked for", func() bool {
+	testkit.Eventually(t, 30*time.Second, "the round SIGHUP asked for", func() bool {
 		resp, err := http.Get(metricsURL)
 		if err != nil {
 			return false

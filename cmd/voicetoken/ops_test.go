@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"voicetoken/internal/logscan"
+	"voicetoken/internal/testkit"
 	"voicetoken/internal/token"
 )
 
@@ -62,7 +63,7 @@ func TestProxyMetricsBindsAnyAddress(t *testing.T) {
 			t.Errorf("proxy exited %d: %s", code, stderr.String())
 		}
 	}()
-	logscan.Eventually(t, 5*time.Second, "PROXY_LISTENING", func() bool { return len(stderr.Events("PROXY_LISTENING")) == 1 })
+	testkit.Eventually(t, 5*time.Second, "PROXY_LISTENING", func() bool { return len(stderr.Events("PROXY_LISTENING")) == 1 })
 	maddr := stderr.Events("PROXY_LISTENING")[0]["metrics"].(string)
 	host, port, _ := net.SplitHostPort(maddr)
 	if ip != "0.0.0.0" && host != ip {

@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"voicetoken/internal/logscan"
+	"voicetoken/internal/testkit"
 	"voicetoken/internal/token"
 )
 
@@ -252,7 +253,7 @@ func (w *docWorld) runLine(t *testing.T, line string) {
 	var code int
 	var out string
 	deadline := time.Now().Add(10 * time.Second)
-	logscan.Eventually(t, 15*time.Second, line, func() bool {
+	testkit.Eventually(t, 15*time.Second, line, func() bool {
 		code, out = once()
 		return code == want || time.Now().After(deadline)
 	})

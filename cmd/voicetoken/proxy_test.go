@@ -16,19 +16,9 @@ import (
 	"time"
 
 	"voicetoken/internal/logscan"
+	"voicetoken/internal/testkit"
 	"voicetoken/internal/vault/vaulttest"
 )
-
-func waitFor(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-}
 
 func TestProxyCommand(t *testing.T) {
 	now := time.Now()
@@ -76,7 +66,7 @@ func TestProxyCommand(t *testing.T) {
 			t.Errorf("proxy exited %d: %s", code, stderr.String())
 		}
 	}()
-	waitFor(t, "PROXY_LISTENING", func() bool { return len(stderr.Events("PROXY_LISTENING")) == 1 })
+	testkit.Eventually(t, 5*time.Second, "PROXY_LISTENING", func() bool { return len(stderr.Events("PROXY_LISTENING")) == 1 })
 	ev := stderr.Events("PROXY_LISTENING")[0]
 	base, metricsURL := "http://"+ev["addr"].(string), "http://"+ev["metrics"].(string)+"/metrics"
 
@@ -96,11 +86,11 @@ func TestProxyCommand(t *testing.T) {
 	if r.code != 0 {
 		t.Fatalf("rotate: %d %s", r.code, r.stderr)
 	}
-	waitFor(t, "the new token upstream", func() bool { get(base + "/x"); return lastSeen() == newTok })
+	testkit.Eventually(t, 5*time.Second, "the new token upstream", func() bool { get(base + "/x"); return lastSeen() == newTok })
 
 	// SIGHUP forces a reload (the file is unchanged, so it says so).
 	syscall.Kill(os.Getpid(), syscall.SIGHUP)
-	waitFor(t, "the SIGHUP reload", func() bool { return len(stderr.Events("CREDENTIAL_UNCHANGED")) == 1 })
+	testkit.Eventually(t, 5*time.Second, "the SIGHUP reload", func() bool { return len(stderr.Events("CREDENTIAL_UNCHANGED")) == 1 })
 
 	// A revoked token: the agent sees the 401, operators see AUTH_FAILURE.
 	mu.Lock()
@@ -109,7 +99,7 @@ func TestProxyCommand(t *testing.T) {
 	if code, _ := get(base + "/v1/outposts"); code != 401 {
 		t.Fatalf("status %d, want 401", code)
 	}
-	waitFor(t, "AUTH_FAILURE", func() bool { return len(stderr.Events("AUTH_FAILURE")) == 1 })
+	testkit.Eventually(t, 5*time.Second, "AUTH_FAILURE", func() bool { return len(stderr.Events("AUTH_FAILURE")) == 1 })
 	af := stderr.Events("AUTH_FAILURE")[0]
 	if af["status"] != float64(401) || af["source"] != "rest" || af["path"] != "/v1/outposts" {
 		t.Errorf("AUTH_FAILURE %v", af)
@@ -198,7 +188,7 @@ func TestProxyVaultCredential(t *testing.T) {
 			t.Errorf("proxy exited %d: %s", code, stderr.String())
 		}
 	}()
-	waitFor(t, "PROXY_LISTENING", func() bool { return len(stderr.Events("PROXY_LISTENING")) == 1 })
+	testkit.Eventually(t, 5*time.Second, "PROXY_LISTENING", func() bool { return len(stderr.Events("PROXY_LISTENING")) == 1 })
 	base := "http://" + stderr.Events("PROXY_LISTENING")[0]["addr"].(string)
 	get := func() {
 		resp, err := http.Get(base + "/v1/rooms")
@@ -215,15 +205,15 @@ func TestProxyVaultCredential(t *testing.T) {
 		t.Fatalf("rotate: %d %s", r.code, r.stderr)
 	}
 	syscall.Kill(os.Getpid(), syscall.SIGHUP)
-	waitFor(t, "the new version upstream", func() bool { get(); return lastSeen() == newTok })
+	testkit.Eventually(t, 5*time.Second, "the new version upstream", func() bool { get(); return lastSeen() == newTok })
 	if ev := stderr.Events("CREDENTIAL_LOADED"); len(ev) != 2 || ev[1]["source"] != "vault:secret/podium#token" || ev[1]["trigger"] != "reload" {
 		t.Errorf("CREDENTIAL_LOADED events %v", ev)
 	}
 	// Past the Vault token's first TTL, SIGHUP still reads Vault: the
 	// proxy renewed it.
-	waitFor(t, "two Vault token renewals", func() bool { return kv.Renewals() >= 2 })
+	testkit.Eventually(t, 5*time.Second, "two Vault token renewals", func() bool { return kv.Renewals() >= 2 })
 	syscall.Kill(os.Getpid(), syscall.SIGHUP)
-	waitFor(t, "the reload after the renewals", func() bool {
+	testkit.Eventually(t, 5*time.Second, "the reload after the renewals", func() bool {
 		return len(stderr.Events("CREDENTIAL_UNCHANGED"))+len(stderr.Events("CREDENTIAL_REJECTED")) > 0
 	})
 	if ev := stderr.Events("CREDENTIAL_REJECTED"); len(ev) != 0 {
@@ -271,7 +261,7 @@ func TestProxyUnixSocket(t *testing.T) {
 			t.Errorf("proxy exited %d: %s", code, stderr.String())
 		}
 	}()
-	waitFor(t, "PROXY_LISTENING", func() bool { return len(stderr.Events("PROXY_LISTENING")) == 1 })
+	testkit.Eventually(t, 5*time.Second, "PROXY_LISTENING", func() bool { return len(stderr.Events("PROXY_LISTENING")) == 1 })
 	fi, err := os.Lstat(sock)
 	if err != nil {
 		t.Fatal(err)

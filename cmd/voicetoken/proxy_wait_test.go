@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"voicetoken/internal/logscan"
+	"voicetoken/internal/testkit"
 	"voicetoken/internal/token"
 )
 
@@ -35,7 +36,7 @@ func proxyUnderTest(t *testing.T, stderr *logscan.Logs, args ...string) (base, a
 			t.Errorf("proxy exited %d", code)
 		}
 	})
-	logscan.Eventually(t, 5*time.Second, "PROXY_LISTENING", func() bool { return len(stderr.Events("PROXY_LISTENING")) == 1 })
+	testkit.Eventually(t, 5*time.Second, "PROXY_LISTENING", func() bool { return len(stderr.Events("PROXY_LISTENING")) == 1 })
 	ev := stderr.Events("PROXY_LISTENING")[0]
 	return "http://" + ev["addr"].(string), "http://" + ev["metrics"].(string)
 }
@@ -111,7 +112,7 @@ func TestProxyStartsWithoutToken(t *testing.T) {
 
 	writeTokenFile(t, p, good)
 	written := time.Now()
-	logscan.Eventually(t, 5*time.Second, "the proxy to take the new token", func() bool {
+	testkit.Eventually(t, 5*time.Second, "the proxy to take the new token", func() bool {
 		code, _ := get(admin + "/readyz")
 		return code == 200
 	})
@@ -143,7 +144,7 @@ func TestProxyProbeAndOnChange(t *testing.T) {
 	proxyUnderTest(t, stderr, "--upstream", up.URL, "--credential", "file:"+p, "--probe", up.URL+"/v1/me", "--on-change", hook)
 
 	writeTokenFile(t, p, revoked)
-	logscan.Eventually(t, 5*time.Second, "the probe to refuse the revoked token", func() bool {
+	testkit.Eventually(t, 5*time.Second, "the probe to refuse the revoked token", func() bool {
 		for _, ev := range stderr.Events("CREDENTIAL_REJECTED") {
 			if r, _ := ev["reason"].(string); strings.Contains(r, "answered 401") && ev["kept_fingerprint"] == token.Fingerprint(a) {
 				return true
@@ -152,7 +153,7 @@ func TestProxyProbeAndOnChange(t *testing.T) {
 		return false
 	})
 	writeTokenFile(t, p, b)
-	logscan.Eventually(t, 5*time.Second, "--on-change to run", func() bool { return len(stderr.Events("ON_CHANGE_RAN")) == 1 })
+	testkit.Eventually(t, 5*time.Second, "--on-change to run", func() bool { return len(stderr.Events("ON_CHANGE_RAN")) == 1 })
 	got, _ := os.ReadFile(hookOut)
 	stderr.Text("hook output", string(got))
 	if want := token.Fingerprint(a) + " " + token.Fingerprint(b) + " " + p + "\n"; string(got) != want {

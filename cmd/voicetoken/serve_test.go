@@ -19,6 +19,7 @@ import (
 
 	"voicetoken/internal/logscan"
 	"voicetoken/internal/ratelimit/redistest"
+	"voicetoken/internal/testkit"
 )
 
 // startServe runs `voicetoken serve args...` in-process on 127.0.0.1:0 and
@@ -42,7 +43,7 @@ func startServe(t *testing.T, environ map[string]string, args ...string) (string
 		})
 	}()
 	var base string
-	pollUntil(t, "the LISTENING line", func() bool {
+	testkit.Eventually(t, 30*time.Second, "the LISTENING line", func() bool {
 		for _, line := range strings.Split(stderr.String(), "\n") {
 			var m struct{ Event, URL string }
 			if json.Unmarshal([]byte(line), &m) == nil && m.Event == "LISTENING" {
@@ -148,13 +149,13 @@ func TestServeReloadOnSIGHUP(t *testing.T) {
 	}
 	write("rooms: [{name: second}]\nbrowser: {grants: [roomAdmin]}\n")
 	hup()
-	pollUntil(t, "RELOAD_FAILED", func() bool { return strings.Contains(stderr.String(), `"event":"RELOAD_FAILED"`) })
+	testkit.Eventually(t, 30*time.Second, "RELOAD_FAILED", func() bool { return strings.Contains(stderr.String(), `"event":"RELOAD_FAILED"`) })
 	if status("first") != 200 || status("second") != 403 {
 		t.Error("a bad policy file changed the running policy")
 	}
 	write("rooms: [{name: second}]\n")
 	hup()
-	pollUntil(t, "the new policy", func() bool { return status("second") == 200 })
+	testkit.Eventually(t, 30*time.Second, "the new policy", func() bool { return status("second") == 200 })
 	if status("first") != 403 {
 		t.Error("old room still allowed after reload")
 	}
@@ -236,11 +237,11 @@ func TestServeReloadOnFileChange(t *testing.T) {
 		t.Fatal("initial policy not applied")
 	}
 	gen("..2026_12_04_b", "rooms: [{name: second}]\n")
-	pollUntil(t, "the new policy without SIGHUP", func() bool { return status("second") == 200 })
+	testkit.Eventually(t, 30*time.Second, "the new policy without SIGHUP", func() bool { return status("second") == 200 })
 	if status("first") != 403 {
 		t.Error("old room still allowed after the swap")
 	}
-	pollUntil(t, "RELOADED", func() bool { return strings.Contains(stderr.String(), `"event":"RELOADED"`) })
+	testkit.Eventually(t, 30*time.Second, "RELOADED", func() bool { return strings.Contains(stderr.String(), `"event":"RELOADED"`) })
 }
 
 // TestServeRedis: serve --redis with a password-protected Redis (from
@@ -278,7 +279,7 @@ func TestServeRedis(t *testing.T) {
 	}
 	// The log is written in batches: wait for the line, then for the
 	// next batch, which must not hold a second one.
-	pollUntil(t, "RATE_LIMIT_DEGRADED", func() bool { return len(jsonEvents(stderr, "RATE_LIMIT_DEGRADED")) > 0 })
+	testkit.Eventually(t, 30*time.Second, "RATE_LIMIT_DEGRADED", func() bool { return len(jsonEvents(stderr, "RATE_LIMIT_DEGRADED")) > 0 })
 	codes(1)
 	stop()
 	if n := len(jsonEvents(stderr, "RATE_LIMIT_DEGRADED")); n != 1 {

@@ -19,6 +19,7 @@ import (
 	"github.com/pion/webrtc/v4/pkg/media/oggreader"
 
 	"voicetoken/internal/logscan"
+	"voicetoken/internal/testkit"
 )
 
 // agentWorker finds the LiveKit Agents worker of e2e/agent: the path in
@@ -88,7 +89,7 @@ func startAgent(t *testing.T, worker string, lk *livekitServer, name, mode strin
 	}
 	go func() { a.cmd.Wait(); close(a.done) }()
 	t.Cleanup(a.stop)
-	logscan.Eventually(t, 90*time.Second, "agent worker "+name+" registered with LiveKit", func() bool {
+	testkit.Eventually(t, 90*time.Second, "agent worker "+name+" registered with LiveKit", func() bool {
 		select {
 		case <-a.done:
 			t.Fatalf("agent worker %s exited: %v\n%s", name, a.cmd.ProcessState, a.out.String())
@@ -197,7 +198,7 @@ func TestSmokeHearsTheAgent(t *testing.T) {
 		// Side by side with what the agent itself logged.
 		room := roomName.FindStringSubmatch(r.stdout)[1]
 		var ev map[string]agentEvent
-		logscan.Eventually(t, 5*time.Second, "the agent's log of room "+room, func() bool {
+		testkit.Eventually(t, 5*time.Second, "the agent's log of room "+room, func() bool {
 			ev = talk.events(t, room)
 			return ev["reply_start"].T != 0
 		})

@@ -2,6 +2,7 @@ package credential_test
 
 import (
 	"voicetoken/internal/logscan"
+	"voicetoken/internal/testkit"
 )
 
 // The shared helpers live in internal/logscan.
@@ -9,7 +10,7 @@ type logs = logscan.Logs
 
 var (
 	newLogs    = logscan.New
-	mkToken    = logscan.Token
-	tokenExp   = logscan.TokenExp
-	eventually = logscan.Eventually
+	mkToken    = testkit.Token
+	tokenExp   = testkit.TokenExp
+	eventually = testkit.Eventually
 )

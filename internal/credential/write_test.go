@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -221,31 +222,50 @@ func TestMain(m *testing.M) {
 		rotateOnce(p, os.Getenv(rotateOnceEnv+"_TOKEN"))
 	}
 	if p := os.Getenv(crashHelperEnv); p != "" {
-		rotateLoop(p, strings.Split(os.Getenv(crashHelperEnv+"_TOKENS"), ","))
+		at, err := strconv.ParseFloat(os.Getenv(crashHelperEnv+"_KILL_AT"), 64)
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "rotate loop:", err)
+			os.Exit(2)
+		}
+		rotateLoop(p, strings.Split(os.Getenv(crashHelperEnv+"_TOKENS"), ","), at)
 		return
 	}
 	os.Exit(m.Run())
 }
 
-// rotateLoop rotates p between two tokens until it is killed.
-func rotateLoop(p string, toks []string) {
+// rotateLoop rotates p between two tokens until it is killed. It times
+// its first rotation that writes, d, then sends itself SIGKILL killAt*d
+// later (the test draws killAt uniformly from [0, 3)), so the kill lands
+// anywhere in the next rotations however fast or loaded the machine is.
+// The child, not the test, times the kill: the test process sleeps on no
+// clock, it waits for the child's exit.
+func rotateLoop(p string, toks []string, killAt float64) {
 	os.Stdout.WriteString("ready\n")
+	armed := false
 	for i := 0; ; i++ {
+		start := time.Now()
 		res, err := credential.Rotate(credential.RotateOptions{Path: p, Token: toks[i%2], Backups: 3})
 		if err != nil {
 			fmt.Fprintln(os.Stderr, "rotate:", err)
 			os.Exit(2)
 		}
-		if !res.Unchanged {
-			os.Stdout.WriteString("ok\n") // one line per completed rotation
+		if res.Unchanged {
+			continue // the file held this token already: nothing written, nothing timed
+		}
+		os.Stdout.WriteString("ok\n") // one line per completed rotation
+		if !armed {
+			armed = true
+			d := time.Duration(killAt * float64(time.Since(start)))
+			time.AfterFunc(d, func() { syscall.Kill(os.Getpid(), syscall.SIGKILL) })
 		}
 	}
 }
 
-// TestRotateSurvivesSIGKILL runs rotations in a child process and kills
-// it with SIGKILL at random moments, 100 times. After every kill the file
-// must hold one of the two tokens, whole, and once any rotation has
-// completed a backup holding a whole token must exist.
+// TestRotateSurvivesSIGKILL runs rotations in a child process that kills
+// itself with SIGKILL at a random moment (see rotateLoop), up to 100
+// times in 20s. After every kill the file must hold one of the two
+// tokens, whole, and once any rotation has completed a backup holding a
+// whole token must exist.
 func TestRotateSurvivesSIGKILL(t *testing.T) {
 	if testing.Short() {
 		t.Skip("spawns 100 processes")
@@ -261,7 +281,8 @@ func TestRotateSurvivesSIGKILL(t *testing.T) {
 	for i := 0; i < iterations && time.Now().Before(deadline); i++ {
 		kills++
 		cmd := exec.Command(os.Args[0], "-test.run=^$")
-		cmd.Env = append(os.Environ(), crashHelperEnv+"="+p, crashHelperEnv+"_TOKENS="+a+","+b)
+		killAt := strconv.FormatFloat(3*rand.Float64(), 'f', -1, 64) // in rotations; see rotateLoop
+		cmd.Env = append(os.Environ(), crashHelperEnv+"="+p, crashHelperEnv+"_TOKENS="+a+","+b, crashHelperEnv+"_KILL_AT="+killAt)
 		var stderr strings.Builder
 		cmd.Stderr = &stderr
 		out, err := cmd.StdoutPipe()
@@ -272,7 +293,7 @@ func TestRotateSurvivesSIGKILL(t *testing.T) {
 			t.Fatal(err)
 		}
 		lines := make(chan int, 1)
-		ready, first := make(chan struct{}), make(chan struct{})
+		ready := make(chan struct{})
 		go func() {
 			sc := bufio.NewScanner(out)
 			n := 0
@@ -281,9 +302,7 @@ func TestRotateSurvivesSIGKILL(t *testing.T) {
 					close(ready)
 					continue
 				}
-				if n++; n == 1 {
-					close(first)
-				}
+				n++
 			}
 			lines <- n
 		}()
@@ -293,21 +312,6 @@ func TestRotateSurvivesSIGKILL(t *testing.T) {
 			cmd.Process.Kill()
 			t.Fatalf("helper never started: %s", stderr.String())
 		}
-		// Kill at a random moment of the rotate loop: a rotation takes
-		// about 10ms on ext4 (four fsyncs), so this lands in every step.
-		// The first run is killed after a whole rotation, so that the
-		// backup checks run even on a machine too loaded to finish one
-		// within the window (the time limit may allow only a few runs).
-		if i == 0 {
-			select {
-			case <-first:
-			case <-time.After(10 * time.Second):
-				cmd.Process.Kill()
-				t.Fatalf("no rotation completed in 10s: %s", stderr.String())
-			}
-		}
-		time.Sleep(time.Duration(rand.IntN(30000)) * time.Microsecond)
-		cmd.Process.Signal(syscall.SIGKILL)
 		completed += <-lines
 		err = cmd.Wait()
 		if ee, ok := err.(*exec.ExitError); !ok || ee.ExitCode() != -1 {

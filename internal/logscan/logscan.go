@@ -26,15 +26,13 @@
 // test file that builds a logger or an httptest server or recorder does
 // not use this package.
 //
-// The package also holds the token and polling helpers the credential
-// and upstream tests share. Nothing in the binary imports it.
+// It scans and nothing else: the polling helper and the builder of test
+// JWTs live in internal/testkit. Nothing in the binary imports it.
 package logscan
 
 import (
 	"bufio"
 	"bytes"
-	"crypto/rand"
-	"encoding/base64"
 	"encoding/json"
 	"io"
 	"log/slog"
@@ -45,36 +43,10 @@ import (
 	"strings"
 	"sync"
 	"testing"
-	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 )
-
-// Token returns an RS256-looking JWT (random signature: nothing here
-// verifies it) with the given claims plus a random jti, so every call
-// gives a distinct value.
-func Token(t testing.TB, claims map[string]any) string {
-	t.Helper()
-	c := map[string]any{"jti": rand.Text()}
-	for k, v := range claims {
-		c[k] = v
-	}
-	h, _ := json.Marshal(map[string]string{"alg": "RS256", "typ": "JWT", "kid": "podium-1"})
-	p, err := json.Marshal(c)
-	if err != nil {
-		t.Fatal(err)
-	}
-	sig := make([]byte, 64)
-	rand.Read(sig)
-	enc := base64.RawURLEncoding
-	return enc.EncodeToString(h) + "." + enc.EncodeToString(p) + "." + enc.EncodeToString(sig)
-}
-
-// TokenExp is Token with exp = now + d and iss podium.
-func TokenExp(t testing.TB, now time.Time, d time.Duration) string {
-	return Token(t, map[string]any{"iss": "podium", "aud": "outpost", "sub": "cohost", "exp": now.Add(d).Unix()})
-}
 
 // MinSecretLen is the shortest value Secret registers: anything shorter
 // would match ordinary text. Register a short secret in a form that
@@ -394,16 +366,4 @@ func (l *Logs) Events(ev string) []map[string]any {
 		}
 	}
 	return out
-}
-
-// Eventually polls cond until it holds or the deadline passes.
-func Eventually(t testing.TB, within time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(within)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %s waiting for %s", within, what)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
 }

@@ -13,6 +13,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"voicetoken/internal/logscan"
+	"voicetoken/internal/testkit"
 )
 
 // fakeT records failures instead of failing, and runs cleanups on demand,
@@ -37,7 +38,7 @@ func (f *fakeT) end() {
 const secret = "sk-live-0123456789abcdef"
 
 func TestScanners(t *testing.T) {
-	tok := logscan.TokenExp(t, time.Now(), time.Hour)
+	tok := testkit.TokenExp(t, time.Now(), time.Hour)
 	sig := tok[strings.LastIndexByte(tok, '.')+1:]
 	tests := []struct {
 		name     string

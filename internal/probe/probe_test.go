@@ -12,6 +12,7 @@ import (
 
 	"voicetoken/internal/logscan"
 	"voicetoken/internal/probe"
+	"voicetoken/internal/testkit"
 )
 
 // platform answers as an upstream would: 200 (or a WebSocket upgrade)
@@ -52,7 +53,7 @@ func platform(t *testing.T, l *logscan.Logs, good, revoked, other, broken string
 func TestProbe(t *testing.T) {
 	l := logscan.New(t)
 	now := time.Now()
-	good, revoked, other, broken := logscan.TokenExp(t, now, time.Hour), logscan.TokenExp(t, now, 2*time.Hour), logscan.TokenExp(t, now, 3*time.Hour), logscan.TokenExp(t, now, 4*time.Hour)
+	good, revoked, other, broken := testkit.TokenExp(t, now, time.Hour), testkit.TokenExp(t, now, 2*time.Hour), testkit.TokenExp(t, now, 3*time.Hour), testkit.TokenExp(t, now, 4*time.Hour)
 	l.Secret(good, revoked, other, broken)
 	srv := platform(t, l, good, revoked, other, broken)
 	ws := "ws" + strings.TrimPrefix(srv.URL, "http")

@@ -16,6 +16,7 @@ import (
 	"voicetoken/internal/ratelimit"
 	"voicetoken/internal/ratelimit/redistest"
 	"voicetoken/internal/server"
+	"voicetoken/internal/testkit"
 )
 
 const (
@@ -191,7 +192,7 @@ func TestRedisDownDegradesToLocal(t *testing.T) {
 	}
 
 	rs.Restart() // same port, empty
-	logscan.Eventually(t, 20*time.Second, "every replica to log RATE_LIMIT_RECOVERED", func() bool {
+	testkit.Eventually(t, 20*time.Second, "every replica to log RATE_LIMIT_RECOVERED", func() bool {
 		c.get("198.51.100.3:1", "")
 		return len(c.logs.Events("RATE_LIMIT_RECOVERED")) == 3
 	})

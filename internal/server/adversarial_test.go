@@ -25,6 +25,7 @@ import (
 	"voicetoken/internal/logscan"
 	"voicetoken/internal/policy"
 	"voicetoken/internal/server"
+	"voicetoken/internal/testkit"
 	"voicetoken/internal/userauth/oidctest"
 )
 
@@ -180,7 +181,7 @@ func TestAdversarialAccessMatrix(t *testing.T) {
 	}
 	defer srv.Close()
 	h := l.Handler(srv.Handler())
-	logscan.Eventually(t, 10*time.Second, "the identity provider's keys", func() bool {
+	testkit.Eventually(t, 10*time.Second, "the identity provider's keys", func() bool {
 		w := httptest.NewRecorder()
 		r := httptest.NewRequest("GET", "/readyz", nil)
 		r.Host = "127.0.0.1:9000"
@@ -701,26 +702,31 @@ func serveOnLoopback(t *testing.T, l *logscan.Logs, cfg server.Config) string {
 // fails at the deadline.
 func pollMetric(t *testing.T, addr, series string, min float64, within time.Duration) {
 	t.Helper()
-	deadline := time.Now().Add(within)
 	var last []string
-	for time.Now().Before(deadline) {
+	defer func() {
+		if t.Failed() {
+			t.Logf("last timeout counters seen: %s", strings.Join(last, "; "))
+		}
+	}()
+	testkit.Eventually(t, within, fmt.Sprintf("%s to reach %g", series, min), func() bool {
 		resp, err := http.Get("http://" + addr + "/metrics")
-		if err == nil {
-			b, _ := io.ReadAll(resp.Body)
-			resp.Body.Close()
-			last = last[:0]
-			for _, line := range strings.Split(string(b), "\n") {
-				if v, ok := strings.CutPrefix(line, series+" "); ok {
-					if n, err := strconv.ParseFloat(v, 64); err == nil && n >= min {
-						return
-					}
-				}
-				if strings.HasPrefix(line, "voicetoken_http_timeouts_total") {
-					last = append(last, line)
+		if err != nil {
+			return false
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		last = last[:0]
+		reached := false
+		for _, line := range strings.Split(string(b), "\n") {
+			if v, ok := strings.CutPrefix(line, series+" "); ok {
+				if n, err := strconv.ParseFloat(v, 64); err == nil && n >= min {
+					reached = true
 				}
 			}
+			if strings.HasPrefix(line, "voicetoken_http_timeouts_total") {
+				last = append(last, line)
+			}
 		}
-		time.Sleep(20 * time.Millisecond)
-	}
-	t.Fatalf("%s did not reach %g within %s (last seen: %s)", series, min, within, strings.Join(last, "; "))
+		return reached
+	})
 }

@@ -9,8 +9,8 @@ import (
 
 	jose "github.com/go-jose/go-jose/v4"
 
-	"voicetoken/internal/logscan"
 	"voicetoken/internal/server"
+	"voicetoken/internal/testkit"
 	"voicetoken/internal/userauth"
 	"voicetoken/internal/userauth/oidctest"
 )
@@ -38,7 +38,7 @@ users:
 // waitReady polls /readyz until the identity providers' keys are known.
 func (f *fixture) waitReady(t *testing.T) {
 	t.Helper()
-	logscan.Eventually(t, 10*time.Second, "/readyz 200", func() bool {
+	testkit.Eventually(t, 10*time.Second, "/readyz 200", func() bool {
 		return f.do(t, "GET", "/readyz", "", nil).status == http.StatusOK
 	})
 }
@@ -167,7 +167,7 @@ func TestOIDCProviderDown(t *testing.T) {
 	op := oidctest.Start(t)
 	op.SetDown(true)
 	f := newFixture(t, server.Config{Policy: mustPolicy(t, usersPolicy(op, ""))})
-	logscan.Eventually(t, 10*time.Second, "/readyz naming the provider", func() bool {
+	testkit.Eventually(t, 10*time.Second, "/readyz naming the provider", func() bool {
 		r := f.do(t, "GET", "/readyz", "", nil)
 		return r.status == http.StatusServiceUnavailable && strings.Contains(string(r.body), "identity provider corp") && strings.Contains(string(r.body), "503")
 	})

@@ -19,6 +19,7 @@ import (
 	"voicetoken/internal/logscan"
 	"voicetoken/internal/probe"
 	"voicetoken/internal/supervise"
+	"voicetoken/internal/testkit"
 	"voicetoken/internal/token"
 )
 
@@ -120,7 +121,7 @@ func start(t *testing.T, l *logscan.Logs, path string, cfg supervise.Config, acc
 // waitStarts waits until the agent has started n times, the last with fp.
 func (h *harness) waitStarts(t *testing.T, n int, fp string) {
 	t.Helper()
-	logscan.Eventually(t, 5*time.Second, fmt.Sprintf("start %d with %s", n, fp), func() bool {
+	testkit.Eventually(t, 5*time.Second, fmt.Sprintf("start %d with %s", n, fp), func() bool {
 		s := h.out.starts()
 		return len(s) >= n && s[len(s)-1] == fp
 	})
@@ -210,8 +211,8 @@ func TestRunRestartsOncePerAcceptedChange(t *testing.T) {
 		for _, viaEnv := range []bool{false, true} {
 			t.Run(fmt.Sprintf("%s, token in %s", w.name, map[bool]string{false: "PODIUM_TOKEN_FILE", true: "PODIUM_TOKEN"}[viaEnv]), func(t *testing.T) {
 				l := logscan.New(t)
-				a, b, c := logscan.TokenExp(t, now, time.Hour), logscan.TokenExp(t, now, 2*time.Hour), logscan.TokenExp(t, now, 3*time.Hour)
-				expired, revoked := logscan.TokenExp(t, now, -time.Hour), logscan.TokenExp(t, now, 4*time.Hour+time.Duration(i)*time.Second)
+				a, b, c := testkit.TokenExp(t, now, time.Hour), testkit.TokenExp(t, now, 2*time.Hour), testkit.TokenExp(t, now, 3*time.Hour)
+				expired, revoked := testkit.TokenExp(t, now, -time.Hour), testkit.TokenExp(t, now, 4*time.Hour+time.Duration(i)*time.Second)
 				l.Secret(a, b, c, expired, revoked)
 				platform := httptest.NewServer(l.Handler(http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
 					if r.Header.Get("Authorization") == "Bearer "+revoked {
@@ -250,9 +251,9 @@ func TestRunRestartsOncePerAcceptedChange(t *testing.T) {
 				// value then proves no restart came in between: it is
 				// start 3, not 4 or 5.
 				write(expired)
-				logscan.Eventually(t, 5*time.Second, "the expired token rejected", func() bool { return len(l.Events("CREDENTIAL_REJECTED")) >= 1 })
+				testkit.Eventually(t, 5*time.Second, "the expired token rejected", func() bool { return len(l.Events("CREDENTIAL_REJECTED")) >= 1 })
 				write(revoked)
-				logscan.Eventually(t, 5*time.Second, "the revoked token rejected by the probe", func() bool {
+				testkit.Eventually(t, 5*time.Second, "the revoked token rejected by the probe", func() bool {
 					for _, ev := range l.Events("CREDENTIAL_REJECTED") {
 						if r, _ := ev["reason"].(string); strings.Contains(r, "answered 401") {
 							return true
@@ -274,14 +275,14 @@ func TestRunRestartsOncePerAcceptedChange(t *testing.T) {
 // reaches the agent, and the agent's exit code is the supervisor's.
 func TestRunForwardsSignalsAndPassesExitCode(t *testing.T) {
 	l := logscan.New(t)
-	a := logscan.TokenExp(t, time.Now(), time.Hour)
+	a := testkit.TokenExp(t, time.Now(), time.Hour)
 	l.Secret(a)
 	path := filepath.Join(t.TempDir(), "podium_token")
 	writeAtomically(t, path, a)
 	h := start(t, l, path, supervise.Config{TokenFile: path}, nil)
 	h.waitStarts(t, 1, token.Fingerprint(a))
 	h.sigs <- syscall.SIGHUP
-	logscan.Eventually(t, 5*time.Second, "the agent to get SIGHUP", func() bool { return strings.Contains(h.out.String(), "signal hangup") })
+	testkit.Eventually(t, 5*time.Second, "the agent to get SIGHUP", func() bool { return strings.Contains(h.out.String(), "signal hangup") })
 	h.sigs <- syscall.SIGUSR1 // the agent exits 7 on it
 	select {
 	case code := <-h.code:
@@ -298,14 +299,14 @@ func TestRunForwardsSignalsAndPassesExitCode(t *testing.T) {
 func TestRunSignalOnChange(t *testing.T) {
 	now := time.Now()
 	l := logscan.New(t)
-	a, b := logscan.TokenExp(t, now, time.Hour), logscan.TokenExp(t, now, 2*time.Hour)
+	a, b := testkit.TokenExp(t, now, time.Hour), testkit.TokenExp(t, now, 2*time.Hour)
 	l.Secret(a, b)
 	path := filepath.Join(t.TempDir(), "podium_token")
 	writeAtomically(t, path, a)
 	h := start(t, l, path, supervise.Config{TokenFile: path, Signal: syscall.SIGHUP}, nil)
 	h.waitStarts(t, 1, token.Fingerprint(a))
 	writeAtomically(t, path, b)
-	logscan.Eventually(t, 5*time.Second, "the agent to get SIGHUP", func() bool { return strings.Contains(h.out.String(), "signal hangup") })
+	testkit.Eventually(t, 5*time.Second, "the agent to get SIGHUP", func() bool { return strings.Contains(h.out.String(), "signal hangup") })
 	if ev := l.Events("AGENT_SIGNALLED"); len(ev) != 1 || ev[0]["fingerprint"] != token.Fingerprint(b) {
 		t.Errorf("AGENT_SIGNALLED events %v, want one for b", ev)
 	}
@@ -317,7 +318,7 @@ func TestRunSignalOnChange(t *testing.T) {
 func TestRunKillsAfterGrace(t *testing.T) {
 	now := time.Now()
 	l := logscan.New(t)
-	a, b := logscan.TokenExp(t, now, time.Hour), logscan.TokenExp(t, now, 2*time.Hour)
+	a, b := testkit.TokenExp(t, now, time.Hour), testkit.TokenExp(t, now, 2*time.Hour)
 	l.Secret(a, b)
 	path := filepath.Join(t.TempDir(), "podium_token")
 	writeAtomically(t, path, a)

@@ -7,6 +7,7 @@ import (
 
 	"voicetoken/internal/credential"
 	"voicetoken/internal/logscan"
+	"voicetoken/internal/testkit"
 	"voicetoken/internal/token"
 )
 
@@ -15,8 +16,8 @@ type logs = logscan.Logs
 
 var (
 	newLogs    = logscan.New
-	tokenExp   = logscan.TokenExp
-	eventually = logscan.Eventually
+	tokenExp   = testkit.TokenExp
+	eventually = testkit.Eventually
 )
 
 // staticSource is a CredentialSource whose value the test swaps.

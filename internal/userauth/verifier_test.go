@@ -16,6 +16,7 @@ import (
 
 	"voicetoken/internal/logscan"
 	"voicetoken/internal/policy"
+	"voicetoken/internal/testkit"
 	"voicetoken/internal/userauth"
 	"voicetoken/internal/userauth/oidctest"
 )
@@ -39,7 +40,7 @@ func corp(p *oidctest.Provider) policy.OIDCIssuer {
 
 func ready(t *testing.T, v interface{ Ready() error }) {
 	t.Helper()
-	logscan.Eventually(t, 10*time.Second, "the identity provider's keys", func() bool { return v.Ready() == nil })
+	testkit.Eventually(t, 10*time.Second, "the identity provider's keys", func() bool { return v.Ready() == nil })
 }
 
 // TestLoginAtRealProvider: a user signs in at a real OpenID Provider
@@ -247,7 +248,7 @@ func TestProviderDownAtStart(t *testing.T) {
 	p.SetDown(true)
 	r := newRegistry(t, logs, &clock{})
 	v := r.Verifier([]policy.OIDCIssuer{corp(p)})
-	logscan.Eventually(t, 10*time.Second, "a failed discovery", func() bool {
+	testkit.Eventually(t, 10*time.Second, "a failed discovery", func() bool {
 		err := v.Ready()
 		return err != nil && strings.Contains(err.Error(), "503")
 	})

@@ -17,7 +17,7 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
-	"voicetoken/internal/logscan"
+	"voicetoken/internal/testkit"
 )
 
 // Server is one redis-server process.
@@ -69,7 +69,7 @@ func (s *Server) Restart() {
 	}
 	c := redis.NewClient(&redis.Options{Addr: s.Addr(), MaxRetries: -1})
 	defer c.Close()
-	logscan.Eventually(s.t, 20*time.Second, "redis-server to answer PING", func() bool {
+	testkit.Eventually(s.t, 20*time.Second, "redis-server to answer PING", func() bool {
 		err := c.Ping(context.Background()).Err()
 		return err == nil || redis.HasErrorPrefix(err, "NOAUTH") // up, with a password
 	})
