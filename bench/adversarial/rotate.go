@@ -2,8 +2,6 @@ package main
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/base64"
 	"errors"
 	"fmt"
 	mrand "math/rand/v2"
@@ -18,6 +16,7 @@ import (
 	"github.com/fsnotify/fsnotify"
 
 	"voicetoken/internal/credential"
+	"voicetoken/internal/testkit"
 	"voicetoken/internal/token"
 )
 
@@ -37,20 +36,6 @@ type RotateStats struct {
 	MedianMS      float64  `json:"rotate_median_ms"`
 	WriteMS       float64  `json:"write_phase_median_ms"`
 	Problems      []string `json:"problems,omitempty"`
-}
-
-// upstreamToken makes a stand-in for an agent's upstream JWT (signed with
-// a throwaway key: rotate checks shape and expiry, not the signature).
-func upstreamToken(now time.Time, ttl time.Duration, sub string) (string, error) {
-	b := make([]byte, 32)
-	if _, err := rand.Read(b); err != nil {
-		return "", err
-	}
-	k, err := token.NewKey("podium", base64.RawURLEncoding.EncodeToString(b))
-	if err != nil {
-		return "", err
-	}
-	return k.Mint(token.Claims{Subject: sub, Name: "adversarial"}, now, ttl)
 }
 
 // runRotate kills `voicetoken rotate` with SIGKILL at random moments,
@@ -74,11 +59,13 @@ func runRotate(ctx context.Context, r *runner, kills int) ([]Row, *RotateStats) 
 		return fail(err)
 	}
 	now := time.Now()
-	a, err := upstreamToken(now, 2*time.Hour, "a")
+	// Stand-ins for an agent's upstream JWT: rotate checks shape and
+	// expiry, not the signature.
+	a, err := testkit.JWT(map[string]any{"iss": "podium", "sub": "a", "exp": now.Add(2 * time.Hour).Unix()})
 	if err != nil {
 		return fail(err)
 	}
-	b, err := upstreamToken(now, 3*time.Hour, "b")
+	b, err := testkit.JWT(map[string]any{"iss": "podium", "sub": "b", "exp": now.Add(3 * time.Hour).Unix()})
 	if err != nil {
 		return fail(err)
 	}

@@ -1,8 +1,6 @@
 package main
 
 import (
-	"encoding/base64"
-	"encoding/json"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -14,18 +12,16 @@ import (
 	"github.com/coder/websocket"
 
 	"voicetoken/internal/logscan"
+	"voicetoken/internal/testkit"
 	"voicetoken/internal/token"
 	"voicetoken/internal/vault/vaulttest"
 )
 
-// upstreamToken returns a platform-signed-looking (ES256) token expiring
-// ttl after testNow.
+// upstreamToken returns a stand-in upstream token with the given jti,
+// expiring ttl after testNow.
 func upstreamToken(t *testing.T, ttl time.Duration, jti string) string {
 	t.Helper()
-	h, _ := json.Marshal(map[string]string{"alg": "ES256", "typ": "JWT"})
-	p, _ := json.Marshal(map[string]any{"iss": "podium", "sub": "cohost", "exp": testNow.Add(ttl).Unix(), "jti": jti})
-	e := base64.RawURLEncoding
-	return e.EncodeToString(h) + "." + e.EncodeToString(p) + "." + e.EncodeToString([]byte("sig-"+jti+"-0123456789abcdefghijklmnopqrstuvwxyz"))
+	return testkit.Token(t, map[string]any{"iss": "podium", "sub": "cohost", "exp": testNow.Add(ttl).Unix(), "jti": jti})
 }
 
 // expect checks a command's exit code, that stdout holds every string in

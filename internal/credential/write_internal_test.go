@@ -8,20 +8,8 @@ import (
 	"testing"
 	"time"
 
-	"crypto/rand"
-	"encoding/base64"
-	"encoding/json"
+	"voicetoken/internal/testkit"
 )
-
-func testToken(t *testing.T, exp time.Time) string {
-	t.Helper()
-	h, _ := json.Marshal(map[string]string{"alg": "ES256"})
-	p, _ := json.Marshal(map[string]any{"exp": exp.Unix(), "jti": rand.Text()})
-	sig := make([]byte, 64)
-	rand.Read(sig)
-	e := base64.RawURLEncoding
-	return e.EncodeToString(h) + "." + e.EncodeToString(p) + "." + e.EncodeToString(sig)
-}
 
 // TestRotateFailsSafelyAtEveryStep makes each durable step of Rotate fail
 // in turn and checks what a crash there would leave: the file holds the
@@ -35,7 +23,7 @@ func TestRotateFailsSafelyAtEveryStep(t *testing.T) {
 			dir := t.TempDir()
 			p := filepath.Join(dir, "podium_token")
 			now := time.Now()
-			older, old, next := testToken(t, now.Add(time.Hour)), testToken(t, now.Add(2*time.Hour)), testToken(t, now.Add(3*time.Hour))
+			older, old, next := testkit.TokenExp(t, now, time.Hour), testkit.TokenExp(t, now, 2*time.Hour), testkit.TokenExp(t, now, 3*time.Hour)
 			if err := os.WriteFile(p+".bak", []byte(older), 0o600); err != nil {
 				t.Fatal(err)
 			}
