@@ -114,41 +114,57 @@ type Runner struct {
 // Run runs checks in parallel, each after the checks it needs, and
 // returns their results in the order given.
 func (r *Runner) Run(ctx context.Context, checks []Check) []Result {
-	now := r.Now
-	if now == nil {
-		now = time.Now
+	st := &runState{checks: checks, results: make([]Result, len(checks)), done: make([]chan struct{}, len(checks)), now: r.Now}
+	if st.now == nil {
+		st.now = time.Now
+	}
+	for i := range checks {
+		st.done[i] = make(chan struct{})
 	}
 	index := make(map[string]int, len(checks))
-	results := make([]Result, len(checks))
-	done := make([]chan struct{}, len(checks))
-	for i := range checks {
-		done[i] = make(chan struct{})
-	}
 	var wg sync.WaitGroup
 	for i, c := range checks {
 		wg.Add(1)
 		// Dependencies are resolved against the checks listed before this
 		// one only, so a check can never wait for itself or a later one.
-		deps, bad := resolve(c.Needs, index)
-		after, badAfter := resolve(c.After, index)
-		if bad == "" {
-			bad = badAfter
+		p := scheduled{check: c}
+		var badAfter string
+		p.needs, p.bad = resolve(c.Needs, index)
+		p.after, badAfter = resolve(c.After, index)
+		if p.bad == "" {
+			p.bad = badAfter
 		}
 		if _, dup := index[c.Name]; dup {
-			bad = fmt.Sprintf("duplicate check name %q", c.Name)
+			p.bad = fmt.Sprintf("duplicate check name %q", c.Name)
 		}
 		index[c.Name] = i
 		go func() {
 			defer wg.Done()
-			defer close(done[i])
-			res := r.runOne(ctx, c, bad, deps, after, checks, results, done, now)
+			defer close(st.done[i])
+			res := r.runOne(ctx, st, p)
 			res.Name = c.Name
 			res.Detail = sanitize(res.Detail)
-			results[i] = res
+			st.results[i] = res
 		}()
 	}
 	wg.Wait()
-	return results
+	return st.results
+}
+
+// runState is what the checks of one Run share.
+type runState struct {
+	checks  []Check
+	results []Result
+	done    []chan struct{} // done[i] is closed once results[i] is set
+	now     func() time.Time
+}
+
+// scheduled is one check with its dependencies resolved to indexes.
+type scheduled struct {
+	check Check
+	bad   string // why the check cannot run at all ("" if it can)
+	needs []int  // checks that must have passed first
+	after []int  // checks that must have finished first, whatever their result
 }
 
 // resolve maps names to indexes of earlier checks; bad says what is wrong.
@@ -164,28 +180,29 @@ func resolve(names []string, index map[string]int) ([]int, string) {
 	return deps, ""
 }
 
-func (r *Runner) runOne(ctx context.Context, c Check, bad string, deps, after []int, checks []Check, results []Result, done []chan struct{}, now func() time.Time) Result {
-	if bad != "" {
-		return Failf("%s", bad)
+func (r *Runner) runOne(ctx context.Context, st *runState, p scheduled) Result {
+	c := p.check
+	if p.bad != "" {
+		return Failf("%s", p.bad)
 	}
 	if c.Run == nil {
 		return Failf("check has no Run function")
 	}
-	for _, j := range after {
+	for _, j := range p.after {
 		select {
-		case <-done[j]:
+		case <-st.done[j]:
 		case <-ctx.Done():
 			return Skipf("cancelled: %v", ctx.Err())
 		}
 	}
-	for _, j := range deps {
+	for _, j := range p.needs {
 		select {
-		case <-done[j]:
+		case <-st.done[j]:
 		case <-ctx.Done():
 			return Skipf("cancelled: %v", ctx.Err())
 		}
-		if st := results[j].Status; st == Fail || st == Skipped {
-			return Skipf("needs %s (%s)", checks[j].Name, st)
+		if s := st.results[j].Status; s == Fail || s == Skipped {
+			return Skipf("needs %s (%s)", st.checks[j].Name, s)
 		}
 	}
 	timeout := c.Timeout
@@ -201,7 +218,7 @@ func (r *Runner) runOne(ctx context.Context, c Check, bad string, deps, after []
 	}
 	cctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
-	start := now()
+	start := st.now()
 	ch := make(chan Result, 1) // buffered: an abandoned check does not leak a blocked send
 	go func() {
 		defer func() {
@@ -222,7 +239,7 @@ func (r *Runner) runOne(ctx context.Context, c Check, bad string, deps, after []
 	// A check that measured what it reports (smoke's round trip) keeps
 	// its own figure, so the time column and the detail agree.
 	if res.Duration <= 0 {
-		res.Duration = now().Sub(start)
+		res.Duration = st.now().Sub(start)
 	}
 	if res.Duration < 0 {
 		res.Duration = 0
