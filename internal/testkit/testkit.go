@@ -32,6 +32,7 @@ func Eventually(t testing.TB, within time.Duration, what string, cond func() boo
 	for !cond() {
 		if time.Now().After(deadline) {
 			t.Fatalf("timed out after %s waiting for %s", within, what)
+			return
 		}
 		<-tick.C
 	}
@@ -66,6 +67,7 @@ func Token(t testing.TB, claims map[string]any) string {
 	tok, err := JWT(claims)
 	if err != nil {
 		t.Fatal(err)
+		return ""
 	}
 	return tok
 }
