@@ -14,6 +14,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -201,7 +202,10 @@ func (w *docWorld) runLine(t *testing.T, line string) {
 		done := make(chan int, 1)
 		w.bg = append(w.bg, done)
 		go func() {
-			code, _, _ := w.voicetoken(w.ctx, words[1:], "")
+			code, _, errOut := w.voicetoken(w.ctx, words[1:], "")
+			if code != 0 {
+				t.Logf("%s: exit %d:\n%s", bg, code, errOut)
+			}
 			done <- code
 		}()
 		return
@@ -329,6 +333,7 @@ func TestOperationsDoc(t *testing.T) {
 		"127.0.0.1:9101", port(),
 		"https://api.podium.example", platform.URL,
 		"/run/secrets/podium_token", filepath.Join(dir, "podium_token"),
+		"/run/voicetoken/proxy.sock", filepath.Join(dir, "proxy.sock"),
 	)
 	steps, files := parseOpsDoc(t, repl.Replace(string(data)))
 	for name, body := range files {
@@ -341,8 +346,10 @@ func TestOperationsDoc(t *testing.T) {
 		"podium_token":              expired + "\n",
 		"new.jwt":                   newTok + "\n",
 		"old.jwt":                   oldTok + "\n",
+		// The agent of the run step: counts its starts, exits 0 on SIGTERM.
+		"agent": "#!/bin/sh\ntrap 'exit 0' TERM\necho $$ > agent.pid\necho start >> agent.starts\nwhile :; do sleep 60 & wait $!; done\n",
 	} {
-		if err := os.WriteFile(name, []byte(body), 0o600); err != nil {
+		if err := os.WriteFile(name, []byte(body), 0o700); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -352,6 +359,13 @@ func TestOperationsDoc(t *testing.T) {
 		secrets: []string{expired, oldTok, newTok}}
 	defer func() {
 		cancel()
+		// run outlives a cancelled context, as it outlives the signals
+		// that stop main: it stops when its agent (a process group) exits.
+		if pid, err := os.ReadFile("agent.pid"); err == nil {
+			if n, err := strconv.Atoi(strings.TrimSpace(string(pid))); err == nil {
+				syscall.Kill(-n, syscall.SIGTERM)
+			}
+		}
 		for i, done := range w.bg {
 			select {
 			case code := <-done:
@@ -373,6 +387,8 @@ func TestOperationsDoc(t *testing.T) {
 	tests := []struct {
 		step string
 		todo string // why the step is not run (yet): logged, not skipped
+		// after, if set, checks what the step's lines started.
+		after func(t *testing.T)
 	}{
 		{step: "page-diagnose"},
 		{step: "page-fix"},
@@ -381,10 +397,18 @@ func TestOperationsDoc(t *testing.T) {
 		{step: "smoke", todo: smokeTodo},
 		{step: "rotate"},
 		{step: "proxy"},
-		{step: "run", todo: "to be added: voicetoken run is being built (issue 19)"},
-		{step: "probe", todo: "to be added: rotate --probe is being built (issue 19)"},
+		{step: "run", after: func(t *testing.T) {
+			// The agent started once; a rotation (old.jwt: valid, though
+			// the platform refuses it) restarts it, and so does the way back.
+			agentStarts(t, 1)
+			for i, tok := range []string{"old.jwt", "new.jwt"} {
+				w.runLine(t, "voicetoken rotate < "+tok)
+				agentStarts(t, i+2)
+			}
+		}},
+		{step: "probe"},
 		{step: "watch"},
-		{step: "compose-socket", todo: "to be added: proxy --listen unix: is being built (issue 19)"},
+		{step: "compose-socket"},
 	}
 	if len(steps) != len(tests) {
 		t.Errorf("docs/operations.md has %d steps, the test lists %d", len(steps), len(tests))
@@ -406,6 +430,9 @@ func TestOperationsDoc(t *testing.T) {
 			for _, line := range steps[i].lines {
 				w.runLine(t, line)
 			}
+			if tt.after != nil {
+				tt.after(t)
+			}
 		})
 		if !ok {
 			break // later steps build on this one
@@ -415,4 +442,13 @@ func TestOperationsDoc(t *testing.T) {
 	if _, err := os.Stat("voice-agent-selector.html.bak"); err != nil {
 		t.Errorf("no backup of the fixed page: %v", err)
 	}
+}
+
+// agentStarts waits until the run step's agent has started n times.
+func agentStarts(t *testing.T, n int) {
+	t.Helper()
+	logscan.Eventually(t, 15*time.Second, fmt.Sprintf("the agent started %d times", n), func() bool {
+		data, _ := os.ReadFile("agent.starts")
+		return strings.Count(string(data), "start") == n
+	})
 }
