@@ -1,6 +1,8 @@
 package main
 
 import (
+	"io"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -113,6 +115,32 @@ func TestAlertRulesFire(t *testing.T) {
 	for _, want := range []string{"voicetoken-rules_test.yml", "voicetoken-check-rules_test.yml"} {
 		if !strings.Contains(string(out), want) {
 			t.Errorf("promtool did not run %s:\n%s", want, out)
+		}
+	}
+}
+
+// TestServeMetricsDistinct scrapes serve's /metrics and checks that no
+// name is also one of proxy's or check --watch's: one Prometheus scrapes
+// them all, and a shared name with other labels mixes their series in
+// every query and alert that does not select a label.
+func TestServeMetricsDistinct(t *testing.T) {
+	base, _, stop := startServe(t, nil)
+	defer stop()
+	resp, err := http.Get(base + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	served := regexp.MustCompile(`(?m)^# TYPE (voicetoken_[a-z_]+) `).FindAllStringSubmatch(string(body), -1)
+	if len(served) == 0 {
+		t.Fatalf("serve's /metrics has no voicetoken_ metric:\n%s", body)
+	}
+	exported := exportedMetrics(t)
+	for _, m := range served {
+		// voicetoken_reloads_total is shared on purpose: same labels, component says whose.
+		if exported[m[1]] && m[1] != "voicetoken_reloads_total" {
+			t.Errorf("serve and proxy/check --watch both export %s", m[1])
 		}
 	}
 }

@@ -31,7 +31,7 @@ func TestAdversarialRateLimitEvasion(t *testing.T) {
 		// requests, and the last request's status.
 		maxServed  int
 		wantLast   int
-		wantFailed int // voicetoken_auth_failures_total at the end
+		wantFailed int // voicetoken_api_key_failures_total at the end
 	}{
 		{name: "200 addresses of one IPv6 /64", maxServed: 50, wantLast: 429, reqs: func() []req {
 			var rs []req
@@ -111,7 +111,7 @@ func TestAdversarialRateLimitEvasion(t *testing.T) {
 			return rs
 		}},
 	}
-	failuresRE := regexp.MustCompile(`(?m)^voicetoken_auth_failures_total (\d+)$`)
+	failuresRE := regexp.MustCompile(`(?m)^voicetoken_api_key_failures_total (\d+)$`)
 	held, failed, sent := 0, 0, 0
 	for _, tc := range tests {
 		ok := t.Run(tc.name, func(t *testing.T) {
@@ -159,7 +159,7 @@ func TestAdversarialRateLimitEvasion(t *testing.T) {
 			srv.Handler().ServeHTTP(w, mr)
 			m := failuresRE.FindStringSubmatch(w.Body.String())
 			if m == nil || m[1] != strconv.Itoa(tc.wantFailed) {
-				t.Errorf("voicetoken_auth_failures_total %v, want %d", m, tc.wantFailed)
+				t.Errorf("voicetoken_api_key_failures_total %v, want %d", m, tc.wantFailed)
 			}
 		})
 		if ok {

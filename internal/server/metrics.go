@@ -69,7 +69,7 @@ func newMetrics(version string, extra ...prometheus.Collector) *metrics {
 		Help: "Connections closed for exceeding a timeout, by phase: header (ReadHeaderTimeout), active (WriteTimeout), idle (IdleTimeout).",
 	}, []string{"phase"})
 	authFailures := prometheus.NewCounter(prometheus.CounterOpts{
-		Name: "voicetoken_auth_failures_total",
+		Name: "voicetoken_api_key_failures_total",
 		Help: "Token requests with a wrong or malformed API key; each spends from its address's rate limit.",
 	})
 	reg.MustRegister(tokens, denials, dur, keyInfo, build, timeouts, authFailures)
