@@ -116,7 +116,7 @@ func (f *checkFlags) register(fs *flag.FlagSet) {
 	fs.Var(&f.pages, "html", "an HTML page holding const TOKEN = '...' (repeatable)")
 	fs.Var(&f.creds, "credential", "an agent's upstream token: "+credential.Syntax()+", as proxy reads it (repeatable; default file:$PODIUM_TOKEN_FILE)")
 	fs.StringVar(&f.room, "room", "test-room", "room to ask --serve-url's /api/token for")
-	fs.StringVar(&f.identity, "identity", "voicetoken-check", "identity to ask --serve-url's /api/token for")
+	fs.StringVar(&f.identity, "identity", "", "identity to ask --serve-url's /api/token for (default: none; any identity serve chooses is accepted, as a serve beyond loopback refuses browsers' own)")
 	fs.DurationVar(&f.warn, "warn", 2*time.Hour, "warn when a token expires within this")
 	fs.DurationVar(&f.timeout, "timeout", 10*time.Second, "timeout of each check")
 	fs.BoolVar(&f.fix, "fix", false, "re-mint an expired or expiring token in each --html page, in place, with a backup")

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"flag"
@@ -58,7 +59,7 @@ func startCheckFakes(t *testing.T, key *token.Key) checkFakes {
 	sv.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "{}") })
 	sv.HandleFunc("GET /api/token", func(w http.ResponseWriter, r *http.Request) {
 		q := r.URL.Query()
-		raw, _ := key.Mint(token.Claims{Identity: q.Get("identity"), Video: &token.VideoGrant{RoomJoin: true, Room: q.Get("room")}}, testNow, 24*time.Hour)
+		raw, _ := key.Mint(token.Claims{Identity: cmp.Or(q.Get("identity"), "user-1a2b3c4d"), Video: &token.VideoGrant{RoomJoin: true, Room: q.Get("room")}}, testNow, 24*time.Hour)
 		json.NewEncoder(w).Encode(map[string]string{"token": raw})
 	})
 	sv.HandleFunc("GET /{$}", func(w http.ResponseWriter, r *http.Request) {

@@ -1,9 +1,11 @@
 package check_test
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"io"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -11,6 +13,8 @@ import (
 	"time"
 
 	"voicetoken/internal/check"
+	"voicetoken/internal/keys"
+	"voicetoken/internal/server"
 	"voicetoken/internal/token"
 )
 
@@ -49,7 +53,7 @@ func (f *fakeServe) start(t *testing.T) *httptest.Server {
 		if f.room != "" {
 			room = f.room
 		}
-		raw, err := f.key.Mint(token.Claims{Identity: r.URL.Query().Get("identity"), Video: &token.VideoGrant{RoomJoin: true, Room: room}}, testNow, 24*time.Hour)
+		raw, err := f.key.Mint(token.Claims{Identity: cmp.Or(r.URL.Query().Get("identity"), "user-1a2b3c4d"), Video: &token.VideoGrant{RoomJoin: true, Room: room}}, testNow, 24*time.Hour)
 		if err != nil {
 			t.Error(err)
 		}
@@ -161,6 +165,41 @@ func TestServeLiveKitURL(t *testing.T) {
 			res := (&check.Runner{}).Run(context.Background(), []check.Check{check.ServeLiveKitURL("serve livekit url", serveWith(tt.config), tt.checked, check.NewHTTPClient())})[0]
 			if res.Status != tt.want || !strings.Contains(res.Detail, tt.detail) {
 				t.Errorf("%s: %s, want %s with %q", res.Status, res.Detail, tt.want, tt.detail)
+			}
+		})
+	}
+}
+
+// TestServeTokenBeyondLoopback runs the token check against the real
+// server configured as listening beyond loopback, where browsers get
+// server-chosen identities and a requested one is refused: asking for
+// none passes, asking for one fails with serve's identity_not_allowed.
+func TestServeTokenBeyondLoopback(t *testing.T) {
+	k := testKey(t)
+	ks, err := keys.NewSet(keys.Pair{Key: "APIcheck", Secret: testSecret})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv, err := server.New(server.Config{Keys: ks, Addr: "0.0.0.0:9000"}, server.WithLogger(slog.New(slog.DiscardHandler)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ts := httptest.NewServer(srv.Handler())
+	defer ts.Close()
+	tests := []struct {
+		name     string
+		identity string
+		status   check.Status
+		detail   string
+	}{
+		{name: "no identity: the server's own", status: check.OK, detail: "in test-room, signed by APIcheck"},
+		{name: "a requested identity is refused", identity: "voicetoken-check", status: check.Fail, detail: "403 Forbidden: identity_not_allowed"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			r := check.ServeToken("serve token", ts.URL, "test-room", tt.identity, check.NewHTTPClient(), k, time.Now).Run(context.Background())
+			if r.Status != tt.status || !strings.Contains(r.Detail, tt.detail) {
+				t.Fatalf("%v %q, want %v %q", r.Status, r.Detail, tt.status, tt.detail)
 			}
 		})
 	}
