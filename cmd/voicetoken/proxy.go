@@ -235,8 +235,6 @@ func runProxy(ctx context.Context, e *env, args []string) error {
 	go func() { src.Run(ctx); close(runDone) }()
 	defer func() { cancel(); <-runDone }()
 
-	// SIGHUP re-reads the source, as operators expect of a daemon.
-	defer onSIGHUP(ctx, func() { src.Reload(ctx) })() // the outcome is logged
 	return serveProxy(ctx, &f, c, src, log, e)
 }
 
@@ -247,6 +245,8 @@ func serveProxy(ctx context.Context, f *proxyFlags, c proxyConfig, src *credenti
 	if err != nil {
 		return err
 	}
+	// SIGHUP re-reads the source, as operators expect of a daemon.
+	defer onSIGHUP(ctx, func() { _, err := src.Reload(ctx); m.Reload(err) })() // the outcome is logged
 	waiting, err := newNoTokenGate(reg, src)
 	if err != nil {
 		return err

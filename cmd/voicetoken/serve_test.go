@@ -6,6 +6,7 @@ import (
 	"io"
 	"net/http"
 	"os"
+	"regexp"
 	"path/filepath"
 	"runtime/debug"
 	"runtime/metrics"
@@ -158,6 +159,19 @@ func TestServeReloadOnSIGHUP(t *testing.T) {
 	testkit.Eventually(t, 30*time.Second, "the new policy", func() bool { return status("second") == 200 })
 	if status("first") != 403 {
 		t.Error("old room still allowed after reload")
+	}
+	// Refused and accepted reloads are counted (a file watch may reload
+	// too, so at least one of each).
+	resp, err := http.Get(base + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	for _, want := range []string{`voicetoken_reloads_total{component="serve",result="error"} [1-9]`, `voicetoken_reloads_total{component="serve",result="ok"} [1-9]`} {
+		if !regexp.MustCompile(`(?m)^` + regexp.QuoteMeta(want[:strings.Index(want, " ")]) + ` [1-9]`).Match(body) {
+			t.Errorf("/metrics has no %s:\n%s", want, regexp.MustCompile(`(?m)^voicetoken_reloads.*$`).FindAllString(string(body), -1))
+		}
 	}
 }
 

@@ -19,8 +19,11 @@ type metrics struct {
 	issued, denied prometheus.Counter
 	// authFailures counts requests with a wrong or malformed API key.
 	authFailures prometheus.Counter
-	denials      map[string]prometheus.Counter
-	denialOther  prometheus.Counter
+	// reloadOK and reloadError count Reload's outcomes
+	// (voicetoken_reloads_total{component="serve"}).
+	reloadOK, reloadError prometheus.Counter
+	denials               map[string]prometheus.Counter
+	denialOther           prometheus.Counter
 
 	tokenGet, tokenPost, other prometheus.Observer
 
@@ -72,13 +75,19 @@ func newMetrics(version string, extra ...prometheus.Collector) *metrics {
 		Name: "voicetoken_api_key_failures_total",
 		Help: "Token requests with a wrong or malformed API key; each spends from its address's rate limit.",
 	})
-	reg.MustRegister(tokens, denials, dur, keyInfo, build, timeouts, authFailures)
+	reloads := prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "voicetoken_reloads_total",
+		Help: "Reloads by component (serve: keys and policy, on SIGHUP or a change of their files; proxy: the credential, on SIGHUP) and result (ok, error).",
+	}, []string{"component", "result"})
+	reg.MustRegister(tokens, denials, dur, keyInfo, build, timeouts, authFailures, reloads)
 	reg.MustRegister(extra...)
 
 	m := &metrics{
 		gatherer:     prometheus.Gatherers{reg, prometheus.DefaultGatherer},
 		issued:       tokens.WithLabelValues("issued"),
 		authFailures: authFailures,
+		reloadOK:     reloads.WithLabelValues("serve", "ok"),
+		reloadError:  reloads.WithLabelValues("serve", "error"),
 		denied:       tokens.WithLabelValues("denied"),
 		denials:      map[string]prometheus.Counter{},
 		denialOther:  denials.WithLabelValues("other"),

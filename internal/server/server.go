@@ -308,12 +308,14 @@ func (s *Server) Reload() error {
 	}
 	st, err := s.loadState()
 	if err != nil {
+		s.metrics.reloadError.Inc()
 		s.log.LogAttrs(context.Background(), slog.LevelError, "reload refused; keeping the running keys and policy",
 			slog.String("event", "RELOAD_FAILED"), slog.String("error", err.Error()))
 		return fmt.Errorf("reload: %w", err)
 	}
 	s.state.Store(st)
 	s.metrics.setKeys(st)
+	s.metrics.reloadOK.Inc()
 	s.log.LogAttrs(context.Background(), slog.LevelInfo, "keys and policy reloaded",
 		slog.String("event", "RELOADED"), slog.String("key", st.key.ID),
 		slog.String("fingerprint", st.key.SecretFingerprint()), slog.Int("keys", len(st.keys.Keys())),

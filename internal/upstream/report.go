@@ -55,12 +55,20 @@ type AuthFailure struct {
 
 // Metrics are the Prometheus metrics of a Transport.
 type Metrics struct {
-	authFailures *prometheus.CounterVec
-	refused      *prometheus.CounterVec
+	authFailures    *prometheus.CounterVec
+	refused         *prometheus.CounterVec
+	lastAuthFailure prometheus.Gauge
+	responses       *prometheus.CounterVec
+	reloads         *prometheus.CounterVec
 }
 
 // NewMetrics registers voicetoken_auth_failures_total{source,status,current}
 // (current is "false" for a failure of a superseded token),
+// voicetoken_auth_failure_last_timestamp_seconds (when the last one
+// happened), voicetoken_upstream_responses_total{code} (the upstream's
+// answers by status class: 1xx..5xx), voicetoken_reloads_total{component,
+// result} (component "proxy": Metrics.Reload's count of credential
+// reloads, result "ok" or "error"),
 // voicetoken_proxy_refused_total{reason} (a Guard's refusals) and,
 // when src is not nil, voicetoken_credential_expiry_seconds (the current
 // token's remaining life at scrape time, negative once expired) on reg.
@@ -76,8 +84,24 @@ func NewMetrics(reg prometheus.Registerer, src CredentialSource, now func() time
 		refused: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "voicetoken_proxy_refused_total",
 			Help: "Requests the proxy refused before the upstream (reason: host_not_allowed, browser_origin, browser_fetch_headers, method_not_allowed, path_escapes_base, path_encoded_dots, path_not_absolute).",
-		}, []string{"reason"})}
-	for _, c := range []prometheus.Collector{m.authFailures, m.refused} {
+		}, []string{"reason"}),
+		lastAuthFailure: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "voicetoken_auth_failure_last_timestamp_seconds",
+			Help: "Unix time of the last AUTH_FAILURE (0: none since the start).",
+		}),
+		responses: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "voicetoken_upstream_responses_total",
+			Help: "The upstream's answers through the proxy, by status class (code: 1xx, 2xx, 3xx, 4xx, 5xx).",
+		}, []string{"code"}),
+		reloads: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "voicetoken_reloads_total",
+			Help: "Reloads by component (serve: keys and policy, on SIGHUP or a change of their files; proxy: the credential, on SIGHUP) and result (ok, error).",
+		}, []string{"component", "result"}),
+	}
+	for _, r := range []string{"ok", "error"} {
+		m.reloads.WithLabelValues("proxy", r) // present at 0 from the start
+	}
+	for _, c := range []prometheus.Collector{m.authFailures, m.refused, m.lastAuthFailure, m.responses, m.reloads} {
 		if err := reg.Register(c); err != nil {
 			return nil, fmt.Errorf("register metrics: %w", err)
 		}
@@ -131,6 +155,7 @@ func (t *Transport) report(ctx context.Context, f AuthFailure) {
 			status = f.CloseCode
 		}
 		t.Metrics.authFailures.WithLabelValues(f.Source, strconv.Itoa(status), strconv.FormatBool(f.Current)).Inc()
+		t.Metrics.lastAuthFailure.Set(float64(t.now().UnixNano()) / 1e9)
 	}
 	if t.OnAuthFailure != nil {
 		t.OnAuthFailure(f)
@@ -227,4 +252,26 @@ func redactReason(reason string, c *credential.Credential) string {
 		out = out[:123]
 	}
 	return out
+}
+
+// Reload counts one reload of the proxy's credential (on SIGHUP): ok
+// when err is nil, else error.
+func (m *Metrics) Reload(err error) {
+	if m == nil {
+		return
+	}
+	result := "ok"
+	if err != nil {
+		result = "error"
+	}
+	m.reloads.WithLabelValues("proxy", result).Inc()
+}
+
+// response counts one answer of the upstream by its status class, so
+// the label has at most five values whatever the upstream sends.
+func (m *Metrics) response(status int) {
+	if m == nil || status < 100 || status > 599 {
+		return
+	}
+	m.responses.WithLabelValues(strconv.Itoa(status/100) + "xx").Inc()
 }

@@ -211,6 +211,7 @@ func (t *Transport) roundTrip(req *http.Request, owned bool) (*http.Response, er
 		// and is released with its parent context.)
 		resp.Body = &cancelOnClose{ReadCloser: resp.Body, cancel: cancel}
 	}
+	t.Metrics.response(resp.StatusCode)
 	source := "rest"
 	if isWebSocket(req.Header) {
 		source = "websocket"
