@@ -114,7 +114,8 @@ func TestDashboardStructure(t *testing.T) {
 	}
 	for _, m := range []string{"voicetoken_tokens_issued_total", "voicetoken_token_denials_total", "voicetoken_http_request_duration_seconds_bucket",
 		"voicetoken_credential_expiry_seconds", "voicetoken_auth_failures_total", "voicetoken_check_status", "voicetoken_check_last_run_timestamp_seconds",
-		"voicetoken_key_info", "voicetoken_http_timeouts_total"} {
+		"voicetoken_key_info", "voicetoken_http_timeouts_total", "voicetoken_reloads_total", "voicetoken_upstream_responses_total",
+		"voicetoken_check_token_expiry_seconds", "voicetoken_auth_failure_last_timestamp_seconds"} {
 		if !strings.Contains(exprs.String(), m) {
 			t.Errorf("no panel shows %s", m)
 		}
