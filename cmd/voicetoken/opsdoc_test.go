@@ -447,7 +447,7 @@ func TestOperationsDoc(t *testing.T) {
 // agentStarts waits until the run step's agent has started n times.
 func agentStarts(t *testing.T, n int) {
 	t.Helper()
-	logscan.Eventually(t, 15*time.Second, fmt.Sprintf("the agent started %d times", n), func() bool {
+	testkit.Eventually(t, 15*time.Second, fmt.Sprintf("the agent started %d times", n), func() bool {
 		data, _ := os.ReadFile("agent.starts")
 		return strings.Count(string(data), "start") == n
 	})
