@@ -339,22 +339,28 @@ func (s *Server) loadState() (st *state, err error) {
 // Config.ShutdownTimeout to finish, then the rest are closed. It returns
 // nil after a clean shutdown.
 func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
-	// The timeouts are enforced by a connWatch, not by net/http's
-	// per-request deadlines (see connWatch for why and how).
-	watch := newConnWatch(s.cfg.ReadHeaderTimeout, s.cfg.WriteTimeout, s.cfg.IdleTimeout, s.metrics.timeouts)
+	// net/http's own timeouts (see timeouts.go for how they are counted):
+	// ReadHeaderTimeout from the first byte of a request to the end of its
+	// header, WriteTimeout from there to the end of the answer, IdleTimeout
+	// between requests. ReadTimeout, from the first byte too, bounds every
+	// read of a request (a body nobody reads that net/http discards) at
+	// the header's and the answer's limits together; a POST body has its
+	// own, shorter deadline (issue).
+	tc := &timeoutCounter{counted: s.metrics.timeouts}
 	hs := &http.Server{
-		Handler:        s.handler,
-		MaxHeaderBytes: s.cfg.MaxHeaderBytes,
-		ConnState:      watch.connState,
-		ErrorLog:       slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
-		BaseContext:    func(net.Listener) context.Context { return context.WithoutCancel(ctx) },
+		Handler:           s.handler,
+		MaxHeaderBytes:    s.cfg.MaxHeaderBytes,
+		ReadHeaderTimeout: s.cfg.ReadHeaderTimeout,
+		ReadTimeout:       s.cfg.ReadHeaderTimeout + s.cfg.WriteTimeout,
+		WriteTimeout:      s.cfg.WriteTimeout,
+		IdleTimeout:       s.cfg.IdleTimeout,
+		ConnState:         tc.connState,
+		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
+		BaseContext:       func(net.Listener) context.Context { return context.WithoutCancel(ctx) },
 	}
-	stop := make(chan struct{})
-	defer close(stop)
 	defer s.Close()
-	go watch.run(stop)
 	errc := make(chan error, 1)
-	go func() { errc <- hs.Serve(watch.listener(ln)) }()
+	go func() { errc <- hs.Serve(tc.listener(ln)) }()
 	select {
 	case err := <-errc:
 		return fmt.Errorf("serve: %w", err)

@@ -101,7 +101,7 @@ func (s *Server) issue(w http.ResponseWriter, r *http.Request, st *state, post b
 		return e
 	}
 	if post {
-		// The body's own limit (the connection watch bounds the rest).
+		// The body's own limit (net/http's WriteTimeout bounds the rest).
 		// Not every ResponseWriter has a connection (tests): no deadline.
 		_ = http.NewResponseController(w).SetReadDeadline(time.Now().Add(s.cfg.ReadTimeout))
 		is.req, e = readPost(r, s.cfg.MaxBodyBytes)
