@@ -205,7 +205,6 @@ type Option func(*deps)
 
 type deps struct {
 	limiter  Limiter
-	fake     bool
 	now      func() time.Time
 	rand     io.Reader
 	logger   *slog.Logger
@@ -215,7 +214,7 @@ type deps struct {
 
 // WithClock sets the time source (tests).
 func WithClock(now func() time.Time) Option {
-	return func(d *deps) { d.now, d.fake = now, true }
+	return func(d *deps) { d.now = now }
 }
 
 // WithLimiter replaces the in-memory rate limiter (e.g. with one that
