@@ -31,12 +31,11 @@ const (
 	// DefaultMaxHeader bounds request headers (net/http allows 1 MiB).
 	DefaultMaxHeader = 16 << 10
 	// ReadHeaderTimeout and friends keep a slow client from holding a
-	// connection (slowloris). Serve enforces them with a connWatch, to
-	// within two of its ticks (an eighth of the shortest limit, at most
-	// 1s), never early: ReadHeaderTimeout bounds a request's header,
-	// WriteTimeout the time from the header to the end of the answer,
-	// IdleTimeout a kept-alive connection between requests, and
-	// ReadTimeout a POST body.
+	// connection (slowloris). Serve sets them on its http.Server (net/http
+	// enforces them with deadlines on the connection): ReadHeaderTimeout
+	// bounds a request's header, WriteTimeout the time from the header to
+	// the end of the answer, IdleTimeout a kept-alive connection between
+	// requests, and ReadTimeout a POST body.
 	DefaultReadHeaderTimeout = 5 * time.Second
 	DefaultReadTimeout       = 5 * time.Second
 	DefaultWriteTimeout      = 10 * time.Second
@@ -206,7 +205,6 @@ type Option func(*deps)
 
 type deps struct {
 	limiter  Limiter
-	fake     bool
 	now      func() time.Time
 	rand     io.Reader
 	logger   *slog.Logger
@@ -216,7 +214,7 @@ type deps struct {
 
 // WithClock sets the time source (tests).
 func WithClock(now func() time.Time) Option {
-	return func(d *deps) { d.now, d.fake = now, true }
+	return func(d *deps) { d.now = now }
 }
 
 // WithLimiter replaces the in-memory rate limiter (e.g. with one that

@@ -1,6 +1,9 @@
 package server
 
 import (
+	"bytes"
+	"encoding/json"
+	"fmt"
 	"net/http"
 	"strconv"
 
@@ -62,9 +65,6 @@ func errf(status int, code, msg string) *apiError {
 // writeError is the one error-to-HTTP mapper.
 func writeError(w http.ResponseWriter, e *apiError) {
 	h := w.Header()
-	h["Content-Type"] = hdrJSON
-	h["Cache-Control"] = hdrNoStore
-	h["X-Content-Type-Options"] = hdrNosniff
 	switch e.status {
 	case http.StatusTooManyRequests:
 		h.Set("Retry-After", strconv.Itoa(max(e.retryAfter, 1)))
@@ -78,24 +78,26 @@ func writeError(w http.ResponseWriter, e *apiError) {
 		}
 		h.Set("WWW-Authenticate", e.wwwAuth)
 	}
-	w.WriteHeader(e.status)
-	b := make([]byte, 0, 64+len(e.msg))
-	b = append(b, `{"error":`...)
-	b = appendJSONString(b, e.msg)
-	b = append(b, `,"code":`...)
-	b = appendJSONString(b, e.code)
-	b = append(b, "}\n"...)
-	w.Write(b)
+	writeJSON(w, e.status, encodeJSON(struct {
+		Error string `json:"error"`
+		Code  string `json:"code"`
+	}{e.msg, e.code}))
 }
 
-// Header values shared by every response, assigned to the header map
-// directly to avoid a canonicalisation and a slice per request. net/http
-// never modifies them.
-var (
-	hdrJSON    = []string{"application/json"}
-	hdrNoStore = []string{"no-store"}
-	hdrNosniff = []string{"nosniff"}
-)
+// encodeJSON is v as JSON and a newline, for the answers that are not
+// the token's (errors, and the room list and config, encoded once per
+// reload). HTML characters are left as they are: these are JSON
+// answers, never HTML.
+func encodeJSON(v any) []byte {
+	var b bytes.Buffer
+	enc := json.NewEncoder(&b)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(v); err != nil {
+		// Only strings and slices of them: cannot fail.
+		panic(fmt.Sprintf("encode %T: %v", v, err))
+	}
+	return b.Bytes()
+}
 
 // appendJSONString appends s as a JSON string; see token.AppendJSONString.
 func appendJSONString(b []byte, s string) []byte { return token.AppendJSONString(b, s) }

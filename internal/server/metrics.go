@@ -30,7 +30,7 @@ type metrics struct {
 	keyInfo *prometheus.GaugeVec
 
 	// timeouts[p] counts connections closed for staying too long in
-	// phase p (connWatch).
+	// phase p (timeoutCounter).
 	timeouts [phaseCount]func()
 }
 

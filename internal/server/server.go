@@ -26,19 +26,18 @@ import (
 // Server is the token API. Create it with New; it is safe for concurrent
 // use, and Reload may run while requests are served.
 type Server struct {
-	cfg       Config
-	now       func() time.Time
-	fakeClock bool // now is not time.Now: read it for minting
-	rand      io.Reader
-	randMu    sync.Mutex
-	log       *slog.Logger
-	issued    *issuedLog // the TOKEN_ISSUED access log
-	metrics   *metrics
-	limits    Limiter
-	page      http.Handler
-	csp       string
-	handler   http.Handler
-	loopback  bool // listening on loopback: Host is checked (hostList)
+	cfg      Config
+	now      func() time.Time
+	rand     io.Reader
+	randMu   sync.Mutex
+	log      *slog.Logger
+	issued   *issuedLog // the TOKEN_ISSUED access log
+	metrics  *metrics
+	limits   Limiter
+	page     http.Handler
+	csp      string
+	handler  http.Handler
+	loopback bool // listening on loopback: Host is checked (hostList)
 
 	respPool sync.Pool // *[]byte response buffers
 
@@ -81,12 +80,11 @@ func New(cfg Config, opts ...Option) (*Server, error) {
 	cfg.setDefaults()
 	d := newDeps(opts)
 	s := &Server{
-		cfg:       cfg,
-		now:       d.now,
-		fakeClock: d.fake,
-		rand:      d.rand,
-		log:       d.logger,
-		limits:    d.limiter,
+		cfg:    cfg,
+		now:    d.now,
+		rand:   d.rand,
+		log:    d.logger,
+		limits: d.limiter,
 	}
 	var extra []prometheus.Collector
 	if c, ok := d.limiter.(prometheus.Collector); ok {
@@ -148,20 +146,18 @@ func (s *Server) newStateCompiled(ks *keys.Set, rules *policy.Rules) *state {
 }
 
 func encodeRooms(rooms []policy.Room) []byte {
-	b := []byte(`{"rooms":[`)
-	for i, r := range rooms {
-		if i > 0 {
-			b = append(b, ',')
-		}
-		b = append(b, `{"name":`...)
-		b = appendJSONString(b, r.Name)
-		b = append(b, `,"description":`...)
-		b = appendJSONString(b, r.Description)
-		b = append(b, `,"agent":`...)
-		b = appendJSONString(b, r.Agent)
-		b = append(b, '}')
+	type room struct {
+		Name        string `json:"name"`
+		Description string `json:"description"`
+		Agent       string `json:"agent"`
 	}
-	return append(b, "]}\n"...)
+	out := struct {
+		Rooms []room `json:"rooms"`
+	}{Rooms: []room{}}
+	for _, r := range rooms {
+		out.Rooms = append(out.Rooms, room{r.Name, r.Description, r.Agent})
+	}
+	return encodeJSON(out)
 }
 
 // Handler returns the server's routes. Wrap it to add middleware; the
@@ -239,6 +235,10 @@ func (s *Server) simpleGET(h http.HandlerFunc) http.HandlerFunc {
 	}
 }
 
+// writeJSON writes a JSON answer. It serves every token, so its headers
+// are assigned to the map directly: net/http would otherwise canonicalise
+// each key and allocate each value on every request. net/http never
+// modifies them.
 func writeJSON(w http.ResponseWriter, status int, body []byte) {
 	h := w.Header()
 	h["Content-Type"] = hdrJSON
@@ -252,6 +252,12 @@ func writeJSON(w http.ResponseWriter, status int, body []byte) {
 // the LiveKit server answers HTTP (any status: it is up). The probe result
 // is cached for a few seconds so a probe storm cannot become a LiveKit
 // request storm.
+var (
+	hdrJSON    = []string{"application/json"}
+	hdrNoStore = []string{"no-store"}
+	hdrNosniff = []string{"nosniff"}
+)
+
 func (s *Server) handleReady(w http.ResponseWriter, r *http.Request) {
 	st := s.state.Load()
 	switch {
@@ -341,22 +347,28 @@ func (s *Server) loadState() (st *state, err error) {
 // Config.ShutdownTimeout to finish, then the rest are closed. It returns
 // nil after a clean shutdown.
 func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
-	// The timeouts are enforced by a connWatch, not by net/http's
-	// per-request deadlines (see connWatch for why and how).
-	watch := newConnWatch(s.cfg.ReadHeaderTimeout, s.cfg.WriteTimeout, s.cfg.IdleTimeout, s.metrics.timeouts)
+	// net/http's own timeouts (see timeouts.go for how they are counted):
+	// ReadHeaderTimeout from the first byte of a request to the end of its
+	// header, WriteTimeout from there to the end of the answer, IdleTimeout
+	// between requests. ReadTimeout, from the first byte too, bounds every
+	// read of a request (a body nobody reads that net/http discards) at
+	// the header's and the answer's limits together; a POST body has its
+	// own, shorter deadline (issue).
+	tc := &timeoutCounter{counted: s.metrics.timeouts}
 	hs := &http.Server{
-		Handler:        s.handler,
-		MaxHeaderBytes: s.cfg.MaxHeaderBytes,
-		ConnState:      watch.connState,
-		ErrorLog:       slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
-		BaseContext:    func(net.Listener) context.Context { return context.WithoutCancel(ctx) },
+		Handler:           s.handler,
+		MaxHeaderBytes:    s.cfg.MaxHeaderBytes,
+		ReadHeaderTimeout: s.cfg.ReadHeaderTimeout,
+		ReadTimeout:       s.cfg.ReadHeaderTimeout + s.cfg.WriteTimeout,
+		WriteTimeout:      s.cfg.WriteTimeout,
+		IdleTimeout:       s.cfg.IdleTimeout,
+		ConnState:         tc.connState,
+		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
+		BaseContext:       func(net.Listener) context.Context { return context.WithoutCancel(ctx) },
 	}
-	stop := make(chan struct{})
-	defer close(stop)
 	defer s.Close()
-	go watch.run(stop)
 	errc := make(chan error, 1)
-	go func() { errc <- hs.Serve(watch.listener(ln)) }()
+	go func() { errc <- hs.Serve(tc.listener(ln)) }()
 	select {
 	case err := <-errc:
 		return fmt.Errorf("serve: %w", err)

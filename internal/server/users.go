@@ -107,14 +107,15 @@ func (l proxyList) direct(r *http.Request) bool {
 // browser and, with a user source, how users sign in ("login") and, for
 // OIDC, where the page finds the ID token ("id_token").
 func (s *Server) encodeConfig(rules *policy.Rules) []byte {
-	b := appendJSONString([]byte(`{"server_url":`), s.cfg.PublicLiveKitURL)
-	if login := rules.Login(); login != "" {
-		b = appendJSONString(append(b, `,"login":`...), login)
-		if login == "oidc" {
-			b = appendJSONString(append(b, `,"id_token":`...), s.cfg.PageIDToken)
-		}
+	c := struct {
+		ServerURL string `json:"server_url"`
+		Login     string `json:"login,omitempty"`
+		IDToken   string `json:"id_token,omitempty"`
+	}{ServerURL: s.cfg.PublicLiveKitURL, Login: rules.Login()}
+	if c.Login == "oidc" {
+		c.IDToken = s.cfg.PageIDToken
 	}
-	return append(b, "}\n"...)
+	return encodeJSON(c)
 }
 
 // Close stops the background fetches of identity providers' keys. Serve
