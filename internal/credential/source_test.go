@@ -205,7 +205,13 @@ func TestFileSourceRejectsBadValueAndKeepsOld(t *testing.T) {
 				t.Fatal(err)
 			}
 		} else {
-			writeToken(t, p, b.content)
+			// Replaced by a rename, as kubelet and rotate do: an in-place
+			// rewrite shows the watcher an empty file first, a rejection
+			// of its own that would shift the events this loop reads.
+			writeToken(t, p+".new", b.content)
+			if err := os.Rename(p+".new", p); err != nil {
+				t.Fatal(err)
+			}
 		}
 		eventually(t, 2*time.Second, "a CREDENTIAL_REJECTED event", func() bool { return len(l.Events("CREDENTIAL_REJECTED")) > i })
 		ev := l.Events("CREDENTIAL_REJECTED")[i]
