@@ -168,11 +168,13 @@ func parseURL(raw string) (*redis.Options, error) {
 	return opts, nil
 }
 
-// Redact is u with its password replaced by "xxxxx", for logs; a string
-// that is not a URL gives "(invalid URL)".
+// Redact is u with its password replaced by "xxxxx", for logs. A string
+// that is not an absolute URL with an authority gives "(invalid URL)":
+// a mistyped one ("redis:pw@host", "pw-secret") could hold a password
+// where no parser would find it.
 func Redact(u string) string {
 	p, err := url.Parse(u)
-	if err != nil {
+	if err != nil || p.Scheme == "" || p.Opaque != "" {
 		return "(invalid URL)"
 	}
 	return p.Redacted()
