@@ -548,14 +548,18 @@ func TestAdversarialSlowClients(t *testing.T) {
 	l := logscan.New(t)
 	addr := serveOnLoopback(t, l, server.Config{ReadHeaderTimeout: headerTO, WriteTimeout: writeTO, IdleTimeout: idleTO, ReadTimeout: readTO})
 	get := "GET /api/token?room=test-room&identity=u HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n"
-	dial := func(t *testing.T) *net.TCPConn {
+	// dial also says when it began: the server's limits start once it has
+	// accepted, which may be before Dial returns, so only a clock read
+	// before dialling is a lower bound for every limit.
+	dial := func(t *testing.T) (*net.TCPConn, time.Time) {
 		t.Helper()
+		start := time.Now()
 		c, err := net.Dial("tcp", addr)
 		if err != nil {
 			t.Fatal(err)
 		}
 		t.Cleanup(func() { c.Close() })
-		return c.(*net.TCPConn)
+		return c.(*net.TCPConn), start
 	}
 	// closedAfter reads (and drops) what the server sends until it closes
 	// the connection, and says how long that took from start.
@@ -585,17 +589,19 @@ func TestAdversarialSlowClients(t *testing.T) {
 		run  func(t *testing.T)
 	}{
 		{"half a header", func(t *testing.T) {
-			c := dial(t)
-			start := time.Now()
+			c, start := dial(t)
 			fmt.Fprint(c, "GET /api/token?room=test-room HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Slow: ")
 			atLeast(t, "half a header", closedAfter(t, c, start), headerTO)
 		}},
 		{"silent connection", func(t *testing.T) {
-			c := dial(t)
-			atLeast(t, "silent", closedAfter(t, c, time.Now()), headerTO)
+			c, start := dial(t)
+			atLeast(t, "silent", closedAfter(t, c, start), headerTO)
 		}},
 		{"idle keep-alive", func(t *testing.T) {
-			c := dial(t)
+			c, _ := dial(t)
+			// The idle limit starts once the answer is written, which is
+			// before the client reads it: the clock is read before asking.
+			start := time.Now()
 			fmt.Fprint(c, get)
 			br := bufio.NewReader(c)
 			resp, err := http.ReadResponse(br, nil)
@@ -605,24 +611,21 @@ func TestAdversarialSlowClients(t *testing.T) {
 			if body := l.Response(resp); resp.StatusCode != 200 {
 				t.Fatalf("status %d: %s", resp.StatusCode, body)
 			}
-			start := time.Now()
 			atLeast(t, "idle", closedAfter(t, c, start), idleTO)
 		}},
 		{"never reads its answers", func(t *testing.T) {
-			c := dial(t)
+			c, start := dial(t)
 			c.SetReadBuffer(4 << 10)
 			// Pipelined scrapes whose answers (several KB each) fill both
 			// socket buffers; the server's write then blocks until its
 			// WriteTimeout passes.
 			reqs := []byte(strings.Repeat("GET /metrics HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n", 5000))
-			start := time.Now()
 			go c.Write(reqs) // blocks too once the server stops reading
 			pollMetric(t, addr, `voicetoken_http_timeouts_total{phase="active"}`, 1, 10*time.Second)
 			atLeast(t, "never reads", time.Since(start), writeTO)
 		}},
 		{"half a POST body", func(t *testing.T) {
-			c := dial(t)
-			start := time.Now()
+			c, start := dial(t)
 			fmt.Fprint(c, "POST /api/token HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{\"room_name\":")
 			c.SetReadDeadline(time.Now().Add(10 * time.Second))
 			resp, err := http.ReadResponse(bufio.NewReader(c), nil)
@@ -639,15 +642,14 @@ func TestAdversarialSlowClients(t *testing.T) {
 			// The handler ignores a GET's body and net/http then tries to
 			// discard it: that read ends at the header's and the
 			// answer's limits together, not never.
-			c := dial(t)
-			start := time.Now()
+			c, start := dial(t)
 			fmt.Fprint(c, "GET /api/token?room=test-room&identity=u HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 100\r\n\r\n{")
 			atLeast(t, "GET body never comes", closedAfter(t, c, start), headerTO+writeTO)
 		}},
 		{"busy keep-alive", func(t *testing.T) {
 			// Back-to-back requests on one connection for longer than
 			// every limit: none of them is cut.
-			c := dial(t)
+			c, _ := dial(t)
 			br := bufio.NewReader(c)
 			n := 0
 			for start := time.Now(); time.Since(start) < 2*idleTO; n++ {
