@@ -259,48 +259,68 @@ func (c *compiler) users(r *Rules, f *File, maxTTL time.Duration, addrRate Rate)
 	}
 }
 
+// userSource is one source of signed-in users and the identity prefix
+// it gives them.
+type userSource struct{ where, prefix string }
+
 // userSources checks the oidc and forward_auth sections: every problem,
 // and prefixes that would let two sources produce the same identity.
 func (c *compiler) userSources(r *Rules, f *File) {
-	type source struct{ where, prefix string }
-	var sources []source
-	names := map[string]bool{}
-	urls := map[string]bool{}
+	var sources []userSource
+	seen := issuersSeen{names: map[string]bool{}, urls: map[string]bool{}}
 	for i, o := range f.OIDC {
 		where := fmt.Sprintf("oidc[%d]", i)
 		if o.Name != "" {
 			where += " (" + o.Name + ")"
 		}
-		c.issuer(where, o, names, urls)
-		sources = append(sources, source{where, o.Prefix()})
+		c.issuer(where, o, seen)
+		sources = append(sources, userSource{where, o.Prefix()})
 	}
-	if fa := f.ForwardAuth; fa != nil {
-		if fa.Header == "" && fa.CloudflareAccess == nil {
-			c.add("forward_auth: header: name the header that carries the user (X-Auth-Request-User...), or configure cloudflare_access")
-		}
-		for _, h := range []struct{ field, val string }{{"header", fa.Header}, {"name_header", fa.NameHeader}, {"groups_header", fa.GroupsHeader}} {
-			if h.val != "" && !validHeader(h.val) {
-				c.add("forward_auth: %s: %q is not a header name", h.field, h.val)
-			}
-		}
-		if fa.Header != "" {
-			sources = append(sources, source{"forward_auth", fa.Prefix()})
-		}
-		if cf := fa.CloudflareAccess; cf != nil {
-			if cf.Audience == "" {
-				c.add("forward_auth.cloudflare_access: audience: the application's AUD tag is required")
-			}
-			if err := checkURL(cf.TeamDomain); err != nil {
-				c.add("forward_auth.cloudflare_access: team_domain: %v", err)
-			}
-			if cf.JWKSURL != "" {
-				if err := checkURL(cf.JWKSURL); err != nil {
-					c.add("forward_auth.cloudflare_access: jwks_url: %v", err)
-				}
-			}
-			sources = append(sources, source{"forward_auth.cloudflare_access", cf.AsIssuer().Prefix()})
+	sources = append(sources, c.forwardAuth(f.ForwardAuth)...)
+	r.users.prefixes = c.prefixes(sources)
+}
+
+// forwardAuth checks the forward_auth section and returns the user
+// sources it configures: the header, Cloudflare Access, or both.
+func (c *compiler) forwardAuth(fa *ForwardAuth) []userSource {
+	if fa == nil {
+		return nil
+	}
+	if fa.Header == "" && fa.CloudflareAccess == nil {
+		c.add("forward_auth: header: name the header that carries the user (X-Auth-Request-User...), or configure cloudflare_access")
+	}
+	for _, h := range []struct{ field, val string }{{"header", fa.Header}, {"name_header", fa.NameHeader}, {"groups_header", fa.GroupsHeader}} {
+		if h.val != "" && !validHeader(h.val) {
+			c.add("forward_auth: %s: %q is not a header name", h.field, h.val)
 		}
 	}
+	var sources []userSource
+	if fa.Header != "" {
+		sources = append(sources, userSource{"forward_auth", fa.Prefix()})
+	}
+	if cf := fa.CloudflareAccess; cf != nil {
+		c.cloudflareAccess(cf)
+		sources = append(sources, userSource{"forward_auth.cloudflare_access", cf.AsIssuer().Prefix()})
+	}
+	return sources
+}
+
+// cloudflareAccess checks the forward_auth.cloudflare_access section.
+func (c *compiler) cloudflareAccess(cf *CloudflareAccess) {
+	const where = "forward_auth.cloudflare_access"
+	if cf.Audience == "" {
+		c.add("%s: audience: the application's AUD tag is required", where)
+	}
+	if err := checkURL(cf.TeamDomain); err != nil {
+		c.add("%s: team_domain: %v", where, err)
+	}
+	c.optionalURL(where+": jwks_url", cf.JWKSURL)
+}
+
+// prefixes reports every pair of sources whose identity prefixes overlap
+// and returns the non-empty prefixes.
+func (c *compiler) prefixes(sources []userSource) []string {
+	var out []string
 	for i, a := range sources {
 		for _, b := range sources[i+1:] {
 			if strings.HasPrefix(a.prefix, b.prefix) || strings.HasPrefix(b.prefix, a.prefix) {
@@ -308,28 +328,22 @@ func (c *compiler) userSources(r *Rules, f *File) {
 			}
 		}
 		if a.prefix != "" {
-			r.users.prefixes = append(r.users.prefixes, a.prefix)
+			out = append(out, a.prefix)
 		}
 	}
+	return out
 }
 
-func (c *compiler) issuer(where string, o OIDCIssuer, names, urls map[string]bool) {
-	if !validSourceName(o.Name) {
-		c.add("%s: name: want 1-32 of a-z 0-9 _ -", where)
-	} else if names[o.Name] {
-		c.add("%s: name used twice", where)
-	}
-	names[o.Name] = true
-	if err := checkURL(o.Issuer); err != nil {
-		c.add("%s: issuer: %v", where, err)
-	} else if urls[o.Issuer] {
-		c.add("%s: issuer %s listed twice", where, o.Issuer)
-	}
-	urls[o.Issuer] = true
-	switch {
-	case o.Audience == "" && o.ClientID == "":
+// issuersSeen holds the names and issuer URLs of the oidc entries
+// checked so far, so that each may appear once.
+type issuersSeen struct{ names, urls map[string]bool }
+
+// issuer checks one oidc entry.
+func (c *compiler) issuer(where string, o OIDCIssuer, seen issuersSeen) {
+	c.issuerIDs(where, o, seen)
+	if o.Aud() == "" {
 		c.add("%s: audience: the client ID its tokens are issued to is required", where)
-	case o.Audience != "" && o.ClientID != "" && o.Audience != o.ClientID:
+	} else if o.Audience != "" && o.ClientID != "" && o.Audience != o.ClientID {
 		c.add("%s: audience and client_id differ; set one", where)
 	}
 	for _, a := range o.Algorithms {
@@ -337,15 +351,37 @@ func (c *compiler) issuer(where string, o OIDCIssuer, names, urls map[string]boo
 			c.add("%s: algorithms: %q is not accepted (want %s; none and HS* never)", where, a, strings.Join(Asymmetric, ", "))
 		}
 	}
-	if o.JWKSURL != "" {
-		if err := checkURL(o.JWKSURL); err != nil {
-			c.add("%s: jwks_url: %v", where, err)
-		}
+	c.optionalURL(where+": jwks_url", o.JWKSURL)
+	if _, ok := o.RequireClaims[""]; ok {
+		c.add("%s: require_claims: empty claim name", where)
 	}
-	for k := range o.RequireClaims {
-		if k == "" {
-			c.add("%s: require_claims: empty claim name", where)
-		}
+}
+
+// issuerIDs checks an oidc entry's name and issuer URL: valid, and
+// neither used by an earlier entry.
+func (c *compiler) issuerIDs(where string, o OIDCIssuer, seen issuersSeen) {
+	if !validSourceName(o.Name) {
+		c.add("%s: name: want 1-32 of a-z 0-9 _ -", where)
+	} else if seen.names[o.Name] {
+		c.add("%s: name used twice", where)
+	}
+	seen.names[o.Name] = true
+	if err := checkURL(o.Issuer); err != nil {
+		c.add("%s: issuer: %v", where, err)
+	} else if seen.urls[o.Issuer] {
+		c.add("%s: issuer %s listed twice", where, o.Issuer)
+	}
+	seen.urls[o.Issuer] = true
+}
+
+// optionalURL checks s with checkURL unless it is empty; where names
+// the field.
+func (c *compiler) optionalURL(where, s string) {
+	if s == "" {
+		return
+	}
+	if err := checkURL(s); err != nil {
+		c.add("%s: %v", where, err)
 	}
 }
 

@@ -105,6 +105,13 @@ func TestUserSourcesRejected(t *testing.T) {
 		{name: "forward auth without a header", yaml: "forward_auth: {}", want: "name the header"},
 		{name: "a header that is not one", yaml: "forward_auth: {header: 'X-User: admin'}", want: "is not a header name"},
 		{name: "cloudflare without audience", yaml: "forward_auth: {cloudflare_access: {team_domain: 'https://t.cloudflareaccess.com'}}", want: "AUD tag"},
+		{name: "a name used twice", yaml: "oidc: [{name: a, issuer: 'https://a.example', client_id: x, identity_prefix: 'p:'}, {name: a, issuer: 'https://b.example', client_id: x, identity_prefix: 'q:'}]", want: "name used twice"},
+		{name: "an issuer listed twice", yaml: "oidc: [{name: a, issuer: 'https://a.example', client_id: x}, {name: b, issuer: 'https://a.example', client_id: x}]", want: "issuer https://a.example listed twice"},
+		{name: "audience and client_id differ", yaml: "oidc: [{name: corp, issuer: 'https://a.example', audience: a, client_id: b}]", want: "audience and client_id differ"},
+		{name: "an issuer's jwks_url over http", yaml: "oidc: [{name: corp, issuer: 'https://a.example', client_id: a, jwks_url: 'http://keys.example.com/jwks'}]", want: "oidc[0] (corp): jwks_url:"},
+		{name: "an empty required claim", yaml: "oidc: [{name: corp, issuer: 'https://a.example', client_id: a, require_claims: {'': x}}]", want: "require_claims: empty claim name"},
+		{name: "cloudflare team domain not a URL", yaml: "forward_auth: {cloudflare_access: {team_domain: 'team', audience: aud}}", want: "cloudflare_access: team_domain:"},
+		{name: "cloudflare jwks_url over http", yaml: "forward_auth: {cloudflare_access: {team_domain: 'https://t.cloudflareaccess.com', audience: aud, jwks_url: 'http://keys.example.com/certs'}}", want: "cloudflare_access: jwks_url:"},
 		{name: "a rule without a claim", yaml: "users: {rules: [{grants: [canSubscribe]}]}", want: "claim and value are required"},
 		{name: "an admin grant for users", yaml: "users: {grants: [roomAdmin]}", want: "admin grants"},
 	} {
