@@ -4,6 +4,8 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -21,28 +23,19 @@ func sha(s string) string {
 	return hex.EncodeToString(sum[:])
 }
 
-// testPolicy exercises every rule: the same file as the server's tests.
-var testPolicy = `
-default_room: test-room
-rooms:
-  - {name: test-room, description: dev room}
-  - {name: support, description: Support desk, agent: support-agent}
-allow_rooms: ["demo-*"]
-max_ttl: 24h
-default_ttl: 6h
-api_keys:
-  - name: backend
-    sha256: ` + sha(backendKey) + `
-    rooms: ["*"]
-    max_ttl: 1h
-    grants: [canPublish, canSubscribe, canPublishData, canUpdateOwnMetadata, hidden]
-    agents: ["*"]
-    metadata: true
-  - name: bot
-    sha256: ` + sha(botKey) + `
-    rooms: [support]
-    grants: [canSubscribe]
-`
+// testPolicy exercises every rule: the file the server's tests share
+// (they add origins and turn the rate limits off).
+var testPolicy = readTestPolicy()
+
+// readTestPolicy is testdata/test-policy.yaml; its api keys are backendKey
+// and botKey.
+func readTestPolicy() string {
+	b, err := os.ReadFile(filepath.Join("testdata", "test-policy.yaml"))
+	if err != nil {
+		panic(err) // no test can run without it
+	}
+	return string(b)
+}
 
 func mustRules(t testing.TB, y string) *policy.Rules {
 	t.Helper()

@@ -43,32 +43,25 @@ func sha(s string) string {
 	return hex.EncodeToString(sum[:])
 }
 
-// testPolicy exercises every rule; individual tests override parts.
-var testPolicyYAML = `
-default_room: test-room
-rooms:
-  - {name: test-room, description: dev room}
-  - {name: support, description: Support desk, agent: support-agent}
-allow_rooms: ["demo-*"]
-max_ttl: 24h
-default_ttl: 6h
-origins: [https://app.example.com]
+// testPolicyYAML is the policy package's test policy, which exercises
+// every rule, with what the server's tests need on purpose: a CORS origin
+// and no rate limits (tests that want them set their own). Individual
+// tests override parts.
+var testPolicyYAML = readTestPolicy() + `origins: [https://app.example.com]
 rate_limit:
   per_address: {rate: 0}
   per_key: {rate: 0}
-api_keys:
-  - name: backend
-    sha256: ` + sha(backendKey) + `
-    rooms: ["*"]
-    max_ttl: 1h
-    grants: [canPublish, canSubscribe, canPublishData, canUpdateOwnMetadata, hidden]
-    agents: ["*"]
-    metadata: true
-  - name: bot
-    sha256: ` + sha(botKey) + `
-    rooms: [support]
-    grants: [canSubscribe]
 `
+
+// readTestPolicy is internal/policy/testdata/test-policy.yaml; its api
+// keys are backendKey and botKey.
+func readTestPolicy() string {
+	b, err := os.ReadFile(filepath.Join("..", "policy", "testdata", "test-policy.yaml"))
+	if err != nil {
+		panic(err) // no test can run without it
+	}
+	return string(b)
+}
 
 // clock is a settable time source shared by the server and the test.
 type clock struct {
