@@ -180,62 +180,21 @@ func resolve(names []string, index map[string]int) ([]int, string) {
 	return deps, ""
 }
 
+// runOne runs one scheduled check once its dependencies allow, bounded
+// by its timeout, and times it.
 func (r *Runner) runOne(ctx context.Context, st *runState, p scheduled) Result {
-	c := p.check
 	if p.bad != "" {
 		return Failf("%s", p.bad)
 	}
-	if c.Run == nil {
+	if p.check.Run == nil {
 		return Failf("check has no Run function")
 	}
-	for _, j := range p.after {
-		select {
-		case <-st.done[j]:
-		case <-ctx.Done():
-			return Skipf("cancelled: %v", ctx.Err())
-		}
+	if res, ok := st.wait(ctx, p); !ok {
+		return res
 	}
-	for _, j := range p.needs {
-		select {
-		case <-st.done[j]:
-		case <-ctx.Done():
-			return Skipf("cancelled: %v", ctx.Err())
-		}
-		if s := st.results[j].Status; s == Fail || s == Skipped {
-			return Skipf("needs %s (%s)", st.checks[j].Name, s)
-		}
-	}
-	timeout := c.Timeout
-	if timeout <= 0 {
-		timeout = r.Timeout
-	}
-	if timeout <= 0 {
-		timeout = DefaultTimeout
-	}
-	grace := r.Grace
-	if grace <= 0 {
-		grace = time.Second
-	}
-	cctx, cancel := context.WithTimeout(ctx, timeout)
-	defer cancel()
+	timeout, grace := r.limits(p.check)
 	start := st.now()
-	ch := make(chan Result, 1) // buffered: an abandoned check does not leak a blocked send
-	go func() {
-		defer func() {
-			if p := recover(); p != nil {
-				ch <- Failf("check panicked: %v", p)
-			}
-		}()
-		ch <- c.Run(cctx)
-	}()
-	hard := time.NewTimer(timeout + grace)
-	defer hard.Stop()
-	var res Result
-	select {
-	case res = <-ch:
-	case <-hard.C:
-		res = Failf("did not finish within %s", timeout)
-	}
+	res := runBounded(ctx, p.check.Run, timeout, grace)
 	// A check that measured what it reports (smoke's round trip) keeps
 	// its own figure, so the time column and the detail agree.
 	if res.Duration <= 0 {
@@ -245,6 +204,76 @@ func (r *Runner) runOne(ctx context.Context, st *runState, p scheduled) Result {
 		res.Duration = 0
 	}
 	return res
+}
+
+// wait blocks until the checks p runs after have finished and those it
+// needs have passed; when it may not run, ok is false and res says why.
+func (st *runState) wait(ctx context.Context, p scheduled) (res Result, ok bool) {
+	for _, j := range p.after {
+		if !st.finished(ctx, j) {
+			return Skipf("cancelled: %v", ctx.Err()), false
+		}
+	}
+	for _, j := range p.needs {
+		if !st.finished(ctx, j) {
+			return Skipf("cancelled: %v", ctx.Err()), false
+		}
+		if s := st.results[j].Status; s == Fail || s == Skipped {
+			return Skipf("needs %s (%s)", st.checks[j].Name, s), false
+		}
+	}
+	return Result{}, true
+}
+
+// finished waits for check j's result; false when ctx ends first.
+func (st *runState) finished(ctx context.Context, j int) bool {
+	select {
+	case <-st.done[j]:
+		return true
+	case <-ctx.Done():
+		return false
+	}
+}
+
+// limits are c's timeout (its own, else the Runner's, else
+// DefaultTimeout) and how long after it c is waited for.
+func (r *Runner) limits(c Check) (timeout, grace time.Duration) {
+	timeout, grace = DefaultTimeout, time.Second
+	if r.Timeout > 0 {
+		timeout = r.Timeout
+	}
+	if c.Timeout > 0 {
+		timeout = c.Timeout
+	}
+	if r.Grace > 0 {
+		grace = r.Grace
+	}
+	return timeout, grace
+}
+
+// runBounded calls run with a context that ends after timeout, turning a
+// panic into a failure, and abandons a run that ignores its context
+// grace after that.
+func runBounded(ctx context.Context, run func(context.Context) Result, timeout, grace time.Duration) Result {
+	cctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	ch := make(chan Result, 1) // buffered: an abandoned check does not leak a blocked send
+	go func() {
+		defer func() {
+			if p := recover(); p != nil {
+				ch <- Failf("check panicked: %v", p)
+			}
+		}()
+		ch <- run(cctx)
+	}()
+	hard := time.NewTimer(timeout + grace)
+	defer hard.Stop()
+	select {
+	case res := <-ch:
+		return res
+	case <-hard.C:
+		return Failf("did not finish within %s", timeout)
+	}
 }
 
 // Summary counts results by status.

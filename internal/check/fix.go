@@ -90,66 +90,93 @@ func FixPage(path string, o FixOptions) (FixResult, error) {
 		return FixResult{}, fmt.Errorf("fix %s: %w", path, err)
 	}
 	res := FixResult{Path: real}
-	if _, err := os.Lstat(real); err != nil {
-		return res, fmt.Errorf("fix %s: %w", path, err)
-	}
-	if !o.Force {
-		if err := credential.CheckPlanted(real); err != nil {
-			return res, fmt.Errorf("fix %s: %w", path, err)
-		}
-	}
-	cur, err := credential.ReadCurrent(real, maxPage)
+	cur, err := readPage(real, o.Force)
 	if err != nil {
 		return res, fmt.Errorf("fix %s: %w", path, err)
 	}
-	if err := credential.CanKeep(real, cur.Attrs); err != nil {
-		return res, fmt.Errorf("fix %s: %w", path, err)
-	}
-	old := cur.Data
-	ms, err := page.Find(old)
+	ms, err := page.Find(cur.Data)
 	if err != nil {
 		return res, fmt.Errorf("fix %s: %w", path, err)
 	}
 	res.Tokens = len(ms)
-	at := now()
+	out, err := res.refreshAll(path, cur.Data, ms, o, now())
+	if err != nil || res.Fixed == 0 {
+		return res, err
+	}
+	res.Backup = real + ".bak"
+	if err := writePage(real, cur, out); err != nil {
+		return res, fmt.Errorf("fix %s: %w", path, err)
+	}
+	return res, nil
+}
+
+// readPage reads the page at real (links resolved) as rotate reads a
+// token file: refused when others could have planted it (unless force)
+// or when its owner could not be kept on rewrite.
+func readPage(real string, force bool) (credential.Current, error) {
+	if _, err := os.Lstat(real); err != nil {
+		return credential.Current{}, err
+	}
+	if !force {
+		if err := credential.CheckPlanted(real); err != nil {
+			return credential.Current{}, err
+		}
+	}
+	cur, err := credential.ReadCurrent(real, maxPage)
+	if err != nil {
+		return cur, err
+	}
+	return cur, credential.CanKeep(real, cur.Attrs)
+}
+
+// refreshAll re-mints the tokens ms of old that need it, records what it
+// did in res, and returns the new page (old when nothing changed).
+func (res *FixResult) refreshAll(path string, old []byte, ms []page.Match, o FixOptions, at time.Time) ([]byte, error) {
 	out := old
 	// Replace from the last token to the first so that the offsets of
 	// the tokens not yet replaced stay valid.
 	for i := len(ms) - 1; i >= 0; i-- {
-		m := ms[i]
-		raw, exp, fixed, life, err := refresh(m.Token, o, at)
+		raw, exp, fixed, life, err := refresh(ms[i].Token, o, at)
 		if err != nil {
-			return res, fmt.Errorf("%w: %s token %d of %d: %w", ErrCannotFix, path, i+1, len(ms), err)
+			return nil, fmt.Errorf("%w: %s token %d of %d: %w", ErrCannotFix, path, i+1, len(ms), err)
 		}
-		capped := life.capped
-		if res.Expiry.IsZero() || exp.Before(res.Expiry) {
-			res.Expiry = exp
-		}
+		res.record(exp, fixed, life)
 		if !fixed {
 			continue
 		}
-		res.Fixed++
-		res.Capped = max(res.Capped, capped)
-		if life.lengthened > 0 && (res.Lengthened == 0 || life.lengthened < res.Lengthened) {
-			res.Lengthened = life.lengthened
-		}
-		res.StillWarn = res.StillWarn || life.stillWarn
-		if out, err = page.Replace(out, m, raw); err != nil {
-			return res, fmt.Errorf("fix %s: %w", path, err)
+		if out, err = page.Replace(out, ms[i], raw); err != nil {
+			return nil, fmt.Errorf("fix %s: %w", path, err)
 		}
 	}
-	if res.Fixed == 0 {
-		return res, nil
+	return out, nil
+}
+
+// record adds one token to res: its expiry and, when it was re-minted,
+// how its lifetime was chosen.
+func (res *FixResult) record(exp time.Time, fixed bool, life lifetimeChoice) {
+	if res.Expiry.IsZero() || exp.Before(res.Expiry) {
+		res.Expiry = exp
 	}
-	res.Backup = real + ".bak"
-	if err := credential.ReplaceFile(res.Backup, old, credential.ReplaceOptions{Attrs: cur.Attrs}); err != nil {
-		return res, fmt.Errorf("fix %s: back up: %w", path, err)
+	if !fixed {
+		return
+	}
+	res.Fixed++
+	res.Capped = max(res.Capped, life.capped)
+	if life.lengthened > 0 && (res.Lengthened == 0 || life.lengthened < res.Lengthened) {
+		res.Lengthened = life.lengthened
+	}
+	res.StillWarn = res.StillWarn || life.stillWarn
+}
+
+// writePage saves the page read as cur to real+".bak", then replaces real
+// with out, owner, group and mode kept, unless someone changed it since
+// cur was read.
+func writePage(real string, cur credential.Current, out []byte) error {
+	if err := credential.ReplaceFile(real+".bak", cur.Data, credential.ReplaceOptions{Attrs: cur.Attrs}); err != nil {
+		return fmt.Errorf("back up: %w", err)
 	}
 	// Someone editing the page meanwhile wins over us: Expect.
-	if err := credential.ReplaceFile(real, out, credential.ReplaceOptions{Attrs: cur.Attrs, Expect: old}); err != nil {
-		return res, fmt.Errorf("fix %s: %w", path, err)
-	}
-	return res, nil
+	return credential.ReplaceFile(real, out, credential.ReplaceOptions{Attrs: cur.Attrs, Expect: cur.Data})
 }
 
 // lifetimeChoice says how refresh chose a new token's lifetime.

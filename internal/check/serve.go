@@ -2,6 +2,7 @@ package check
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -44,43 +45,59 @@ func ServeToken(name, base, room, identity string, client *http.Client, keys tok
 		if keys == nil {
 			return Skipf("no API key to verify the token with")
 		}
-		q := url.Values{"room": {room}}
-		if identity != "" {
-			q.Set("identity", identity)
-		}
-		resp, body, err := fetch(ctx, client, http.MethodGet, base+"/api/token?"+q.Encode(), "", nil)
+		raw, err := fetchToken(ctx, client, base, room, identity)
 		if err != nil {
-			return Failf("%s/api/token: %v", base, err)
+			return Failf("%v", err)
 		}
-		if resp.StatusCode != http.StatusOK {
-			return Failf("GET /api/token answered %s: %s", resp.Status, orStatus(bodyMessage(body), resp))
-		}
-		var out struct {
-			Token string `json:"token"`
-		}
-		if err := json.Unmarshal(body, &out); err != nil || out.Token == "" {
-			return Failf("GET /api/token answered 200 without a JSON {\"token\": ...}")
-		}
-		t, err := token.Verify(out.Token, keys, now())
-		if err != nil {
-			if errors.Is(err, token.ErrUnknownKey) || errors.Is(err, token.ErrBadSignature) {
-				return Failf("the token from /api/token does not verify with our keys: %v", err)
-			}
+		t, err := token.Verify(raw, keys, now())
+		switch {
+		case errors.Is(err, token.ErrUnknownKey) || errors.Is(err, token.ErrBadSignature):
+			return Failf("the token from /api/token does not verify with our keys: %v", err)
+		case err != nil:
 			return Failf("the token from /api/token is not valid: %v", err)
 		}
-		c := &t.Claims
-		if c.Room() != room || c.ParticipantIdentity() == "" || identity != "" && c.ParticipantIdentity() != identity {
-			asked := identity
-			if asked == "" {
-				asked = "an identity of its choosing"
-			}
-			return Failf("/api/token answered a token for %s, asked for %s in %s", describe(c), asked, room)
+		if err := servedFor(&t.Claims, room, identity); err != nil {
+			return Failf("%v", err)
 		}
-		if c.Video == nil || !c.Video.RoomJoin {
-			return Failf("the token from /api/token has no roomJoin grant")
-		}
-		return Okf("token for %s, signed by %s, %s", describe(c), c.Issuer, expiresIn(t, now()))
+		return Okf("token for %s, signed by %s, %s", describe(&t.Claims), t.Claims.Issuer, expiresIn(t, now()))
 	}}
+}
+
+// fetchToken asks the token API at base for a token for room and
+// identity (none when ""), as the page does, and returns it.
+func fetchToken(ctx context.Context, client *http.Client, base, room, identity string) (string, error) {
+	q := url.Values{"room": {room}}
+	if identity != "" {
+		q.Set("identity", identity)
+	}
+	resp, body, err := fetch(ctx, client, http.MethodGet, base+"/api/token?"+q.Encode(), "", nil)
+	if err != nil {
+		return "", fmt.Errorf("%s/api/token: %w", base, err)
+	}
+	if resp.StatusCode != http.StatusOK {
+		return "", fmt.Errorf("GET /api/token answered %s: %s", resp.Status, orStatus(bodyMessage(body), resp))
+	}
+	var out struct {
+		Token string `json:"token"`
+	}
+	if err := json.Unmarshal(body, &out); err != nil || out.Token == "" {
+		return "", errors.New(`GET /api/token answered 200 without a JSON {"token": ...}`)
+	}
+	return out.Token, nil
+}
+
+// servedFor checks that a served token is for room and identity (any
+// identity when ""), with the roomJoin grant.
+func servedFor(c *token.Claims, room, identity string) error {
+	id := c.ParticipantIdentity()
+	if c.Room() != room || id == "" || identity != "" && id != identity {
+		asked := cmp.Or(identity, "an identity of its choosing")
+		return fmt.Errorf("/api/token answered a token for %s, asked for %s in %s", describe(c), asked, room)
+	}
+	if c.Video == nil || !c.Video.RoomJoin {
+		return errors.New("the token from /api/token has no roomJoin grant")
+	}
+	return nil
 }
 
 // ServePage checks that GET / serves HTML, and warns when that HTML still

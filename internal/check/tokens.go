@@ -106,14 +106,8 @@ func LiveKitToken(name string, read func() ([]page.Match, error), o TokenOptions
 		}
 		results := make([]Result, len(ms))
 		reports := make([]token.Report, len(ms))
-		var earliest time.Time
 		for i, m := range ms {
 			results[i], reports[i] = checkLiveKitToken(m.Token, o, now())
-			if t, err := token.Decode(m.Token); err == nil {
-				if exp, ok := t.Claims.Expiry(); ok && (earliest.IsZero() || exp.Before(earliest)) {
-					earliest = exp
-				}
-			}
 		}
 		worst := page.Worst(reports)
 		if worst < 0 {
@@ -123,9 +117,25 @@ func LiveKitToken(name string, read func() ([]page.Match, error), o TokenOptions
 		if len(ms) > 1 {
 			res.Detail = fmt.Sprintf("token %d of %d (line %d): %s", worst+1, len(ms), ms[worst].Line, res.Detail)
 		}
-		res.Expires = earliest
+		res.Expires = earliestExpiry(ms)
 		return res
 	}}
+}
+
+// earliestExpiry is the earliest exp among the tokens of ms that decode;
+// zero when none has one.
+func earliestExpiry(ms []page.Match) time.Time {
+	var earliest time.Time
+	for _, m := range ms {
+		t, err := token.Decode(m.Token)
+		if err != nil {
+			continue
+		}
+		if exp, ok := t.Claims.Expiry(); ok && (earliest.IsZero() || exp.Before(earliest)) {
+			earliest = exp
+		}
+	}
+	return earliest
 }
 
 func checkLiveKitToken(raw string, o TokenOptions, now time.Time) (Result, token.Report) {
@@ -212,61 +222,87 @@ func Credential(name string, spec credential.Spec, getenv func(string) string, w
 		now = time.Now
 	}
 	return Check{Name: name, Run: func(ctx context.Context) Result {
-		r, err := credential.Open(credential.Config{Spec: spec, Getenv: getenv})
+		raw, warning, err := readCredential(ctx, spec, getenv)
 		if err != nil {
 			return Failf("cannot read the credential: %v", err)
 		}
-		data, warning, err := r.Read(ctx)
-		if err != nil {
-			return Failf("cannot read the credential: %v", err)
-		}
-		modeNote := ""
-		if warning != "" {
-			modeNote = "; " + warning
-		}
-		raw := strings.TrimSpace(string(data))
-		// The agent's own loader's shape rules first (the JWT alphabet only,
-		// no Bearer prefix, no byte order mark), so that check passes no
-		// file the agent would refuse.
-		if err := credential.CheckShape(raw); err != nil {
-			return Failf("not a JWT: %v", err)
-		}
-		t, err := token.Decode(raw)
+		t, err := decodeUpstream(raw)
 		if err != nil {
 			return Failf("not a JWT: %v", err)
 		}
-		c := &t.Claims
-		desc := fmt.Sprintf("alg %s", t.Header.Alg)
-		if c.Subject != "" {
-			desc += ", sub " + c.Subject
-		}
-		if c.Issuer != "" {
-			desc += ", iss " + c.Issuer
-		}
-		desc += ", token " + token.Fingerprint(raw)
-		at := now()
-		res := func() Result {
-			switch err := c.Validate(at, token.Leeway); {
-			case errors.Is(err, token.ErrMissingExpiry):
-				return Warnf("no exp claim, cannot tell when it expires: %s", desc)
-			case errors.Is(err, token.ErrExpired):
-				return Failf("EXPIRED: %s, %s", expiresIn(t, at), desc)
-			case errors.Is(err, token.ErrNotYetValid):
-				return Failf("NOT YET VALID: valid from %s, %s", time.Unix(c.NotBefore, 0).UTC().Format("2006-01-02 15:04 UTC"), desc)
-			case err != nil:
-				return Failf("%v", err)
-			case warn > 0 && c.TTL(at) < warn:
-				return Warnf("EXPIRING: %s, within --warn %s, %s", expiresIn(t, at), token.HumanDuration(warn), desc)
-			}
-			return Okf("VALID: %s, %s", expiresIn(t, at), desc)
-		}()
-		if exp, ok := c.Expiry(); ok {
+		res := upstreamVerdict(t, describeUpstream(t, raw), warn, now())
+		if exp, ok := t.Claims.Expiry(); ok {
 			res.Expires = exp
 		}
-		if modeNote != "" && res.Status == OK {
-			res.Status = Warn
-		}
-		res.Detail += modeNote
-		return res
+		return withWarning(res, warning)
 	}}
+}
+
+// decodeUpstream decodes an upstream token after the agent's own
+// loader's shape rules (the JWT alphabet only, no Bearer prefix, no byte
+// order mark), so that check passes no file the agent would refuse.
+func decodeUpstream(raw string) (*token.Token, error) {
+	if err := credential.CheckShape(raw); err != nil {
+		return nil, err
+	}
+	return token.Decode(raw)
+}
+
+// withWarning adds the reader's warning (a file's loose mode) to res: an
+// ok result becomes a warning.
+func withWarning(res Result, warning string) Result {
+	if warning == "" {
+		return res
+	}
+	if res.Status == OK {
+		res.Status = Warn
+	}
+	res.Detail += "; " + warning
+	return res
+}
+
+// readCredential reads the upstream token as proxy, run and rotate do,
+// trimmed, with the reader's warning about the file's mode ("" if none).
+func readCredential(ctx context.Context, spec credential.Spec, getenv func(string) string) (raw, warning string, _ error) {
+	r, err := credential.Open(credential.Config{Spec: spec, Getenv: getenv})
+	if err != nil {
+		return "", "", err
+	}
+	data, warning, err := r.Read(ctx)
+	if err != nil {
+		return "", "", err
+	}
+	return strings.TrimSpace(string(data)), warning, nil
+}
+
+// describeUpstream names an upstream token without its secret parts: its
+// algorithm, subject and issuer when set, and its fingerprint.
+func describeUpstream(t *token.Token, raw string) string {
+	desc := "alg " + t.Header.Alg
+	if t.Claims.Subject != "" {
+		desc += ", sub " + t.Claims.Subject
+	}
+	if t.Claims.Issuer != "" {
+		desc += ", iss " + t.Claims.Issuer
+	}
+	return desc + ", token " + token.Fingerprint(raw)
+}
+
+// upstreamVerdict judges an upstream token's times at at: valid,
+// expiring within warn, expired, not yet valid, or without exp.
+func upstreamVerdict(t *token.Token, desc string, warn time.Duration, at time.Time) Result {
+	c := &t.Claims
+	switch err := c.Validate(at, token.Leeway); {
+	case errors.Is(err, token.ErrMissingExpiry):
+		return Warnf("no exp claim, cannot tell when it expires: %s", desc)
+	case errors.Is(err, token.ErrExpired):
+		return Failf("EXPIRED: %s, %s", expiresIn(t, at), desc)
+	case errors.Is(err, token.ErrNotYetValid):
+		return Failf("NOT YET VALID: valid from %s, %s", time.Unix(c.NotBefore, 0).UTC().Format("2006-01-02 15:04 UTC"), desc)
+	case err != nil:
+		return Failf("%v", err)
+	case warn > 0 && c.TTL(at) < warn:
+		return Warnf("EXPIRING: %s, within --warn %s, %s", expiresIn(t, at), token.HumanDuration(warn), desc)
+	}
+	return Okf("VALID: %s, %s", expiresIn(t, at), desc)
 }
