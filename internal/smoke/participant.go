@@ -171,43 +171,65 @@ func newAPI(loopback bool, log *slog.Logger) (*webrtc.API, error) {
 	return webrtc.NewAPI(webrtc.WithSettingEngine(se), webrtc.WithMediaEngine(m), webrtc.WithInterceptorRegistry(reg)), nil
 }
 
+// startWebRTC creates the publisher and subscriber peer connections,
+// their ICE and state callbacks, and the reliable data channels.
 func (p *participant) startWebRTC(loopback bool) error {
 	api, err := newAPI(loopback, p.log)
 	if err != nil {
 		return err
 	}
-	var conf webrtc.Configuration
-	if !loopback {
-		for _, s := range p.join.ICEServers {
-			conf.ICEServers = append(conf.ICEServers, webrtc.ICEServer{URLs: s.URLs, Username: s.Username, Credential: s.Credential})
-		}
-	}
+	conf := p.iceConfig(loopback)
 	if p.pub, err = api.NewPeerConnection(conf); err != nil {
 		return fmt.Errorf("publisher peer connection: %w", err)
 	}
 	if p.sub, err = api.NewPeerConnection(conf); err != nil {
 		return fmt.Errorf("subscriber peer connection: %w", err)
 	}
-	for target, pc := range map[signalTarget]*webrtc.PeerConnection{targetPublisher: p.pub, targetSubscriber: p.sub} {
-		pc.OnICECandidate(func(c *webrtc.ICECandidate) {
-			if c == nil {
-				return // gathering done
-			}
-			init, err := json.Marshal(c.ToJSON())
-			if err != nil {
-				return
-			}
-			p.send(&signalRequest{Trickle: &trickle{CandidateInit: string(init), Target: target}})
-		})
-		pc.OnConnectionStateChange(func(s webrtc.PeerConnectionState) {
-			p.log.Debug("peer connection state", slog.String("event", "smoke_pc_state"),
-				slog.String("participant", p.label), slog.String("pc", target.String()), slog.String("state", s.String()))
-			if s == webrtc.PeerConnectionStateFailed {
-				p.fail(fmt.Errorf("%s connection of %s failed (ICE or DTLS)", target, p.identity))
-			}
-		})
+	p.watch(targetPublisher, p.pub)
+	p.watch(targetSubscriber, p.sub)
+	return p.openData()
+}
+
+// iceConfig is the peer connections' configuration: the ICE servers
+// LiveKit lists, none for a LiveKit on loopback.
+func (p *participant) iceConfig(loopback bool) webrtc.Configuration {
+	var conf webrtc.Configuration
+	if loopback {
+		return conf
 	}
+	for _, s := range p.join.ICEServers {
+		conf.ICEServers = append(conf.ICEServers, webrtc.ICEServer{URLs: s.URLs, Username: s.Username, Credential: s.Credential})
+	}
+	return conf
+}
+
+// watch trickles pc's ICE candidates to LiveKit as target's, and fails
+// the participant when pc's connection fails.
+func (p *participant) watch(target signalTarget, pc *webrtc.PeerConnection) {
+	pc.OnICECandidate(func(c *webrtc.ICECandidate) {
+		if c == nil {
+			return // gathering done
+		}
+		init, err := json.Marshal(c.ToJSON())
+		if err != nil {
+			return
+		}
+		p.send(&signalRequest{Trickle: &trickle{CandidateInit: string(init), Target: target}})
+	})
+	pc.OnConnectionStateChange(func(s webrtc.PeerConnectionState) {
+		p.log.Debug("peer connection state", slog.String("event", "smoke_pc_state"),
+			slog.String("participant", p.label), slog.String("pc", target.String()), slog.String("state", s.String()))
+		if s == webrtc.PeerConnectionStateFailed {
+			p.fail(fmt.Errorf("%s connection of %s failed (ICE or DTLS)", target, p.identity))
+		}
+	})
+}
+
+// openData opens our "_reliable" channel on the publisher, takes
+// LiveKit's on the subscriber, and hears the subscriber's tracks.
+func (p *participant) openData() error {
 	ordered := true
+	var err error
 	if p.pubDC, err = p.pub.CreateDataChannel(reliableLabel, &webrtc.DataChannelInit{Ordered: &ordered}); err != nil {
 		return fmt.Errorf("data channel: %w", err)
 	}
@@ -307,6 +329,7 @@ func (p *participant) pingLoop() {
 	}
 }
 
+// handle acts on one message from LiveKit, in the order they arrive.
 func (p *participant) handle(msg *signalResponse) {
 	switch {
 	case msg.Offer != nil:
@@ -314,39 +337,55 @@ func (p *participant) handle(msg *signalResponse) {
 			p.fail(err)
 		}
 	case msg.Answer != nil:
-		if err := p.pub.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeAnswer, SDP: msg.Answer.SDP}); err != nil {
-			p.fail(fmt.Errorf("%w: LiveKit's answer for the publisher: %w", ErrProtocol, err))
-			return
+		if err := p.acceptAnswer(msg.Answer); err != nil {
+			p.fail(err)
 		}
-		p.flushCandidates(targetPublisher)
 	case msg.Trickle != nil:
 		p.addCandidate(msg.Trickle)
 	case msg.Update != nil:
-		p.update(func() {
-			for _, info := range msg.Update.Participants {
-				if info.Identity == p.identity || info.SID == p.join.Participant.sid() {
-					continue
-				}
-				if info.State == stateDisconnected {
-					delete(p.remotes, info.Identity)
-					continue
-				}
-				p.remotes[info.Identity] = info
-				if _, seen := p.seenAt[info.SID]; !seen {
-					p.seenAt[info.SID] = p.now()
-				}
-			}
-		})
+		p.update(func() { p.updateRemotes(msg.Update.Participants) })
 	case msg.Leave != nil:
 		p.update(func() { p.left = msg.Leave })
 	case msg.SpeakersChanged != nil:
-		p.update(func() {
-			for _, s := range msg.SpeakersChanged.Speakers {
-				if s.Level > p.levels[s.SID] {
-					p.levels[s.SID] = s.Level
-				}
-			}
-		})
+		p.update(func() { p.noteLevels(msg.SpeakersChanged.Speakers) })
+	}
+}
+
+// acceptAnswer sets LiveKit's answer to our publisher's offer, then adds
+// the candidates that came before it.
+func (p *participant) acceptAnswer(answer *sessionDescription) error {
+	if err := p.pub.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeAnswer, SDP: answer.SDP}); err != nil {
+		return fmt.Errorf("%w: LiveKit's answer for the publisher: %w", ErrProtocol, err)
+	}
+	p.flushCandidates(targetPublisher)
+	return nil
+}
+
+// updateRemotes applies a participant update to the others in the room:
+// a disconnected one leaves, a new one is timed. Call it under mu.
+func (p *participant) updateRemotes(infos []participantInfo) {
+	for _, info := range infos {
+		if info.Identity == p.identity || info.SID == p.join.Participant.sid() {
+			continue
+		}
+		if info.State == stateDisconnected {
+			delete(p.remotes, info.Identity)
+			continue
+		}
+		p.remotes[info.Identity] = info
+		if _, seen := p.seenAt[info.SID]; !seen {
+			p.seenAt[info.SID] = p.now()
+		}
+	}
+}
+
+// noteLevels keeps the loudest level LiveKit reported for each speaker.
+// Call it under mu.
+func (p *participant) noteLevels(speakers []speakerInfo) {
+	for _, s := range speakers {
+		if s.Level > p.levels[s.SID] {
+			p.levels[s.SID] = s.Level
+		}
 	}
 }
 

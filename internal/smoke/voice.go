@@ -45,15 +45,9 @@ type utterance struct {
 // --max-delay 0 write): the samples the page's granule position advances
 // by must be those of the packet, read from its TOC byte (RFC 6716 3.1).
 func loadUtterance(b []byte) (*utterance, error) {
-	if len(b) > maxUtteranceBytes {
-		return nil, fmt.Errorf("%w: %d bytes, at most %d", ErrUtterance, len(b), maxUtteranceBytes)
-	}
-	r, head, err := oggreader.NewWith(bytes.NewReader(b))
+	r, err := openOgg(b)
 	if err != nil {
-		return nil, fmt.Errorf("%w: %w", ErrUtterance, err)
-	}
-	if head.SampleRate == 0 {
-		return nil, fmt.Errorf("%w: no sample rate in OpusHead", ErrUtterance)
+		return nil, err
 	}
 	u := &utterance{}
 	var granule uint64
@@ -68,28 +62,53 @@ func loadUtterance(b []byte) (*utterance, error) {
 		if _, isHeader := hdr.HeaderType(payload); isHeader || len(payload) == 0 {
 			continue
 		}
-		samples, err := opusSamples(payload)
-		if err != nil {
-			return nil, fmt.Errorf("%w: page %d: %w", ErrUtterance, page, err)
-		}
-		step := hdr.GranulePosition - granule
-		if hdr.GranulePosition < granule || step > samples {
-			return nil, fmt.Errorf("%w: page %d holds more than one Opus packet; re-encode it with one packet per page "+
-				"(ffmpeg -i IN -c:a libopus -page_duration 20000 OUT.ogg)", ErrUtterance, page)
+		if err := u.add(page, payload, granule, hdr.GranulePosition); err != nil {
+			return nil, err
 		}
 		granule = hdr.GranulePosition
-		d := time.Duration(samples) * time.Second / 48000
-		u.packets = append(u.packets, payload)
-		u.lengths = append(u.lengths, d)
-		u.duration += d
-		if u.duration > maxUtterance {
-			return nil, fmt.Errorf("%w: longer than %s", ErrUtterance, maxUtterance)
-		}
 	}
 	if len(u.packets) == 0 {
 		return nil, fmt.Errorf("%w: no audio packets", ErrUtterance)
 	}
 	return u, nil
+}
+
+// openOgg starts reading b, at most maxUtteranceBytes of Ogg/Opus with an
+// OpusHead that names its sample rate.
+func openOgg(b []byte) (*oggreader.OggReader, error) {
+	if len(b) > maxUtteranceBytes {
+		return nil, fmt.Errorf("%w: %d bytes, at most %d", ErrUtterance, len(b), maxUtteranceBytes)
+	}
+	r, head, err := oggreader.NewWith(bytes.NewReader(b))
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrUtterance, err)
+	}
+	if head.SampleRate == 0 {
+		return nil, fmt.Errorf("%w: no sample rate in OpusHead", ErrUtterance)
+	}
+	return r, nil
+}
+
+// add appends the Opus packet of page number page, whose granule position
+// is granule (the previous audio page's, prev): the granule must advance
+// by the packet's samples, or the page holds more than one packet.
+func (u *utterance) add(page int, payload []byte, prev, granule uint64) error {
+	samples, err := opusSamples(payload)
+	if err != nil {
+		return fmt.Errorf("%w: page %d: %w", ErrUtterance, page, err)
+	}
+	if granule < prev || granule-prev > samples {
+		return fmt.Errorf("%w: page %d holds more than one Opus packet; re-encode it with one packet per page "+
+			"(ffmpeg -i IN -c:a libopus -page_duration 20000 OUT.ogg)", ErrUtterance, page)
+	}
+	d := time.Duration(samples) * time.Second / 48000
+	u.packets = append(u.packets, payload)
+	u.lengths = append(u.lengths, d)
+	u.duration += d
+	if u.duration > maxUtterance {
+		return fmt.Errorf("%w: longer than %s", ErrUtterance, maxUtterance)
+	}
+	return nil
 }
 
 // opusSamples is the number of 48 kHz samples an Opus packet decodes to,

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"slices"
 	"testing"
 	"time"
 
@@ -69,6 +70,7 @@ func TestLoadUtterance(t *testing.T) {
 		{name: "truncated", file: oggOf(t, celt20(40))[:60], says: "not an Ogg/Opus file"},
 		{name: "several packets per page", file: packed, says: "holds more than one Opus packet; re-encode it with one packet per page (ffmpeg"},
 		{name: "too large", file: make([]byte, maxUtteranceBytes+1), says: "at most"},
+		{name: "longer than 30s", file: oggOf(t, slices.Repeat([][]byte{celt20(3)}, 1501)...), says: "longer than 30s"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
