@@ -62,22 +62,32 @@ func (f *ForwardAuth) Authenticate(ctx context.Context, h http.Header, trusted b
 	if f == nil {
 		return nil, nil
 	}
-	if f.cf != nil {
-		if vals := h[CloudflareHeader]; len(vals) > 0 {
-			if len(vals) > 1 {
-				return nil, invalid(ErrMalformed, "%s given twice", CloudflareHeader)
-			}
-			u, err := f.cf.Verify(ctx, vals[0])
-			if err != nil {
-				return nil, err
-			}
-			u.Kind = KindForwardAuth
-			return u, nil
-		}
+	if vals := h[CloudflareHeader]; f.cf != nil && len(vals) > 0 {
+		return f.cloudflare(ctx, vals)
 	}
 	if f.header == "" {
 		return nil, nil
 	}
+	return f.fromHeader(h, trusted)
+}
+
+// cloudflare verifies Cloudflare Access's signed assertion, vals being
+// the header's values.
+func (f *ForwardAuth) cloudflare(ctx context.Context, vals []string) (*User, error) {
+	if len(vals) > 1 {
+		return nil, invalid(ErrMalformed, "%s given twice", CloudflareHeader)
+	}
+	u, err := f.cf.Verify(ctx, vals[0])
+	if err != nil {
+		return nil, err
+	}
+	u.Kind = KindForwardAuth
+	return u, nil
+}
+
+// fromHeader reads the user the plain header names, with the name and
+// groups headers when configured; believed only from a trusted proxy.
+func (f *ForwardAuth) fromHeader(h http.Header, trusted bool) (*User, error) {
 	vals := h[f.header]
 	switch {
 	case len(vals) == 0:
@@ -101,15 +111,21 @@ func (f *ForwardAuth) Authenticate(ctx context.Context, h http.Header, trusted b
 		}
 	}
 	if f.groupsHeader != "" {
-		var groups []any
-		for _, v := range h[f.groupsHeader] {
-			for g := range strings.SplitSeq(v, ",") {
-				if g = strings.TrimSpace(g); g != "" {
-					groups = append(groups, g)
-				}
-			}
-		}
-		claims["groups"] = groups
+		claims["groups"] = splitGroups(h[f.groupsHeader])
 	}
 	return u, nil
+}
+
+// splitGroups is the "groups" claim of comma-separated group header
+// values: each group trimmed, empty ones dropped.
+func splitGroups(vals []string) []any {
+	var groups []any
+	for _, v := range vals {
+		for g := range strings.SplitSeq(v, ",") {
+			if g = strings.TrimSpace(g); g != "" {
+				groups = append(groups, g)
+			}
+		}
+	}
+	return groups
 }
