@@ -13,6 +13,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 	"sort"
 	"strings"
 )
@@ -86,39 +87,42 @@ func bash(w io.Writer, prog string, cmds []Command) error {
 		shQuote(strings.Join(names(cmds), " ")))
 	b.WriteString("  case \"${COMP_WORDS[1]}\" in\n")
 	for _, c := range cmds {
-		fmt.Fprintf(&b, "  %s)\n", c.Name)
-		var valued, all []string
-		for _, f := range c.Flags {
-			all = append(all, "--"+f.Name)
-			if !f.Bool {
-				valued = append(valued, "-"+f.Name, "--"+f.Name)
-			}
-		}
-		b.WriteString("    case \"$prev\" in\n")
-		for _, f := range c.Flags {
-			if len(f.Values) > 0 {
-				fmt.Fprintf(&b, "    -%s|--%s) COMPREPLY=($(compgen -W %s -- \"$cur\")); return ;;\n",
-					f.Name, f.Name, shQuote(strings.Join(f.Values, " ")))
-			}
-		}
-		if len(valued) > 0 {
-			// A value: nothing from us; -o default completes file names.
-			fmt.Fprintf(&b, "    %s) return ;;\n", strings.Join(valued, "|"))
-		}
-		b.WriteString("    esac\n")
-		words := all
-		if len(c.Args) > 0 {
-			words = append(append([]string(nil), c.Args...), all...)
-		}
-		if len(words) > 0 {
-			fmt.Fprintf(&b, "    COMPREPLY=($(compgen -W %s -- \"$cur\"))\n", shQuote(strings.Join(words, " ")))
-		}
-		b.WriteString("    ;;\n")
+		bashCase(&b, c)
 	}
 	b.WriteString("  esac\n}\n")
 	fmt.Fprintf(&b, "complete -o default -F %s %s\n", fn, prog)
 	_, err := io.WriteString(w, b.String())
 	return err
+}
+
+// bashCase writes c's branch of the bash script: after a flag with
+// fixed values, those values; after one that takes a value, nothing of
+// ours (file names); else c's arguments and flags.
+func bashCase(b *strings.Builder, c Command) {
+	fmt.Fprintf(b, "  %s)\n", c.Name)
+	var valued, all []string
+	for _, f := range c.Flags {
+		all = append(all, "--"+f.Name)
+		if !f.Bool {
+			valued = append(valued, "-"+f.Name, "--"+f.Name)
+		}
+	}
+	b.WriteString("    case \"$prev\" in\n")
+	for _, f := range c.Flags {
+		if len(f.Values) > 0 {
+			fmt.Fprintf(b, "    -%s|--%s) COMPREPLY=($(compgen -W %s -- \"$cur\")); return ;;\n",
+				f.Name, f.Name, shQuote(strings.Join(f.Values, " ")))
+		}
+	}
+	if len(valued) > 0 {
+		// A value: nothing from us; -o default completes file names.
+		fmt.Fprintf(b, "    %s) return ;;\n", strings.Join(valued, "|"))
+	}
+	b.WriteString("    esac\n")
+	if words := append(slices.Clone(c.Args), all...); len(words) > 0 {
+		fmt.Fprintf(b, "    COMPREPLY=($(compgen -W %s -- \"$cur\"))\n", shQuote(strings.Join(words, " ")))
+	}
+	b.WriteString("    ;;\n")
 }
 
 // shQuote quotes s for a POSIX shell.

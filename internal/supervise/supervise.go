@@ -151,15 +151,9 @@ func (s *Supervisor) Run(ctx context.Context, first *credential.Credential, sigs
 	for {
 		select {
 		case <-c.done:
-			code := exitCode(c.err)
-			s.log.LogAttrs(ctx, slog.LevelInfo, "agent exited",
-				slog.String("event", "AGENT_EXITED"), slog.Int("pid", c.cmd.Process.Pid), slog.Int("code", code))
-			return code, nil
+			return s.exited(ctx, c), nil
 		case sig := <-sigs:
-			s.signal(ctx, c, sig, "forwarded")
-			if (sig == syscall.SIGTERM || sig == syscall.SIGINT) && kill == nil {
-				kill = time.After(s.cfg.Grace) // asked to stop: it has Grace to do so
-			}
+			kill = s.forward(ctx, c, sig, kill)
 		case <-kill:
 			s.log.LogAttrs(ctx, slog.LevelWarn, "agent did not stop within the grace period; killing it",
 				slog.String("event", "AGENT_KILLED"), slog.Int("pid", c.cmd.Process.Pid), slog.Duration("grace", s.cfg.Grace))
@@ -176,6 +170,24 @@ func (s *Supervisor) Run(ctx context.Context, first *credential.Credential, sigs
 			return exitCode(c.err), nil
 		}
 	}
+}
+
+// exited logs that c exited on its own and returns its exit code.
+func (s *Supervisor) exited(ctx context.Context, c *child) int {
+	code := exitCode(c.err)
+	s.log.LogAttrs(ctx, slog.LevelInfo, "agent exited",
+		slog.String("event", "AGENT_EXITED"), slog.Int("pid", c.cmd.Process.Pid), slog.Int("code", code))
+	return code
+}
+
+// forward sends sig to c and returns the kill timer: a first SIGINT or
+// SIGTERM arms it, so the child has Grace to stop.
+func (s *Supervisor) forward(ctx context.Context, c *child, sig os.Signal, kill <-chan time.Time) <-chan time.Time {
+	s.signal(ctx, c, sig, "forwarded")
+	if kill == nil && (sig == syscall.SIGTERM || sig == syscall.SIGINT) {
+		return time.After(s.cfg.Grace)
+	}
+	return kill
 }
 
 // change restarts or signals c for the new credential nc, runs the hook,

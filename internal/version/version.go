@@ -11,6 +11,7 @@
 package version
 
 import (
+	"cmp"
 	"fmt"
 	"runtime"
 	"runtime/debug"
@@ -47,37 +48,32 @@ func get(stampedVersion, stampedCommit, stampedDate string, read func() (*debug.
 		GoVersion: runtime.Version(), Platform: runtime.GOOS + "/" + runtime.GOARCH}
 	bi, ok := read()
 	if !ok {
-		if in.Version == "" {
-			in.Version = "(devel)"
-		}
+		in.Version = cmp.Or(in.Version, "(devel)")
 		return in
 	}
 	in.GoVersion = bi.GoVersion
-	if in.Version == "" {
-		in.Version = bi.Main.Version
-	}
-	if in.Version == "" {
-		in.Version = "(devel)"
-	}
-	for _, s := range bi.Settings {
-		switch s.Key {
-		case "vcs.revision":
-			if in.Commit == "" {
-				in.Commit = s.Value
-			}
-		case "vcs.time":
-			if in.Date == "" {
-				in.Date = s.Value
-			}
-		case "vcs.modified":
-			in.Modified = in.Modified || s.Value == "true"
-		}
-	}
+	in.Version = cmp.Or(in.Version, bi.Main.Version, "(devel)")
+	in.addVCS(bi.Settings)
 	// A stamped version says "-dirty" itself; keep the flag consistent.
 	if strings.HasSuffix(in.Version, "-dirty") || strings.HasSuffix(in.Version, "+dirty") {
 		in.Modified = true
 	}
 	return in
+}
+
+// addVCS fills the commit and date the stamps left empty from the
+// toolchain's vcs.* settings, and notes a modified work tree.
+func (in *Info) addVCS(settings []debug.BuildSetting) {
+	for _, s := range settings {
+		switch s.Key {
+		case "vcs.revision":
+			in.Commit = cmp.Or(in.Commit, s.Value)
+		case "vcs.time":
+			in.Date = cmp.Or(in.Date, s.Value)
+		case "vcs.modified":
+			in.Modified = in.Modified || s.Value == "true"
+		}
+	}
 }
 
 // String is the one-line form: "v1.2.3 (commit 0123abc, 2026-12-04T16:00:00Z, go1.26.8 linux/amd64)".
