@@ -72,19 +72,9 @@ func ResolveLink(path string, force bool) (target string, link bool, err error) 
 			return path, true, fmt.Errorf("%s: too many levels of symlinks", path)
 		}
 		link = true
-		if !force {
-			if why := plantable(filepath.Dir(p), fi); why != "" {
-				return path, true, fmt.Errorf("%w: %s is a symlink and %s (give the path it leads to, or --force)", ErrPlantedLink, p, why)
-			}
+		if p, err = followLink(p, fi, force); err != nil {
+			return path, true, err
 		}
-		dest, err := os.Readlink(p)
-		if err != nil {
-			return path, true, fmt.Errorf("read the symlink %s: %w", p, err)
-		}
-		if !filepath.IsAbs(dest) {
-			dest = filepath.Join(filepath.Dir(p), dest)
-		}
-		p = dest
 	}
 	if !link {
 		return path, false, nil
@@ -94,6 +84,25 @@ func ResolveLink(path string, force bool) (target string, link bool, err error) 
 		return path, true, fmt.Errorf("%s is a symlink that leads nowhere: %w", path, err)
 	}
 	return target, true, nil
+}
+
+// followLink returns where the symlink p (whose Lstat is fi) points, made
+// absolute, after refusing it with ErrPlantedLink, unless force, when
+// others could have planted it.
+func followLink(p string, fi fs.FileInfo, force bool) (string, error) {
+	if !force {
+		if why := plantable(filepath.Dir(p), fi); why != "" {
+			return "", fmt.Errorf("%w: %s is a symlink and %s (give the path it leads to, or --force)", ErrPlantedLink, p, why)
+		}
+	}
+	dest, err := os.Readlink(p)
+	if err != nil {
+		return "", fmt.Errorf("read the symlink %s: %w", p, err)
+	}
+	if !filepath.IsAbs(dest) {
+		dest = filepath.Join(filepath.Dir(p), dest)
+	}
+	return dest, nil
 }
 
 // plantable says why someone other than the writer could have put fi (a
@@ -269,28 +278,52 @@ func ReplaceFile(path string, data []byte, o ReplaceOptions) error {
 }
 
 func replaceIn(root *os.Root, base string, data []byte, o ReplaceOptions) error {
-	var (
-		f   *os.File
-		tmp string
-		err error
-	)
-	for range 10 {
-		tmp = tempPrefix(base) + rand.Text()[:12]
-		f, err = root.OpenFile(tmp, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o600)
-		if !errors.Is(err, fs.ErrExist) {
-			break
-		}
-	}
+	f, tmp, err := createTemp(root, base)
 	if err != nil {
 		return fmt.Errorf("create temporary file: %w", err)
 	}
-	ok := false
+	renamed := false
 	defer func() {
-		if !ok {
+		if !renamed {
 			f.Close()
 			root.Remove(tmp)
 		}
 	}()
+	if err := writeTemp(f, data, o); err != nil {
+		return err
+	}
+	if o.Expect != nil {
+		cur, err := readIn(root, base, int64(len(o.Expect)))
+		if err != nil || !bytes.Equal(cur.Data, o.Expect) {
+			return fmt.Errorf("%w; not overwriting it", ErrChanged)
+		}
+	}
+	if err := root.Rename(tmp, base); err != nil {
+		return fmt.Errorf("rename into place: %w", err)
+	}
+	renamed = true
+	if err := hook(o.step, "renamed"); err != nil {
+		return err
+	}
+	return syncDir(root)
+}
+
+// createTemp creates a new temporary file for base in root, mode 0600,
+// with O_EXCL under a random name (a few tries if the name is taken).
+func createTemp(root *os.Root, base string) (f *os.File, name string, err error) {
+	for range 10 {
+		name = tempPrefix(base) + rand.Text()[:12]
+		f, err = root.OpenFile(name, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o600)
+		if !errors.Is(err, fs.ErrExist) {
+			break
+		}
+	}
+	return f, name, err
+}
+
+// writeTemp gives the temporary file f the owner and mode of o.Attrs,
+// then writes data, fsyncs and closes it.
+func writeTemp(f *os.File, data []byte, o ReplaceOptions) error {
 	// Owner and mode before any byte is written: the 0600 of O_CREATE
 	// hides the content until then, and a failure leaves nothing behind.
 	if o.Attrs.Owned {
@@ -316,22 +349,12 @@ func replaceIn(root *os.Root, base string, data []byte, o ReplaceOptions) error 
 	if err := f.Close(); err != nil {
 		return fmt.Errorf("close temporary file: %w", err)
 	}
-	if err := hook(o.step, "temp-synced"); err != nil {
-		return err
-	}
-	if o.Expect != nil {
-		cur, err := readIn(root, base, int64(len(o.Expect)))
-		if err != nil || !bytes.Equal(cur.Data, o.Expect) {
-			return fmt.Errorf("%w; not overwriting it", ErrChanged)
-		}
-	}
-	if err := root.Rename(tmp, base); err != nil {
-		return fmt.Errorf("rename into place: %w", err)
-	}
-	ok = true
-	if err := hook(o.step, "renamed"); err != nil {
-		return err
-	}
+	return hook(o.step, "temp-synced")
+}
+
+// syncDir fsyncs the directory root, so that a rename in it survives a
+// power cut.
+func syncDir(root *os.Root) error {
 	d, err := root.Open(".")
 	if err != nil {
 		return fmt.Errorf("fsync directory: %w", err)

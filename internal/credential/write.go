@@ -103,41 +103,15 @@ func Rotate(opts RotateOptions) (*RotateResult, error) {
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
-	path, err := filepath.Abs(opts.Path)
-	if err != nil {
-		return nil, fmt.Errorf("token file: %w", err)
-	}
-	res := &RotateResult{Path: path}
-	// A symlink (/etc/podium/token -> /srv/secrets/podium_token) is
-	// followed: the file it names is replaced and the link stays. Renaming
-	// over the link would turn it into a file of its own and leave the
-	// target, which the agent may read, holding the old token.
-	target, link, err := ResolveLink(path, opts.Force)
+	res, err := rotateTarget(opts)
 	if err != nil {
 		return res, err
 	}
-	if link {
-		res.Link, res.Path, path = path, target, target
-	}
-	nc, err := opts.Policy.Check(opts.Token, opts.Now())
-	if err != nil {
-		return res, fmt.Errorf("new token: %w", err)
-	}
-	res.New = nc
-	if !opts.Force {
-		if err := checkWritePath(path); err != nil {
-			return res, err
-		}
-	}
-	if opts.Backups < 0 {
-		return res, fmt.Errorf("backups must not be negative")
+	path := res.Path
+	if err := checkRotation(path, opts, res); err != nil {
+		return res, err
 	}
 	dir := filepath.Dir(path)
-	if fi, err := os.Stat(dir); err != nil {
-		return res, fmt.Errorf("token directory: %w", err)
-	} else if fi.Mode().Perm()&0o022 != 0 {
-		res.Warnings = append(res.Warnings, fmt.Sprintf("directory %s has mode %#o: others can replace files in it (chmod 700 %s)", dir, fi.Mode().Perm(), dir))
-	}
 	unlock, err := lockDir(dir, opts.DryRun)
 	if err != nil {
 		return res, fmt.Errorf("lock %s: %w", dir, err)
@@ -148,50 +122,119 @@ func Rotate(opts RotateOptions) (*RotateResult, error) {
 	if err != nil {
 		return res, fmt.Errorf("current token: %w", err)
 	}
-	if cur.Exists {
-		if !opts.Force {
-			if err := CheckPlanted(path); err != nil {
-				return res, err
-			}
-		}
-		res.Old, res.OldErr = Inspect(string(cur.Data))
-		// An empty file is a token file waiting for its first token; a
-		// file with anything else in it may be a config given by mistake.
-		if res.OldErr != nil && len(bytes.TrimSpace(cur.Data)) > 0 && !opts.Force {
-			return res, fmt.Errorf("%w: %s is not a token (%w); check --to, or --force to replace it", ErrNotToken, path, res.OldErr)
-		}
-		if w := secretfile.ModeWarning(path); w != "" {
-			res.Warnings = append(res.Warnings, w+"; the mode is kept")
-		}
+	if err := judgeCurrent(path, cur, opts, res); err != nil {
+		return res, err
 	}
 	if err := CanKeep(path, cur.Attrs); err != nil {
 		return res, err
 	}
-	if res.Old != nil && res.Old.value == nc.value {
+	if res.Old != nil && res.Old.value == res.New.value {
 		res.Unchanged = true
 		return res, nil
 	}
 	if opts.DryRun {
 		return res, nil
 	}
-	removeStaleTemps(dir, filepath.Base(path))
+	return res, replaceToken(path, cur, opts, res)
+}
+
+// rotateTarget returns a result naming the file to replace: opts.Path made
+// absolute, or the file it leads to when it is a symlink
+// (/etc/podium/token -> /srv/secrets/podium_token), which is then Link.
+// The link stays: renaming over it would turn it into a file of its own
+// and leave the target, which the agent may read, holding the old token.
+func rotateTarget(opts RotateOptions) (*RotateResult, error) {
+	path, err := filepath.Abs(opts.Path)
+	if err != nil {
+		return nil, fmt.Errorf("token file: %w", err)
+	}
+	res := &RotateResult{Path: path}
+	target, link, err := ResolveLink(path, opts.Force)
+	if err != nil {
+		return res, err
+	}
+	if link {
+		res.Link, res.Path = path, target
+	}
+	return res, nil
+}
+
+// checkRotation validates what needs no lock: the new token (res.New),
+// the path (unless forced) and the backup count; it warns about a
+// directory others can write.
+func checkRotation(path string, opts RotateOptions, res *RotateResult) error {
+	nc, err := opts.Policy.Check(opts.Token, opts.Now())
+	if err != nil {
+		return fmt.Errorf("new token: %w", err)
+	}
+	res.New = nc
+	if !opts.Force {
+		if err := checkWritePath(path); err != nil {
+			return err
+		}
+	}
+	if opts.Backups < 0 {
+		return fmt.Errorf("backups must not be negative")
+	}
+	dir := filepath.Dir(path)
+	fi, err := os.Stat(dir)
+	if err != nil {
+		return fmt.Errorf("token directory: %w", err)
+	}
+	if fi.Mode().Perm()&0o022 != 0 {
+		res.Warnings = append(res.Warnings, fmt.Sprintf("directory %s has mode %#o: others can replace files in it (chmod 700 %s)", dir, fi.Mode().Perm(), dir))
+	}
+	return nil
+}
+
+// judgeCurrent decodes the file being replaced into res.Old and refuses,
+// unless forced, a file others could have planted or one that holds
+// something other than a token. A missing file passes.
+func judgeCurrent(path string, cur Current, opts RotateOptions, res *RotateResult) error {
+	if !cur.Exists {
+		return nil
+	}
+	if !opts.Force {
+		if err := CheckPlanted(path); err != nil {
+			return err
+		}
+	}
+	res.Old, res.OldErr = Inspect(string(cur.Data))
+	// An empty file is a token file waiting for its first token; a
+	// file with anything else in it may be a config given by mistake.
+	if res.OldErr != nil && len(bytes.TrimSpace(cur.Data)) > 0 && !opts.Force {
+		return fmt.Errorf("%w: %s is not a token (%w); check --to, or --force to replace it", ErrNotToken, path, res.OldErr)
+	}
+	if w := secretfile.ModeWarning(path); w != "" {
+		res.Warnings = append(res.Warnings, w+"; the mode is kept")
+	}
+	return nil
+}
+
+// replaceToken does the writing, under the directory lock: back up the
+// current value, replace the file keeping cur's attributes, then prune
+// old backups (a failure there is only a warning).
+func replaceToken(path string, cur Current, opts RotateOptions, res *RotateResult) error {
+	removeStaleTemps(filepath.Dir(path), filepath.Base(path))
 	if cur.Exists && opts.Backups > 0 {
 		bak, err := backup(path, cur, opts)
 		if err != nil {
-			return res, fmt.Errorf("back up the current token (nothing was changed): %w", err)
+			return fmt.Errorf("back up the current token (nothing was changed): %w", err)
 		}
 		res.Backup = bak
 	}
-	if err := ReplaceFile(path, []byte(nc.value+"\n"), ReplaceOptions{Attrs: cur.Attrs, step: opts.step}); err != nil {
-		return res, fmt.Errorf("write %s: %w", path, err)
+	if err := ReplaceFile(path, []byte(res.New.value+"\n"), ReplaceOptions{Attrs: cur.Attrs, step: opts.step}); err != nil {
+		return fmt.Errorf("write %s: %w", path, err)
 	}
-	if opts.Backups > 0 {
-		res.Pruned, err = pruneBackups(path, opts.Backups-1)
-		if err != nil {
-			res.Warnings = append(res.Warnings, "pruning old backups: "+err.Error())
-		}
+	if opts.Backups <= 0 {
+		return nil
 	}
-	return res, nil
+	pruned, err := pruneBackups(path, opts.Backups-1)
+	res.Pruned = pruned
+	if err != nil {
+		res.Warnings = append(res.Warnings, "pruning old backups: "+err.Error())
+	}
+	return nil
 }
 
 // checkWritePath is CheckPath for a file that may not exist yet: the
@@ -215,25 +258,8 @@ func checkWritePath(path string) error {
 func backup(path string, cur Current, opts RotateOptions) (string, error) {
 	bak := path + ".bak"
 	if opts.Backups > 1 {
-		if fi, err := os.Lstat(bak); err == nil {
-			// Make room first, so that even a crash between any two steps
-			// leaves at most Backups backups.
-			if _, err := pruneBackups(path, opts.Backups-2); err != nil {
-				return "", err
-			}
-			aside := bak + "." + fi.ModTime().UTC().Format("20060102T150405.000000000Z")
-			for i := 1; ; i++ {
-				if _, err := os.Lstat(aside); errors.Is(err, fs.ErrNotExist) {
-					break
-				}
-				aside = fmt.Sprintf("%s.%s-%d", bak, fi.ModTime().UTC().Format("20060102T150405.000000000Z"), i)
-			}
-			if err := os.Rename(bak, aside); err != nil {
-				return "", err
-			}
-			if err := hook(opts.step, "backup-moved"); err != nil {
-				return "", err
-			}
+		if err := moveAside(path, bak, opts); err != nil {
+			return "", err
 		}
 	}
 	if err := ReplaceFile(bak, cur.Data, ReplaceOptions{Attrs: cur.Attrs}); err != nil {
@@ -243,6 +269,36 @@ func backup(path string, cur Current, opts RotateOptions) (string, error) {
 		return "", err
 	}
 	return bak, nil
+}
+
+// moveAside renames an existing NAME.bak to NAME.bak.<its time>, after
+// pruning to make room first, so that even a crash between any two steps
+// leaves at most Backups backups.
+func moveAside(path, bak string, opts RotateOptions) error {
+	fi, err := os.Lstat(bak)
+	if err != nil {
+		return nil // no NAME.bak: nothing to move
+	}
+	if _, err := pruneBackups(path, opts.Backups-2); err != nil {
+		return err
+	}
+	if err := os.Rename(bak, asideName(bak, fi.ModTime())); err != nil {
+		return err
+	}
+	return hook(opts.step, "backup-moved")
+}
+
+// asideName is the name NAME.bak moves to: NAME.bak.<UTC time t>, with
+// -1, -2, ... added while that name is taken.
+func asideName(bak string, t time.Time) string {
+	stamp := bak + "." + t.UTC().Format("20060102T150405.000000000Z")
+	name := stamp
+	for i := 1; ; i++ {
+		if _, err := os.Lstat(name); errors.Is(err, fs.ErrNotExist) {
+			return name
+		}
+		name = fmt.Sprintf("%s-%d", stamp, i)
+	}
 }
 
 // Backups lists the backups of path, newest first: NAME.bak, then the

@@ -67,3 +67,40 @@ func TestRotateFailsSafelyAtEveryStep(t *testing.T) {
 		})
 	}
 }
+
+// TestAsideName: NAME.bak moves to NAME.bak.<its time>, and never onto a
+// backup that already has that name (two rotations within one mtime
+// tick, or a backup restored by hand).
+func TestAsideName(t *testing.T) {
+	at := time.Date(2026, 12, 4, 19, 30, 5, 123, time.FixedZone("CET", 3600))
+	const stamp = ".bak.20261204T183005.000000123Z"
+	for _, tc := range []struct {
+		name  string
+		taken []string // suffixes of files already there
+		want  string
+	}{
+		{name: "free", want: stamp},
+		{name: "taken once", taken: []string{stamp}, want: stamp + "-1"},
+		{name: "taken twice", taken: []string{stamp, stamp + "-1"}, want: stamp + "-2"},
+		{name: "a gap is reused", taken: []string{stamp, stamp + "-2"}, want: stamp + "-1"},
+		{name: "a dangling link counts as taken", taken: []string{stamp + "@"}, want: stamp + "-1"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			p := filepath.Join(t.TempDir(), "podium_token")
+			for _, s := range tc.taken {
+				if name, ok := strings.CutSuffix(s, "@"); ok {
+					if err := os.Symlink("/nonexistent", p+name); err != nil {
+						t.Fatal(err)
+					}
+					continue
+				}
+				if err := os.WriteFile(p+s, nil, 0o600); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if got := asideName(p+".bak", at); got != p+tc.want {
+				t.Errorf("asideName = %s, want %s", filepath.Base(got), filepath.Base(p+tc.want))
+			}
+		})
+	}
+}
