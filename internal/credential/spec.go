@@ -88,68 +88,105 @@ func (s Spec) String() string {
 // "..." allows \" \\ \$ \` escapes, and a backslash outside quotes escapes
 // the next character. It expands nothing. Errors never repeat the input.
 func SplitCommand(s string) ([]string, error) {
-	var (
-		words  []string
-		cur    strings.Builder
-		inWord bool
-	)
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		switch {
-		case c == ' ' || c == '\t' || c == '\n' || c == '\r':
-			if inWord {
-				words = append(words, cur.String())
-				cur.Reset()
-				inWord = false
-			}
-		case c == '\\':
-			inWord = true
-			if i+1 >= len(s) {
-				return nil, fmt.Errorf("trailing backslash at byte %d", i)
-			}
-			i++
-			if s[i] != '\n' { // backslash-newline is a line continuation
-				cur.WriteByte(s[i])
-			}
-		case c == '\'':
-			inWord = true
-			end := strings.IndexByte(s[i+1:], '\'')
-			if end < 0 {
-				return nil, fmt.Errorf("unterminated single quote at byte %d", i)
-			}
-			cur.WriteString(s[i+1 : i+1+end])
-			i += end + 1
-		case c == '"':
-			inWord = true
-			j := i + 1
-			for ; j < len(s) && s[j] != '"'; j++ {
-				if s[j] == '\\' && j+1 < len(s) && strings.IndexByte("\"\\$`\n", s[j+1]) >= 0 {
-					j++
-					if s[j] != '\n' {
-						cur.WriteByte(s[j])
-					}
-					continue
-				}
-				cur.WriteByte(s[j])
-			}
-			if j >= len(s) {
-				return nil, fmt.Errorf("unterminated double quote at byte %d", i)
-			}
-			i = j
-		case c == 0:
-			return nil, fmt.Errorf("NUL byte at byte %d", i)
-		default:
-			inWord = true
-			cur.WriteByte(c)
+	p := splitter{s: s}
+	for p.i < len(s) {
+		if err := p.step(); err != nil {
+			return nil, err
 		}
 	}
-	if inWord {
-		words = append(words, cur.String())
-	}
-	if len(words) == 0 || words[0] == "" {
+	p.endWord()
+	if len(p.words) == 0 || p.words[0] == "" {
 		return nil, fmt.Errorf("empty command")
 	}
-	return words, nil
+	return p.words, nil
+}
+
+// splitter is one run of SplitCommand: the input, the offset of the next
+// byte, the words so far and the one being built.
+type splitter struct {
+	s      string
+	i      int
+	words  []string
+	cur    strings.Builder
+	inWord bool
+}
+
+// step consumes the byte at p.i, or the escape or quoted text it starts.
+func (p *splitter) step() error {
+	switch c := p.s[p.i]; c {
+	case ' ', '\t', '\n', '\r':
+		p.endWord()
+		p.i++
+	case '\\':
+		return p.escaped()
+	case '\'':
+		return p.singleQuoted()
+	case '"':
+		return p.doubleQuoted()
+	case 0:
+		return fmt.Errorf("NUL byte at byte %d", p.i)
+	default:
+		p.inWord = true
+		p.cur.WriteByte(c)
+		p.i++
+	}
+	return nil
+}
+
+// endWord ends the word being built, if any.
+func (p *splitter) endWord() {
+	if p.inWord {
+		p.words = append(p.words, p.cur.String())
+		p.cur.Reset()
+		p.inWord = false
+	}
+}
+
+// escaped takes the byte after a backslash literally; a backslash-newline
+// is a line continuation and adds nothing.
+func (p *splitter) escaped() error {
+	p.inWord = true
+	if p.i+1 >= len(p.s) {
+		return fmt.Errorf("trailing backslash at byte %d", p.i)
+	}
+	if next := p.s[p.i+1]; next != '\n' {
+		p.cur.WriteByte(next)
+	}
+	p.i += 2
+	return nil
+}
+
+// singleQuoted takes '...' literally.
+func (p *splitter) singleQuoted() error {
+	p.inWord = true
+	end := strings.IndexByte(p.s[p.i+1:], '\'')
+	if end < 0 {
+		return fmt.Errorf("unterminated single quote at byte %d", p.i)
+	}
+	p.cur.WriteString(p.s[p.i+1 : p.i+1+end])
+	p.i += end + 2
+	return nil
+}
+
+// doubleQuoted takes "...", where a backslash escapes only " \ $ ` and a
+// newline (a line continuation) and is kept before anything else.
+func (p *splitter) doubleQuoted() error {
+	p.inWord = true
+	for j := p.i + 1; j < len(p.s); j++ {
+		switch c := p.s[j]; {
+		case c == '"':
+			p.i = j + 1
+			return nil
+		case c == '\\' && j+1 < len(p.s) && strings.IndexByte("\"\\$`\n", p.s[j+1]) >= 0:
+			j++
+			if p.s[j] != '\n' {
+				p.cur.WriteByte(p.s[j])
+			}
+		default:
+			p.cur.WriteByte(c)
+		}
+	}
+	return fmt.Errorf("unterminated double quote at byte %d", p.i)
 }
 
 // printable shortens and sanitises untrusted text for an error message.
