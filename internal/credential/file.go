@@ -93,25 +93,31 @@ func (f *fileSource) Watch(notify func(), failed func(error)) (func(), error) {
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
-		events, errs := w.Events, w.Errors
-		for events != nil || errs != nil {
-			select {
-			case _, ok := <-events:
-				if !ok {
-					events = nil
-					continue
-				}
-				notify()
-			case err, ok := <-errs:
-				if !ok {
-					errs = nil
-					continue
-				}
-				failed(err)
-			}
-		}
+		forward(w, notify, failed)
 	}()
 	return func() { w.Close(); <-done }, nil
+}
+
+// forward calls notify for each event of w and failed for each error,
+// until Close has closed both channels.
+func forward(w *fsnotify.Watcher, notify func(), failed func(error)) {
+	events, errs := w.Events, w.Errors
+	for events != nil || errs != nil {
+		select {
+		case _, ok := <-events:
+			if ok {
+				notify()
+			} else {
+				events = nil
+			}
+		case err, ok := <-errs:
+			if ok {
+				failed(err)
+			} else {
+				errs = nil
+			}
+		}
+	}
 }
 
 // Write is Rotate on this file.

@@ -201,64 +201,92 @@ func (s *Source) Run(ctx context.Context) error {
 		go func() { defer close(kept); k.Keep(ctx) }()
 		defer func() { <-kept }() // ctx is done: it returns at once
 	}
-	changed := make(chan struct{}, 1)
-	if w, ok := s.reader.(Watcher); ok && !s.cfg.NoWatch {
-		stop, err := w.Watch(func() {
-			select {
-			case changed <- struct{}{}:
-			default:
-			}
-		}, func(err error) { s.watchFailed(ctx, "credential watch error", err) })
-		if err != nil {
-			s.watchFailed(ctx, "credential watch failed; polling only", err)
-		} else {
-			defer stop()
-			// The file may have changed between New's read and the
-			// watch: read once more (skipped by hash if unchanged).
-			s.load(ctx, "watch", false)
-		}
-	}
-	var tick *schedule
-	switch s.reader.Schedule() {
-	case Poll:
-		if s.cfg.Ticker != nil || s.cfg.PollInterval > 0 {
-			tick = newSchedule(s.cfg.Ticker, s.cfg.PollInterval)
-		}
-	case Refresh:
-		tick = newSchedule(s.cfg.Ticker, s.nextRefresh())
-	}
+	changed, stopWatch := s.watch(ctx)
+	defer stopWatch()
 	var tickC, settle <-chan time.Time
-	if tick != nil {
-		defer tick.stop()
-		tickC = tick.C()
+	sched := s.timer()
+	if sched != nil {
+		defer sched.stop()
+		tickC = sched.C()
 	}
 	for {
 		select {
 		case <-ctx.Done():
 			return ctx.Err()
 		case <-changed:
-			if settle == nil {
-				settle = time.After(s.debounce())
-			}
+			settle = s.settleAfter(settle)
 		case <-s.recheck:
-			if settle == nil {
-				settle = time.After(s.debounce())
-			}
+			settle = s.settleAfter(settle)
 		case <-settle:
 			settle = nil
 			s.load(ctx, "watch", false)
 		case <-tickC:
-			if s.reader.Schedule() == Poll {
-				s.load(ctx, "poll", false)
-				tick.next(s.cfg.PollInterval)
-			} else {
-				s.load(ctx, "refresh", true)
-				tick.next(s.nextRefresh())
-			}
+			s.onTick(ctx, sched)
 		case <-expiryT.C:
 			s.checkExpiry(ctx)
 		}
 	}
+}
+
+// watch starts watching a Watcher (unless NoWatch) and returns a channel
+// that receives after changes, and the function that stops the watch. It
+// returns a nil channel when there is nothing to watch or the watch
+// failed (logged: the poll remains).
+func (s *Source) watch(ctx context.Context) (<-chan struct{}, func()) {
+	w, ok := s.reader.(Watcher)
+	if !ok || s.cfg.NoWatch {
+		return nil, func() {}
+	}
+	changed := make(chan struct{}, 1)
+	stop, err := w.Watch(func() {
+		select {
+		case changed <- struct{}{}:
+		default:
+		}
+	}, func(err error) { s.watchFailed(ctx, "credential watch error", err) })
+	if err != nil {
+		s.watchFailed(ctx, "credential watch failed; polling only", err)
+		return nil, func() {}
+	}
+	// The file may have changed between New's read and the watch: read
+	// once more (skipped by hash if unchanged).
+	s.load(ctx, "watch", false)
+	return changed, stop
+}
+
+// timer returns the timer of the Reader's Schedule: the poll (nil when
+// polling is off) or the refresh; nil for a Reader read only once.
+func (s *Source) timer() *schedule {
+	switch s.reader.Schedule() {
+	case Poll:
+		if s.cfg.Ticker != nil || s.cfg.PollInterval > 0 {
+			return newSchedule(s.cfg.Ticker, s.cfg.PollInterval)
+		}
+	case Refresh:
+		return newSchedule(s.cfg.Ticker, s.nextRefresh())
+	}
+	return nil
+}
+
+// onTick does the work of one tick of the schedule, a poll or a refresh,
+// and arms the next.
+func (s *Source) onTick(ctx context.Context, t *schedule) {
+	if s.reader.Schedule() == Poll {
+		s.load(ctx, "poll", false)
+		t.next(s.cfg.PollInterval)
+		return
+	}
+	s.load(ctx, "refresh", true)
+	t.next(s.nextRefresh())
+}
+
+// settleAfter returns the timer that ends a burst of events: settle when
+// one is already running, else a new one.
+func (s *Source) settleAfter(settle <-chan time.Time) <-chan time.Time {
+	if settle != nil {
+		return settle
+	}
+	return time.After(s.debounce())
 }
 
 // debounce is how long a burst of events settles before the read. With no
@@ -316,21 +344,12 @@ func (s *Source) load(ctx context.Context, why string, force bool) (*Credential,
 	s.lastHash, s.haveHash = sum, true
 	now := s.cfg.Now()
 	c, err := s.cfg.Policy.Check(string(raw), now)
-	if err != nil && !force && s.reader.Schedule() == Poll && !(s.hasSuspect && s.suspect == sum) {
-		s.suspect, s.hasSuspect, s.haveHash = sum, true, false
-		select {
-		case s.recheck <- struct{}{}:
-		default:
-		}
+	if err != nil && !force && s.rereadFirst(sum) {
 		return s.Current(), fmt.Errorf("%s: %w (will re-read once before rejecting)", s.origin, err)
 	}
 	s.hasSuspect = false
 	if err != nil {
-		fp := ""
-		if t := strings.TrimSpace(string(raw)); t != "" {
-			fp = token.Fingerprint(t)
-		}
-		return s.reject(ctx, why, fp, err)
+		return s.reject(ctx, why, fingerprintOf(raw), err)
 	}
 	old := s.Current()
 	if old != nil && old.value == c.value {
@@ -347,6 +366,38 @@ func (s *Source) load(ctx context.Context, why string, force bool) (*Credential,
 			return s.reject(ctx, why, c.fingerprint, err)
 		}
 	}
+	s.store(ctx, why, c, old, now, warning)
+	return c, nil
+}
+
+// rereadFirst decides whether a bad value whose hash is sum is re-read
+// once before it is rejected, and if so asks Run for that read: a polled
+// file seen bad for the first time may be in the middle of an in-place
+// rewrite.
+func (s *Source) rereadFirst(sum [sha256.Size]byte) bool {
+	if s.reader.Schedule() != Poll || (s.hasSuspect && s.suspect == sum) {
+		return false
+	}
+	s.suspect, s.hasSuspect, s.haveHash = sum, true, false
+	select {
+	case s.recheck <- struct{}{}:
+	default:
+	}
+	return true
+}
+
+// fingerprintOf is the fingerprint of a refused value, "" when it is
+// blank.
+func fingerprintOf(raw []byte) string {
+	if t := strings.TrimSpace(string(raw)); t != "" {
+		return token.Fingerprint(t)
+	}
+	return ""
+}
+
+// store makes c, read at now, the current value in place of old, logs
+// CREDENTIAL_LOADED and tells OnChange.
+func (s *Source) store(ctx context.Context, why string, c, old *Credential, now time.Time, warning string) {
 	s.lastReject = ""
 	c.loadedAt, c.origin = now, s.origin
 	s.cur.Store(c)
@@ -366,7 +417,6 @@ func (s *Source) load(ctx context.Context, why string, force bool) (*Credential,
 		s.cfg.OnChange(old, c)
 	}
 	s.checkExpiryLocked(ctx)
-	return c, nil
 }
 
 // reject logs CREDENTIAL_REJECTED (once per distinct reason, so a bad file

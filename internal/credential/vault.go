@@ -178,7 +178,9 @@ func (v *vaultSource) Keep(ctx context.Context) {
 }
 
 // renewer is one run of Keep: the waits are w.after, and w.done follows
-// the work each wait led to.
+// the work each wait led to. info is what Vault last said of the token,
+// expires when it ends, next when to renew it, over why renewing is over
+// ("" while it goes on).
 type renewer struct {
 	*vaultSource
 	log    *slog.Logger
@@ -186,6 +188,11 @@ type renewer struct {
 	after  func(time.Duration) <-chan time.Time
 	done   func()
 	waited bool
+
+	info    vault.TokenInfo
+	expires time.Time
+	next    time.Time
+	over    string
 }
 
 // wait says the work of the previous wait is done, then waits d (or for
@@ -203,78 +210,104 @@ func (s *renewer) wait(ctx context.Context, d time.Duration) bool {
 	}
 }
 
+// keep looks the token up, then renews it each time its schedule says,
+// until renewing is over (then it warns of the expiry) or fails for good.
 func (s *renewer) keep(ctx context.Context) {
 	defer func() {
 		if s.waited {
 			s.done() // the last tick's work ended the renewal
 		}
 	}()
-	c := s.client
-	call := func(f func(context.Context) (vault.TokenInfo, error)) (vault.TokenInfo, error) {
-		ctx, cancel := context.WithTimeout(ctx, s.cfg.ExecTimeout)
-		defer cancel()
-		return f(ctx)
+	if !s.lookup(ctx) {
+		return
 	}
-	var info vault.TokenInfo
+	for s.over == "" {
+		if !s.wait(ctx, s.next.Sub(s.cfg.Now())) || !s.renew(ctx) {
+			return
+		}
+	}
+	s.warnExpiring(ctx)
+}
+
+// call runs one request to Vault with the request timeout.
+func (s *renewer) call(ctx context.Context, f func(context.Context) (vault.TokenInfo, error)) (vault.TokenInfo, error) {
+	ctx, cancel := context.WithTimeout(ctx, s.cfg.ExecTimeout)
+	defer cancel()
+	return f(ctx)
+}
+
+// lookup asks Vault about the token until it answers, logs VAULT_TOKEN
+// and plans the first renewal; false when ctx ended or Vault denied the
+// lookup (expired, revoked or without lookup-self: asking again will not
+// help).
+func (s *renewer) lookup(ctx context.Context) bool {
 	for {
-		var err error
-		if info, err = call(c.LookupSelf); err == nil {
+		info, err := s.call(ctx, s.client.LookupSelf)
+		if err == nil {
+			s.info = info
 			break
 		}
 		if ctx.Err() != nil {
-			return
+			return false
 		}
 		s.log.LogAttrs(ctx, slog.LevelWarn, "cannot look up the Vault token to renew it",
 			slog.String("event", "VAULT_TOKEN_RENEW_FAILED"), slog.String("source", s.origin), slog.String("error", err.Error()))
 		if errors.Is(err, vault.ErrDenied) {
-			return // expired, revoked or without lookup-self: asking again will not help
+			return false
 		}
 		if !s.wait(ctx, s.cfg.RetryInterval) { // Vault is down or sealed: ask again
-			return
+			return false
 		}
 	}
 	at := s.cfg.Now()
-	next, over := nextRenewal(info, time.Time{}, at)
+	s.next, s.over = nextRenewal(s.info, time.Time{}, at)
+	s.expires = at.Add(s.info.TTL)
 	s.log.LogAttrs(ctx, slog.LevelInfo, "vault token",
 		slog.String("event", "VAULT_TOKEN"), slog.String("source", s.origin),
-		slog.Int64("ttl", int64(info.TTL/time.Second)), slog.Bool("renewable", info.Renewable),
-		slog.Bool("renewing", over == ""), slog.String("policies", strings.Join(info.Policies, ",")))
-	expires := at.Add(info.TTL)
-	for {
-		if over != "" {
-			if info.Expires() {
-				left := expires.Sub(s.cfg.Now())
-				s.log.LogAttrs(ctx, slog.LevelWarn, fmt.Sprintf("the Vault token expires in %s and cannot be renewed (%s): give voicetoken a new VAULT_TOKEN before then, or let Vault Agent keep ~/.vault-token", token.HumanDuration(left), over),
-					slog.String("event", "VAULT_TOKEN_EXPIRING"), slog.String("source", s.origin),
-					slog.Int64("expires_in", int64(left/time.Second)), slog.String("reason", over))
-			}
-			return
-		}
-		if !s.wait(ctx, next.Sub(s.cfg.Now())) {
-			return
-		}
-		renewed, err := call(c.RenewSelf)
-		now := s.cfg.Now()
-		switch {
-		case ctx.Err() != nil:
-			return
-		case err != nil:
-			left := expires.Sub(now)
-			s.log.LogAttrs(ctx, slog.LevelWarn, "renewing the Vault token failed",
-				slog.String("event", "VAULT_TOKEN_RENEW_FAILED"), slog.String("source", s.origin),
-				slog.String("error", err.Error()), slog.Int64("expires_in", int64(left/time.Second)))
-			if errors.Is(err, vault.ErrDenied) || left <= 0 {
-				return // Vault no longer knows it: only a new token helps
-			}
-			next = now.Add(min(s.cfg.RetryInterval, left/3))
-			continue
-		}
-		next, over = nextRenewal(renewed, expires, now)
-		info, expires = renewed, now.Add(renewed.TTL)
-		if over == "" {
-			s.log.LogAttrs(ctx, slog.LevelInfo, "renewed the Vault token",
-				slog.String("event", "VAULT_TOKEN_RENEWED"), slog.String("source", s.origin),
-				slog.Int64("ttl", int64(renewed.TTL/time.Second)))
-		}
+		slog.Int64("ttl", int64(s.info.TTL/time.Second)), slog.Bool("renewable", s.info.Renewable),
+		slog.Bool("renewing", s.over == ""), slog.String("policies", strings.Join(s.info.Policies, ",")))
+	return true
+}
+
+// renew renews the token once and plans the next renewal: soon again
+// after a failure, while the token lives. False when renewing is over for
+// good: ctx ended, or Vault no longer knows the token (only a new token
+// helps).
+func (s *renewer) renew(ctx context.Context) bool {
+	renewed, err := s.call(ctx, s.client.RenewSelf)
+	now := s.cfg.Now()
+	if ctx.Err() != nil {
+		return false
 	}
+	if err != nil {
+		left := s.expires.Sub(now)
+		s.log.LogAttrs(ctx, slog.LevelWarn, "renewing the Vault token failed",
+			slog.String("event", "VAULT_TOKEN_RENEW_FAILED"), slog.String("source", s.origin),
+			slog.String("error", err.Error()), slog.Int64("expires_in", int64(left/time.Second)))
+		if errors.Is(err, vault.ErrDenied) || left <= 0 {
+			return false
+		}
+		s.next = now.Add(min(s.cfg.RetryInterval, left/3))
+		return true
+	}
+	s.next, s.over = nextRenewal(renewed, s.expires, now)
+	s.info, s.expires = renewed, now.Add(renewed.TTL)
+	if s.over == "" {
+		s.log.LogAttrs(ctx, slog.LevelInfo, "renewed the Vault token",
+			slog.String("event", "VAULT_TOKEN_RENEWED"), slog.String("source", s.origin),
+			slog.Int64("ttl", int64(renewed.TTL/time.Second)))
+	}
+	return true
+}
+
+// warnExpiring says once, with the time left, that a token which expires
+// can no longer be renewed (VAULT_TOKEN_EXPIRING).
+func (s *renewer) warnExpiring(ctx context.Context) {
+	if !s.info.Expires() {
+		return
+	}
+	left := s.expires.Sub(s.cfg.Now())
+	s.log.LogAttrs(ctx, slog.LevelWarn, fmt.Sprintf("the Vault token expires in %s and cannot be renewed (%s): give voicetoken a new VAULT_TOKEN before then, or let Vault Agent keep ~/.vault-token", token.HumanDuration(left), s.over),
+		slog.String("event", "VAULT_TOKEN_EXPIRING"), slog.String("source", s.origin),
+		slog.Int64("expires_in", int64(left/time.Second)), slog.String("reason", s.over))
 }
