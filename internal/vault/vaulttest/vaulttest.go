@@ -71,7 +71,7 @@ func New(t testing.TB) *Server {
 	t.Helper()
 	s := &Server{mounts: map[string]*engine{}, tokens: map[string]bool{}, leases: map[string]*lease{}, policies: map[string][]string{}}
 	s.AddMount(t, Mount, 2)
-	s.Server = httptest.NewServer(http.HandlerFunc(s.serve))
+	s.Server = httptest.NewServer(s.routes())
 	t.Cleanup(s.Close)
 	return s
 }
@@ -255,64 +255,76 @@ func (s *Server) route(p string) (string, *engine, string) {
 	return best, s.mounts[best], strings.TrimPrefix(strings.TrimPrefix(p, best), "/")
 }
 
-func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
-	tok := r.Header.Get("X-Vault-Token")
+// routes is the API the server answers, as Vault's router finds it: the
+// token store, the vault CLI's KV preflight, and the mounted engines
+// under every other path.
+func (s *Server) routes() http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /v1/auth/token/lookup-self", s.tokenRoute(s.lookupSelf))
+	mux.HandleFunc("POST /v1/auth/token/renew-self", s.tokenRoute(s.renewSelf))
+	mux.HandleFunc("PUT /v1/auth/token/renew-self", s.tokenRoute(s.renewSelf))
+	mux.HandleFunc("/v1/auth/token/", s.tokenRoute(noTokenRoute))
+	mux.HandleFunc("GET /v1/sys/internal/ui/mounts/{path...}", s.servePreflight)
+	mux.HandleFunc("/v1/", s.serveKV)
+	return mux
+}
+
+// caller is who sent a request: its token, whether the server knows the
+// token (and its lease has not ended) and lets it write, and its lease.
+type caller struct {
+	token        string
+	known, write bool
+	lease        *lease
+}
+
+func (s *Server) caller(r *http.Request) caller {
+	c := caller{token: r.Header.Get("X-Vault-Token")}
 	s.mu.Lock()
-	write, known := s.tokens[tok]
-	l := s.leases[tok]
-	if l != nil && !time.Now().Before(l.expires) {
-		known = false // Vault revokes a token when its lease ends
+	defer s.mu.Unlock()
+	c.write, c.known = s.tokens[c.token]
+	c.lease = s.leases[c.token]
+	if c.lease != nil && !time.Now().Before(c.lease.expires) {
+		c.known = false // Vault revokes a token when its lease ends
 	}
-	s.mu.Unlock()
+	return c
+}
+
+// servePreflight answers what the vault CLI asks first (its "KV
+// preflight"): which mount a path is on, and the engine's version. Vault
+// answers any token that has some capability on the path; here, any
+// known token.
+func (s *Server) servePreflight(w http.ResponseWriter, r *http.Request) {
+	q := r.PathValue("path")
+	m, e, _ := s.route(q)
+	switch {
+	case !s.caller(r).known:
+		respondError(w, http.StatusForbidden, "permission denied")
+	case e == nil:
+		respondError(w, http.StatusForbidden, "preflight capability check returned 403, please ensure client's policies grant access to path \""+q+"/\"")
+	default:
+		w.Header().Set("Content-Type", "application/json")
+		json.NewEncoder(w).Encode(map[string]any{"data": map[string]any{
+			"path": m + "/", "type": "kv", "description": "", "local": false, "seal_wrap": false,
+			"options": map[string]any{"version": strconv.Itoa(e.version)},
+		}})
+	}
+}
+
+// serveKV hands a request under a mount to its engine, after the token
+// check, with the operation Vault's router would give it.
+func (s *Server) serveKV(w http.ResponseWriter, r *http.Request) {
+	c := s.caller(r)
 	p := strings.TrimPrefix(r.URL.Path, "/v1/")
-	if op, ok := strings.CutPrefix(p, "auth/token/"); ok {
-		s.serveToken(w, r, op, tok, known, l)
-		return
-	}
-	// What the vault CLI asks first (its "KV preflight"): which mount a
-	// path is on, and the engine's version. Vault answers any token that
-	// has some capability on the path; here, any known token.
-	if q, ok := strings.CutPrefix(p, "sys/internal/ui/mounts/"); ok && r.Method == http.MethodGet {
-		m, e, _ := s.route(q)
-		switch {
-		case !known:
-			respondError(w, http.StatusForbidden, "permission denied")
-		case e == nil:
-			respondError(w, http.StatusForbidden, "preflight capability check returned 403, please ensure client's policies grant access to path \""+q+"/\"")
-		default:
-			w.Header().Set("Content-Type", "application/json")
-			json.NewEncoder(w).Encode(map[string]any{"data": map[string]any{
-				"path": m + "/", "type": "kv", "description": "", "local": false, "seal_wrap": false,
-				"options": map[string]any{"version": strconv.Itoa(e.version)},
-			}})
-		}
-		return
-	}
 	_, e, rest := s.route(p)
 	if e == nil {
 		respondError(w, http.StatusNotFound, "no handler for route \""+p+"\". route entry not found.")
 		return
 	}
-	req := &logical.Request{Path: rest, Data: map[string]any{}}
-	switch r.Method {
-	case http.MethodGet:
-		req.Operation = logical.ReadOperation
-		for k, v := range r.URL.Query() {
-			req.Data[k] = v[0]
-		}
-	case http.MethodPost, http.MethodPut:
-		req.Operation = logical.UpdateOperation
-		if err := json.NewDecoder(r.Body).Decode(&req.Data); err != nil {
-			respondError(w, http.StatusBadRequest, "failed to parse JSON input: "+err.Error())
-			return
-		}
-	case http.MethodDelete:
-		req.Operation = logical.DeleteOperation
-	default:
-		respondError(w, http.StatusMethodNotAllowed, "")
+	req := kvRequest(w, r, rest)
+	if req == nil {
 		return
 	}
-	if !known || (req.Operation != logical.ReadOperation && !write) {
+	if !c.known || (req.Operation != logical.ReadOperation && !c.write) {
 		respondError(w, http.StatusForbidden, "permission denied")
 		return
 	}
@@ -330,116 +342,172 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 		onWrite()
 	}
 	resp, err := e.backend.HandleRequest(r.Context(), req)
+	respond(w, req, resp, err)
+}
+
+// kvRequest turns r into the engine's request for path: a read with the
+// query as data, an update with the JSON body, or a delete. It answers r
+// itself and returns nil when the method or the body is wrong.
+func kvRequest(w http.ResponseWriter, r *http.Request, path string) *logical.Request {
+	req := &logical.Request{Path: path, Data: map[string]any{}}
+	switch r.Method {
+	case http.MethodGet:
+		req.Operation = logical.ReadOperation
+		for k, v := range r.URL.Query() {
+			req.Data[k] = v[0]
+		}
+	case http.MethodPost, http.MethodPut:
+		req.Operation = logical.UpdateOperation
+		if err := json.NewDecoder(r.Body).Decode(&req.Data); err != nil {
+			respondError(w, http.StatusBadRequest, "failed to parse JSON input: "+err.Error())
+			return nil
+		}
+	case http.MethodDelete:
+		req.Operation = logical.DeleteOperation
+	default:
+		respondError(w, http.StatusMethodNotAllowed, "")
+		return nil
+	}
+	return req
+}
+
+// respond writes an engine's answer to req as Vault's HTTP layer does:
+// its errors through RespondErrorCommon, no answer as 404 (a read) or 204,
+// a raw answer as is, anything else in the JSON envelope.
+func respond(w http.ResponseWriter, req *logical.Request, resp *logical.Response, err error) {
 	if status, rerr := logical.RespondErrorCommon(req, resp, err); rerr != nil {
 		respondError(w, status, rerr.Error())
 		return
 	}
-	if resp == nil {
-		if req.Operation == logical.ReadOperation {
-			respondError(w, http.StatusNotFound, "")
+	switch {
+	case resp == nil && req.Operation == logical.ReadOperation:
+		respondError(w, http.StatusNotFound, "")
+	case resp == nil:
+		w.WriteHeader(http.StatusNoContent)
+	default:
+		if code, ok := resp.Data[logical.HTTPStatusCode].(int); ok {
+			respondRaw(w, code, resp.Data)
 			return
 		}
-		w.WriteHeader(http.StatusNoContent)
-		return
+		respondJSON(w, resp)
 	}
-	// A raw answer (the engine's RespondWithStatusCode, used for a read of
-	// a deleted version: its metadata with a 404) is written as Vault's
-	// respondRaw writes it.
-	if code, ok := resp.Data[logical.HTTPStatusCode].(int); ok {
-		if ct, ok := resp.Data[logical.HTTPContentType].(string); ok {
-			w.Header().Set("Content-Type", ct)
-		}
-		w.WriteHeader(code)
-		switch body := resp.Data[logical.HTTPRawBody].(type) {
-		case []byte:
-			w.Write(body)
-		case string: // base64 when it decodes, as respondRaw reads it
-			if b, err := base64.StdEncoding.DecodeString(body); err == nil {
-				w.Write(b)
-			} else {
-				w.Write([]byte(body))
-			}
-		}
-		return
+}
+
+// respondRaw writes a raw answer (the engine's RespondWithStatusCode, used
+// for a read of a deleted version: its metadata with a 404) as Vault's
+// respondRaw writes it.
+func respondRaw(w http.ResponseWriter, code int, data map[string]any) {
+	if ct, ok := data[logical.HTTPContentType].(string); ok {
+		w.Header().Set("Content-Type", ct)
 	}
+	w.WriteHeader(code)
+	switch body := data[logical.HTTPRawBody].(type) {
+	case []byte:
+		w.Write(body)
+	case string: // base64 when it decodes, as respondRaw reads it
+		if b, err := base64.StdEncoding.DecodeString(body); err == nil {
+			w.Write(b)
+		} else {
+			w.Write([]byte(body))
+		}
+	}
+}
+
+// respondJSON writes resp in the envelope of vault/sdk's
+// LogicalResponseToHTTPResponse.
+func respondJSON(w http.ResponseWriter, resp *logical.Response) {
 	w.Header().Set("Content-Type", "application/json")
 	json.NewEncoder(w).Encode(logical.LogicalResponseToHTTPResponse(resp))
 }
 
-// serveToken answers lookup-self and renew-self as Vault's token store
-// does (vault/token_store.go: handleLookup's data keys; renewals through
-// the expiration manager, capped at the max TTL), in the envelope of
-// vault/sdk's LogicalResponseToHTTPResponse.
-func (s *Server) serveToken(w http.ResponseWriter, r *http.Request, op, tok string, known bool, l *lease) {
-	s.mu.Lock()
-	sealed := s.failToken > 0
-	if sealed {
-		s.failToken--
+// tokenHandler answers one request to the token store from a known token
+// with the given policies.
+type tokenHandler func(w http.ResponseWriter, r *http.Request, c caller, policies []string)
+
+// tokenRoute answers a request to the token store with f after the checks
+// every such request passes: the server is not failing token requests
+// (FailTokenRequests) and the token is known.
+func (s *Server) tokenRoute(f tokenHandler) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		c := s.caller(r)
+		s.mu.Lock()
+		sealed := s.failToken > 0
+		if sealed {
+			s.failToken--
+		}
+		policies := s.policies[c.token]
+		s.mu.Unlock()
+		switch {
+		case sealed:
+			respondError(w, http.StatusServiceUnavailable, "Vault is sealed")
+			return
+		case !c.known:
+			respondError(w, http.StatusForbidden, "permission denied")
+			return
+		}
+		if policies == nil {
+			policies = []string{"default", "podium"}
+		}
+		f(w, r, c, policies)
 	}
-	policies := s.policies[tok]
-	s.mu.Unlock()
-	switch {
-	case sealed:
-		respondError(w, http.StatusServiceUnavailable, "Vault is sealed")
+}
+
+// lookupSelf answers as Vault's token store does (vault/token_store.go:
+// handleLookup's data keys).
+func (s *Server) lookupSelf(w http.ResponseWriter, _ *http.Request, c caller, policies []string) {
+	now := time.Now()
+	data := map[string]any{
+		"id": c.token, "accessor": "acc-" + strconv.Itoa(len(c.token)), "policies": policies,
+		"display_name": "token", "path": "auth/token/create", "type": "service", "orphan": false,
+		"num_uses": 0, "meta": nil, "entity_id": "", "explicit_max_ttl": int64(0),
+		"creation_ttl": int64(0), "ttl": int64(0), "expire_time": nil, "renewable": false,
+		"creation_time": now.Unix(), "issue_time": now.Format(time.RFC3339Nano),
+	}
+	if l := c.lease; l != nil {
+		data["creation_ttl"] = int64(l.ttl.Seconds())
+		data["ttl"] = int64(l.expires.Sub(now).Seconds())
+		data["expire_time"] = l.expires.Format(time.RFC3339Nano)
+		data["renewable"] = l.renewable
+		data["creation_time"] = l.issued.Unix()
+		data["issue_time"] = l.issued.Format(time.RFC3339Nano)
+		if !l.maxExpires.IsZero() {
+			data["explicit_max_ttl"] = int64(l.maxExpires.Sub(l.issued).Seconds())
+		}
+	}
+	respondJSON(w, &logical.Response{Data: data})
+}
+
+// renewSelf renews the token's lease as Vault's expiration manager does,
+// capped at its max TTL. A token without a TTL has nothing to renew;
+// Vault answers with its unchanged auth.
+func (s *Server) renewSelf(w http.ResponseWriter, _ *http.Request, c caller, policies []string) {
+	l := c.lease
+	if l == nil {
+		respondJSON(w, &logical.Response{Auth: &logical.Auth{ClientToken: c.token, Policies: policies}})
 		return
-	case !known:
-		respondError(w, http.StatusForbidden, "permission denied")
+	}
+	if !l.renewable {
+		respondError(w, http.StatusBadRequest, "lease is not renewable")
 		return
 	}
 	now := time.Now()
-	if policies == nil {
-		policies = []string{"default", "podium"}
+	s.mu.Lock()
+	l.expires = now.Add(l.ttl)
+	if !l.maxExpires.IsZero() && l.expires.After(l.maxExpires) {
+		l.expires = l.maxExpires
 	}
-	var resp *logical.Response
-	switch {
-	case op == "lookup-self" && r.Method == http.MethodGet:
-		data := map[string]any{
-			"id": tok, "accessor": "acc-" + strconv.Itoa(len(tok)), "policies": policies,
-			"display_name": "token", "path": "auth/token/create", "type": "service", "orphan": false,
-			"num_uses": 0, "meta": nil, "entity_id": "", "explicit_max_ttl": int64(0),
-			"creation_ttl": int64(0), "ttl": int64(0), "expire_time": nil, "renewable": false,
-			"creation_time": now.Unix(), "issue_time": now.Format(time.RFC3339Nano),
-		}
-		if l != nil {
-			data["creation_ttl"] = int64(l.ttl.Seconds())
-			data["ttl"] = int64(l.expires.Sub(now).Seconds())
-			data["expire_time"] = l.expires.Format(time.RFC3339Nano)
-			data["renewable"] = l.renewable
-			data["creation_time"] = l.issued.Unix()
-			data["issue_time"] = l.issued.Format(time.RFC3339Nano)
-			if !l.maxExpires.IsZero() {
-				data["explicit_max_ttl"] = int64(l.maxExpires.Sub(l.issued).Seconds())
-			}
-		}
-		resp = &logical.Response{Data: data}
-	case op == "renew-self" && (r.Method == http.MethodPost || r.Method == http.MethodPut):
-		if l == nil {
-			// A token without a TTL has nothing to renew; Vault answers
-			// with its unchanged auth.
-			resp = &logical.Response{Auth: &logical.Auth{ClientToken: tok, Policies: policies}}
-			break
-		}
-		if !l.renewable {
-			respondError(w, http.StatusBadRequest, "lease is not renewable")
-			return
-		}
-		s.mu.Lock()
-		l.expires = now.Add(l.ttl)
-		if !l.maxExpires.IsZero() && l.expires.After(l.maxExpires) {
-			l.expires = l.maxExpires
-		}
-		ttl := l.expires.Sub(now)
-		s.renewals++
-		s.mu.Unlock()
-		resp = &logical.Response{Auth: &logical.Auth{ClientToken: tok, Accessor: "acc-" + strconv.Itoa(len(tok)),
-			Policies: policies, TokenPolicies: policies,
-			LeaseOptions: logical.LeaseOptions{TTL: ttl, Renewable: true}}}
-	default:
-		respondError(w, http.StatusNotFound, "no handler for route \"auth/token/"+op+"\". route entry not found.")
-		return
-	}
-	w.Header().Set("Content-Type", "application/json")
-	json.NewEncoder(w).Encode(logical.LogicalResponseToHTTPResponse(resp))
+	ttl := l.expires.Sub(now)
+	s.renewals++
+	s.mu.Unlock()
+	respondJSON(w, &logical.Response{Auth: &logical.Auth{ClientToken: c.token, Accessor: "acc-" + strconv.Itoa(len(c.token)),
+		Policies: policies, TokenPolicies: policies,
+		LeaseOptions: logical.LeaseOptions{TTL: ttl, Renewable: true}}})
+}
+
+// noTokenRoute answers a token-store path the server does not serve.
+func noTokenRoute(w http.ResponseWriter, r *http.Request, _ caller, _ []string) {
+	op := strings.TrimPrefix(r.URL.Path, "/v1/auth/token/")
+	respondError(w, http.StatusNotFound, "no handler for route \"auth/token/"+op+"\". route entry not found.")
 }
 
 func respondError(w http.ResponseWriter, status int, msg string) {
