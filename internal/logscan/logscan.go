@@ -290,37 +290,7 @@ func (l *Logs) scan(where string, b []byte, withIssued bool) {
 	l.mu.Lock()
 	l.items++
 	l.bytes += len(b)
-	if l.index == nil {
-		l.index = map[string][]int{}
-		for i, s := range l.secrets {
-			if len(s.val) >= MinSecretLen {
-				k := s.val[:MinSecretLen]
-				l.index[k] = append(l.index[k], i)
-			}
-		}
-	}
-	hit := map[int]int{} // secret -> offset of its first occurrence
-	for i, s := range l.secrets {
-		if len(s.val) < MinSecretLen && (withIssued || !s.issued) {
-			if at := bytes.Index(b, []byte(s.val)); at >= 0 {
-				hit[i] = at
-			}
-		}
-	}
-	if len(l.index) > 0 {
-		for off := 0; off+MinSecretLen <= len(b); off++ {
-			cands, ok := l.index[string(b[off:off+MinSecretLen])]
-			if !ok {
-				continue
-			}
-			for _, i := range cands {
-				s := l.secrets[i]
-				if _, dup := hit[i]; !dup && (withIssued || !s.issued) && bytes.HasPrefix(b[off:], []byte(s.val)) {
-					hit[i] = off
-				}
-			}
-		}
-	}
+	hit := l.find(b, withIssued)
 	found := make([]string, 0, len(hit))
 	first := len(b)
 	for i, off := range hit {
@@ -332,7 +302,61 @@ func (l *Logs) scan(where string, b []byte, withIssued bool) {
 	if len(found) == 0 {
 		return
 	}
-	// Show the line of the first hit, the secrets cut out.
+	l.t.Errorf("logscan: %s contains a registered secret (%d hit(s)): ...%.160s...", where, len(found), excerpt(b, first, found))
+}
+
+// find returns the registered secrets in b (issued tokens only when
+// withIssued), by index, with the offset of each one's first occurrence.
+// l.mu must be held.
+func (l *Logs) find(b []byte, withIssued bool) map[int]int {
+	hit := map[int]int{}
+	wanted := func(i int) bool {
+		_, dup := hit[i]
+		return !dup && (withIssued || !l.secrets[i].issued)
+	}
+	// Secrets shorter than the index key (registered with Exact) are
+	// searched for one by one.
+	for i, s := range l.secrets {
+		if len(s.val) < MinSecretLen && wanted(i) {
+			if at := bytes.Index(b, []byte(s.val)); at >= 0 {
+				hit[i] = at
+			}
+		}
+	}
+	l.buildIndex()
+	if len(l.index) == 0 {
+		return hit
+	}
+	for off := 0; off+MinSecretLen <= len(b); off++ {
+		for _, i := range l.index[string(b[off:off+MinSecretLen])] {
+			if wanted(i) && bytes.HasPrefix(b[off:], []byte(l.secrets[i].val)) {
+				hit[i] = off
+			}
+		}
+	}
+	return hit
+}
+
+// buildIndex indexes the secrets by their first MinSecretLen bytes, unless
+// the index is current. l.mu must be held.
+func (l *Logs) buildIndex() {
+	if l.index != nil {
+		return
+	}
+	l.index = map[string][]int{}
+	for i, s := range l.secrets {
+		if len(s.val) >= MinSecretLen {
+			k := s.val[:MinSecretLen]
+			l.index[k] = append(l.index[k], i)
+		}
+	}
+}
+
+// excerpt returns the line of b that holds offset first with the found
+// secrets cut out (the longest first, so that a token goes whole even
+// when a part of it is registered too), from 60 bytes before the first
+// cut.
+func excerpt(b []byte, first int, found []string) string {
 	start := bytes.LastIndexByte(b[:first], '\n') + 1
 	end := len(b)
 	if n := bytes.IndexByte(b[first:], '\n'); n >= 0 {
@@ -344,7 +368,7 @@ func (l *Logs) scan(where string, b []byte, withIssued bool) {
 		text = strings.ReplaceAll(text, s, "<SECRET>")
 	}
 	i := max(strings.Index(text, "<SECRET>")-60, 0)
-	l.t.Errorf("logscan: %s contains a registered secret (%d hit(s)): ...%.160s...", where, len(found), text[i:])
+	return text[i:]
 }
 
 // Events returns the decoded lines whose event is ev.
