@@ -373,24 +373,14 @@ func withQueryToken(raw, name, token string) string {
 	for rest := raw; rest != ""; {
 		var pair string
 		pair, rest, _ = strings.Cut(rest, "&")
-		if strings.IndexByte(pair, ';') >= 0 {
-			var kept []string
-			for _, sub := range strings.Split(pair, ";") {
-				if !pairNamed(sub, name) {
-					kept = append(kept, sub)
-				}
-			}
-			if len(kept) == 0 {
-				continue
-			}
-			pair = strings.Join(kept, ";")
-		} else if pairNamed(pair, name) {
+		kept, ok := withoutNamed(pair, name)
+		if !ok {
 			continue
 		}
 		if b.Len() > 0 {
 			b.WriteByte('&')
 		}
-		b.WriteString(pair)
+		b.WriteString(kept)
 	}
 	if b.Len() > 0 {
 		b.WriteByte('&')
@@ -399,6 +389,22 @@ func withQueryToken(raw, name, token string) string {
 	b.WriteByte('=')
 	b.WriteString(url.QueryEscape(token))
 	return b.String()
+}
+
+// withoutNamed returns a query pair without its parts named name (split at
+// ";", which some servers read as a separator); false when nothing is
+// left.
+func withoutNamed(pair, name string) (string, bool) {
+	if strings.IndexByte(pair, ';') < 0 {
+		return pair, !pairNamed(pair, name)
+	}
+	var kept []string
+	for _, sub := range strings.Split(pair, ";") {
+		if !pairNamed(sub, name) {
+			kept = append(kept, sub)
+		}
+	}
+	return strings.Join(kept, ";"), len(kept) > 0
 }
 
 // pairNamed reports whether a query pair's key, decoded, is name.
