@@ -131,103 +131,167 @@ type Pair struct {
 
 // Load reads keys as cfg says. Every problem found is returned at once.
 func Load(cfg Config) (*Set, error) {
-	getenv := cfg.Getenv
-	if getenv == nil {
-		getenv = func(string) string { return "" }
+	l := newLoader(cfg)
+	pairs := l.pairs()
+	if len(l.errs) > 0 {
+		return nil, errors.Join(l.errs...)
 	}
-	readFile := cfg.ReadFile
-	if readFile == nil {
-		readFile = os.ReadFile
-	}
-	var errs []error
-	var warnings []string
-	dotenv := map[string]string{}
-	if cfg.EnvFile != "" {
-		data, err := readFile(cfg.EnvFile)
-		if err != nil {
-			errs = append(errs, fmt.Errorf("read env file: %w", err))
-		} else if dotenv, err = ParseEnvFile(data); err != nil {
-			errs = append(errs, fmt.Errorf("env file %s: %w", cfg.EnvFile, err))
-		}
-	}
-	first := func(vals ...string) string {
-		for _, v := range vals {
-			if v != "" {
-				return v
-			}
-		}
-		return ""
-	}
-	key := first(cfg.APIKey, getenv(EnvAPIKey), dotenv[EnvAPIKey])
-	secret := first(cfg.APISecret, getenv(EnvAPISecret), dotenv[EnvAPISecret])
-	var pairs []Pair
-	switch {
-	case key != "" && secret != "":
-		pairs = append(pairs, Pair{key, secret})
-	case key != "":
-		errs = append(errs, fmt.Errorf("%w: %s is set but %s is not", ErrIncomplete, EnvAPIKey, EnvAPISecret))
-	case secret != "":
-		errs = append(errs, fmt.Errorf("%w: %s is set but %s is not", ErrIncomplete, EnvAPISecret, EnvAPIKey))
-	}
-	if v := first(getenv(EnvKeys), dotenv[EnvKeys]); v != "" {
-		ps, err := ParseKeyFile([]byte(strings.ReplaceAll(v, ",", "\n")))
-		if err != nil {
-			errs = append(errs, fmt.Errorf("%s: %w", EnvKeys, err))
-		}
-		pairs = append(pairs, ps...)
-	}
-	keyFile := first(cfg.KeyFile, getenv(EnvKeyFile))
-	if keyFile != "" {
-		data, err := readFile(keyFile)
-		if err != nil {
-			errs = append(errs, fmt.Errorf("read key file: %w", err))
-		} else {
-			ps, err := ParseKeyFile(data)
-			if err != nil {
-				errs = append(errs, fmt.Errorf("key file %s: %w", keyFile, err))
-			}
-			pairs = append(pairs, ps...)
-			if w := secretfile.ModeWarning(keyFile); w != "" {
-				warnings = append(warnings, w)
-			}
-		}
-	}
-	if len(errs) > 0 {
-		return nil, errors.Join(errs...)
-	}
-	dev := false
-	if len(pairs) == 0 {
+	dev := len(pairs) == 0
+	if dev {
 		if !cfg.AllowDev {
 			return nil, ErrNoKeys
 		}
 		pairs = []Pair{{DevKey, DevSecret}}
-		dev = true
-		warnings = append(warnings, "using LiveKit's development key pair devkey/secret: NOT SAFE FOR PRODUCTION; set LIVEKIT_API_KEY and LIVEKIT_API_SECRET")
+		l.warnings = append(l.warnings, "using LiveKit's development key pair devkey/secret: NOT SAFE FOR PRODUCTION; set LIVEKIT_API_KEY and LIVEKIT_API_SECRET")
 	}
 	s, err := NewSet(pairs...)
 	if err != nil {
 		return nil, err
 	}
 	if !dev {
-		for _, p := range pairs {
-			if p == (Pair{DevKey, DevSecret}) {
-				continue // LiveKit's own dev pair, for livekit-server --dev
-			}
-			if n := len(p.Secret); n < MinSecretLen && !slices.Contains(s.ShortSecrets, p.Key) {
-				s.ShortSecrets = append(s.ShortSecrets, p.Key)
-				warnings = append(warnings, fmt.Sprintf("API key %s: its secret is %d characters; LiveKit's server wants at least %d (it logs an error for shorter ones outside --dev)", p.Key, n, MinSecretLen))
-			}
-		}
+		l.warnings = append(l.warnings, s.noteShortSecrets(pairs)...)
 	}
-	s.Dev, s.Warnings = dev, warnings
-	if cfg.Primary != "" {
-		k, ok := s.byID[cfg.Primary]
-		if !ok {
-			return nil, fmt.Errorf("--key %q: no such API key among the %d loaded", cfg.Primary, len(s.keys))
-		}
-		s.primary = k
+	s.Dev, s.Warnings = dev, l.warnings
+	if cfg.Primary == "" {
+		return s, nil
 	}
+	k, ok := s.byID[cfg.Primary]
+	if !ok {
+		return nil, fmt.Errorf("--key %q: no such API key among the %d loaded", cfg.Primary, len(s.keys))
+	}
+	s.primary = k
 	return s, nil
+}
+
+// loader reads Load's sources in order, keeping every problem and
+// warning it meets on the way.
+type loader struct {
+	cfg      Config
+	getenv   func(string) string
+	readFile func(string) ([]byte, error)
+	dotenv   map[string]string // the .env file's variables
+	errs     []error
+	warnings []string
+}
+
+func newLoader(cfg Config) *loader {
+	l := &loader{cfg: cfg, getenv: cfg.Getenv, readFile: cfg.ReadFile}
+	if l.getenv == nil {
+		l.getenv = func(string) string { return "" }
+	}
+	if l.readFile == nil {
+		l.readFile = os.ReadFile
+	}
+	return l
+}
+
+// pairs returns the pairs of every source, in order: the key pair, then
+// LIVEKIT_KEYS, then the key file.
+func (l *loader) pairs() []Pair {
+	l.dotenv = l.envFile()
+	var pairs []Pair
+	if p, ok := l.keyPair(); ok {
+		pairs = append(pairs, p)
+	}
+	pairs = append(pairs, l.envKeys()...)
+	return append(pairs, l.keyFile()...)
+}
+
+// envFile returns the variables of the .env file, if one is configured.
+func (l *loader) envFile() map[string]string {
+	if l.cfg.EnvFile == "" {
+		return nil
+	}
+	data, err := l.readFile(l.cfg.EnvFile)
+	if err != nil {
+		l.errs = append(l.errs, fmt.Errorf("read env file: %w", err))
+		return nil
+	}
+	env, err := ParseEnvFile(data)
+	if err != nil {
+		l.errs = append(l.errs, fmt.Errorf("env file %s: %w", l.cfg.EnvFile, err))
+	}
+	return env
+}
+
+// keyPair returns the API key and secret from the flags, the environment
+// or the .env file, each from the first that sets it; a key without its
+// secret, or a secret without its key, is a problem.
+func (l *loader) keyPair() (Pair, bool) {
+	key := firstSet(l.cfg.APIKey, l.getenv(EnvAPIKey), l.dotenv[EnvAPIKey])
+	secret := firstSet(l.cfg.APISecret, l.getenv(EnvAPISecret), l.dotenv[EnvAPISecret])
+	switch {
+	case key != "" && secret != "":
+		return Pair{key, secret}, true
+	case key != "":
+		l.errs = append(l.errs, fmt.Errorf("%w: %s is set but %s is not", ErrIncomplete, EnvAPIKey, EnvAPISecret))
+	case secret != "":
+		l.errs = append(l.errs, fmt.Errorf("%w: %s is set but %s is not", ErrIncomplete, EnvAPISecret, EnvAPIKey))
+	}
+	return Pair{}, false
+}
+
+// envKeys returns the pairs of LIVEKIT_KEYS ("key: secret" pairs separated
+// by commas) from the environment or the .env file.
+func (l *loader) envKeys() []Pair {
+	v := firstSet(l.getenv(EnvKeys), l.dotenv[EnvKeys])
+	if v == "" {
+		return nil
+	}
+	ps, err := ParseKeyFile([]byte(strings.ReplaceAll(v, ",", "\n")))
+	if err != nil {
+		l.errs = append(l.errs, fmt.Errorf("%s: %w", EnvKeys, err))
+	}
+	return ps
+}
+
+// keyFile returns the pairs of the key file named by the flag or the
+// environment, warning about a mode that lets others read it.
+func (l *loader) keyFile() []Pair {
+	path := firstSet(l.cfg.KeyFile, l.getenv(EnvKeyFile))
+	if path == "" {
+		return nil
+	}
+	data, err := l.readFile(path)
+	if err != nil {
+		l.errs = append(l.errs, fmt.Errorf("read key file: %w", err))
+		return nil
+	}
+	ps, err := ParseKeyFile(data)
+	if err != nil {
+		l.errs = append(l.errs, fmt.Errorf("key file %s: %w", path, err))
+	}
+	if w := secretfile.ModeWarning(path); w != "" {
+		l.warnings = append(l.warnings, w)
+	}
+	return ps
+}
+
+// firstSet returns the first of vals that is not "".
+func firstSet(vals ...string) string {
+	for _, v := range vals {
+		if v != "" {
+			return v
+		}
+	}
+	return ""
+}
+
+// noteShortSecrets records in s.ShortSecrets each key of pairs whose
+// secret is shorter than MinSecretLen, and returns a warning for each.
+// LiveKit's own dev pair, for livekit-server --dev, is not one.
+func (s *Set) noteShortSecrets(pairs []Pair) []string {
+	var warnings []string
+	for _, p := range pairs {
+		if p == (Pair{DevKey, DevSecret}) {
+			continue
+		}
+		if n := len(p.Secret); n < MinSecretLen && !slices.Contains(s.ShortSecrets, p.Key) {
+			s.ShortSecrets = append(s.ShortSecrets, p.Key)
+			warnings = append(warnings, fmt.Sprintf("API key %s: its secret is %d characters; LiveKit's server wants at least %d (it logs an error for shorter ones outside --dev)", p.Key, n, MinSecretLen))
+		}
+	}
+	return warnings
 }
 
 // LiveKitURL returns the LiveKit server URL that cfg's environment names:
@@ -309,28 +373,16 @@ func ParseEnvFile(data []byte) (map[string]string, error) {
 		if line == "" || strings.HasPrefix(line, "#") {
 			continue
 		}
-		line = strings.TrimPrefix(line, "export ")
-		k, v, ok := strings.Cut(line, "=")
+		k, v, ok := strings.Cut(strings.TrimPrefix(line, "export "), "=")
 		k = strings.TrimSpace(k)
 		if !ok || k == "" || strings.ContainsAny(k, " \t") {
 			errs = append(errs, fmt.Errorf("line %d: want KEY=VALUE", n))
 			continue
 		}
-		v = strings.TrimSpace(v)
-		if len(v) > 0 && (v[0] == '"' || v[0] == '\'') {
-			// A quoted value, which may be followed by a comment.
-			end := strings.IndexByte(v[1:], v[0])
-			if end < 0 {
-				errs = append(errs, fmt.Errorf("line %d: %s: unterminated quote", n, k))
-				continue
-			}
-			if rest := strings.TrimSpace(v[end+2:]); rest != "" && rest[0] != '#' {
-				errs = append(errs, fmt.Errorf("line %d: %s: text after the closing quote", n, k))
-				continue
-			}
-			v = v[1 : end+1]
-		} else {
-			v = strings.TrimSpace(stripComment(v))
+		v, err := envValue(v)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("line %d: %s: %w", n, k, err))
+			continue
 		}
 		out[k] = v
 	}
@@ -338,6 +390,29 @@ func ParseEnvFile(data []byte) (map[string]string, error) {
 		errs = append(errs, err)
 	}
 	return out, errors.Join(errs...)
+}
+
+// The problems of a .env value.
+var (
+	errUnterminatedQuote = errors.New("unterminated quote")
+	errAfterQuote        = errors.New("text after the closing quote")
+)
+
+// envValue returns a .env line's value: a quoted one without its quotes
+// (a comment may follow it), else the text before a comment.
+func envValue(v string) (string, error) {
+	v = strings.TrimSpace(v)
+	if v == "" || v[0] != '"' && v[0] != '\'' {
+		return strings.TrimSpace(stripComment(v)), nil
+	}
+	end := strings.IndexByte(v[1:], v[0])
+	if end < 0 {
+		return "", errUnterminatedQuote
+	}
+	if rest := strings.TrimSpace(v[end+2:]); rest != "" && rest[0] != '#' {
+		return "", errAfterQuote
+	}
+	return v[1 : end+1], nil
 }
 
 // stripComment drops a " #" comment that is not inside quotes.

@@ -31,6 +31,7 @@ func TestLoad(t *testing.T) {
 	keyFile := write("keys.yaml", "# LiveKit key file\nAPInew: new-secret"+long+"\nAPIold: 'old-secret"+long+"'\n", 0o600)
 	looseKeyFile := write("loose.yaml", "APIx: x-secret"+long+"\n", 0o644)
 	badKeyFile := write("bad.yaml", "APIx x-secret\n", 0o600)
+	badEnvFile := write("bad.env", "LIVEKIT_API_KEY=APIenv\nLIVEKIT_API_SECRET\n", 0o600)
 
 	tests := []struct {
 		name     string
@@ -59,6 +60,9 @@ func TestLoad(t *testing.T) {
 		{name: "loose key file warns", cfg: keys.Config{KeyFile: looseKeyFile}, wantKeys: []string{"APIx"}, warn: "chmod 600"},
 		{name: "bad key file", cfg: keys.Config{KeyFile: badKeyFile}, err: errors.New("line 1")},
 		{name: "missing key file", cfg: keys.Config{KeyFile: filepath.Join(dir, "nope")}, err: os.ErrNotExist},
+		{name: "bad LIVEKIT_KEYS", cfg: keys.Config{Getenv: env(map[string]string{"LIVEKIT_KEYS": "APIa a-secret" + long})}, err: errors.New("LIVEKIT_KEYS: line 1")},
+		{name: "bad env file", cfg: keys.Config{EnvFile: badEnvFile}, err: errors.New("bad.env: line 2: want KEY=VALUE")},
+		{name: "missing env file", cfg: keys.Config{EnvFile: filepath.Join(dir, "nope.env")}, err: os.ErrNotExist},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -101,14 +101,42 @@ func (c *Config) Validate() error {
 // check is Validate, also returning the compiled policy (nil when
 // Policy is nil) so New need not compile it twice.
 func (c *Config) check() (*policy.Rules, error) {
-	var errs []error
-	var compiled *policy.Rules
-	add := func(format string, args ...any) {
-		errs = append(errs, fmt.Errorf("%w: "+format, append([]any{ErrInvalidConfig}, args...)...))
+	var p problems
+	c.checkAddresses(&p)
+	if c.Keys == nil || c.Keys.Primary() == nil {
+		p.add("no API key: set LIVEKIT_API_KEY and LIVEKIT_API_SECRET, --env-file or --key-file")
 	}
+	var compiled *policy.Rules
+	if c.Policy != nil {
+		var err error
+		if compiled, err = policy.Compile(c.Policy.ForListener(c.loopback())); err != nil {
+			p = append(p, fmt.Errorf("%w: %w", ErrInvalidConfig, err))
+		}
+	}
+	if c.PageIDToken != "" && !validStorageRef(c.PageIDToken) {
+		p.add("page ID token %q: want sessionStorage:KEY or localStorage:KEY", c.PageIDToken)
+	}
+	if c.MaxBodyBytes < 0 || c.MaxQueryBytes < 0 || c.MaxHeaderBytes < 0 {
+		p.add("limits must not be negative")
+	}
+	if min(c.ReadHeaderTimeout, c.ReadTimeout, c.WriteTimeout, c.IdleTimeout, c.ShutdownTimeout) < 0 {
+		p.add("timeouts must not be negative")
+	}
+	return compiled, errors.Join(p...)
+}
+
+// problems collects a Config's problems, each wrapped in ErrInvalidConfig.
+type problems []error
+
+func (p *problems) add(format string, args ...any) {
+	*p = append(*p, fmt.Errorf("%w: "+format, append([]any{ErrInvalidConfig}, args...)...))
+}
+
+// checkAddresses checks the listen address and the LiveKit URLs.
+func (c *Config) checkAddresses(p *problems) {
 	if c.Addr != "" {
 		if _, port, err := net.SplitHostPort(c.Addr); err != nil || port == "" {
-			add("addr %q: want host:port, e.g. 127.0.0.1:9000", c.Addr)
+			p.add("addr %q: want host:port, e.g. 127.0.0.1:9000", c.Addr)
 		}
 	}
 	for _, u := range []struct{ name, val string }{{"LiveKit URL", c.LiveKitURL}, {"public LiveKit URL", c.PublicLiveKitURL}} {
@@ -116,31 +144,9 @@ func (c *Config) check() (*policy.Rules, error) {
 			continue
 		}
 		if _, err := parseLiveKitURL(u.val); err != nil {
-			add("%s: %v", u.name, err)
+			p.add("%s: %v", u.name, err)
 		}
 	}
-	if c.Keys == nil || c.Keys.Primary() == nil {
-		add("no API key: set LIVEKIT_API_KEY and LIVEKIT_API_SECRET, --env-file or --key-file")
-	}
-	if c.Policy != nil {
-		var err error
-		if compiled, err = policy.Compile(c.Policy.ForListener(c.loopback())); err != nil {
-			errs = append(errs, fmt.Errorf("%w: %w", ErrInvalidConfig, err))
-		}
-	}
-	if c.PageIDToken != "" && !validStorageRef(c.PageIDToken) {
-		add("page ID token %q: want sessionStorage:KEY or localStorage:KEY", c.PageIDToken)
-	}
-	if c.MaxBodyBytes < 0 || c.MaxQueryBytes < 0 || c.MaxHeaderBytes < 0 {
-		add("limits must not be negative")
-	}
-	for _, d := range []time.Duration{c.ReadHeaderTimeout, c.ReadTimeout, c.WriteTimeout, c.IdleTimeout, c.ShutdownTimeout} {
-		if d < 0 {
-			add("timeouts must not be negative")
-			break
-		}
-	}
-	return compiled, errors.Join(errs...)
 }
 
 // loopback reports whether the server listens on loopback only.

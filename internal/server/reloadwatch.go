@@ -25,6 +25,18 @@ func (s *Server) WatchFiles(ctx context.Context, paths ...string) error {
 	if err != nil {
 		return fmt.Errorf("watch config files: %w", err)
 	}
+	names, err := watchDirs(w, paths)
+	if err != nil {
+		w.Close()
+		return err
+	}
+	go s.reloadOnChange(ctx, w, names)
+	return nil
+}
+
+// watchDirs adds the directory of each of paths to w and returns the
+// paths, cleaned.
+func watchDirs(w *fsnotify.Watcher, paths []string) (map[string]bool, error) {
 	names := map[string]bool{}
 	dirs := map[string]bool{}
 	for _, p := range paths {
@@ -33,36 +45,41 @@ func (s *Server) WatchFiles(ctx context.Context, paths ...string) error {
 		}
 		p = filepath.Clean(p)
 		names[p] = true
-		if d := filepath.Dir(p); !dirs[d] {
-			if err := w.Add(d); err != nil {
-				w.Close()
-				return fmt.Errorf("watch %s: %w", d, err)
+		d := filepath.Dir(p)
+		if dirs[d] {
+			continue
+		}
+		if err := w.Add(d); err != nil {
+			return nil, fmt.Errorf("watch %s: %w", d, err)
+		}
+		dirs[d] = true
+	}
+	return names, nil
+}
+
+// reloadOnChange calls Reload once the events of a change to one of names
+// (or of a Kubernetes "..data" swap) have settled, until ctx is done; it
+// closes w.
+func (s *Server) reloadOnChange(ctx context.Context, w *fsnotify.Watcher, names map[string]bool) {
+	defer w.Close()
+	debounce := time.NewTimer(time.Hour)
+	debounce.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case ev, ok := <-w.Events:
+			if !ok {
+				return
 			}
-			dirs[d] = true
+			if names[filepath.Clean(ev.Name)] || filepath.Base(ev.Name) == "..data" {
+				debounce.Reset(reloadDebounce)
+			}
+		case <-w.Errors:
+			// A dropped event: reload anyway, it is cheap.
+			debounce.Reset(reloadDebounce)
+		case <-debounce.C:
+			_ = s.Reload() // logged: RELOADED or RELOAD_FAILED
 		}
 	}
-	go func() {
-		defer w.Close()
-		debounce := time.NewTimer(time.Hour)
-		debounce.Stop()
-		for {
-			select {
-			case <-ctx.Done():
-				return
-			case ev, ok := <-w.Events:
-				if !ok {
-					return
-				}
-				if names[filepath.Clean(ev.Name)] || filepath.Base(ev.Name) == "..data" {
-					debounce.Reset(reloadDebounce)
-				}
-			case <-w.Errors:
-				// A dropped event: reload anyway, it is cheap.
-				debounce.Reset(reloadDebounce)
-			case <-debounce.C:
-				_ = s.Reload() // logged: RELOADED or RELOAD_FAILED
-			}
-		}
-	}()
-	return nil
 }

@@ -27,6 +27,7 @@ import (
 	"voicetoken/internal/logscan"
 	"voicetoken/internal/policy"
 	"voicetoken/internal/server"
+	"voicetoken/internal/testkit"
 	"voicetoken/internal/token"
 )
 
@@ -1025,6 +1026,52 @@ func TestReload(t *testing.T) {
 	m := f.do(t, "GET", "/metrics", "", nil)
 	if !strings.Contains(string(m.body), `key="newkey"`) || strings.Contains(string(m.body), `key="devkey"`) {
 		t.Errorf("key_info not replaced on reload")
+	}
+}
+
+// TestWatchFiles: a policy file replaced by rename (as editors and
+// `install` do) is reloaded with no SIGHUP; a directory that cannot be
+// watched is an error at once.
+func TestWatchFiles(t *testing.T) {
+	dir := t.TempDir()
+	polFile := filepath.Join(dir, "policy.yaml")
+	replace := func(data string) {
+		t.Helper()
+		tmp := filepath.Join(dir, ".policy.yaml.tmp")
+		if err := os.WriteFile(tmp, []byte(data), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Rename(tmp, polFile); err != nil {
+			t.Fatal(err)
+		}
+	}
+	replace("rooms: [{name: old-room}]\n")
+	load := func() (*keys.Set, *policy.File, error) {
+		p, err := policy.Load(polFile)
+		return devKeys(t), p, err
+	}
+	_, pol, err := load()
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := newFixture(t, server.Config{Policy: pol, Reload: load})
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	if err := f.srv.WatchFiles(ctx, "", polFile); err != nil {
+		t.Fatal(err)
+	}
+	status := func(room string) int {
+		return f.do(t, "GET", "/api/token?identity=u&room="+room, "", nil).status
+	}
+	replace("rooms: [{name: new-room}]\n")
+	testkit.Eventually(t, 30*time.Second, "the renamed policy reloaded", func() bool { return status("new-room") == 200 })
+	if got := status("old-room"); got != 403 {
+		t.Errorf("old-room: %d after the reload, want 403", got)
+	}
+
+	err = f.srv.WatchFiles(ctx, filepath.Join(dir, "missing", "policy.yaml"))
+	if err == nil || !strings.Contains(err.Error(), "watch "+filepath.Join(dir, "missing")) {
+		t.Errorf("watching a missing directory: %v", err)
 	}
 }
 

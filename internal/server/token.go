@@ -2,6 +2,7 @@ package server
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -308,48 +309,60 @@ func roomConfigField(k string) bool {
 // (400 unknown_field), fields a caller may not set are refused (403), and
 // a field given in both spellings is refused.
 func decodePost(body []byte) (policy.Request, *apiError) {
-	var req policy.Request
 	var b postBody
 	if e := strictDecode(body, &b, "body"); e != nil {
-		return req, e
+		return policy.Request{}, e
 	}
-	pick := func(name string, a, c *string, dst *string) *apiError {
-		if a != nil && c != nil {
-			return errf(http.StatusBadRequest, CodeBadRequest, name+" given twice (snake_case and camelCase)")
-		}
-		if a == nil {
-			a = c
-		}
-		if a != nil {
-			*dst = *a
-		}
-		return nil
+	if e := b.givenTwice(); e != nil {
+		return policy.Request{}, e
 	}
+	req := b.request()
+	rc := b.RoomConfig
+	if len(rc) == 0 {
+		rc = b.RoomConfigJ
+	}
+	if e := decodeRoomConfig(rc, &req); e != nil {
+		return policy.Request{}, e
+	}
+	return req, nil
+}
+
+// givenTwice refuses the first field that b gives in both spellings.
+func (b *postBody) givenTwice() *apiError {
 	for _, f := range []struct {
-		name string
-		a, c *string
-		dst  *string
+		name         string
+		snake, camel bool
 	}{
-		{"room_name", b.RoomName, b.RoomNameJ, &req.Room},
-		{"participant_name", b.ParticipantName, b.ParticipantNameJ, &req.Name},
-		{"participant_identity", b.ParticipantIdentity, b.ParticipantIdentityJ, &req.Identity},
+		{"room_name", b.RoomName != nil, b.RoomNameJ != nil},
+		{"participant_name", b.ParticipantName != nil, b.ParticipantNameJ != nil},
+		{"participant_identity", b.ParticipantIdentity != nil, b.ParticipantIdentityJ != nil},
+		{"participant_metadata", b.ParticipantMetadata != nil, b.ParticipantMetadataJ != nil},
+		{"participant_attributes", b.ParticipantAttrs != nil, b.ParticipantAttrsJ != nil},
+		{"room_config", len(b.RoomConfig) > 0, len(b.RoomConfigJ) > 0},
 	} {
-		if e := pick(f.name, f.a, f.c, f.dst); e != nil {
-			return req, e
+		if f.snake && f.camel {
+			return errGivenTwice(f.name)
 		}
 	}
-	if b.ParticipantMetadata != nil && b.ParticipantMetadataJ != nil {
-		return req, errf(http.StatusBadRequest, CodeBadRequest, "participant_metadata given twice (snake_case and camelCase)")
-	}
-	req.Metadata = b.ParticipantMetadata
-	if req.Metadata == nil {
-		req.Metadata = b.ParticipantMetadataJ
+	return nil
+}
+
+// errGivenTwice is the refusal of a field given in both spellings.
+func errGivenTwice(name string) *apiError {
+	return errf(http.StatusBadRequest, CodeBadRequest, name+" given twice (snake_case and camelCase)")
+}
+
+// request is b's participant fields as a policy.Request, each from the
+// spelling given; room_config is decodeRoomConfig's.
+func (b *postBody) request() policy.Request {
+	req := policy.Request{
+		Room:     deref(cmp.Or(b.RoomName, b.RoomNameJ)),
+		Name:     deref(cmp.Or(b.ParticipantName, b.ParticipantNameJ)),
+		Identity: deref(cmp.Or(b.ParticipantIdentity, b.ParticipantIdentityJ)),
+		Metadata: cmp.Or(b.ParticipantMetadata, b.ParticipantMetadataJ),
 	}
 	if req.Metadata != nil && *req.Metadata == "" {
 		req.Metadata = nil // protojson's empty string is "not set"
-	}
-	if b.ParticipantAttrs != nil && b.ParticipantAttrsJ != nil {
-		return req, errf(http.StatusBadRequest, CodeBadRequest, "participant_attributes given twice (snake_case and camelCase)")
 	}
 	req.Attributes = b.ParticipantAttrs
 	if req.Attributes == nil {
@@ -358,59 +371,73 @@ func decodePost(body []byte) (policy.Request, *apiError) {
 	if len(req.Attributes) == 0 {
 		req.Attributes = nil // livekit-client sends {} when unset
 	}
-	rc := b.RoomConfig
-	if len(rc) > 0 && len(b.RoomConfigJ) > 0 {
-		return req, errf(http.StatusBadRequest, CodeBadRequest, "room_config given twice (snake_case and camelCase)")
+	return req
+}
+
+// deref is *p, or "" when p is nil.
+func deref(p *string) string {
+	if p == nil {
+		return ""
 	}
-	if len(rc) == 0 {
-		rc = b.RoomConfigJ
-	}
+	return *p
+}
+
+// decodeRoomConfig decodes room_config into req: agents only; the other
+// real fields are refused (403), unknown ones too (400 unknown_field).
+func decodeRoomConfig(rc json.RawMessage, req *policy.Request) *apiError {
 	if len(rc) == 0 || bytes.Equal(rc, []byte("null")) {
-		return req, nil
+		return nil
 	}
 	var fields map[string]json.RawMessage
 	if e := strictDecode(rc, &fields, "room_config"); e != nil {
-		return req, e
+		return e
 	}
 	for k := range fields {
-		switch {
-		case k == "agents":
-		case roomConfigField(k):
-			return req, errf(http.StatusForbidden, CodeRoomConfig, "room_config."+k+" is not configurable through the token API")
-		default:
-			return req, errf(http.StatusBadRequest, CodeUnknownField, "room_config: unknown field "+quoteShort(k))
+		if k == "agents" {
+			continue
 		}
+		if roomConfigField(k) {
+			return errf(http.StatusForbidden, CodeRoomConfig, "room_config."+k+" is not configurable through the token API")
+		}
+		return errf(http.StatusBadRequest, CodeUnknownField, "room_config: unknown field "+quoteShort(k))
 	}
 	req.HasRoomConfig = true
 	raw, ok := fields["agents"]
 	if !ok || bytes.Equal(raw, []byte("null")) {
-		return req, nil
+		return nil
 	}
 	var agents []json.RawMessage
 	if e := strictDecode(raw, &agents, "room_config.agents"); e != nil {
-		return req, e
+		return e
 	}
 	for _, ra := range agents {
-		var ab agentBody
-		if e := strictDecode(ra, &ab, "room_config.agents[]"); e != nil {
-			if e.code == CodeUnknownField && (bytes.Contains(ra, []byte("restart")) || bytes.Contains(ra, []byte("attributes"))) {
-				e = errf(http.StatusForbidden, CodeRoomConfig, "room_config.agents: only agent_name, metadata and deployment are configurable")
-			}
-			return req, e
-		}
-		var a policy.Dispatch
-		if e := pick("agent_name", ab.AgentName, ab.AgentNameJ, &a.AgentName); e != nil {
-			return req, e
-		}
-		if ab.Metadata != nil {
-			a.Metadata = *ab.Metadata
-		}
-		if ab.Deployment != nil {
-			a.Deployment = *ab.Deployment
+		a, e := decodeAgent(ra)
+		if e != nil {
+			return e
 		}
 		req.Agents = append(req.Agents, a)
 	}
-	return req, nil
+	return nil
+}
+
+// decodeAgent decodes one of room_config.agents: agent_name, metadata
+// and deployment; the other real fields are refused (403).
+func decodeAgent(ra json.RawMessage) (policy.Dispatch, *apiError) {
+	var ab agentBody
+	if e := strictDecode(ra, &ab, "room_config.agents[]"); e != nil {
+		if e.code == CodeUnknownField && (bytes.Contains(ra, []byte("restart")) || bytes.Contains(ra, []byte("attributes"))) {
+			e = errf(http.StatusForbidden, CodeRoomConfig, "room_config.agents: only agent_name, metadata and deployment are configurable")
+		}
+		return policy.Dispatch{}, e
+	}
+	if ab.AgentName != nil && ab.AgentNameJ != nil {
+		return policy.Dispatch{}, errGivenTwice("agent_name")
+	}
+	return policy.Dispatch{
+		AgentName:  deref(cmp.Or(ab.AgentName, ab.AgentNameJ)),
+		Metadata:   deref(ab.Metadata),
+		Deployment: deref(ab.Deployment),
+	}, nil
 }
 
 // strictDecode decodes exactly one JSON value with no unknown fields.

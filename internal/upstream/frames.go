@@ -35,82 +35,105 @@ const (
 func (s *closeScanner) feed(p []byte) {
 	for len(p) > 0 && !s.done {
 		if s.inPayload {
-			n := uint64(len(p))
-			if n > s.remaining {
-				n = s.remaining
-			}
-			if s.opcode == opClose {
-				for _, b := range p[:n] {
-					if s.masked {
-						b ^= s.mask[s.pos%4]
-					}
-					s.payload = append(s.payload, b)
-					s.pos++
-				}
-			}
-			s.remaining -= n
-			p = p[n:]
-			if s.remaining == 0 {
-				s.frameDone()
-			}
+			p = s.readPayload(p)
 			continue
 		}
-		if s.need == 0 {
-			s.need = 2
-		}
-		for s.hn < s.need && len(p) > 0 {
-			s.hdr[s.hn] = p[0]
-			s.hn++
-			p = p[1:]
-			if s.hn == 2 {
-				switch s.hdr[1] & 0x7f {
-				case 126:
-					s.need = 4
-				case 127:
-					s.need = 10
-				}
-				if s.hdr[1]&0x80 != 0 {
-					s.need += 4
-				}
-			}
-		}
-		if s.hn < s.need {
+		var complete bool
+		if p, complete = s.readHeader(p); !complete {
 			return
 		}
-		s.opcode = s.hdr[0] & 0x0f
-		s.masked = s.hdr[1]&0x80 != 0
-		l7 := uint64(s.hdr[1] & 0x7f)
-		off := 2
-		switch l7 {
-		case 126:
-			s.remaining = uint64(binary.BigEndian.Uint16(s.hdr[2:4]))
-			off = 4
-		case 127:
-			s.remaining = binary.BigEndian.Uint64(s.hdr[2:10])
-			off = 10
-			if s.remaining>>63 != 0 {
-				s.done = true // RFC 6455 5.2: the most significant bit must be 0
-				return
-			}
-		default:
-			s.remaining = l7
-		}
-		if s.masked {
-			copy(s.mask[:], s.hdr[off:off+4])
-		}
-		if s.opcode >= 0x8 && s.remaining > 125 {
-			s.done = true // control frames carry at most 125 bytes
-			return
-		}
-		s.pos, s.payload = 0, s.payload[:0]
-		if s.remaining == 0 {
-			s.frameDone()
-		} else {
-			s.inPayload = true
-		}
+		s.startFrame()
 	}
 }
 
+// readPayload consumes p up to the end of the current frame's payload,
+// keeping a close frame's bytes unmasked, and returns the rest of p.
+func (s *closeScanner) readPayload(p []byte) []byte {
+	n := min(uint64(len(p)), s.remaining)
+	if s.opcode == opClose {
+		for _, b := range p[:n] {
+			if s.masked {
+				b ^= s.mask[s.pos%4]
+			}
+			s.payload = append(s.payload, b)
+			s.pos++
+		}
+	}
+	s.remaining -= n
+	if s.remaining == 0 {
+		s.frameDone()
+	}
+	return p[n:]
+}
+
+// readHeader collects a frame header's bytes from p; it returns the rest
+// of p and whether the header is complete.
+func (s *closeScanner) readHeader(p []byte) ([]byte, bool) {
+	if s.need == 0 {
+		s.need = 2
+	}
+	for s.hn < s.need && len(p) > 0 {
+		s.hdr[s.hn] = p[0]
+		s.hn++
+		p = p[1:]
+		if s.hn == 2 {
+			s.need = headerLen(s.hdr[1])
+		}
+	}
+	return p, s.hn == s.need
+}
+
+// headerLen is the length of a frame header whose second byte is b1: the
+// extended payload length and the masking key follow the first two bytes.
+func headerLen(b1 byte) int {
+	n := 2
+	switch b1 & 0x7f {
+	case 126:
+		n = 4
+	case 127:
+		n = 10
+	}
+	if b1&0x80 != 0 {
+		n += 4
+	}
+	return n
+}
+
+// startFrame reads the complete header in s.hdr and starts the frame's
+// payload; it stops scanning on a length RFC 6455 forbids.
+func (s *closeScanner) startFrame() {
+	s.opcode = s.hdr[0] & 0x0f
+	s.masked = s.hdr[1]&0x80 != 0
+	off := 2
+	switch l7 := s.hdr[1] & 0x7f; l7 {
+	case 126:
+		s.remaining = uint64(binary.BigEndian.Uint16(s.hdr[2:4]))
+		off = 4
+	case 127:
+		s.remaining = binary.BigEndian.Uint64(s.hdr[2:10])
+		off = 10
+	default:
+		s.remaining = uint64(l7)
+	}
+	// RFC 6455 5.2: a 64-bit length's most significant bit must be 0, and
+	// control frames carry at most 125 bytes.
+	if s.remaining>>63 != 0 || s.opcode >= 0x8 && s.remaining > 125 {
+		s.done = true
+		return
+	}
+	if s.masked {
+		copy(s.mask[:], s.hdr[off:off+4])
+	}
+	s.pos, s.payload = 0, s.payload[:0]
+	if s.remaining == 0 {
+		s.frameDone()
+		return
+	}
+	s.inPayload = true
+}
+
+// frameDone ends the current frame: a close frame is reported and ends the
+// scan, any other readies the scanner for the next header.
 func (s *closeScanner) frameDone() {
 	if s.opcode == opClose {
 		s.done = true

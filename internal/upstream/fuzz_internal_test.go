@@ -37,6 +37,26 @@ func FuzzRedactReason(f *testing.F) {
 	})
 }
 
+func TestRedactReason(t *testing.T) {
+	tests := []struct {
+		name, reason, want string
+	}{
+		{name: "words kept", reason: "invalid token", want: "invalid token"},
+		{name: "19 token characters kept", reason: "bad " + strings.Repeat("a", 19) + "!", want: "bad " + strings.Repeat("a", 19) + "!"},
+		{name: "20 token characters redacted", reason: "bad " + strings.Repeat("a", 20) + "!", want: "bad [redacted]!"},
+		{name: "a run at the end", reason: "expired eyJhbGciOiJIUzI1NiJ9.e30", want: "expired [redacted]"},
+		{name: "control characters are spaces", reason: "a\x1bb\x7fc\n", want: "a b c "},
+		{name: "at most 123 bytes", reason: strings.Repeat("no ", 50), want: strings.Repeat("no ", 41)},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := redactReason(tt.reason, nil); got != tt.want {
+				t.Errorf("got %q, want %q", got, tt.want)
+			}
+		})
+	}
+}
+
 // FuzzParseUpstream: the upstream URL parser never panics, and what it
 // accepts is http or https with a host and no user info, query or
 // fragment (so no token can ride in it).

@@ -140,40 +140,49 @@ func normalisePath(u *url.URL) (code string, status int) {
 	if strings.IndexByte(p, '.') < 0 && strings.IndexByte(p, '%') < 0 && strings.IndexByte(p, '\\') < 0 {
 		return "", 0
 	}
-	segs := strings.Split(p[1:], "/")
-	out := make([]string, 0, len(segs))
-	dots := false
-	for i, s := range segs {
-		last := i == len(segs)-1
-		switch s {
-		case ".", "..":
-			dots = true
-			if s == ".." {
-				if len(out) == 0 {
-					return RefusedPathEscapes, http.StatusForbidden
-				}
-				out = out[:len(out)-1]
-			}
-			if last {
-				out = append(out, "") // "/a/.." is "/", "/a/b/." is "/a/b/"
-			}
-			continue
-		}
-		if hiddenDots(s) {
-			return RefusedPathEncoded, http.StatusBadRequest
-		}
-		out = append(out, s)
-	}
-	if !dots {
+	segs, dots, code := resolveDots(strings.Split(p[1:], "/"))
+	switch {
+	case code == RefusedPathEscapes:
+		return code, http.StatusForbidden
+	case code != "":
+		return code, http.StatusBadRequest
+	case !dots:
 		return "", 0
 	}
-	clean := "/" + strings.Join(out, "/")
+	clean := "/" + strings.Join(segs, "/")
 	path, err := url.PathUnescape(clean)
 	if err != nil {
 		return RefusedPathEncoded, http.StatusBadRequest
 	}
 	u.Path, u.RawPath = path, clean
 	return "", 0
+}
+
+// resolveDots removes the "." segments of a path's segments and the
+// ".." segments with their parents; it reports whether there were any,
+// and refuses a path that climbs above the root or hides a dot segment.
+func resolveDots(segs []string) (out []string, dots bool, refused string) {
+	out = make([]string, 0, len(segs))
+	for i, s := range segs {
+		if s != "." && s != ".." {
+			if hiddenDots(s) {
+				return nil, false, RefusedPathEncoded
+			}
+			out = append(out, s)
+			continue
+		}
+		dots = true
+		if s == ".." {
+			if len(out) == 0 {
+				return nil, false, RefusedPathEscapes
+			}
+			out = out[:len(out)-1]
+		}
+		if i == len(segs)-1 {
+			out = append(out, "") // "/a/.." is "/", "/a/b/." is "/a/b/"
+		}
+	}
+	return out, dots, ""
 }
 
 // hiddenDots reports whether a raw path segment that is not itself "." or

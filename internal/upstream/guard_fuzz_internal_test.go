@@ -111,3 +111,40 @@ func TestAuthError(t *testing.T) {
 		}
 	}
 }
+
+func TestNormalisePath(t *testing.T) {
+	tests := []struct {
+		name       string
+		raw        string
+		wantPath   string // EscapedPath after; "" when refused
+		wantCode   string
+		wantStatus int
+	}{
+		{name: "plain", raw: "/a/b", wantPath: "/a/b"},
+		{name: "parent", raw: "/podium/../admin", wantPath: "/admin"},
+		{name: "dot in the middle", raw: "/a/./b", wantPath: "/a/b"},
+		{name: "trailing dot keeps the slash", raw: "/a/b/.", wantPath: "/a/b/"},
+		{name: "trailing parent keeps the slash", raw: "/a/..", wantPath: "/"},
+		{name: "encoded slash kept", raw: "/a%2Fb/./c", wantPath: "/a%2Fb/c"},
+		{name: "climbs above the root", raw: "/a/../../x", wantCode: RefusedPathEscapes, wantStatus: 403},
+		{name: "encoded dots", raw: "/%2e%2e/x", wantCode: RefusedPathEncoded, wantStatus: 400},
+		{name: "dots before an encoded slash", raw: "/a/..%2fb", wantCode: RefusedPathEncoded, wantStatus: 400},
+		{name: "backslash", raw: `/a/..\b`, wantCode: RefusedPathEncoded, wantStatus: 400},
+		{name: "not absolute", raw: "*", wantCode: RefusedPathForm, wantStatus: 400},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			u, err := url.Parse(tt.raw)
+			if err != nil {
+				t.Fatal(err)
+			}
+			code, status := normalisePath(u)
+			if code != tt.wantCode || status != tt.wantStatus {
+				t.Fatalf("refusal %q %d, want %q %d", code, status, tt.wantCode, tt.wantStatus)
+			}
+			if code == "" && u.EscapedPath() != tt.wantPath {
+				t.Errorf("path %q, want %q", u.EscapedPath(), tt.wantPath)
+			}
+		})
+	}
+}

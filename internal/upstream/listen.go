@@ -32,17 +32,29 @@ const SocketMode fs.FileMode = 0o660
 func Listen(addr, group string) (net.Listener, error) {
 	path, ok := strings.CutPrefix(addr, "unix:")
 	if !ok {
-		if group != "" {
-			return nil, errors.New("a socket group needs a unix:/path listen address")
-		}
-		if _, _, err := net.SplitHostPort(addr); err != nil {
-			return nil, err
-		}
-		if !hostlist.IsLoopbackAddr(addr) {
-			return nil, fmt.Errorf("%q is not a loopback address: anyone who can reach the proxy acts as the agent (use 127.0.0.1, or unix:/run/voicetoken/proxy.sock to share it with a container)", addr)
-		}
-		return net.Listen("tcp", addr)
+		return listenLoopback(addr, group)
 	}
+	return listenUnix(path, group)
+}
+
+// listenLoopback listens on a loopback host:port; it refuses any other
+// address, and a socket group, which only a Unix socket has.
+func listenLoopback(addr, group string) (net.Listener, error) {
+	if group != "" {
+		return nil, errors.New("a socket group needs a unix:/path listen address")
+	}
+	if _, _, err := net.SplitHostPort(addr); err != nil {
+		return nil, err
+	}
+	if !hostlist.IsLoopbackAddr(addr) {
+		return nil, fmt.Errorf("%q is not a loopback address: anyone who can reach the proxy acts as the agent (use 127.0.0.1, or unix:/run/voicetoken/proxy.sock to share it with a container)", addr)
+	}
+	return net.Listen("tcp", addr)
+}
+
+// listenUnix listens on a Unix socket at path with SocketMode, owned by
+// group when it is not "".
+func listenUnix(path, group string) (net.Listener, error) {
 	if !filepath.IsAbs(path) {
 		return nil, fmt.Errorf("unix socket path %q: want an absolute path such as /run/voicetoken/proxy.sock", path)
 	}
@@ -54,13 +66,8 @@ func Listen(addr, group string) (net.Listener, error) {
 		}
 		gid = g
 	}
-	dir := filepath.Dir(path)
-	di, err := os.Stat(dir)
-	if err != nil {
-		return nil, fmt.Errorf("socket directory: %w", err)
-	}
-	if di.Mode().Perm()&0o002 != 0 {
-		return nil, fmt.Errorf("socket directory %s is writable by others (%v): use a directory only the proxy's user can write, such as /run/voicetoken", dir, di.Mode().Perm())
+	if err := checkSocketDir(filepath.Dir(path)); err != nil {
+		return nil, err
 	}
 	if err := removeStaleSocket(path); err != nil {
 		return nil, err
@@ -69,17 +76,39 @@ func Listen(addr, group string) (net.Listener, error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := os.Chmod(path, SocketMode); err != nil {
+	if err := setSocketOwner(path, group, gid); err != nil {
 		ln.Close()
-		return nil, fmt.Errorf("socket mode: %w", err)
-	}
-	if gid >= 0 {
-		if err := os.Lchown(path, -1, gid); err != nil {
-			ln.Close()
-			return nil, fmt.Errorf("socket group %s: %w (the proxy's user must belong to it)", group, err)
-		}
+		return nil, err
 	}
 	return ln, nil
+}
+
+// checkSocketDir refuses a socket directory others can write, where they
+// could swap the socket for a link between its creation and its chmod.
+func checkSocketDir(dir string) error {
+	di, err := os.Stat(dir)
+	if err != nil {
+		return fmt.Errorf("socket directory: %w", err)
+	}
+	if di.Mode().Perm()&0o002 != 0 {
+		return fmt.Errorf("socket directory %s is writable by others (%v): use a directory only the proxy's user can write, such as /run/voicetoken", dir, di.Mode().Perm())
+	}
+	return nil
+}
+
+// setSocketOwner gives the socket at path SocketMode and, when gid is not
+// -1, the group gid (named group in the error).
+func setSocketOwner(path, group string, gid int) error {
+	if err := os.Chmod(path, SocketMode); err != nil {
+		return fmt.Errorf("socket mode: %w", err)
+	}
+	if gid < 0 {
+		return nil
+	}
+	if err := os.Lchown(path, -1, gid); err != nil {
+		return fmt.Errorf("socket group %s: %w (the proxy's user must belong to it)", group, err)
+	}
+	return nil
 }
 
 func lookupGroup(group string) (int, error) {

@@ -224,34 +224,43 @@ func redactReason(reason string, c *credential.Credential) string {
 		reason = strings.ReplaceAll(reason, c.Token(), "[redacted]")
 	}
 	var b strings.Builder
-	run := 0
-	flush := func(end int) {
-		if run >= 20 {
+	for rest := reason; rest != ""; {
+		n := tokenRun(rest)
+		if n >= 20 {
 			b.WriteString("[redacted]")
 		} else {
-			b.WriteString(reason[end-run : end])
+			b.WriteString(rest[:n])
 		}
-		run = 0
+		if n < len(rest) {
+			b.WriteByte(printable(rest[n]))
+			n++
+		}
+		rest = rest[n:]
 	}
-	for i := 0; i < len(reason); i++ {
-		ch := reason[i]
-		switch {
-		case ch >= 'A' && ch <= 'Z', ch >= 'a' && ch <= 'z', ch >= '0' && ch <= '9', strings.IndexByte("-_.+/=", ch) >= 0:
-			run++
-			continue
-		}
-		flush(i)
-		if ch < 0x20 || ch == 0x7f {
-			ch = ' '
-		}
-		b.WriteByte(ch)
-	}
-	flush(len(reason))
 	out := b.String()
 	if len(out) > 123 {
 		out = out[:123]
 	}
 	return out
+}
+
+// printable is ch with a control character replaced by a space.
+func printable(ch byte) byte {
+	if ch < 0x20 || ch == 0x7f {
+		return ' '
+	}
+	return ch
+}
+
+// tokenRun is the length of s's leading run of base64/JWT characters.
+func tokenRun(s string) int {
+	for i := 0; i < len(s); i++ {
+		ch := s[i]
+		if !(ch >= 'A' && ch <= 'Z' || ch >= 'a' && ch <= 'z' || ch >= '0' && ch <= '9' || strings.IndexByte("-_.+/=", ch) >= 0) {
+			return i
+		}
+	}
+	return len(s)
 }
 
 // Reload counts one reload of the proxy's credential (on SIGHUP): ok

@@ -127,23 +127,43 @@ func (o ownedRequests) RoundTrip(req *http.Request) (*http.Response, error) {
 	return o.t.roundTrip(req, true)
 }
 
+// roundTrip sends req with the current token: on req itself when owned,
+// else on a copy.
 func (t *Transport) roundTrip(req *http.Request, owned bool) (*http.Response, error) {
-	if t.Host != "" && !strings.EqualFold(req.URL.Host, t.Host) {
+	c, err := t.credentialFor(req)
+	if err != nil {
 		if req.Body != nil {
 			req.Body.Close()
 		}
+		return nil, err
+	}
+	resp, err := t.send(t.withToken(req, c, owned), c)
+	if err != nil {
+		return nil, err
+	}
+	t.inspect(req, c, resp)
+	return resp, nil
+}
+
+// credentialFor returns the credential to send req with, refusing a host
+// other than t.Host.
+func (t *Transport) credentialFor(req *http.Request) (*credential.Credential, error) {
+	if t.Host != "" && !strings.EqualFold(req.URL.Host, t.Host) {
 		return nil, fmt.Errorf("%w: %q (only %q)", ErrHostNotAllowed, req.URL.Host, t.Host)
 	}
 	c := t.Source.Current()
 	if c == nil {
-		if req.Body != nil {
-			req.Body.Close()
-		}
 		return nil, errors.New("upstream: no credential loaded")
 	}
-	// A shallow copy with its own Header (and URL when the query
-	// changes): req stays as the caller made it, at a fraction of
-	// req.Clone's cost (it deep-copies everything, on every request).
+	return c, nil
+}
+
+// withToken returns the request to send, carrying c's token in the query
+// or the header. Unless owned it is a shallow copy with its own Header
+// (and URL when the query changes): req stays as the caller made it, at a
+// fraction of req.Clone's cost (it deep-copies everything, on every
+// request).
+func (t *Transport) withToken(req *http.Request, c *credential.Credential, owned bool) *http.Request {
 	out := req
 	if !owned {
 		out = new(http.Request)
@@ -159,58 +179,89 @@ func (t *Transport) roundTrip(req *http.Request, owned bool) (*http.Response, er
 	}
 	if t.Query != "" {
 		out.URL.RawQuery = withQueryToken(out.URL.RawQuery, t.Query, c.Token())
-	} else {
-		h, v := t.Header, c.Token()
-		if h == "" {
-			h = "Authorization"
-		}
-		if !t.NoScheme {
-			s := t.Scheme
-			if s == "" {
-				s = "Bearer"
-			}
-			v = s + " " + v
-		}
-		out.Header.Set(h, v)
+		return out
 	}
+	out.Header.Set(t.headerName(), t.headerValue(c.Token()))
+	return out
+}
+
+// headerName is Header with its default applied.
+func (t *Transport) headerName() string {
+	if t.Header == "" {
+		return "Authorization"
+	}
+	return t.Header
+}
+
+// headerValue is token prefixed with Scheme (default "Bearer") unless
+// NoScheme is set.
+func (t *Transport) headerValue(token string) string {
+	if t.NoScheme {
+		return token
+	}
+	s := t.Scheme
+	if s == "" {
+		s = "Bearer"
+	}
+	return s + " " + token
+}
+
+// send passes out to the base transport; with no response headers within
+// the header timeout it fails with ErrTimeout. Errors never hold c's
+// token.
+func (t *Transport) send(out *http.Request, c *credential.Credential) (*http.Response, error) {
 	base := t.Base
 	if base == nil {
 		base = http.DefaultTransport
 	}
 	timeout := t.headerTimeout()
-	var cancel context.CancelCauseFunc
-	baseTimes := false // base bounds the wait itself (NewBaseTransport)
+	// base bounds the wait itself (NewBaseTransport).
+	baseTimes := false
 	if bt, ok := base.(*http.Transport); ok && bt.ResponseHeaderTimeout > 0 && bt.ResponseHeaderTimeout <= timeout {
 		baseTimes = true
 	}
 	if timeout > 0 && !baseTimes {
-		var ctx context.Context
-		ctx, cancel = context.WithCancelCause(out.Context())
-		out = out.WithContext(ctx)
-		timer := time.AfterFunc(timeout, func() { cancel(ErrTimeout) })
-		defer timer.Stop()
+		return sendTimed(base, out, c, timeout)
 	}
 	resp, err := base.RoundTrip(out)
+	if err == nil {
+		return resp, nil
+	}
+	var ne net.Error
+	if baseTimes && errors.As(err, &ne) && ne.Timeout() && out.Context().Err() == nil {
+		return nil, fmt.Errorf("%w: no response headers within %s", ErrTimeout, timeout)
+	}
+	return nil, redactErr(err, c)
+}
+
+// sendTimed sends out under a context that a timer cancels with
+// ErrTimeout; a response's body releases the context when it is closed.
+func sendTimed(base http.RoundTripper, out *http.Request, c *credential.Credential, timeout time.Duration) (*http.Response, error) {
+	ctx, cancel := context.WithCancelCause(out.Context())
+	out = out.WithContext(ctx)
+	timer := time.AfterFunc(timeout, func() { cancel(ErrTimeout) })
+	defer timer.Stop()
+	resp, err := base.RoundTrip(out)
 	if err != nil {
-		if cancel != nil {
-			timedOut := errors.Is(context.Cause(out.Context()), ErrTimeout)
-			cancel(nil)
-			if timedOut {
-				return nil, fmt.Errorf("%w: no response headers within %s", ErrTimeout, timeout)
-			}
-		}
-		var ne net.Error
-		if baseTimes && errors.As(err, &ne) && ne.Timeout() && req.Context().Err() == nil {
+		timedOut := errors.Is(context.Cause(ctx), ErrTimeout)
+		cancel(nil)
+		if timedOut {
 			return nil, fmt.Errorf("%w: no response headers within %s", ErrTimeout, timeout)
 		}
 		return nil, redactErr(err, c)
 	}
-	if cancel != nil && resp.StatusCode != http.StatusSwitchingProtocols {
-		// The body is read after RoundTrip returns: release the context
-		// when it is closed. (An upgraded connection outlives the request
-		// and is released with its parent context.)
+	if resp.StatusCode != http.StatusSwitchingProtocols {
+		// The body is read after RoundTrip returns. (An upgraded
+		// connection outlives the request and is released with its
+		// parent context.)
 		resp.Body = &cancelOnClose{ReadCloser: resp.Body, cancel: cancel}
 	}
+	return resp, nil
+}
+
+// inspect counts resp and reports an authentication failure: a refused
+// status at once, an upgraded WebSocket's close frames as they pass.
+func (t *Transport) inspect(req *http.Request, c *credential.Credential, resp *http.Response) {
 	t.Metrics.response(resp.StatusCode)
 	source := "rest"
 	if isWebSocket(req.Header) {
@@ -226,7 +277,6 @@ func (t *Transport) roundTrip(req *http.Request, owned bool) (*http.Response, er
 		f.AuthError = authError(resp.Header.Get("WWW-Authenticate"))
 		t.report(req.Context(), f)
 	}
-	return resp, nil
 }
 
 func (t *Transport) failure(req *http.Request, c *credential.Credential, source string, status int) AuthFailure {
@@ -323,24 +373,14 @@ func withQueryToken(raw, name, token string) string {
 	for rest := raw; rest != ""; {
 		var pair string
 		pair, rest, _ = strings.Cut(rest, "&")
-		if strings.IndexByte(pair, ';') >= 0 {
-			var kept []string
-			for _, sub := range strings.Split(pair, ";") {
-				if !pairNamed(sub, name) {
-					kept = append(kept, sub)
-				}
-			}
-			if len(kept) == 0 {
-				continue
-			}
-			pair = strings.Join(kept, ";")
-		} else if pairNamed(pair, name) {
+		kept, ok := withoutNamed(pair, name)
+		if !ok {
 			continue
 		}
 		if b.Len() > 0 {
 			b.WriteByte('&')
 		}
-		b.WriteString(pair)
+		b.WriteString(kept)
 	}
 	if b.Len() > 0 {
 		b.WriteByte('&')
@@ -349,6 +389,22 @@ func withQueryToken(raw, name, token string) string {
 	b.WriteByte('=')
 	b.WriteString(url.QueryEscape(token))
 	return b.String()
+}
+
+// withoutNamed returns a query pair without its parts named name (split at
+// ";", which some servers read as a separator); false when nothing is
+// left.
+func withoutNamed(pair, name string) (string, bool) {
+	if strings.IndexByte(pair, ';') < 0 {
+		return pair, !pairNamed(pair, name)
+	}
+	var kept []string
+	for _, sub := range strings.Split(pair, ";") {
+		if !pairNamed(sub, name) {
+			kept = append(kept, sub)
+		}
+	}
+	return strings.Join(kept, ";"), len(kept) > 0
 }
 
 // pairNamed reports whether a query pair's key, decoded, is name.
