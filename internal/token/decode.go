@@ -66,7 +66,7 @@ func (r *reader) claim(c *Claims, k string) error {
 	case "kindDetails":
 		c.KindDetails, err = r.strList(k)
 	case "video":
-		err = grant(r, &c.Video, r.videoField)
+		err = r.video(&c.Video)
 	case "sip":
 		err = grant(r, &c.SIP, func(g *SIPGrant, f string) error {
 			return r.flags(f, bools("admin", &g.Admin, "call", &g.Call))
@@ -177,7 +177,25 @@ func (r *reader) flags(f string, groups ...[2]boolField) error {
 	return r.skipValue()
 }
 
-func (r *reader) videoField(v *VideoGrant, f string) error {
+// videoGrant is a VideoGrant with room for its tri-state fields, so that
+// decoding one costs one allocation rather than one more per field.
+type videoGrant struct {
+	VideoGrant
+	tri [6]bool
+}
+
+// video reads the video grant, or leaves *dst nil for null.
+func (r *reader) video(dst **VideoGrant) error {
+	if r.null() {
+		return nil
+	}
+	g := new(videoGrant)
+	*dst = &g.VideoGrant
+	return r.object(func(f string) error { return r.videoField(g, f) })
+}
+
+func (r *reader) videoField(g *videoGrant, f string) error {
+	v := &g.VideoGrant
 	var err error
 	switch f {
 	case "roomCreate":
@@ -193,15 +211,15 @@ func (r *reader) videoField(v *VideoGrant, f string) error {
 	case "room":
 		v.Room, err = r.str(f)
 	case "canPublish":
-		v.CanPublish, err = r.tri(f)
+		v.CanPublish, err = r.tri(f, &g.tri[0])
 	case "canSubscribe":
-		v.CanSubscribe, err = r.tri(f)
+		v.CanSubscribe, err = r.tri(f, &g.tri[1])
 	case "canPublishData":
-		v.CanPublishData, err = r.tri(f)
+		v.CanPublishData, err = r.tri(f, &g.tri[2])
 	case "canPublishSources":
 		v.CanPublishSources, err = r.strList(f)
 	case "canUpdateOwnMetadata":
-		v.CanUpdateOwnMetadata, err = r.tri(f)
+		v.CanUpdateOwnMetadata, err = r.tri(f, &g.tri[3])
 	case "ingressAdmin":
 		return r.flag(&v.IngressAdmin, f)
 	case "hidden":
@@ -211,9 +229,9 @@ func (r *reader) videoField(v *VideoGrant, f string) error {
 	case "agent":
 		return r.flag(&v.Agent, f)
 	case "canSubscribeMetrics":
-		v.CanSubscribeMetrics, err = r.tri(f)
+		v.CanSubscribeMetrics, err = r.tri(f, &g.tri[4])
 	case "canManageAgentSession":
-		v.CanManageAgentSession, err = r.tri(f)
+		v.CanManageAgentSession, err = r.tri(f, &g.tri[5])
 	case "destinationRoom":
 		v.DestinationRoom, err = r.str(f)
 	default:
@@ -395,15 +413,16 @@ func (r *reader) flag(dst *bool, name string) error {
 	return nil
 }
 
-func (r *reader) tri(name string) (*bool, error) {
+// tri reads a tri-state grant into *store and returns store, or nil for
+// null.
+func (r *reader) tri(name string, store *bool) (*bool, error) {
 	if r.null() {
 		return nil, nil
 	}
-	var b bool
-	if err := r.flag(&b, name); err != nil {
+	if err := r.flag(store, name); err != nil {
 		return nil, err
 	}
-	return &b, nil
+	return store, nil
 }
 
 // maxNumericDate bounds time claims to year ~33658, so a huge exp cannot

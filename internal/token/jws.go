@@ -8,7 +8,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"hash"
-	"io"
 	"strings"
 	"sync"
 	"time"
@@ -172,16 +171,25 @@ func parseHeader(seg string, h *Header) error {
 	return nil
 }
 
-// decodeSegment decodes base64url without padding into a string.
+// decodeSegment decodes base64url without padding into a string. A
+// segment of a usual token is decoded on the stack, so the string is its
+// only allocation.
 func decodeSegment(seg string) (string, error) {
 	if seg == "" {
 		return "", fmt.Errorf("empty segment")
 	}
-	buf, err := b64.DecodeString(seg)
+	var stack [1024]byte
+	var buf []byte
+	if n := b64.DecodedLen(len(seg)); n <= len(stack) {
+		buf = stack[:n]
+	} else {
+		buf = make([]byte, n)
+	}
+	n, err := b64.Decode(buf, []byte(seg))
 	if err != nil {
 		return "", err
 	}
-	return string(buf), nil
+	return string(buf[:n]), nil
 }
 
 // printable shortens and sanitises attacker-controlled text for messages.
@@ -229,10 +237,12 @@ func (k *Key) String() string { return k.ID + " (secret " + k.fingerprint + ")" 
 func (k *Key) GoString() string { return "token.Key{" + k.String() + "}" }
 
 // macState is a keyed HMAC and room for its output, pooled per key so that
-// neither the key schedule nor the sum is allocated per token.
+// neither the key schedule nor the sum is allocated per token. chunk
+// carries a string's bytes to the hash, which takes only []byte.
 type macState struct {
-	h   hash.Hash
-	sum [sha256.Size]byte
+	h     hash.Hash
+	sum   [sha256.Size]byte
+	chunk [512]byte
 }
 
 // mac appends the HMAC of input to dst. input may alias dst: it is read
@@ -340,7 +350,11 @@ func (k *Key) VerifySignature(t *Token) error {
 	st := k.macs.Get().(*macState)
 	defer k.macs.Put(st)
 	st.h.Reset()
-	io.WriteString(st.h, t.signingInput)
+	for s := t.signingInput; s != ""; {
+		n := copy(st.chunk[:], s)
+		st.h.Write(st.chunk[:n])
+		s = s[n:]
+	}
 	if !hmac.Equal(st.h.Sum(st.sum[:0]), t.signature[:]) {
 		return ErrBadSignature
 	}
