@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math"
 	"strconv"
+	"strings"
 	"unicode/utf16"
 	"unicode/utf8"
 )
@@ -32,6 +33,8 @@ func parseClaims(s string, c *Claims) error {
 	return r.end()
 }
 
+// claim reads the value of claim k into c: a registered JWT claim, one of
+// LiveKit's, or an unknown one kept verbatim in Extra.
 func (r *reader) claim(c *Claims, k string) error {
 	var err error
 	switch k {
@@ -40,15 +43,7 @@ func (r *reader) claim(c *Claims, k string) error {
 	case "sub":
 		c.Subject, err = r.str(k)
 	case "aud":
-		if r.peek() == '[' {
-			c.Audience, err = r.strList(k)
-		} else {
-			var a string
-			a, err = r.str(k)
-			if a != "" {
-				c.Audience = []string{a}
-			}
-		}
+		c.Audience, err = r.audience()
 	case "exp":
 		c.ExpiresAt, err = r.numericDate(k)
 	case "nbf":
@@ -68,55 +63,19 @@ func (r *reader) claim(c *Claims, k string) error {
 	case "video":
 		err = r.video(&c.Video)
 	case "sip":
-		err = grant(r, &c.SIP, func(g *SIPGrant, f string) error {
-			return r.flags(f, bools("admin", &g.Admin, "call", &g.Call))
-		})
+		err = grant(r, &c.SIP, r.sipField)
 	case "agent":
-		err = grant(r, &c.Agent, func(g *AgentGrant, f string) error {
-			return r.flags(f, bools("admin", &g.Admin, "simulationAdmin", &g.SimulationAdmin), bools("databaseAdmin", &g.DatabaseAdmin, "dispatchAdmin", &g.DispatchAdmin))
-		})
+		err = grant(r, &c.Agent, r.agentField)
 	case "inference":
-		err = grant(r, &c.Inference, func(g *InferenceGrant, f string) error {
-			return r.flags(f, bools("perform", &g.Perform, "", nil))
-		})
+		err = grant(r, &c.Inference, r.inferenceField)
 	case "observability":
-		err = grant(r, &c.Observability, func(g *ObservabilityGrant, f string) error {
-			return r.flags(f, bools("write", &g.Write, "", nil))
-		})
+		err = grant(r, &c.Observability, r.observabilityField)
 	case "agentEndpoint":
-		err = grant(r, &c.AgentEndpoint, func(g *AgentEndpointGrant, f string) (e error) {
-			switch f {
-			case "agentName":
-				g.AgentName, e = r.str(f)
-			case "deployment":
-				g.Deployment, e = r.str(f)
-			default:
-				e = r.flags(f, bools("call", &g.Call, "", nil))
-			}
-			return e
-		})
+		err = grant(r, &c.AgentEndpoint, r.agentEndpointField)
 	case "agentThread":
-		err = grant(r, &c.AgentThread, func(g *AgentThreadGrant, f string) (e error) {
-			switch f {
-			case "scope":
-				g.Scope, e = r.str(f)
-			case "threadIds":
-				g.ThreadIDs, e = r.strList(f)
-			default:
-				e = r.flags(f, bools("all", &g.All, "list", &g.List), bools("create", &g.Create, "write", &g.Write), bools("read", &g.Read, "delete", &g.Delete))
-			}
-			return e
-		})
+		err = grant(r, &c.AgentThread, r.agentThreadField)
 	case "roomConfig":
-		if r.null() {
-			return nil
-		}
-		if r.peek() != '{' {
-			return r.fail("claim roomConfig must be an object")
-		}
-		var raw string
-		raw, err = r.raw()
-		c.RoomConfig = json.RawMessage(raw)
+		c.RoomConfig, err = r.roomConfig()
 	case "roomPreset":
 		c.RoomPreset, err = r.str(k)
 	case "sha256":
@@ -124,22 +83,97 @@ func (r *reader) claim(c *Claims, k string) error {
 	case "metadata":
 		c.Metadata, err = r.str(k)
 	case "attributes":
-		if r.null() {
-			return nil
-		}
-		c.Attributes = map[string]string{}
-		err = r.object(func(f string) error {
-			v, e := r.str("attributes." + f)
-			c.Attributes[f] = v
-			return e
-		})
+		c.Attributes, err = r.attributes()
 	default:
-		var raw string
-		raw, err = r.raw()
-		if c.Extra == nil {
-			c.Extra = map[string]json.RawMessage{}
-		}
-		c.Extra[k] = json.RawMessage(raw)
+		err = r.extra(&c.Extra, k)
+	}
+	return err
+}
+
+// audience reads "aud": one string or an array of them (RFC 7519 4.1.3).
+func (r *reader) audience() ([]string, error) {
+	if r.peek() == '[' {
+		return r.strList("aud")
+	}
+	a, err := r.str("aud")
+	if a == "" {
+		return nil, err
+	}
+	return []string{a}, err
+}
+
+// roomConfig reads "roomConfig": an object kept verbatim, or null.
+func (r *reader) roomConfig() (json.RawMessage, error) {
+	if r.null() {
+		return nil, nil
+	}
+	if r.peek() != '{' {
+		return nil, r.fail("claim roomConfig must be an object")
+	}
+	raw, err := r.raw()
+	return json.RawMessage(raw), err
+}
+
+// attributes reads "attributes": an object of strings, or null.
+func (r *reader) attributes() (map[string]string, error) {
+	if r.null() {
+		return nil, nil
+	}
+	m := map[string]string{}
+	err := r.object(func(f string) error {
+		v, e := r.str("attributes." + f)
+		m[f] = v
+		return e
+	})
+	return m, err
+}
+
+// extra keeps an unknown claim's value verbatim in *dst.
+func (r *reader) extra(dst *map[string]json.RawMessage, k string) error {
+	raw, err := r.raw()
+	if *dst == nil {
+		*dst = map[string]json.RawMessage{}
+	}
+	(*dst)[k] = json.RawMessage(raw)
+	return err
+}
+
+func (r *reader) sipField(g *SIPGrant, f string) error {
+	return r.flags(f, bools("admin", &g.Admin, "call", &g.Call))
+}
+
+func (r *reader) agentField(g *AgentGrant, f string) error {
+	return r.flags(f, bools("admin", &g.Admin, "simulationAdmin", &g.SimulationAdmin), bools("databaseAdmin", &g.DatabaseAdmin, "dispatchAdmin", &g.DispatchAdmin))
+}
+
+func (r *reader) inferenceField(g *InferenceGrant, f string) error {
+	return r.flags(f, bools("perform", &g.Perform, "", nil))
+}
+
+func (r *reader) observabilityField(g *ObservabilityGrant, f string) error {
+	return r.flags(f, bools("write", &g.Write, "", nil))
+}
+
+func (r *reader) agentEndpointField(g *AgentEndpointGrant, f string) (err error) {
+	switch f {
+	case "agentName":
+		g.AgentName, err = r.str(f)
+	case "deployment":
+		g.Deployment, err = r.str(f)
+	default:
+		err = r.flags(f, bools("call", &g.Call, "", nil))
+	}
+	return err
+}
+
+func (r *reader) agentThreadField(g *AgentThreadGrant, f string) (err error) {
+	switch f {
+	case "scope":
+		g.Scope, err = r.str(f)
+	case "threadIds":
+		g.ThreadIDs, err = r.strList(f)
+	default:
+		err = r.flags(f, bools("all", &g.All, "list", &g.List), bools("create", &g.Create, "write", &g.Write), bools("read", &g.Read, "delete", &g.Delete))
 	}
 	return err
 }
@@ -288,66 +322,109 @@ func (r *reader) end() error {
 }
 
 // object reads one object, calling fn for each member with the reader
-// positioned at the member's value; fn must consume the value.
+// positioned at the member's value; fn must consume the value. A key given
+// twice is an error.
 func (r *reader) object(fn func(key string) error) error {
 	if !r.consume('{') {
 		return r.fail("expected a JSON object")
 	}
-	r.depth++
-	if r.depth > maxDepth {
-		return r.fail("JSON nested too deeply")
+	if err := r.enter(); err != nil {
+		return err
 	}
-	var seenBuf [24]string
-	seen := seenBuf[:0]
-	var seenMap map[string]struct{}
 	if r.consume('}') {
 		r.depth--
 		return nil
 	}
+	var seen keySet
 	for {
-		if r.peek() != '"' {
-			return r.fail("expected a member name")
-		}
-		key, err := r.rawString()
+		key, err := r.memberName(&seen)
 		if err != nil {
 			return err
-		}
-		if seenMap != nil {
-			if _, dup := seenMap[key]; dup {
-				return r.fail(fmt.Sprintf("duplicate key %q", key))
-			}
-			seenMap[key] = struct{}{}
-		} else {
-			for _, s := range seen {
-				if s == key {
-					return r.fail(fmt.Sprintf("duplicate key %q", key))
-				}
-			}
-			if len(seen) < cap(seen) {
-				seen = append(seen, key)
-			} else {
-				seenMap = make(map[string]struct{}, 2*len(seen))
-				for _, s := range seen {
-					seenMap[s] = struct{}{}
-				}
-				seenMap[key] = struct{}{}
-			}
-		}
-		if !r.consume(':') {
-			return r.fail("expected ':'")
 		}
 		if err := fn(key); err != nil {
 			return err
 		}
-		if r.consume(',') {
-			continue
+		if done, err := r.next('}'); done || err != nil {
+			return err
 		}
-		if r.consume('}') {
-			r.depth--
-			return nil
-		}
-		return r.fail("expected ',' or '}'")
 	}
+}
+
+// memberName reads a member's name and its colon, refusing a name seen
+// before in the object.
+func (r *reader) memberName(seen *keySet) (string, error) {
+	if r.peek() != '"' {
+		return "", r.fail("expected a member name")
+	}
+	key, err := r.rawString()
+	if err != nil {
+		return "", err
+	}
+	if !seen.add(key) {
+		return "", r.fail(fmt.Sprintf("duplicate key %q", key))
+	}
+	if !r.consume(':') {
+		return "", r.fail("expected ':'")
+	}
+	return key, nil
+}
+
+// enter goes one level deeper into nested values, up to maxDepth.
+func (r *reader) enter() error {
+	r.depth++
+	if r.depth > maxDepth {
+		return r.fail("JSON nested too deeply")
+	}
+	return nil
+}
+
+// next reads what follows a member or element: a comma (more to come) or
+// the closing byte (done, one level up).
+func (r *reader) next(closing byte) (done bool, err error) {
+	if r.consume(',') {
+		return false, nil
+	}
+	if r.consume(closing) {
+		r.depth--
+		return true, nil
+	}
+	return false, r.fail(fmt.Sprintf("expected ',' or '%c'", closing))
+}
+
+// keySet holds the keys of one object, to refuse a duplicate. The usual
+// object's keys fit in the array, so it costs no allocation; a larger one
+// moves to a map.
+type keySet struct {
+	few  [24]string
+	n    int
+	many map[string]struct{}
+}
+
+// add records key and reports whether it is new.
+func (s *keySet) add(key string) bool {
+	if s.many != nil {
+		if _, dup := s.many[key]; dup {
+			return false
+		}
+		s.many[key] = struct{}{}
+		return true
+	}
+	for _, k := range s.few[:s.n] {
+		if k == key {
+			return false
+		}
+	}
+	if s.n < len(s.few) {
+		s.few[s.n] = key
+		s.n++
+		return true
+	}
+	s.many = make(map[string]struct{}, 2*len(s.few))
+	for _, k := range s.few {
+		s.many[k] = struct{}{}
+	}
+	s.many[key] = struct{}{}
+	return true
 }
 
 // null consumes a JSON null if one is next.
@@ -482,46 +559,41 @@ done:
 
 // validNumber checks JSON's number grammar: -?(0|[1-9]d*)(.d+)?([eE][+-]?d+)?
 func validNumber(s string) bool {
+	s = strings.TrimPrefix(s, "-")
+	switch {
+	case s == "":
+		return false
+	case s[0] == '0':
+		s = s[1:]
+	case s[0] >= '1' && s[0] <= '9':
+		s = skipDigits(s)
+	default:
+		return false
+	}
+	if rest, ok := strings.CutPrefix(s, "."); ok {
+		if s = skipDigits(rest); len(s) == len(rest) {
+			return false // a fraction needs a digit
+		}
+	}
+	if s != "" && (s[0] == 'e' || s[0] == 'E') {
+		rest := s[1:]
+		if rest != "" && (rest[0] == '+' || rest[0] == '-') {
+			rest = rest[1:]
+		}
+		if s = skipDigits(rest); len(s) == len(rest) {
+			return false // an exponent needs a digit
+		}
+	}
+	return s == ""
+}
+
+// skipDigits returns s after its leading decimal digits.
+func skipDigits(s string) string {
 	i := 0
-	if i < len(s) && s[i] == '-' {
+	for i < len(s) && s[i] >= '0' && s[i] <= '9' {
 		i++
 	}
-	if i >= len(s) {
-		return false
-	}
-	if s[i] == '0' {
-		i++
-	} else if s[i] >= '1' && s[i] <= '9' {
-		for i < len(s) && s[i] >= '0' && s[i] <= '9' {
-			i++
-		}
-	} else {
-		return false
-	}
-	if i < len(s) && s[i] == '.' {
-		i++
-		n := i
-		for i < len(s) && s[i] >= '0' && s[i] <= '9' {
-			i++
-		}
-		if i == n {
-			return false
-		}
-	}
-	if i < len(s) && (s[i] == 'e' || s[i] == 'E') {
-		i++
-		if i < len(s) && (s[i] == '+' || s[i] == '-') {
-			i++
-		}
-		n := i
-		for i < len(s) && s[i] >= '0' && s[i] <= '9' {
-			i++
-		}
-		if i == n {
-			return false
-		}
-	}
-	return i == len(s)
+	return s[i:]
 }
 
 // rawString reads a JSON string at r.i (which holds '"').
@@ -551,12 +623,13 @@ func (r *reader) rawString() (string, error) {
 	return "", r.fail("unterminated string")
 }
 
+// escapedString reads the rest of a string from r.i, where its first
+// backslash is; start is where its text began.
 func (r *reader) escapedString(start int) (string, error) {
 	b := make([]byte, 0, r.i-start+16)
 	b = append(b, r.s[start:r.i]...)
 	for r.i < len(r.s) {
-		c := r.s[r.i]
-		switch {
+		switch c := r.s[r.i]; {
 		case c == '"':
 			r.i++
 			if !utf8.Valid(b) {
@@ -565,56 +638,63 @@ func (r *reader) escapedString(start int) (string, error) {
 			return string(b), nil
 		case c < 0x20:
 			return "", r.fail("control character in string")
-		case c != '\\':
+		case c == '\\':
+			var err error
+			if b, err = r.escape(b); err != nil {
+				return "", err
+			}
+		default:
 			b = append(b, c)
 			r.i++
-			continue
-		}
-		if r.i+1 >= len(r.s) {
-			break
-		}
-		e := r.s[r.i+1]
-		r.i += 2
-		switch e {
-		case '"', '\\', '/':
-			b = append(b, e)
-		case 'b':
-			b = append(b, '\b')
-		case 'f':
-			b = append(b, '\f')
-		case 'n':
-			b = append(b, '\n')
-		case 'r':
-			b = append(b, '\r')
-		case 't':
-			b = append(b, '\t')
-		case 'u':
-			ru, ok := r.hex4()
-			if !ok {
-				return "", r.fail("bad \\u escape")
-			}
-			if utf16.IsSurrogate(ru) {
-				ru2 := utf8.RuneError
-				save := r.i
-				if r.i+1 < len(r.s) && r.s[r.i] == '\\' && r.s[r.i+1] == 'u' {
-					r.i += 2
-					if lo, ok := r.hex4(); ok {
-						ru2 = lo
-					}
-				}
-				if dec := utf16.DecodeRune(ru, ru2); dec != utf8.RuneError {
-					ru = dec
-				} else {
-					ru = utf8.RuneError
-					r.i = save
-				}
-			}
-			b = utf8.AppendRune(b, ru)
-		default:
-			return "", r.fail("bad escape in string")
 		}
 	}
 	return "", r.fail("unterminated string")
+}
+
+// simpleEscapes maps the byte after a backslash to what it stands for;
+// zero for \u and anything invalid.
+var simpleEscapes = [256]byte{'"': '"', '\\': '\\', '/': '/', 'b': '\b', 'f': '\f', 'n': '\n', 'r': '\r', 't': '\t'}
+
+// escape appends what the escape at r.i (a backslash) stands for to b.
+func (r *reader) escape(b []byte) ([]byte, error) {
+	if r.i+1 >= len(r.s) {
+		return b, r.fail("unterminated string")
+	}
+	e := r.s[r.i+1]
+	r.i += 2
+	if c := simpleEscapes[e]; c != 0 {
+		return append(b, c), nil
+	}
+	if e != 'u' {
+		return b, r.fail("bad escape in string")
+	}
+	ru, ok := r.hex4()
+	if !ok {
+		return b, r.fail("bad \\u escape")
+	}
+	if utf16.IsSurrogate(ru) {
+		ru = r.lowSurrogate(ru)
+	}
+	return utf8.AppendRune(b, ru), nil
+}
+
+// lowSurrogate completes the UTF-16 pair whose high half is hi with a
+// \u escape at r.i, or returns U+FFFD and leaves r.i alone when there is
+// none, as encoding/json does.
+func (r *reader) lowSurrogate(hi rune) rune {
+	save := r.i
+	lo := utf8.RuneError
+	if r.i+1 < len(r.s) && r.s[r.i] == '\\' && r.s[r.i+1] == 'u' {
+		r.i += 2
+		if v, ok := r.hex4(); ok {
+			lo = v
+		}
+	}
+	if dec := utf16.DecodeRune(hi, lo); dec != utf8.RuneError {
+		return dec
+	}
+	r.i = save
+	return utf8.RuneError
 }
 
 func (r *reader) hex4() (rune, bool) {
@@ -658,46 +738,53 @@ func (r *reader) skipValue() error {
 	case c == '{':
 		return r.object(func(string) error { return r.skipValue() })
 	case c == '[':
-		r.i++
-		r.depth++
-		if r.depth > maxDepth {
-			return r.fail("JSON nested too deeply")
-		}
-		if r.consume(']') {
-			r.depth--
-			return nil
-		}
-		for {
-			if err := r.skipValue(); err != nil {
-				return err
-			}
-			if r.consume(',') {
-				continue
-			}
-			if r.consume(']') {
-				r.depth--
-				return nil
-			}
-			return r.fail("expected ',' or ']'")
-		}
+		return r.skipArray()
 	case c == 't' || c == 'f':
 		var b bool
 		return r.flag(&b, "value")
-	case c == 'n':
-		if r.null() {
-			return nil
-		}
-	case c == '-' || (c >= '0' && c <= '9'):
-		start := r.i
-		for r.i < len(r.s) && (r.s[r.i] == '-' || r.s[r.i] == '+' || r.s[r.i] == '.' || r.s[r.i] == 'e' || r.s[r.i] == 'E' || (r.s[r.i] >= '0' && r.s[r.i] <= '9')) {
-			r.i++
-		}
-		if !validNumber(r.s[start:r.i]) {
-			return r.fail("invalid number")
-		}
+	case c == 'n' && r.null():
 		return nil
+	case c == '-' || (c >= '0' && c <= '9'):
+		return r.skipNumber()
 	}
 	return r.fail("expected a JSON value")
+}
+
+// skipArray reads and validates an array at r.i (which holds '[').
+func (r *reader) skipArray() error {
+	r.i++
+	if err := r.enter(); err != nil {
+		return err
+	}
+	if r.consume(']') {
+		r.depth--
+		return nil
+	}
+	for {
+		if err := r.skipValue(); err != nil {
+			return err
+		}
+		if done, err := r.next(']'); done || err != nil {
+			return err
+		}
+	}
+}
+
+// skipNumber reads and validates a number.
+func (r *reader) skipNumber() error {
+	start := r.i
+	for r.i < len(r.s) && isNumberByte(r.s[r.i]) {
+		r.i++
+	}
+	if !validNumber(r.s[start:r.i]) {
+		return r.fail("invalid number")
+	}
+	return nil
+}
+
+// isNumberByte reports a byte that may appear in a JSON number.
+func isNumberByte(c byte) bool {
+	return (c >= '0' && c <= '9') || c == '-' || c == '+' || c == '.' || c == 'e' || c == 'E'
 }
 
 // knownClaim reports whether k is decoded into a Claims field.

@@ -1,6 +1,7 @@
 package token
 
 import (
+	"encoding/json"
 	"sort"
 	"strconv"
 	"unicode/utf8"
@@ -37,6 +38,45 @@ func appendClaims(b []byte, c *Claims) []byte {
 		w.key("video")
 		w.b = appendVideo(w.b, v)
 	}
+	w.grants(c)
+	if len(c.RoomConfig) > 0 {
+		w.key("roomConfig")
+		w.b = append(w.b, c.RoomConfig...)
+	}
+	w.str("roomPreset", c.RoomPreset)
+	w.str("sha256", c.Sha256)
+	w.str("metadata", c.Metadata)
+	w.attributes(c.Attributes)
+	w.extra(c.Extra)
+	return append(w.b, '}')
+}
+
+// attributes writes the participant's attributes in key order, when set.
+func (w *objWriter) attributes(attrs map[string]string) {
+	if len(attrs) == 0 {
+		return
+	}
+	w.open("attributes")
+	for _, k := range sortedKeys(attrs) {
+		w.anyKey(k)
+		w.b = appendString(w.b, attrs[k])
+	}
+	w.close()
+}
+
+// extra writes the unknown claims verbatim in key order; a known claim
+// is written from its field, never twice.
+func (w *objWriter) extra(extra map[string]json.RawMessage) {
+	for _, k := range sortedKeys(extra) {
+		if !knownClaim(k) {
+			w.anyKey(k)
+			w.b = append(w.b, extra[k]...)
+		}
+	}
+}
+
+// grants writes LiveKit's grant objects other than video, each when set.
+func (w *objWriter) grants(c *Claims) {
 	if g := c.SIP; g != nil {
 		w.open("sip")
 		w.flag("admin", g.Admin)
@@ -80,31 +120,6 @@ func appendClaims(b []byte, c *Claims) []byte {
 		w.flag("delete", g.Delete)
 		w.close()
 	}
-	if len(c.RoomConfig) > 0 {
-		w.key("roomConfig")
-		w.b = append(w.b, c.RoomConfig...)
-	}
-	w.str("roomPreset", c.RoomPreset)
-	w.str("sha256", c.Sha256)
-	w.str("metadata", c.Metadata)
-	if len(c.Attributes) > 0 {
-		w.open("attributes")
-		for _, k := range sortedKeys(c.Attributes) {
-			w.anyKey(k)
-			w.b = appendString(w.b, c.Attributes[k])
-		}
-		w.close()
-	}
-	if len(c.Extra) > 0 {
-		for _, k := range sortedKeys(c.Extra) {
-			if knownClaim(k) {
-				continue // a known claim is written from its field, never twice
-			}
-			w.anyKey(k)
-			w.b = append(w.b, c.Extra[k]...)
-		}
-	}
-	return append(w.b, '}')
 }
 
 func appendVideo(b []byte, v *VideoGrant) []byte {
