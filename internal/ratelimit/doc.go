@@ -4,19 +4,29 @@
 // Minting is stateless, so serve scales by running more replicas behind a
 // load balancer; but a limit kept in each process gives a client one
 // budget per replica. Redis holds one bucket per client for all of them:
-// each decision is one round trip running go-redis/redis_rate's GCRA
-// script (EVALSHA), with Redis's own clock, so replicas whose clocks
-// disagree still agree on the bucket.
+// each decision runs go-redis/redis_rate's GCRA script (EVALSHA), with
+// Redis's own clock, so replicas whose clocks disagree still agree on the
+// bucket.
+//
+// The decisions of concurrent requests share round trips: they go
+// through go-redis's autopipeliner, which sends whatever queued while
+// the previous pipeline was in flight as the next one (at most about
+// MaxBatch), with no added wait. Each decision is still its own script,
+// atomic in Redis, so the limits are exact; only the write and the read
+// (and their system calls, on both sides) are shared. A lone request is
+// one round trip, as before.
 //
 // Redis is a dependency that can fail, and a rate limit must not become
 // an outage: when Redis errs or does not answer within Config.Timeout (a
 // few milliseconds), the request is decided by the process's own
 // in-memory limiter (fail-open to local limits, never to no limit), the
 // voicetoken_ratelimit_degraded gauge says so and one RATE_LIMIT_DEGRADED
-// line is logged. While degraded, a request at most every
-// Config.RetryEvery starts a probe beside it (with a second to dial and
-// load the script, which a few milliseconds may not allow on a busy
-// machine); when the probe succeeds the limits are shared again and
-// RATE_LIMIT_RECOVERED is logged. No request waits on Redis longer than
-// the timeout.
+// line is logged. Each request waits for its own answer until its own
+// deadline, however long the pipeline it rides takes. While degraded, a
+// request at most every Config.RetryEvery starts a probe beside it (with
+// a second to dial and load the script, which a few milliseconds may not
+// allow on a busy machine); when the probe succeeds the limits are
+// shared again and RATE_LIMIT_RECOVERED is logged. No request waits on
+// Redis longer than the timeout. A late answer or error (from before the
+// last switch) switches nothing, so each transition is logged once.
 package ratelimit

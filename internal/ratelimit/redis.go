@@ -43,6 +43,9 @@ const (
 	// DefaultPrefix starts every key this package writes, so a Redis
 	// shared with LiveKit keeps our keys apart.
 	DefaultPrefix = "voicetoken:"
+	// MaxBatch is how many decisions one pipeline aims to carry; more
+	// waiting callers go in the next one.
+	MaxBatch = 128
 )
 
 // Config says where Redis is and what decides when it is away.
@@ -74,14 +77,19 @@ type Redis struct {
 	client   *redis.Client
 	gcra     *redis_rate.Limiter
 
-	degraded atomic.Bool
+	// state counts the switches between Redis and the local limiter:
+	// even while Redis decides, odd while degraded. An attempt switches
+	// only from the state it started in (a CAS), so an answer or error
+	// that arrives late, after another attempt switched, changes nothing:
+	// one event per real transition.
+	state atomic.Int64
 	// retryAt is when (UnixNano, in the callers' clock) Redis may next be
 	// probed while degraded; a CAS elects the request that starts the
 	// probe.
 	retryAt atomic.Int64
 	probes  sync.WaitGroup
 
-	degradedGauge prometheus.Gauge
+	degradedGauge prometheus.GaugeFunc
 	decisions     *prometheus.CounterVec
 	byRedis       prometheus.Counter
 	byLocal       prometheus.Counter
@@ -129,15 +137,16 @@ func New(cfg Config) (*Redis, error) {
 	opts.DialerRetries = 1
 	opts.ContextTimeoutEnabled = true
 	client := redis.NewClient(opts)
+	ap, err := client.AsyncAutoPipelineWithOptions(&redis.AutoPipelineOptions{MaxBatchSize: MaxBatch})
+	if err != nil {
+		_ = client.Close()
+		return nil, fmt.Errorf("redis pipeline: %w", err)
+	}
 	r := &Redis{
 		cfg:      cfg,
 		redacted: Redact(cfg.URL),
 		client:   client,
-		gcra:     redis_rate.NewLimiter(client),
-		degradedGauge: prometheus.NewGauge(prometheus.GaugeOpts{
-			Name: "voicetoken_ratelimit_degraded",
-			Help: "1 while Redis is down or slow and each replica's own rate limiter decides; 0 while the limits are shared.",
-		}),
+		gcra:     redis_rate.NewLimiter(pipelined{Client: client, ap: ap}),
 		decisions: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "voicetoken_ratelimit_decisions_total",
 			Help: "Rate limit decisions by store: redis (shared by the replicas) or local (Redis down or slow).",
@@ -147,6 +156,10 @@ func New(cfg Config) (*Redis, error) {
 			Help: "Redis rate limit round trips that failed or exceeded the timeout.",
 		}),
 	}
+	r.degradedGauge = prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "voicetoken_ratelimit_degraded",
+		Help: "1 while Redis is down or slow and each replica's own rate limiter decides; 0 while the limits are shared.",
+	}, func() float64 { return float64(r.state.Load() & 1) })
 	r.byRedis = r.decisions.WithLabelValues("redis")
 	r.byLocal = r.decisions.WithLabelValues("local")
 	return r, nil
@@ -185,9 +198,10 @@ func (r *Redis) Allow(key string, rate policy.Rate, now time.Time) (bool, time.D
 	if rate.Rate <= 0 {
 		return true, 0
 	}
-	if r.degraded.Load() {
+	state := r.state.Load()
+	if state&1 == 1 {
 		if r.retryDue(now) {
-			r.probes.Go(func() { r.probe(now) })
+			r.probes.Go(func() { _ = r.Warm(context.Background()) })
 		}
 		r.byLocal.Inc()
 		return r.cfg.Local.Allow(key, rate, now)
@@ -197,11 +211,10 @@ func (r *Redis) Allow(key string, rate policy.Rate, now time.Time) (bool, time.D
 	cancel()
 	if err != nil {
 		r.errs.Inc()
-		r.degrade(now, err)
+		r.degrade(state, now, err)
 		r.byLocal.Inc()
 		return r.cfg.Local.Allow(key, rate, now)
 	}
-	r.recover()
 	r.byRedis.Inc()
 	if res.Allowed > 0 {
 		return true, 0
@@ -219,29 +232,60 @@ func gcraLimit(r policy.Rate) redis_rate.Limit {
 	return redis_rate.Limit{Rate: 1, Burst: r.Burst, Period: max(period, 1)}
 }
 
-// probe spends from a bucket of its own, which loads the script and
-// warms a connection; success switches back to Redis.
-func (r *Redis) probe(now time.Time) {
-	if err := r.Warm(context.Background()); err != nil {
-		r.errs.Inc()
-		r.degrade(now, err)
-		return
+// pipelined is the client redis_rate runs its script on. EVALSHA goes
+// through go-redis's autopipeliner: the decisions of concurrent requests
+// that queue while a pipeline is in flight leave together as the next
+// one (one write and one read for all of them, on both sides), with no
+// added wait, and each is still its own EVALSHA, atomic in Redis. The
+// autopipeliner runs a batch on its own context (bounded by the
+// connection's read timeout), so each caller waits for its answer only
+// until its own context's deadline; a decision given up on may still
+// run in Redis later, spending a token that was not used (the shared
+// limit errs towards refusing, never towards admitting). Everything else
+// (EVAL after a NOSCRIPT, SCRIPT LOAD) is a plain round trip on the
+// caller's context.
+type pipelined struct {
+	*redis.Client
+	ap *redis.AutoPipeliner
+}
+
+// EvalSha implements redis_rate's client.
+func (p pipelined) EvalSha(ctx context.Context, sha string, keys []string, args ...any) *redis.Cmd {
+	cmdArgs := make([]any, 0, 3+len(keys)+len(args))
+	cmdArgs = append(cmdArgs, "evalsha", sha, len(keys))
+	for _, k := range keys {
+		cmdArgs = append(cmdArgs, k)
 	}
-	r.recover()
+	cmd := redis.NewCmd(ctx, append(cmdArgs, args...)...)
+	if err := p.ap.Submit(ctx, cmd).WaitContext(ctx); err != nil && ctx.Err() != nil {
+		// Not cmd: the pipeline may still write its result.
+		late := redis.NewCmd(ctx)
+		late.SetErr(err)
+		return late
+	}
+	return cmd
 }
 
 // Warm checks that Redis answers within a second, dialling a connection
 // and loading the script so that the first decisions need one round
-// trip. On failure the limiter starts degraded (and logs it).
+// trip: it spends from a bucket of its own, through the pipeline the
+// decisions use. On failure the limiter is degraded (and logs it, if it
+// was not); on success, it decides in Redis again (and logs that, if it
+// was degraded). While degraded, a request at most every RetryEvery
+// starts a Warm beside it.
 func (r *Redis) Warm(ctx context.Context) error {
+	state := r.state.Load()
 	ctx, cancel := context.WithTimeout(ctx, probeTimeout)
 	defer cancel()
 	_, err := r.gcra.Allow(ctx, r.cfg.Prefix+"probe", redis_rate.Limit{Rate: 1, Burst: 1, Period: time.Nanosecond})
 	if err != nil {
+		r.errs.Inc()
 		err = fmt.Errorf("redis %s: %w", r.redacted, err)
-		r.degrade(time.Now(), err)
+		r.degrade(state, time.Now(), err)
+		return err
 	}
-	return err
+	r.recover(state)
+	return nil
 }
 
 // retryDue elects at most one caller per RetryEvery to try Redis.
@@ -250,30 +294,34 @@ func (r *Redis) retryDue(now time.Time) bool {
 	return now.UnixNano() >= at && r.retryAt.CompareAndSwap(at, now.Add(r.cfg.RetryEvery).UnixNano())
 }
 
-func (r *Redis) degrade(now time.Time, err error) {
+// degrade switches to the local limiter after an attempt that started
+// in state failed, unless another attempt switched meanwhile.
+func (r *Redis) degrade(state int64, now time.Time, err error) {
 	r.retryAt.Store(now.Add(r.cfg.RetryEvery).UnixNano())
-	if r.degraded.Swap(true) {
+	if state&1 == 1 || !r.state.CompareAndSwap(state, state+1) {
 		return
 	}
-	r.degradedGauge.Set(1)
 	r.cfg.Logger.LogAttrs(context.Background(), slog.LevelWarn, "Redis is down or slow: each replica limits on its own until it answers",
 		slog.String("event", "RATE_LIMIT_DEGRADED"), slog.String("redis", r.redacted),
 		slog.Duration("timeout", r.cfg.Timeout), slog.String("error", err.Error()))
 }
 
-func (r *Redis) recover() {
-	if !r.degraded.Load() || !r.degraded.Swap(false) {
+// recover switches back to Redis after an attempt that started in state
+// succeeded, unless another attempt switched meanwhile.
+func (r *Redis) recover(state int64) {
+	if state&1 == 0 || !r.state.CompareAndSwap(state, state+1) {
 		return
 	}
-	r.degradedGauge.Set(0)
 	r.cfg.Logger.LogAttrs(context.Background(), slog.LevelInfo, "Redis answers again: rate limits are shared",
 		slog.String("event", "RATE_LIMIT_RECOVERED"), slog.String("redis", r.redacted))
 }
 
 // Degraded reports whether the local limiter is deciding.
-func (r *Redis) Degraded() bool { return r.degraded.Load() }
+func (r *Redis) Degraded() bool { return r.state.Load()&1 == 1 }
 
-// Close closes the connections to Redis.
+// Close sends the decisions still queued, waits for the pipeline in
+// flight (at most the connection's read timeout) and closes the
+// connections to Redis. Decisions asked for after Close are local.
 func (r *Redis) Close() error {
 	r.probes.Wait()
 	return r.client.Close()

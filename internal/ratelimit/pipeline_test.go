@@ -1,0 +1,283 @@
+package ratelimit_test
+
+import (
+	"context"
+	"fmt"
+	"regexp"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+	"go.uber.org/goleak"
+
+	"voicetoken/internal/logscan"
+	"voicetoken/internal/policy"
+	"voicetoken/internal/ratelimit"
+	"voicetoken/internal/ratelimit/redistest"
+	"voicetoken/internal/server"
+	"voicetoken/internal/testkit"
+)
+
+// newLimiter is one replica's Redis limiter, closed when the test ends.
+func newLimiter(t *testing.T, url string, timeout time.Duration, logs *logscan.Logs) *ratelimit.Redis {
+	t.Helper()
+	rl, err := ratelimit.New(ratelimit.Config{URL: url, Local: server.NewMemoryLimiter(), Timeout: timeout,
+		RetryEvery: 10 * time.Millisecond, Logger: logs.Logger()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { rl.Close() })
+	if err := rl.Warm(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	return rl
+}
+
+// together runs fn(i) in n goroutines released at once, so that their
+// decisions queue behind each other and share pipelines, and waits for
+// them all.
+func together(n int, fn func(i int)) {
+	var ready, done sync.WaitGroup
+	start := make(chan struct{})
+	for i := range n {
+		ready.Add(1)
+		done.Go(func() {
+			ready.Done()
+			<-start
+			fn(i)
+		})
+	}
+	ready.Wait()
+	close(start)
+	done.Wait()
+}
+
+// redisStat is a counter of Redis's INFO: name is a line of INFO stats
+// (total_reads_processed) or a field of INFO commandstats
+// (cmdstat_evalsha:calls), 0 if absent.
+func redisStat(t *testing.T, addr, name string) int {
+	t.Helper()
+	c := redis.NewClient(&redis.Options{Addr: addr})
+	defer c.Close()
+	info, err := c.Info(context.Background(), "stats", "commandstats").Result()
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := regexp.MustCompile(`(?m)^` + name + `[:=](\d+)`).FindStringSubmatch(info)
+	if m == nil {
+		return 0
+	}
+	n, _ := strconv.Atoi(m[1])
+	return n
+}
+
+// TestConcurrentCallersGetTheBudgetOnce: 64 callers asking at once for
+// one key, their decisions pipelined together, are admitted exactly the
+// bucket's burst (each decision is still its own script in Redis), and
+// Redis reads the decisions in fewer reads than there are decisions
+// (they came pipelined; one at a time, each is a read of its own).
+func TestConcurrentCallersGetTheBudgetOnce(t *testing.T) {
+	rs := redistest.Start(t)
+	logs := logscan.New(t)
+	rl := newLimiter(t, rs.URL(), time.Second, logs)
+	const callers, each, burst = 64, 20, 100
+	rate := policy.Rate{Rate: 0.001, Burst: burst}
+	reads0, evals0 := redisStat(t, rs.Addr(), "total_reads_processed"), redisStat(t, rs.Addr(), "cmdstat_evalsha:calls")
+	start := time.Now()
+	var allowed atomic.Int64
+	together(callers, func(int) {
+		for range each {
+			if ok, _ := rl.Allow("one-key", rate, time.Now()); ok {
+				allowed.Add(1)
+			}
+		}
+	})
+	bound := burst + int(time.Since(start).Seconds()*rate.Rate) + 1
+	if got := int(allowed.Load()); got < burst || got > bound {
+		t.Errorf("%d callers x %d: %d admitted, want %d..%d", callers, each, got, burst, bound)
+	}
+	if rl.Degraded() {
+		t.Fatal("fell back to local limits with Redis up")
+	}
+	// (The INFO calls are a read each.)
+	reads := redisStat(t, rs.Addr(), "total_reads_processed") - reads0 - 2
+	evals := redisStat(t, rs.Addr(), "cmdstat_evalsha:calls") - evals0
+	t.Logf("%d decisions: %d EVALSHA in %d reads", callers*each, evals, reads)
+	if evals != callers*each {
+		t.Errorf("%d EVALSHA for %d decisions, want one each", evals, callers*each)
+	}
+	if reads > evals/2 {
+		t.Errorf("Redis read %d times for %d EVALSHA, want at most half as many (pipelined)", reads, evals)
+	}
+}
+
+// TestEachCallerGetsItsOwnAnswer: decisions for keys with different
+// rates and bursts, asked at once and so pipelined together, each reach
+// their own caller: key i admits its own burst, and its refusals wait
+// its own emission interval.
+func TestEachCallerGetsItsOwnAnswer(t *testing.T) {
+	rs := redistest.Start(t)
+	rl := newLimiter(t, rs.URL(), time.Second, logscan.New(t))
+	const keys, extra = 40, 3
+	type answer struct {
+		admitted   int
+		retryAfter []time.Duration
+	}
+	answers := make([]answer, keys)
+	together(keys, func(i int) {
+		// Key i: burst 1..5, one token every 100*(i+1) s.
+		burst, interval := i%5+1, time.Duration(i+1)*100*time.Second
+		rate := policy.Rate{Rate: 1 / interval.Seconds(), Burst: burst}
+		for range burst + extra {
+			ok, wait := rl.Allow(fmt.Sprintf("key-%d", i), rate, time.Now())
+			if ok {
+				answers[i].admitted++
+			} else {
+				answers[i].retryAfter = append(answers[i].retryAfter, wait)
+			}
+		}
+	})
+	for i, a := range answers {
+		burst, interval := i%5+1, time.Duration(i+1)*100*time.Second
+		if a.admitted != burst || len(a.retryAfter) != extra {
+			t.Errorf("key %d: admitted %d, refused %d, want %d and %d", i, a.admitted, len(a.retryAfter), burst, extra)
+		}
+		for _, w := range a.retryAfter {
+			if w > interval || w < interval-10*time.Second {
+				t.Errorf("key %d: Retry-After %s, want about its interval %s", i, w, interval)
+			}
+		}
+	}
+	if rl.Degraded() {
+		t.Fatal("fell back to local limits with Redis up")
+	}
+}
+
+// TestStalledRedisEveryCallerWithinTheTimeout: with Redis accepting but
+// never answering (SIGSTOP), 64 callers asking at once, their decisions
+// queued behind each other, each get the local limiter's answer within
+// the timeout (plus a margin for a busy machine), not go-redis's 3 s
+// read timeout, and RATE_LIMIT_DEGRADED is logged once.
+func TestStalledRedisEveryCallerWithinTheTimeout(t *testing.T) {
+	rs := redistest.Start(t)
+	logs := logscan.New(t)
+	const timeout = 50 * time.Millisecond
+	rl := newLimiter(t, rs.URL(), timeout, logs)
+	rs.Pause()
+	defer rs.Resume()
+	const callers = 64
+	rate := policy.Rate{Rate: 0.001, Burst: callers}
+	waited := make([]time.Duration, callers)
+	admitted := make([]bool, callers)
+	together(callers, func(i int) {
+		start := time.Now()
+		admitted[i], _ = rl.Allow("stalled", rate, start)
+		waited[i] = time.Since(start)
+	})
+	for i := range callers {
+		if waited[i] > timeout+time.Second {
+			t.Errorf("caller %d waited %s with Redis stopped, want about %s", i, waited[i], timeout)
+		}
+		if !admitted[i] {
+			t.Errorf("caller %d refused, want the local bucket's admission", i)
+		}
+	}
+	if !rl.Degraded() {
+		t.Error("not degraded with Redis stopped")
+	}
+	if n := len(logs.Events("RATE_LIMIT_DEGRADED")); n != 1 {
+		t.Errorf("%d RATE_LIMIT_DEGRADED lines, want 1", n)
+	}
+}
+
+// TestRedisKilledUnderLoad: callers asking without pause while Redis is
+// killed (pipelines in flight) are all answered, by the local limiter
+// from then on, with one RATE_LIMIT_DEGRADED; Redis back, one
+// RATE_LIMIT_RECOVERED and the decisions are Redis's again.
+func TestRedisKilledUnderLoad(t *testing.T) {
+	rs := redistest.Start(t)
+	logs := logscan.New(t)
+	rl := newLimiter(t, rs.URL(), time.Second, logs)
+	rate := policy.Rate{Rate: 1e6, Burst: 1e6}
+	var stop atomic.Bool
+	var decided, refused atomic.Int64
+	var wg sync.WaitGroup
+	for i := range 32 {
+		wg.Go(func() {
+			for !stop.Load() {
+				if ok, _ := rl.Allow(fmt.Sprintf("load-%d", i), rate, time.Now()); !ok {
+					refused.Add(1)
+				}
+				decided.Add(1)
+			}
+		})
+	}
+	defer func() { stop.Store(true); wg.Wait() }()
+	atLeast := func(n int64) func() bool { m := decided.Load() + n; return func() bool { return decided.Load() >= m } }
+
+	testkit.Eventually(t, 20*time.Second, "1000 decisions with Redis up", atLeast(1000))
+	rs.Stop()
+	testkit.Eventually(t, 20*time.Second, "the limiter to degrade", rl.Degraded)
+	testkit.Eventually(t, 20*time.Second, "1000 decisions with Redis down", atLeast(1000))
+	rs.Restart()
+	testkit.Eventually(t, 20*time.Second, "the limiter to recover", func() bool { return !rl.Degraded() })
+	testkit.Eventually(t, 20*time.Second, "1000 decisions with Redis back", atLeast(1000))
+	stop.Store(true)
+	wg.Wait()
+
+	if n := refused.Load(); n != 0 {
+		t.Errorf("%d refusals with a budget that never runs out", n)
+	}
+	if rl.Degraded() {
+		t.Error("degraded again with Redis back")
+	}
+	if ev := logs.Events("RATE_LIMIT_DEGRADED"); len(ev) != 1 {
+		t.Errorf("%d RATE_LIMIT_DEGRADED lines, want 1: %v", len(ev), ev)
+	}
+	if n := len(logs.Events("RATE_LIMIT_RECOVERED")); n != 1 {
+		t.Errorf("%d RATE_LIMIT_RECOVERED lines, want 1", n)
+	}
+	if n := redisStat(t, rs.Addr(), "cmdstat_evalsha:calls"); n < 1000 {
+		t.Errorf("the restarted Redis ran %d EVALSHA, want the decisions (>= 1000)", n)
+	}
+}
+
+// TestCloseAnswersEveryCaller: Close while callers are asking answers
+// every one of them (from Redis, or locally once closed) and leaves no
+// goroutine behind: the pipeline's flusher and the connections are gone.
+func TestCloseAnswersEveryCaller(t *testing.T) {
+	rs := redistest.Start(t)
+	defer goleak.VerifyNone(t, goleak.IgnoreCurrent())
+	rl, err := ratelimit.New(ratelimit.Config{URL: rs.URL(), Local: server.NewMemoryLimiter(), Timeout: time.Second,
+		Logger: logscan.New(t).Logger()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := rl.Warm(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	rate := policy.Rate{Rate: 1e6, Burst: 1e6}
+	var asked sync.WaitGroup
+	var answered atomic.Int64
+	const callers = 64
+	for i := range callers {
+		asked.Go(func() {
+			for range 50 {
+				if ok, _ := rl.Allow(fmt.Sprintf("close-%d", i), rate, time.Now()); ok {
+					answered.Add(1)
+				}
+			}
+		})
+	}
+	testkit.Eventually(t, 20*time.Second, "decisions under way", func() bool { return answered.Load() >= 200 })
+	if err := rl.Close(); err != nil {
+		t.Errorf("Close: %v", err)
+	}
+	asked.Wait()
+	if n := answered.Load(); n != callers*50 {
+		t.Errorf("%d of %d decisions admitted", n, callers*50)
+	}
+}
