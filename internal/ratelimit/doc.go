@@ -4,9 +4,11 @@
 // Minting is stateless, so serve scales by running more replicas behind a
 // load balancer; but a limit kept in each process gives a client one
 // budget per replica. Redis holds one bucket per client for all of them:
-// each decision runs go-redis/redis_rate's GCRA script (EVALSHA), with
-// Redis's own clock, so replicas whose clocks disagree still agree on the
-// bucket.
+// each decision runs a GCRA script (EVALSHA), with Redis's own clock, so
+// replicas whose clocks disagree still agree on the bucket. The script is
+// go-redis/redis_rate's for one token, with the same keys and stored
+// values (a replica of an earlier voicetoken, which ran redis_rate,
+// shares the buckets), less the results nobody reads.
 //
 // The decisions of concurrent requests share round trips: they go
 // through go-redis's autopipeliner, which sends whatever queued while

@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/go-redis/redis_rate/v10"
 	"github.com/redis/go-redis/v9"
 	"go.uber.org/goleak"
 
@@ -279,5 +280,105 @@ func TestCloseAnswersEveryCaller(t *testing.T) {
 	asked.Wait()
 	if n := answered.Load(); n != callers*50 {
 		t.Errorf("%d of %d decisions admitted", n, callers*50)
+	}
+}
+
+// TestScriptAgreesWithRedisRate: the script is go-redis/redis_rate's
+// GCRA for one token, so replicas running either (an earlier voicetoken
+// ran redis_rate) share each bucket: tokens taken by one are missing for
+// the other, and both give the same wait when it is empty.
+func TestScriptAgreesWithRedisRate(t *testing.T) {
+	rs := redistest.Start(t)
+	rl := newLimiter(t, rs.URL(), time.Second, logscan.New(t))
+	client := redis.NewClient(&redis.Options{Addr: rs.Addr()})
+	defer client.Close()
+	oracle := redis_rate.NewLimiter(client)
+	tests := []struct {
+		name     string
+		rate     policy.Rate
+		ours     int // tokens our limiter takes first
+		theirs   int // then redis_rate
+		wantOurs int // then ours again until refused: how many admitted
+	}{
+		{name: "ours first", rate: policy.Rate{Rate: 0.001, Burst: 10}, ours: 4, theirs: 3, wantOurs: 3},
+		{name: "theirs empty the bucket", rate: policy.Rate{Rate: 0.01, Burst: 5}, ours: 0, theirs: 5, wantOurs: 0},
+		{name: "burst of one", rate: policy.Rate{Rate: 1.0 / 3600, Burst: 1}, ours: 1, theirs: 0, wantOurs: 0},
+		{name: "fractional rate", rate: policy.Rate{Rate: 1.0 / 7, Burst: 50}, ours: 20, theirs: 20, wantOurs: 10},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			key := "agree:" + tc.name
+			interval := time.Duration(float64(time.Second) / tc.rate.Rate)
+			limit := redis_rate.Limit{Rate: 1, Burst: tc.rate.Burst, Period: interval}
+			for i := range tc.ours {
+				if ok, _ := rl.Allow(key, tc.rate, time.Now()); !ok {
+					t.Fatalf("ours: token %d refused", i+1)
+				}
+			}
+			for i := range tc.theirs {
+				res, err := oracle.Allow(context.Background(), ratelimit.DefaultPrefix+key, limit)
+				if err != nil {
+					t.Fatal(err)
+				}
+				// Remaining is what is left after this token, as
+				// redis_rate reads the bucket our script wrote.
+				if want := tc.rate.Burst - tc.ours - i - 1; res.Allowed != 1 || res.Remaining != want {
+					t.Fatalf("redis_rate: token %d: allowed %d, remaining %d, want 1 and %d", tc.ours+i+1, res.Allowed, res.Remaining, want)
+				}
+			}
+			admitted := 0
+			var wait time.Duration
+			for {
+				ok, w := rl.Allow(key, tc.rate, time.Now())
+				if !ok {
+					wait = w
+					break
+				}
+				admitted++
+			}
+			if admitted != tc.wantOurs {
+				t.Errorf("ours admitted %d more, want %d", admitted, tc.wantOurs)
+			}
+			res, err := oracle.Allow(context.Background(), ratelimit.DefaultPrefix+key, limit)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if res.Allowed != 0 {
+				t.Fatalf("redis_rate admitted from a bucket ours found empty")
+			}
+			if d := res.RetryAfter - wait; d > time.Second || d < -time.Second || wait <= 0 || wait > interval {
+				t.Errorf("empty bucket: ours says wait %s, redis_rate %s (interval %s)", wait, res.RetryAfter, interval)
+			}
+		})
+	}
+	if rl.Degraded() {
+		t.Fatal("fell back to local limits with Redis up")
+	}
+}
+
+// TestScriptFlushed: a Redis that lost its scripts (restarted, or
+// SCRIPT FLUSH) gets the script again with the next decision (EVAL
+// after the NOSCRIPT), which Redis decides: no fallback to local limits.
+func TestScriptFlushed(t *testing.T) {
+	rs := redistest.Start(t)
+	logs := logscan.New(t)
+	rl := newLimiter(t, rs.URL(), time.Second, logs)
+	client := redis.NewClient(&redis.Options{Addr: rs.Addr()})
+	defer client.Close()
+	rate := policy.Rate{Rate: 0.001, Burst: 2}
+	evals0 := redisStat(t, rs.Addr(), "cmdstat_eval:calls") // Warm's, on a new Redis
+	for i, want := range []bool{true, true, false} {
+		if err := client.ScriptFlush(context.Background()).Err(); err != nil {
+			t.Fatal(err)
+		}
+		if ok, _ := rl.Allow("flushed", rate, time.Now()); ok != want {
+			t.Errorf("decision %d after SCRIPT FLUSH: %v, want %v", i+1, ok, want)
+		}
+	}
+	if rl.Degraded() || len(logs.Events("RATE_LIMIT_DEGRADED")) != 0 {
+		t.Error("fell back to local limits after SCRIPT FLUSH")
+	}
+	if n := redisStat(t, rs.Addr(), "cmdstat_eval:calls") - evals0; n != 3 {
+		t.Errorf("%d EVAL, want 3 (one after each NOSCRIPT)", n)
 	}
 }

@@ -5,13 +5,11 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"math"
 	"net/url"
 	"sync"
 	"sync/atomic"
 	"time"
 
-	"github.com/go-redis/redis_rate/v10"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/redis/go-redis/v9"
 
@@ -75,7 +73,9 @@ type Redis struct {
 	cfg      Config
 	redacted string
 	client   *redis.Client
-	gcra     *redis_rate.Limiter
+	// ap carries the decisions (decide); client the rest.
+	ap        *redis.AutoPipeliner
+	keyPrefix string
 
 	// state counts the switches between Redis and the local limiter:
 	// even while Redis decides, odd while degraded. An attempt switches
@@ -143,10 +143,11 @@ func New(cfg Config) (*Redis, error) {
 		return nil, fmt.Errorf("redis pipeline: %w", err)
 	}
 	r := &Redis{
-		cfg:      cfg,
-		redacted: Redact(cfg.URL),
-		client:   client,
-		gcra:     redis_rate.NewLimiter(pipelined{Client: client, ap: ap}),
+		cfg:       cfg,
+		redacted:  Redact(cfg.URL),
+		client:    client,
+		ap:        ap,
+		keyPrefix: keyPrefix + cfg.Prefix,
 		decisions: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "voicetoken_ratelimit_decisions_total",
 			Help: "Rate limit decisions by store: redis (shared by the replicas) or local (Redis down or slow).",
@@ -207,7 +208,7 @@ func (r *Redis) Allow(key string, rate policy.Rate, now time.Time) (bool, time.D
 		return r.cfg.Local.Allow(key, rate, now)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), r.cfg.Timeout)
-	res, err := r.gcra.Allow(ctx, r.cfg.Prefix+key, gcraLimit(rate))
+	ok, wait, err := r.decide(ctx, key, rate.Burst, emissionInterval(rate))
 	cancel()
 	if err != nil {
 		r.errs.Inc()
@@ -216,54 +217,7 @@ func (r *Redis) Allow(key string, rate policy.Rate, now time.Time) (bool, time.D
 		return r.cfg.Local.Allow(key, rate, now)
 	}
 	r.byRedis.Inc()
-	if res.Allowed > 0 {
-		return true, 0
-	}
-	return false, max(res.RetryAfter, 0)
-}
-
-// gcraLimit is rate as redis_rate's integer Limit: one token per
-// 1/rate seconds, saturating for rates so small the period overflows.
-func gcraLimit(r policy.Rate) redis_rate.Limit {
-	period := time.Duration(math.MaxInt64)
-	if s := 1 / r.Rate; s < float64(math.MaxInt64)/float64(time.Second) {
-		period = time.Duration(s * float64(time.Second))
-	}
-	return redis_rate.Limit{Rate: 1, Burst: r.Burst, Period: max(period, 1)}
-}
-
-// pipelined is the client redis_rate runs its script on. EVALSHA goes
-// through go-redis's autopipeliner: the decisions of concurrent requests
-// that queue while a pipeline is in flight leave together as the next
-// one (one write and one read for all of them, on both sides), with no
-// added wait, and each is still its own EVALSHA, atomic in Redis. The
-// autopipeliner runs a batch on its own context (bounded by the
-// connection's read timeout), so each caller waits for its answer only
-// until its own context's deadline; a decision given up on may still
-// run in Redis later, spending a token that was not used (the shared
-// limit errs towards refusing, never towards admitting). Everything else
-// (EVAL after a NOSCRIPT, SCRIPT LOAD) is a plain round trip on the
-// caller's context.
-type pipelined struct {
-	*redis.Client
-	ap *redis.AutoPipeliner
-}
-
-// EvalSha implements redis_rate's client.
-func (p pipelined) EvalSha(ctx context.Context, sha string, keys []string, args ...any) *redis.Cmd {
-	cmdArgs := make([]any, 0, 3+len(keys)+len(args))
-	cmdArgs = append(cmdArgs, "evalsha", sha, len(keys))
-	for _, k := range keys {
-		cmdArgs = append(cmdArgs, k)
-	}
-	cmd := redis.NewCmd(ctx, append(cmdArgs, args...)...)
-	if err := p.ap.Submit(ctx, cmd).WaitContext(ctx); err != nil && ctx.Err() != nil {
-		// Not cmd: the pipeline may still write its result.
-		late := redis.NewCmd(ctx)
-		late.SetErr(err)
-		return late
-	}
-	return cmd
+	return ok, wait
 }
 
 // Warm checks that Redis answers within a second, dialling a connection
@@ -277,7 +231,7 @@ func (r *Redis) Warm(ctx context.Context) error {
 	state := r.state.Load()
 	ctx, cancel := context.WithTimeout(ctx, probeTimeout)
 	defer cancel()
-	_, err := r.gcra.Allow(ctx, r.cfg.Prefix+"probe", redis_rate.Limit{Rate: 1, Burst: 1, Period: time.Nanosecond})
+	_, _, err := r.decide(ctx, "probe", 1, time.Nanosecond.Seconds())
 	if err != nil {
 		r.errs.Inc()
 		err = fmt.Errorf("redis %s: %w", r.redacted, err)
