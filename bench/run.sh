@@ -52,13 +52,16 @@ case " $DRIVERS " in *" wrk "*)
 esac
 
 # vt+redis is voicetoken with its rate limits in a local Redis (serve
-# --redis, one round trip per token request). Its timeout is 100ms, not
+# --redis: one EVALSHA per token request, concurrent ones pipelined). Its timeout is 100ms, not
 # the default 5ms: at saturation on a busy machine the round trip queues
 # behind the load and a 5ms bound would measure the local fallback.
 command -v redis-server >/dev/null || bash scripts/apt-install.sh redis-server
 REDIS_PORT=${REDIS_PORT:-9379}
 redis-server --port "$REDIS_PORT" --bind 127.0.0.1 --dir "$work" --save '' --appendonly no >"$work/redis.log" 2>&1 &
 redis_pid=$!
+# Up before the targets start, so that vt+redis's RATE_LIMIT_DEGRADED
+# count below counts fallbacks under load, not a Redis still starting.
+for _ in $(seq 100); do redis-cli -p "$REDIS_PORT" ping >/dev/null 2>&1 && break; sleep 0.05; done
 
 # voicetoken runs with its example policy (rooms, identity regexp, ttl
 # caps), metrics and the JSON access log on (to voicetoken.log); the
@@ -76,6 +79,7 @@ for driver in $DRIVERS; do
 		-target "node,http://127.0.0.1:9100,PORT=9100 node $peer/server.mjs"
 	degraded=$(grep -c '"event":"RATE_LIMIT_DEGRADED"' "$work/$driver/vt+redis.log" || true)
 	echo "driver $driver: vt+redis fell back to local limits $degraded time(s) (RATE_LIMIT_DEGRADED)"
+	grep -h '"event":"RATE_LIMIT_DEGRADED"' "$work/$driver/vt+redis.log" | sed 's/.*"time":"\([^"]*\)".*"error":"\([^"]*\)".*/  at \1: \2/' || true
 	issued=$(grep -c '"event":"TOKEN_ISSUED"' "$work/$driver/voicetoken.log" || true)
 	echo "driver $driver: voicetoken access log has $issued TOKEN_ISSUED lines"
 	cp "$work/$driver/results.json" "$root/bench/.results-$driver.json"
