@@ -296,46 +296,55 @@ func spreadOf(s smoke.Spread) spreadJSON {
 // writeSmoke prints one room as check's table (or report) with the
 // voice figures under it; several rooms as a line each and the spread.
 func writeSmoke(e *env, outs []smoke.Outcome, asJSON bool) error {
-	if len(outs) == 1 {
+	switch {
+	case len(outs) == 1 && asJSON:
 		o := outs[0]
-		if asJSON {
-			enc := json.NewEncoder(e.stdout)
-			enc.SetIndent("", "  ")
-			return enc.Encode(smokeReport{Report: check.NewReport(o.Results, e.now(), false), Figures: figuresOf(o)})
-		}
-		if err := check.WriteTableTitled(e.stdout, "STEP", o.Results, useColour(e)); err != nil {
+		return writeIndentedJSON(e.stdout, smokeReport{Report: check.NewReport(o.Results, e.now(), false), Figures: figuresOf(o)})
+	case len(outs) == 1:
+		if err := check.WriteTableTitled(e.stdout, "STEP", outs[0].Results, useColour(e)); err != nil {
 			return err
 		}
-		return writeVoiceLines(e.stdout, o.Figures)
+		return writeVoiceLines(e.stdout, outs[0].Figures)
+	case asJSON:
+		return writeIndentedJSON(e.stdout, roomsJSON(outs, e.now()))
+	default:
+		return writeRoomsTable(e.stdout, outs)
 	}
+}
+
+// writeIndentedJSON writes v as indented JSON.
+func writeIndentedJSON(w io.Writer, v any) error {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return enc.Encode(v)
+}
+
+// roomsJSON is --json for several rooms: each room's report and the
+// summary.
+func roomsJSON(outs []smoke.Outcome, now time.Time) map[string]any {
 	load := smoke.Summarize(outs)
-	if asJSON {
-		rooms := make([]smokeReport, len(outs))
-		for i, o := range outs {
-			rooms[i] = smokeReport{Report: check.NewReport(o.Results, e.now(), false), Room: o.Room, Figures: figuresOf(o)}
-		}
-		enc := json.NewEncoder(e.stdout)
-		enc.SetIndent("", "  ")
-		return enc.Encode(map[string]any{
-			"rooms": rooms,
-			"summary": map[string]any{
-				"rooms": load.Rooms, "ok": load.Rooms - load.Failed, "failed": load.Failed, "failures": load.Failures,
-				"join": spreadOf(load.Join), "greeting": spreadOf(load.Greeting), "reply_latency": spreadOf(load.Reply),
-			},
-		})
+	rooms := make([]smokeReport, len(outs))
+	for i, o := range outs {
+		rooms[i] = smokeReport{Report: check.NewReport(o.Results, now, false), Room: o.Room, Figures: figuresOf(o)}
 	}
-	tw := tabwriter.NewWriter(e.stdout, 0, 0, 2, ' ', 0)
+	return map[string]any{
+		"rooms": rooms,
+		"summary": map[string]any{
+			"rooms": load.Rooms, "ok": load.Rooms - load.Failed, "failed": load.Failed, "failures": load.Failures,
+			"join": spreadOf(load.Join), "greeting": spreadOf(load.Greeting), "reply_latency": spreadOf(load.Reply),
+		},
+	}
+}
+
+// writeRoomsTable prints a line per room, then the spread of each
+// figure and the count of failed rooms.
+func writeRoomsTable(w io.Writer, outs []smoke.Outcome) error {
+	load := smoke.Summarize(outs)
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "ROOM\tRESULT\tJOIN\tGREETING\tREPLY")
 	for _, o := range outs {
-		res := "ok"
-		for _, r := range o.Results {
-			if r.Status == check.Fail {
-				res = "fail at " + r.Name + ": " + r.Detail
-				break
-			}
-		}
 		f := o.Figures
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", o.Room, res, figure(f.HasJoin, f.Join), figure(f.HasGreeting, f.Greeting), figure(f.HasReply, f.Reply))
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", o.Room, roomResult(o), figure(f.HasJoin, f.Join), figure(f.HasGreeting, f.Greeting), figure(f.HasReply, f.Reply))
 	}
 	fmt.Fprintln(tw)
 	fmt.Fprintln(tw, "FIGURE\tROOMS\tP50\tP95\tMAX")
@@ -348,8 +357,18 @@ func writeSmoke(e *env, outs []smoke.Outcome, asJSON bool) error {
 	if err := tw.Flush(); err != nil {
 		return err
 	}
-	_, err := fmt.Fprintf(e.stdout, "\n%d rooms: %d ok, %d failed\n", load.Rooms, load.Rooms-load.Failed, load.Failed)
+	_, err := fmt.Fprintf(w, "\n%d rooms: %d ok, %d failed\n", load.Rooms, load.Rooms-load.Failed, load.Failed)
 	return err
+}
+
+// roomResult is "ok", or the first failed step and its detail.
+func roomResult(o smoke.Outcome) string {
+	for _, r := range o.Results {
+		if r.Status == check.Fail {
+			return "fail at " + r.Name + ": " + r.Detail
+		}
+	}
+	return "ok"
 }
 
 func figure(ok bool, d time.Duration) string {
