@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"flag"
@@ -124,23 +125,28 @@ func (f *checkFlags) register(fs *flag.FlagSet) {
 	fs.BoolVar(&f.force, "force", false, "with --fix: write a symlinked page even in a directory others can write")
 }
 
-// validate checks the flags against each other, without I/O.
+// validate checks the flags against each other, without I/O, returning
+// every problem at once.
 func (f *checkFlags) validate() error {
-	switch {
-	case f.warn < 0:
-		return usageErr("--warn must not be negative")
-	case f.timeout <= 0:
-		return usageErr("--timeout must be positive")
-	case f.ttl < 0:
-		return usageErr("--ttl must not be negative")
-	case f.watch < 0:
-		return usageErr("--watch must be positive")
-	case f.fix && len(f.pages) == 0:
-		return usageErr("--fix needs --html PAGE: it rewrites the token hardcoded in a page")
-	case f.ttl > 0 && !f.fix:
-		return usageErr("--ttl is for --fix")
-	case f.force && !f.fix:
-		return usageErr("--force is for --fix")
+	var problems []error
+	for _, c := range []struct {
+		bad bool
+		msg string
+	}{
+		{f.warn < 0, "--warn must not be negative"},
+		{f.timeout <= 0, "--timeout must be positive"},
+		{f.ttl < 0, "--ttl must not be negative"},
+		{f.watch < 0, "--watch must be positive"},
+		{f.fix && len(f.pages) == 0, "--fix needs --html PAGE: it rewrites the token hardcoded in a page"},
+		{f.ttl > 0 && !f.fix, "--ttl is for --fix"},
+		{f.force && !f.fix, "--force is for --fix"},
+	} {
+		if c.bad {
+			problems = append(problems, errors.New(c.msg))
+		}
+	}
+	if len(problems) > 0 {
+		return &exitError{code: exitUsage, err: errors.Join(problems...)}
 	}
 	return nil
 }
@@ -149,7 +155,7 @@ func (f *checkFlags) validate() error {
 func (f *checkFlags) plan(e *env, client *http.Client) (*check.Plan, error) {
 	o := check.PlanOptions{
 		KeysConfigured: f.kf.configured(e),
-		KeyFile:        f.kf.keyFile,
+		KeyFile:        cmp.Or(f.kf.keyFile, e.getenv(keys.EnvKeyFile)),
 		EnvFile:        f.kf.envFile,
 		Tokens:         f.tokens, Files: f.files, Pages: f.pages,
 		Room: f.room, Identity: f.identity,
@@ -162,45 +168,71 @@ func (f *checkFlags) plan(e *env, client *http.Client) (*check.Plan, error) {
 			})
 		},
 	}
-	if o.KeyFile == "" {
-		o.KeyFile = e.getenv(keys.EnvKeyFile)
+	var err error
+	if o.Credentials, err = f.credentials(e); err != nil {
+		return nil, err
 	}
+	if o.LiveKitURL, o.ServeURL, err = f.urls(e); err != nil {
+		return nil, err
+	}
+	if err := readStdinTokens(e, o.Tokens); err != nil {
+		return nil, err
+	}
+	return check.NewPlan(o), nil
+}
+
+// credentials are the --credential specs, or PODIUM_TOKEN_FILE's file
+// as proxy, run and rotate default.
+func (f *checkFlags) credentials(e *env) ([]credential.Spec, error) {
 	creds := f.creds
 	if len(creds) == 0 && e.getenv("PODIUM_TOKEN_FILE") != "" {
-		creds = repeated{"file:" + e.getenv("PODIUM_TOKEN_FILE")} // as proxy, run and rotate default
+		creds = repeated{"file:" + e.getenv("PODIUM_TOKEN_FILE")}
 	}
+	var specs []credential.Spec
 	for _, c := range creds {
 		spec, err := credential.ParseSpec(c)
 		if err != nil {
 			return nil, usageErr("--credential: %v", err)
 		}
-		o.Credentials = append(o.Credentials, spec)
+		specs = append(specs, spec)
 	}
+	return specs, nil
+}
+
+// urls are the LiveKit URL (--livekit-url, else LIVEKIT_URL from the
+// environment or the --env-file) and --serve-url, both in their http(s)
+// form; "" when not given.
+func (f *checkFlags) urls(e *env) (livekit, serve string, err error) {
 	lk, err := f.kf.livekitURL(e, f.livekitURL, "")
 	if err != nil {
-		return nil, usageErr("%v", err)
+		return "", "", usageErr("%v", err)
 	}
 	if lk != "" {
-		if o.LiveKitURL, err = check.HTTPURL(lk); err != nil {
-			return nil, usageErr("LiveKit URL: %v", err)
+		if livekit, err = check.HTTPURL(lk); err != nil {
+			return "", "", usageErr("LiveKit URL: %v", err)
 		}
 	}
 	if f.serveURL != "" {
-		if o.ServeURL, err = check.HTTPURL(f.serveURL); err != nil {
-			return nil, usageErr("--serve-url: %v", err)
+		if serve, err = check.HTTPURL(f.serveURL); err != nil {
+			return "", "", usageErr("--serve-url: %v", err)
 		}
 	}
-	for i, t := range o.Tokens {
+	return livekit, serve, nil
+}
+
+// readStdinTokens replaces a --token - with the token read from stdin.
+func readStdinTokens(e *env, tokens []string) error {
+	for i, t := range tokens {
 		if t != "-" {
 			continue
 		}
 		data, err := readSource(e, "-")
 		if err != nil {
-			return nil, err
+			return err
 		}
-		o.Tokens[i] = token.Clean(string(data))
+		tokens[i] = token.Clean(string(data))
 	}
-	return check.NewPlan(o), nil
+	return nil
 }
 
 func runCheck(ctx context.Context, e *env, args []string) error {

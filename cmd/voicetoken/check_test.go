@@ -178,6 +178,8 @@ func TestCheckExitCodes(t *testing.T) {
 		{name: "fix without html", args: []string{"--fix", "--token", "x"}, code: 3, stderr: "--fix needs --html"},
 		{name: "ttl without fix", args: []string{"--ttl", "1h", "--token", "x"}, code: 3, stderr: "--ttl is for --fix"},
 		{name: "zero timeout", args: []string{"--timeout", "0s", "--token", "x"}, code: 3, stderr: "--timeout"},
+		{name: "every flag problem at once", args: []string{"--timeout", "0s", "--warn", "-1s", "--ttl", "1h", "--force", "--token", "x"}, code: 3,
+			stderr: "voicetoken check: --warn must not be negative\n--timeout must be positive\n--ttl is for --fix\n--force is for --fix\n"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -173,6 +173,32 @@ func runMint(ctx context.Context, e *env, args []string) error {
 // claims turns the flags into the token's claims, or a usage error.
 func (m *mintFlags) claims() (*token.Claims, error) {
 	c := &m.c
+	c.Video = m.videoGrant()
+	m.serviceGrants(c)
+	if err := m.parseSpecs(c); err != nil {
+		return nil, err
+	}
+	if v := c.Video; (v.RoomAdmin || v.RoomJoin) && v.Room == "" {
+		return nil, usageErr("--room is required to join or administer a room")
+	}
+	if b, _ := c.Video.MarshalJSON(); string(b) == "{}" {
+		c.Video = nil
+	}
+	if len(m.attrs) > 0 {
+		c.Attributes = m.attrs
+	}
+	if err := m.roomConfig(c); err != nil {
+		return nil, err
+	}
+	if c.Video == nil && c.RoomConfig == nil && c.SIP == nil && c.Agent == nil && c.Inference == nil &&
+		c.Observability == nil && c.AgentEndpoint == nil {
+		return nil, usageErr("the token grants nothing: give --room (to join), --list/--create/--admin, --sip-admin, ... (see -h)")
+	}
+	return c, nil
+}
+
+// videoGrant is the video grant the room and permission flags ask for.
+func (m *mintFlags) videoGrant() *token.VideoGrant {
 	v := &token.VideoGrant{
 		Room: m.room, RoomJoin: m.join || m.room != "", RoomAdmin: m.admin, RoomList: m.list,
 		RoomCreate: m.create, RoomRecord: m.record, IngressAdmin: m.ingress, Hidden: m.hidden,
@@ -194,7 +220,12 @@ func (m *mintFlags) claims() (*token.Claims, error) {
 			*f.dst = token.Bool(f.val)
 		}
 	}
-	c.Video = v
+	return v
+}
+
+// serviceGrants sets the SIP, agent, inference and observability grants
+// their flags ask for.
+func (m *mintFlags) serviceGrants(c *token.Claims) {
 	if m.sipAdmin || m.sipCall {
 		c.SIP = &token.SIPGrant{Admin: m.sipAdmin, Call: m.sipCall}
 	}
@@ -207,42 +238,32 @@ func (m *mintFlags) claims() (*token.Claims, error) {
 	if m.observability {
 		c.Observability = &token.ObservabilityGrant{Write: true}
 	}
+}
+
+// parseSpecs applies --grant over c and checks the names given as text:
+// the track sources and --kind.
+func (m *mintFlags) parseSpecs(c *token.Claims) error {
 	for _, g := range m.grants {
 		if err := token.ApplyGrantSpec(c, g); err != nil {
-			return nil, usageErr("--grant: %v", err)
+			return usageErr("--grant: %v", err)
 		}
 	}
-	for i, src := range v.CanPublishSources {
+	for i, src := range c.Video.CanPublishSources {
 		src, err := token.ParseTrackSource(src)
 		if err != nil {
-			return nil, usageErr("%v", err)
+			return usageErr("%v", err)
 		}
-		v.CanPublishSources[i] = src
+		c.Video.CanPublishSources[i] = src
 	}
-	if c.Kind != "" {
-		kind, err := token.ParseKind(c.Kind)
-		if err != nil {
-			return nil, usageErr("--kind: %v", err)
-		}
-		c.Kind = kind
+	if c.Kind == "" {
+		return nil
 	}
-	if (v.RoomAdmin || v.RoomJoin) && v.Room == "" {
-		return nil, usageErr("--room is required to join or administer a room")
+	kind, err := token.ParseKind(c.Kind)
+	if err != nil {
+		return usageErr("--kind: %v", err)
 	}
-	if b, _ := v.MarshalJSON(); string(b) == "{}" {
-		c.Video = nil
-	}
-	if len(m.attrs) > 0 {
-		c.Attributes = m.attrs
-	}
-	if err := m.roomConfig(c); err != nil {
-		return nil, err
-	}
-	if c.Video == nil && c.RoomConfig == nil && c.SIP == nil && c.Agent == nil && c.Inference == nil &&
-		c.Observability == nil && c.AgentEndpoint == nil {
-		return nil, usageErr("the token grants nothing: give --room (to join), --list/--create/--admin, --sip-admin, ... (see -h)")
-	}
-	return c, nil
+	c.Kind = kind
+	return nil
 }
 
 // roomConfig sets roomConfig from --room-config or --agent.

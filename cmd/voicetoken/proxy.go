@@ -346,35 +346,55 @@ func registerProxyGuardFlags(fs *flag.FlagSet) *proxyGuardFlags {
 	return g
 }
 
+// validate checks the guard's flags against --listen and parses
+// --auth-failure-status, returning every problem at once.
 func (g *proxyGuardFlags) validate(listen string) error {
+	var problems []error
 	if !strings.HasPrefix(listen, "unix:") {
 		if err := loopbackOnly(listen); err != nil {
-			return usageErr("--listen: %v", err)
+			problems = append(problems, fmt.Errorf("--listen: %w", err))
 		}
 		if g.socketGroup != "" {
-			return usageErr("--socket-group: only with --listen unix:/path")
+			problems = append(problems, errors.New("--socket-group: only with --listen unix:/path"))
 		}
 	}
 	for _, o := range g.allowOrigins {
-		u, err := url.Parse(o)
-		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || (u.Path != "" && u.Path != "/") || u.RawQuery != "" || u.User != nil {
-			return usageErr("--allow-origin: %q: want an origin such as https://app.example (scheme and host, no path)", o)
+		if !isOrigin(o) {
+			problems = append(problems, fmt.Errorf("--allow-origin: %q: want an origin such as https://app.example (scheme and host, no path)", o))
 		}
 	}
-	for _, s := range strings.Split(g.statusList, ",") {
+	var err error
+	if g.statuses, err = parseAuthStatuses(g.statusList); err != nil {
+		problems = append(problems, err)
+	}
+	return errors.Join(problems...)
+}
+
+// isOrigin reports whether o is a web origin: http(s), a host, at most
+// the root path, nothing else.
+func isOrigin(o string) bool {
+	u, err := url.Parse(o)
+	return err == nil && (u.Scheme == "http" || u.Scheme == "https") && u.Host != "" &&
+		(u.Path == "" || u.Path == "/") && u.RawQuery == "" && u.User == nil
+}
+
+// parseAuthStatuses reads --auth-failure-status: 4xx codes, at least one.
+func parseAuthStatuses(list string) ([]int, error) {
+	var statuses []int
+	for _, s := range strings.Split(list, ",") {
 		if s = strings.TrimSpace(s); s == "" {
 			continue
 		}
 		n, err := strconv.Atoi(s)
 		if err != nil || n < 400 || n > 499 {
-			return usageErr("--auth-failure-status: %q is not a 4xx status", s)
+			return nil, fmt.Errorf("--auth-failure-status: %q is not a 4xx status", s)
 		}
-		g.statuses = append(g.statuses, n)
+		statuses = append(statuses, n)
 	}
-	if len(g.statuses) == 0 {
-		return usageErr("--auth-failure-status: no status given (default 401,403)")
+	if len(statuses) == 0 {
+		return nil, errors.New("--auth-failure-status: no status given (default 401,403)")
 	}
-	return nil
+	return statuses, nil
 }
 
 // guard wraps the proxy in the browser and path refusals. On a TCP

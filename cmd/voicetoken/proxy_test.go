@@ -139,6 +139,8 @@ func TestProxyCommandUsage(t *testing.T) {
 		{name: "bad --probe", args: []string{"--upstream", "https://podium.example", "--credential", "file:" + p, "--probe", "ftp://x"}, code: 3, stderr: "--probe"},
 		{name: "bad --on-change", args: []string{"--upstream", "https://podium.example", "--credential", "file:" + p, "--on-change", "'unterminated"}, code: 3, stderr: "--on-change"},
 		{name: "every problem at once", args: []string{"--credential", "file:" + p, "--auth-close-codes", "12", "--listen", "0.0.0.0:8787"}, code: 3, stderr: "--upstream is required\n--auth-close-codes: \"12\" is not a close code (1000-4999)\n--listen:"},
+		{name: "every guard problem at once", args: []string{"--upstream", "https://podium.example", "--credential", "file:" + p, "--listen", "0.0.0.0:8787", "--socket-group", "0", "--allow-origin", "app.example", "--auth-failure-status", "200"},
+			code: 3, stderr: "loopback address: anyone who can reach the proxy acts as the agent (use 127.0.0.1)\n--socket-group: only with --listen unix:/path\n--allow-origin: \"app.example\": want an origin such as https://app.example (scheme and host, no path)\n--auth-failure-status: \"200\" is not a 4xx status\n"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

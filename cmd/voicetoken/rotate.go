@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"errors"
+	"flag"
 	"fmt"
 	"io"
 	iofs "io/fs"
@@ -71,59 +72,149 @@ Examples:
       --exec 'systemctl restart podium-voices-agent' < new.jwt
   VAULT_ADDR=https://vault:8200 voicetoken rotate --to vault:secret/podium#token < new.jwt`
 
-func runRotate(ctx context.Context, e *env, args []string) error {
+// rotateFlags are the parsed flags of `rotate`.
+type rotateFlags struct {
+	to, hook, iss, aud, probeURL string
+	backups                      int
+	dryRun, force                bool
+	minTTL                       time.Duration
+}
+
+func (f *rotateFlags) register(fs *flag.FlagSet) {
+	fs.StringVar(&f.to, "to", "", "where the token lives: file:PATH or vault:MOUNT/PATH#FIELD (default file:$PODIUM_TOKEN_FILE)")
+	fs.IntVar(&f.backups, "backups", 1, "previous tokens to keep: 0 none, 1 NAME.bak, N NAME.bak plus N-1 timestamped")
+	fs.BoolVar(&f.dryRun, "dry-run", false, "validate and report; write nothing")
+	fs.StringVar(&f.hook, "exec", "", "command to run after a successful write, e.g. 'systemctl restart agent' (split like a shell, not run by one)")
+	fs.BoolVar(&f.force, "force", false, "allow a symlink or file others could have planted, a current file that is not a token, a file inside a git work tree or named like .env")
+	fs.StringVar(&f.iss, "iss", "", "require this issuer (iss)")
+	fs.StringVar(&f.aud, "aud", "", "require this audience (aud)")
+	fs.DurationVar(&f.minTTL, "min-ttl", 0, "refuse a token with less life left than this, e.g. 1h")
+	fs.StringVar(&f.probeURL, "probe", "", "before writing, GET this upstream URL (or a ws(s):// handshake) with the new token: 2xx/101 keeps it, 401/403 refuses it")
+}
+
+// rotateConfig is what the flags of `rotate` resolve to.
+type rotateConfig struct {
+	spec   credential.Spec
+	target credential.Writer
+	prober *probe.Prober // nil without --probe
+	hook   []string      // --exec's argv
+	dryRun bool
+	opts   credential.RotateOptions // without the token
+}
+
+// parseRotateFlags turns rotate's arguments and environment into its
+// config.
+func parseRotateFlags(e *env, args []string) (rotateConfig, error) {
 	fs := newFlagSet(e, "rotate", rotateUsage)
-	var (
-		to       = fs.String("to", "", "where the token lives: file:PATH or vault:MOUNT/PATH#FIELD (default file:$PODIUM_TOKEN_FILE)")
-		backups  = fs.Int("backups", 1, "previous tokens to keep: 0 none, 1 NAME.bak, N NAME.bak plus N-1 timestamped")
-		dryRun   = fs.Bool("dry-run", false, "validate and report; write nothing")
-		hook     = fs.String("exec", "", "command to run after a successful write, e.g. 'systemctl restart agent' (split like a shell, not run by one)")
-		force    = fs.Bool("force", false, "allow a symlink or file others could have planted, a current file that is not a token, a file inside a git work tree or named like .env")
-		iss      = fs.String("iss", "", "require this issuer (iss)")
-		aud      = fs.String("aud", "", "require this audience (aud)")
-		minTTL   = fs.Duration("min-ttl", 0, "refuse a token with less life left than this, e.g. 1h")
-		probeURL = fs.String("probe", "", "before writing, GET this upstream URL (or a ws(s):// handshake) with the new token: 2xx/101 keeps it, 401/403 refuses it")
-	)
+	var f rotateFlags
+	f.register(fs)
 	if err := parseFlags(fs, args); err != nil {
-		return err
+		return rotateConfig{}, err
 	}
-	if fs.NArg() > 0 {
-		return usageErr("the new token is read from stdin, never from arguments (ps shows them): voicetoken rotate --to file:PATH < token")
+	return f.config(e, fs.Args())
+}
+
+// config resolves the flags (PODIUM_TOKEN_FILE defaults --to), opens the
+// target and checks the rest, returning every problem at once as one
+// usage error.
+func (f *rotateFlags) config(e *env, args []string) (rotateConfig, error) {
+	var (
+		c        rotateConfig
+		problems []error
+		err      error
+	)
+	if len(args) > 0 {
+		problems = append(problems, errors.New("the new token is read from stdin, never from arguments (ps shows them): voicetoken rotate --to file:PATH < token"))
 	}
-	if *to == "" {
-		if p := e.getenv("PODIUM_TOKEN_FILE"); p != "" {
-			*to = "file:" + p
-		} else {
-			return usageErr("--to file:PATH is required (or set PODIUM_TOKEN_FILE)")
+	if c.spec, c.target, err = f.target(e); err != nil {
+		problems = append(problems, err)
+	}
+	if f.probeURL != "" {
+		if c.prober, err = probe.Parse(f.probeURL); err != nil {
+			problems = append(problems, fmt.Errorf("--probe: %w", err))
 		}
 	}
-	spec, err := credential.ParseSpec(*to)
-	if err != nil {
-		return usageErr("--to: %v", err)
+	if f.backups < 0 || f.minTTL < 0 {
+		problems = append(problems, errors.New("--backups and --min-ttl must not be negative"))
 	}
-	r, err := credential.Open(credential.Config{Spec: spec, Getenv: e.getenv, Force: *force})
+	if f.hook != "" {
+		if c.hook, err = credential.SplitCommand(f.hook); err != nil {
+			problems = append(problems, fmt.Errorf("--exec: %w", err))
+		}
+	}
+	c.dryRun = f.dryRun
+	c.opts = credential.RotateOptions{
+		Path: c.spec.Path, Backups: f.backups, DryRun: f.dryRun, Force: f.force, Now: e.now,
+		Policy: credential.Policy{Issuer: f.iss, Audience: f.aud, MinRemaining: f.minTTL},
+	}
+	if len(problems) > 0 {
+		return c, &exitError{code: exitUsage, err: errors.Join(problems...)}
+	}
+	return c, nil
+}
+
+// target is where --to says the token lives, opened for writing.
+func (f *rotateFlags) target(e *env) (credential.Spec, credential.Writer, error) {
+	to := f.to
+	if to == "" {
+		p := e.getenv("PODIUM_TOKEN_FILE")
+		if p == "" {
+			return credential.Spec{}, nil, errors.New("--to file:PATH is required (or set PODIUM_TOKEN_FILE)")
+		}
+		to = "file:" + p
+	}
+	spec, err := credential.ParseSpec(to)
 	if err != nil {
-		return usageErr("--to %s: %v", spec, err)
+		return spec, nil, fmt.Errorf("--to: %w", err)
+	}
+	r, err := credential.Open(credential.Config{Spec: spec, Getenv: e.getenv, Force: f.force})
+	if err != nil {
+		return spec, nil, fmt.Errorf("--to %s: %w", spec, err)
 	}
 	w, ok := r.(credential.Writer)
 	if !ok {
-		return usageErr("--to: %v: rotate writes files and Vault secrets; for %s update the variable or the secret store itself", credential.ErrNotWritable, spec.Kind)
+		return spec, nil, fmt.Errorf("--to: %w: rotate writes files and Vault secrets; for %s update the variable or the secret store itself", credential.ErrNotWritable, spec.Kind)
 	}
-	var prober *probe.Prober
-	if *probeURL != "" {
-		if prober, err = probe.Parse(*probeURL); err != nil {
-			return usageErr("--probe: %v", err)
+	return spec, w, nil
+}
+
+func runRotate(ctx context.Context, e *env, args []string) error {
+	c, err := parseRotateFlags(e, args)
+	if err != nil {
+		return err
+	}
+	opts := c.opts
+	if opts.Token, err = readNewToken(e); err != nil {
+		return err
+	}
+	if c.prober != nil {
+		if err := probeNew(ctx, e, c.prober, opts); err != nil {
+			return err
 		}
 	}
-	if *backups < 0 || *minTTL < 0 {
-		return usageErr("--backups and --min-ttl must not be negative")
+	res, err := c.target.Write(ctx, opts)
+	for _, w := range resWarnings(res) {
+		fmt.Fprintf(e.stderr, "WARNING: %s\n", w)
 	}
-	var argv []string
-	if *hook != "" {
-		if argv, err = credential.SplitCommand(*hook); err != nil {
-			return usageErr("--exec: %v", err)
+	if err != nil {
+		return writeError(res, err)
+	}
+	writeRotateReport(e.stdout, res, c.spec.Kind, c.dryRun, e.now())
+	if c.dryRun || res.Unchanged {
+		return nil
+	}
+	logRotated(ctx, e, res)
+	if len(c.hook) > 0 {
+		if err := runHook(ctx, e, c.hook, c.spec.Kind, res); err != nil {
+			return &exitError{code: 1, err: fmt.Errorf("the token was rotated, but --exec failed: %w", err)}
 		}
 	}
+	return nil
+}
+
+// readNewToken reads the new token from stdin, asking for it on a
+// terminal.
+func readNewToken(e *env) (string, error) {
 	if f, ok := e.stdin.(*os.File); ok {
 		if fi, err := f.Stat(); err == nil && fi.Mode()&iofs.ModeCharDevice != 0 {
 			fmt.Fprintln(e.stderr, "Paste the new token, then press Enter and Ctrl-D:")
@@ -131,46 +222,33 @@ func runRotate(ctx context.Context, e *env, args []string) error {
 	}
 	raw, err := io.ReadAll(io.LimitReader(e.stdin, maxInput))
 	if err != nil {
-		return fmt.Errorf("read stdin: %w", err)
+		return "", fmt.Errorf("read stdin: %w", err)
 	}
-	opts := credential.RotateOptions{
-		Path: spec.Path, Token: string(raw), Backups: *backups, DryRun: *dryRun, Force: *force, Now: e.now,
-		Policy: credential.Policy{Issuer: *iss, Audience: *aud, MinRemaining: *minTTL},
+	return string(raw), nil
+}
+
+// writeError is a failed write's exit: 2 when the new token or the
+// target was refused (nothing was written), 1 when the write failed.
+func writeError(res *credential.RotateResult, err error) error {
+	code := 1
+	if res != nil && res.New == nil || refused(err) {
+		code = exitInvalid
 	}
-	if prober != nil {
-		if err := probeNew(ctx, e, prober, opts); err != nil {
-			return err
-		}
+	return &exitError{code: code, err: err}
+}
+
+// logRotated logs CREDENTIAL_ROTATED: where, the fingerprints, the new
+// expiry and the backup.
+func logRotated(ctx context.Context, e *env, res *credential.RotateResult) {
+	attrs := []slog.Attr{
+		slog.String("event", "CREDENTIAL_ROTATED"), slog.String("path", res.Path),
+		slog.String("old_fingerprint", fpOf(res.Old)), slog.String("fingerprint", res.New.Fingerprint()),
+		slog.Time("expires_at", res.New.ExpiresAt()), slog.String("backup", res.Backup),
 	}
-	res, err := w.Write(ctx, opts)
-	for _, w := range resWarnings(res) {
-		fmt.Fprintf(e.stderr, "WARNING: %s\n", w)
+	if res.Version > 0 {
+		attrs = append(attrs, slog.Int("version", res.Version))
 	}
-	if err != nil {
-		code := 1
-		if res != nil && res.New == nil || refused(err) {
-			code = exitInvalid // the input or the target was refused; nothing was written
-		}
-		return &exitError{code: code, err: err}
-	}
-	writeRotateReport(e.stdout, res, spec.Kind, *dryRun, e.now())
-	if !*dryRun && !res.Unchanged {
-		attrs := []slog.Attr{
-			slog.String("event", "CREDENTIAL_ROTATED"), slog.String("path", res.Path),
-			slog.String("old_fingerprint", fpOf(res.Old)), slog.String("fingerprint", res.New.Fingerprint()),
-			slog.Time("expires_at", res.New.ExpiresAt()), slog.String("backup", res.Backup),
-		}
-		if res.Version > 0 {
-			attrs = append(attrs, slog.Int("version", res.Version))
-		}
-		slog.New(slog.NewJSONHandler(e.stderr, nil)).LogAttrs(ctx, slog.LevelInfo, "credential rotated", attrs...)
-	}
-	if len(argv) > 0 && !*dryRun && !res.Unchanged {
-		if err := runHook(ctx, e, argv, spec.Kind, res); err != nil {
-			return &exitError{code: 1, err: fmt.Errorf("the token was rotated, but --exec failed: %w", err)}
-		}
-	}
-	return nil
+	slog.New(slog.NewJSONHandler(e.stderr, nil)).LogAttrs(ctx, slog.LevelInfo, "credential rotated", attrs...)
 }
 
 // probeNew checks the new token's shape and times, then asks the

@@ -2,6 +2,8 @@ package main
 
 import (
 	"context"
+	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"log/slog"
@@ -146,71 +148,110 @@ func acceptProbe(p *probe.Prober) func(context.Context, *credential.Credential) 
 	}
 }
 
+// runFlags are the parsed flags of `run`.
+type runFlags struct {
+	credSpec, envName, onChange, hook, probeURL, iss, aud string
+	grace, poll, refresh                                  time.Duration
+	force                                                 bool
+}
+
+func (f *runFlags) register(fs *flag.FlagSet) {
+	fs.StringVar(&f.credSpec, "credential", "", "token source: "+credential.Syntax()+" (default file:$PODIUM_TOKEN_FILE)")
+	fs.StringVar(&f.envName, "env", "", "give the agent the token in this variable (default: the file's path in PODIUM_TOKEN_FILE)")
+	fs.StringVar(&f.onChange, "on-change", "restart", "what a new token does to the agent: restart, or signal:NAME (e.g. signal:HUP)")
+	fs.DurationVar(&f.grace, "grace", supervise.DefaultGrace, "how long the agent has to exit after SIGTERM before SIGKILL")
+	fs.StringVar(&f.hook, "exec", "", "command to run after each accepted change (split like a shell, not run by one)")
+	fs.StringVar(&f.probeURL, "probe", "", "GET this upstream URL (or a ws(s):// handshake) with each new token before using it: 2xx/101 accepts, 401/403 rejects")
+	fs.StringVar(&f.iss, "iss", "", "require this issuer (iss) of every new token")
+	fs.StringVar(&f.aud, "aud", "", "require this audience (aud) of every new token")
+	fs.DurationVar(&f.poll, "poll", credential.DefaultPollInterval, "file: safety-net poll interval (0 disables)")
+	fs.DurationVar(&f.refresh, "refresh", credential.DefaultRefresh, "exec: re-run and vault: re-read interval")
+	fs.BoolVar(&f.force, "force", false, "allow a token file inside a git work tree or named like .env")
+}
+
+// parseRunFlags turns run's arguments and environment into its config.
 func parseRunFlags(e *env, args []string) (*runConfig, error) {
 	fs := newFlagSet(e, "run", runUsage)
-	var (
-		credSpec = fs.String("credential", "", "token source: "+credential.Syntax()+" (default file:$PODIUM_TOKEN_FILE)")
-		envName  = fs.String("env", "", "give the agent the token in this variable (default: the file's path in PODIUM_TOKEN_FILE)")
-		onChange = fs.String("on-change", "restart", "what a new token does to the agent: restart, or signal:NAME (e.g. signal:HUP)")
-		grace    = fs.Duration("grace", supervise.DefaultGrace, "how long the agent has to exit after SIGTERM before SIGKILL")
-		hook     = fs.String("exec", "", "command to run after each accepted change (split like a shell, not run by one)")
-		probeURL = fs.String("probe", "", "GET this upstream URL (or a ws(s):// handshake) with each new token before using it: 2xx/101 accepts, 401/403 rejects")
-		iss      = fs.String("iss", "", "require this issuer (iss) of every new token")
-		aud      = fs.String("aud", "", "require this audience (aud) of every new token")
-		poll     = fs.Duration("poll", credential.DefaultPollInterval, "file: safety-net poll interval (0 disables)")
-		refresh  = fs.Duration("refresh", credential.DefaultRefresh, "exec: re-run and vault: re-read interval")
-		force    = fs.Bool("force", false, "allow a token file inside a git work tree or named like .env")
-	)
+	var f runFlags
+	f.register(fs)
 	if err := parseFlags(fs, args); err != nil {
 		return nil, err
 	}
-	rc := &runConfig{sup: supervise.Config{Argv: fs.Args(), TokenEnv: *envName, Grace: *grace}, refresh: *refresh, force: *force,
-		policy: credential.Policy{Issuer: *iss, Audience: *aud}, poll: *poll}
+	return f.config(e, fs.Args())
+}
+
+// config resolves the flags (PODIUM_TOKEN_FILE defaults --credential) for
+// the agent's argv and checks them, returning every problem at once as
+// one usage error.
+func (f *runFlags) config(e *env, argv []string) (*runConfig, error) {
+	rc := &runConfig{sup: supervise.Config{Argv: argv, TokenEnv: f.envName, Grace: f.grace}, refresh: f.refresh, force: f.force,
+		policy: credential.Policy{Issuer: f.iss, Audience: f.aud}, poll: f.poll}
 	if rc.poll == 0 {
 		rc.poll = -1
 	}
-	if len(rc.sup.Argv) == 0 {
-		return nil, usageErr("no command to run: voicetoken run [flags] -- COMMAND [ARGS...]")
-	}
-	if *credSpec == "" {
-		p := e.getenv("PODIUM_TOKEN_FILE")
-		if p == "" {
-			return nil, usageErr("--credential is required (or set PODIUM_TOKEN_FILE)")
+	var problems []error
+	add := func(err error) {
+		if err != nil {
+			problems = append(problems, err)
 		}
-		*credSpec = "file:" + p
+	}
+	if len(argv) == 0 {
+		add(errors.New("no command to run: voicetoken run [flags] -- COMMAND [ARGS...]"))
+	}
+	add(f.credential(e, rc))
+	if f.envName != "" && !validVarName(f.envName) {
+		add(fmt.Errorf("--env: %q is not a variable name", f.envName))
 	}
 	var err error
-	if rc.spec, err = credential.ParseSpec(*credSpec); err != nil {
-		return nil, usageErr("--credential: %v", err)
+	if rc.sup.Signal, err = parseOnChange(f.onChange); err != nil {
+		add(fmt.Errorf("--on-change: %w", err))
 	}
-	if path, ok := rc.spec.File(); ok {
-		rc.tokenFile = path
-		if *envName == "" {
-			rc.sup.TokenFile = path
-		}
-	} else if *envName == "" {
-		return nil, usageErr("--env NAME is required for %s: only a file: credential can be handed over as PODIUM_TOKEN_FILE", rc.spec)
+	if f.grace <= 0 {
+		add(errors.New("--grace must be positive"))
 	}
-	if *envName != "" && !validVarName(*envName) {
-		return nil, usageErr("--env: %q is not a variable name", *envName)
-	}
-	if rc.sup.Signal, err = parseOnChange(*onChange); err != nil {
-		return nil, usageErr("--on-change: %v", err)
-	}
-	if *grace <= 0 {
-		return nil, usageErr("--grace must be positive")
-	}
-	if *hook != "" {
-		if rc.hookArgv, err = credential.SplitCommand(*hook); err != nil {
-			return nil, usageErr("--exec: %v", err)
+	if f.hook != "" {
+		if rc.hookArgv, err = credential.SplitCommand(f.hook); err != nil {
+			add(fmt.Errorf("--exec: %w", err))
 		}
 	}
-	if *probeURL != "" {
-		if rc.prober, err = probe.Parse(*probeURL); err != nil {
-			return nil, usageErr("--probe: %v", err)
+	if f.probeURL != "" {
+		if rc.prober, err = probe.Parse(f.probeURL); err != nil {
+			add(fmt.Errorf("--probe: %w", err))
 		}
+	}
+	if len(problems) > 0 {
+		return nil, &exitError{code: exitUsage, err: errors.Join(problems...)}
 	}
 	return rc, nil
+}
+
+// credential sets rc's source from --credential and how the agent gets
+// the token: a file's path in PODIUM_TOKEN_FILE unless --env names a
+// variable, which any other kind needs.
+func (f *runFlags) credential(e *env, rc *runConfig) error {
+	spec := f.credSpec
+	if spec == "" {
+		p := e.getenv("PODIUM_TOKEN_FILE")
+		if p == "" {
+			return errors.New("--credential is required (or set PODIUM_TOKEN_FILE)")
+		}
+		spec = "file:" + p
+	}
+	var err error
+	if rc.spec, err = credential.ParseSpec(spec); err != nil {
+		return fmt.Errorf("--credential: %w", err)
+	}
+	path, ok := rc.spec.File()
+	switch {
+	case ok:
+		rc.tokenFile = path
+		if f.envName == "" {
+			rc.sup.TokenFile = path
+		}
+	case f.envName == "":
+		return fmt.Errorf("--env NAME is required for %s: only a file: credential can be handed over as PODIUM_TOKEN_FILE", rc.spec)
+	}
+	return nil
 }
 
 // parseOnChange reads "restart" (0) or "signal:HUP" / "signal:SIGHUP".

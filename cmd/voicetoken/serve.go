@@ -1,7 +1,10 @@
 package main
 
 import (
+	"cmp"
 	"context"
+	"errors"
+	"flag"
 	"fmt"
 	"io/fs"
 	"log/slog"
@@ -73,154 +76,195 @@ Examples:
 // serveGCPercent is serve's GOGC unless the environment sets one.
 const serveGCPercent = 200
 
-func runServe(ctx context.Context, e *env, args []string) error {
+// serveFlags are the parsed flags of `serve`.
+type serveFlags struct {
+	keys                                                  keyFlags
+	addr, lkURL, pubURL, policyFile, defRoom, pageIDToken string
+	logLevel, redisURL                                    string
+	rate                                                  float64
+	burst                                                 int
+	checkLK                                               bool
+	redisTimeout                                          time.Duration
+	origins, allowRooms, hosts                            listFlag
+	maxTTL                                                ttlFlag
+}
+
+// register defines serve's flags; the environment gives the defaults
+// -h shows (never a Redis URL's: it may hold a password).
+func (f *serveFlags) register(fs *flag.FlagSet, e *env) {
+	f.keys.register(fs)
+	fs.StringVar(&f.addr, "addr", envOr(e, "VOICETOKEN_ADDR", server.DefaultAddr), "listen address host:port (env VOICETOKEN_ADDR); keep it on loopback behind a proxy")
+	fs.StringVar(&f.lkURL, "livekit-url", "", "LiveKit server URL (env LIVEKIT_URL, or LIVEKIT_URL in --env-file; default "+server.DefaultLiveKitURL+")")
+	fs.StringVar(&f.pubURL, "public-livekit-url", e.getenv("VOICETOKEN_PUBLIC_LIVEKIT_URL"), "LiveKit URL as browsers reach it (default: --livekit-url)")
+	fs.StringVar(&f.policyFile, "policy", e.getenv("VOICETOKEN_POLICY"), "policy file (YAML; see examples/policy.yaml)")
+	fs.StringVar(&f.defRoom, "default-room", "", "room for GET /api/token without ?room= (overrides the policy's default_room)")
+	fs.Float64Var(&f.rate, "rate", 0, "token requests per second per client address (0 = no limit; default 5)")
+	fs.IntVar(&f.burst, "burst", 0, "burst per client address (default 50)")
+	fs.BoolVar(&f.checkLK, "check-livekit", false, "/readyz also checks that LiveKit answers HTTP (default: on unless LiveKit is the dev default "+server.DefaultLiveKitURL+")")
+	fs.StringVar(&f.pageIDToken, "page-id-token", e.getenv("VOICETOKEN_PAGE_ID_TOKEN"), "where the app keeps a signed-in user's ID token for the page: sessionStorage:KEY or localStorage:KEY (default sessionStorage:voicetoken.id_token)")
+	fs.StringVar(&f.logLevel, "log-level", "info", "debug, info, warn or error")
+	fs.StringVar(&f.redisURL, "redis", "", "Redis shared by the replicas for rate limits, redis:// or rediss:// (env VOICETOKEN_REDIS_URL, REDIS_URL)")
+	fs.DurationVar(&f.redisTimeout, "redis-timeout", ratelimit.DefaultTimeout, "longest wait for Redis per request; slower, the local limits decide")
+	fs.Var(&f.origins, "origin", "browser origin allowed cross-origin, e.g. https://app.example.com (repeatable; env VOICETOKEN_ORIGINS)")
+	fs.Var(&f.hosts, "allow-host", "Host name the server answers to besides localhost (repeatable; env VOICETOKEN_HOSTS, comma-separated); needed behind a proxy that forwards the public Host")
+	fs.Var(&f.allowRooms, "allow-room", "room name or glob browsers may join (repeatable; replaces the policy's allow_rooms)")
+	fs.Var(&f.maxTTL, "max-ttl", "longest token validity a browser may ask for (default 24h)")
+}
+
+// serveConfig is what the flags of `serve` resolve to.
+type serveConfig struct {
+	keys keyFlags
+	// server lacks Keys, Policy and Reload: load reads those, at start
+	// and on every reload.
+	server       server.Config
+	policyFile   string
+	overrides    policy.Overrides
+	level        slog.Level
+	redisURL     string
+	redisTimeout time.Duration
+}
+
+// parseServeFlags turns serve's arguments and environment into its
+// config.
+func parseServeFlags(e *env, args []string) (serveConfig, error) {
 	fs := newFlagSet(e, "serve", serveUsage)
-	var kf keyFlags
-	kf.register(fs)
-	envOr := func(name, def string) string {
-		if v := e.getenv(name); v != "" {
-			return v
-		}
-		return def
-	}
-	var (
-		origins    listFlag
-		allowRooms listFlag
-		hosts      listFlag
-		maxTTL     = ttlFlag{}
-		addr       = fs.String("addr", envOr("VOICETOKEN_ADDR", server.DefaultAddr), "listen address host:port (env VOICETOKEN_ADDR); keep it on loopback behind a proxy")
-		lkURL      = fs.String("livekit-url", "", "LiveKit server URL (env LIVEKIT_URL, or LIVEKIT_URL in --env-file; default "+server.DefaultLiveKitURL+")")
-		pubURL     = fs.String("public-livekit-url", e.getenv("VOICETOKEN_PUBLIC_LIVEKIT_URL"), "LiveKit URL as browsers reach it (default: --livekit-url)")
-		policyFile = fs.String("policy", e.getenv("VOICETOKEN_POLICY"), "policy file (YAML; see examples/policy.yaml)")
-		defRoom    = fs.String("default-room", "", "room for GET /api/token without ?room= (overrides the policy's default_room)")
-		rate       = fs.Float64("rate", 0, "token requests per second per client address (0 = no limit; default 5)")
-		burst      = fs.Int("burst", 0, "burst per client address (default 50)")
-		checkLK    = fs.Bool("check-livekit", false, "/readyz also checks that LiveKit answers HTTP (default: on unless LiveKit is the dev default "+server.DefaultLiveKitURL+")")
-		pageIDTok  = fs.String("page-id-token", e.getenv("VOICETOKEN_PAGE_ID_TOKEN"), "where the app keeps a signed-in user's ID token for the page: sessionStorage:KEY or localStorage:KEY (default sessionStorage:voicetoken.id_token)")
-		logLevel   = fs.String("log-level", "info", "debug, info, warn or error")
-		redisURL   = fs.String("redis", "", "Redis shared by the replicas for rate limits, redis:// or rediss:// (env VOICETOKEN_REDIS_URL, REDIS_URL)")
-		redisWait  = fs.Duration("redis-timeout", ratelimit.DefaultTimeout, "longest wait for Redis per request; slower, the local limits decide")
-	)
-	fs.Var(&origins, "origin", "browser origin allowed cross-origin, e.g. https://app.example.com (repeatable; env VOICETOKEN_ORIGINS)")
-	fs.Var(&hosts, "allow-host", "Host name the server answers to besides localhost (repeatable; env VOICETOKEN_HOSTS, comma-separated); needed behind a proxy that forwards the public Host")
-	fs.Var(&allowRooms, "allow-room", "room name or glob browsers may join (repeatable; replaces the policy's allow_rooms)")
-	fs.Var(&maxTTL, "max-ttl", "longest token validity a browser may ask for (default 24h)")
+	var f serveFlags
+	f.register(fs, e)
 	if err := parseFlags(fs, args); err != nil {
-		return err
+		return serveConfig{}, err
 	}
-	if fs.NArg() > 0 {
-		return usageErr("unexpected argument %q", fs.Arg(0))
+	return f.config(e, flagsSet(fs), fs.Args())
+}
+
+// config resolves the flags (set names those given) and the environment
+// (LIVEKIT_URL, VOICETOKEN_HOSTS, VOICETOKEN_ORIGINS, VOICETOKEN_REDIS_URL,
+// REDIS_URL) and checks them, returning every problem at once as one
+// usage error. The only file it reads is --env-file, for LIVEKIT_URL.
+func (f *serveFlags) config(e *env, set map[string]bool, args []string) (serveConfig, error) {
+	var problems []error
+	if len(args) > 0 {
+		problems = append(problems, fmt.Errorf("unexpected argument %q", args[0]))
 	}
-	var err error
-	set := flagsSet(fs)
-	if *lkURL, err = kf.livekitURL(e, *lkURL, server.DefaultLiveKitURL); err != nil {
-		return usageErr("%v", err)
+	lkURL, err := f.keys.livekitURL(e, f.lkURL, server.DefaultLiveKitURL)
+	if err != nil {
+		problems = append(problems, err)
 	}
 	// A LiveKit other than the dev default is a deployment: /readyz should
 	// say when browsers are handed a server_url where nothing answers.
+	checkLK := f.checkLK
 	if !set["check-livekit"] {
-		*checkLK = *lkURL != server.DefaultLiveKitURL
+		checkLK = lkURL != server.DefaultLiveKitURL
 	}
-	if set["rate"] && !(*rate >= 0 && !math.IsInf(*rate, 0)) { // also refuses NaN
-		return usageErr("--rate %v: want token requests per second per client address, or 0 for no limit", *rate)
+	o := policy.Overrides{
+		DefaultRoom: f.defRoom, AllowRooms: f.allowRooms, MaxTTL: f.maxTTL.d,
+		Hosts: listOrEnv(e, f.hosts, "VOICETOKEN_HOSTS"), Origins: listOrEnv(e, f.origins, "VOICETOKEN_ORIGINS"),
 	}
-	if set["burst"] && *burst < 1 {
-		return usageErr("--burst %d: want at least 1", *burst)
+	if set["rate"] {
+		o.AddressRate = &f.rate
+		if !(f.rate >= 0 && !math.IsInf(f.rate, 0)) { // also refuses NaN
+			problems = append(problems, fmt.Errorf("--rate %v: want token requests per second per client address, or 0 for no limit", f.rate))
+		}
 	}
-	if *redisURL == "" { // not a flag default: -h would show its password
-		*redisURL = envOr("VOICETOKEN_REDIS_URL", e.getenv("REDIS_URL"))
-	}
-	if len(hosts) == 0 {
-		hosts = splitList(e.getenv("VOICETOKEN_HOSTS"))
-	}
-	if len(origins) == 0 {
-		origins = splitList(e.getenv("VOICETOKEN_ORIGINS"))
+	if set["burst"] {
+		o.AddressBurst = &f.burst
+		if f.burst < 1 {
+			problems = append(problems, fmt.Errorf("--burst %d: want at least 1", f.burst))
+		}
 	}
 	var level slog.Level
-	if err := level.UnmarshalText([]byte(*logLevel)); err != nil {
-		return usageErr("--log-level %q: want debug, info, warn or error", *logLevel)
+	if err := level.UnmarshalText([]byte(f.logLevel)); err != nil {
+		problems = append(problems, fmt.Errorf("--log-level %q: want debug, info, warn or error", f.logLevel))
+	}
+	c := serveConfig{
+		keys: f.keys,
+		server: server.Config{
+			Addr: f.addr, LiveKitURL: lkURL, PublicLiveKitURL: f.pubURL, Page: servePage(),
+			CheckLiveKit: checkLK, PageIDToken: f.pageIDToken, Version: version(),
+		},
+		policyFile: f.policyFile, overrides: o, level: level,
+		// Not a flag default: -h would show its password.
+		redisURL:     cmp.Or(f.redisURL, e.getenv("VOICETOKEN_REDIS_URL"), e.getenv("REDIS_URL")),
+		redisTimeout: f.redisTimeout,
+	}
+	if len(problems) > 0 {
+		return c, &exitError{code: exitUsage, err: errors.Join(problems...)}
+	}
+	return c, nil
+}
+
+// load reads the keys and the policy and lays the flags over the policy.
+// It runs at start-up and on every reload, so a reload applies the same
+// flags to the new files.
+func (c *serveConfig) load(e *env) (*keys.Set, *policy.File, error) {
+	ks, err := c.keys.load(e, true)
+	if err != nil {
+		return nil, nil, err
+	}
+	p := policy.Default()
+	if c.policyFile != "" {
+		if p, err = policy.Load(c.policyFile); err != nil {
+			return nil, nil, err
+		}
+	}
+	c.overrides.Apply(p)
+	return ks, p, nil
+}
+
+// watched are the files whose change reloads the keys and the policy.
+func (c *serveConfig) watched(e *env) []string {
+	return []string{c.policyFile, c.keys.keyFile, c.keys.envFile, e.getenv("VOICETOKEN_KEY_FILE")}
+}
+
+// limiter is the rate limiter --redis shares between replicas; nil
+// without --redis. It does not wait for Redis: until Redis answers, the
+// local limits decide.
+func (c *serveConfig) limiter(ctx context.Context, log *slog.Logger) (*ratelimit.Redis, error) {
+	if c.redisURL == "" {
+		return nil, nil
+	}
+	rl, err := ratelimit.New(ratelimit.Config{URL: c.redisURL, Timeout: c.redisTimeout, Local: server.NewMemoryLimiter(), Logger: log})
+	if err != nil {
+		return nil, &exitError{code: exitUsage, err: fmt.Errorf("--redis: %w", err)}
+	}
+	log.LogAttrs(ctx, slog.LevelInfo, "rate limits shared through Redis", slog.String("event", "RATE_LIMIT_REDIS"),
+		slog.String("redis", ratelimit.Redact(c.redisURL)), slog.Duration("timeout", c.redisTimeout))
+	_ = rl.Warm(ctx) // a failure is logged (RATE_LIMIT_DEGRADED); local limits decide meanwhile
+	return rl, nil
+}
+
+func runServe(ctx context.Context, e *env, args []string) error {
+	c, err := parseServeFlags(e, args)
+	if err != nil {
+		return err
 	}
 	// The access log is batched: one write per 100ms instead of one per
 	// request (see server.LogBuffer); it is flushed on shutdown.
 	logw := server.NewLogBuffer(e.stderr, 100*time.Millisecond)
 	defer logw.Close()
-	log := slog.New(slog.NewJSONHandler(logw, &slog.HandlerOptions{Level: level}))
+	log := slog.New(slog.NewJSONHandler(logw, &slog.HandlerOptions{Level: c.level}))
 
-	// load reads keys and policy; it runs at start-up and on SIGHUP, so a
-	// reload applies the same flags over the new files.
-	load := func() (*keys.Set, *policy.File, error) {
-		ks, err := kf.load(e, true)
-		if err != nil {
-			return nil, nil, err
-		}
-		p := policy.Default()
-		if *policyFile != "" {
-			if p, err = policy.Load(*policyFile); err != nil {
-				return nil, nil, err
-			}
-		}
-		if *defRoom != "" {
-			p.DefaultRoom = *defRoom
-		}
-		p.Hosts = append(p.Hosts, hosts...)
-		if len(allowRooms) > 0 {
-			p.AllowRooms = allowRooms
-		}
-		if maxTTL.d > 0 {
-			p.MaxTTL = policy.Duration(maxTTL.d)
-			if p.DefaultTTL > p.MaxTTL {
-				p.DefaultTTL = p.MaxTTL
-			}
-		}
-		p.Origins = append(p.Origins, origins...)
-		if set["rate"] || set["burst"] {
-			r := policy.Rate{Rate: policy.DefaultAddressRate, Burst: policy.DefaultAddressBurst}
-			if p.RateLimit.PerAddress != nil {
-				r = *p.RateLimit.PerAddress
-			}
-			if set["rate"] {
-				r.Rate = *rate
-			}
-			if set["burst"] {
-				r.Burst = *burst
-			}
-			p.RateLimit.PerAddress = &r
-		}
-		return ks, p, nil
-	}
+	load := func() (*keys.Set, *policy.File, error) { return c.load(e) }
 	ks, pol, err := load()
 	logw.Flush() // key warnings and the log stay in order
 	if err != nil {
 		return &exitError{code: exitUsage, err: err}
 	}
-	if *policyFile == "" && !ks.Dev {
+	if c.policyFile == "" && !ks.Dev {
 		log.LogAttrs(ctx, slog.LevelWarn, "no --policy: browsers may join test-room or any safe room name; write a policy for production",
 			slog.String("event", "DEFAULT_POLICY"))
 	}
-	opts := []server.Option{server.WithJSONLog(logw, level)}
-	if *redisURL != "" {
-		rl, err := ratelimit.New(ratelimit.Config{URL: *redisURL, Timeout: *redisWait, Local: server.NewMemoryLimiter(), Logger: log})
-		if err != nil {
-			return &exitError{code: exitUsage, err: fmt.Errorf("--redis: %w", err)}
-		}
+	opts := []server.Option{server.WithJSONLog(logw, c.level)}
+	rl, err := c.limiter(ctx, log)
+	if err != nil {
+		return err
+	}
+	if rl != nil {
 		defer rl.Close()
-		log.LogAttrs(ctx, slog.LevelInfo, "rate limits shared through Redis", slog.String("event", "RATE_LIMIT_REDIS"),
-			slog.String("redis", ratelimit.Redact(*redisURL)), slog.Duration("timeout", *redisWait))
-		_ = rl.Warm(ctx) // a failure is logged (RATE_LIMIT_DEGRADED); local limits decide meanwhile
 		opts = append(opts, server.WithLimiter(rl))
 	}
-	srv, err := server.New(server.Config{
-		Addr:             *addr,
-		LiveKitURL:       *lkURL,
-		PublicLiveKitURL: *pubURL,
-		Keys:             ks,
-		Policy:           pol,
-		Reload:           load,
-		Page:             servePage(),
-		CheckLiveKit:     *checkLK,
-		PageIDToken:      *pageIDTok,
-		Version:          version(),
-	}, opts...)
+	cfg := c.server
+	cfg.Keys, cfg.Policy, cfg.Reload = ks, pol, load
+	srv, err := server.New(cfg, opts...)
 	if err != nil {
 		return &exitError{code: exitUsage, err: err}
 	}
@@ -245,7 +289,7 @@ func runServe(ctx context.Context, e *env, args []string) error {
 	defer onSIGHUP(ctx, func() { _ = srv.Reload() })()
 	// The files are reloaded on change too (Kubernetes' ConfigMap and
 	// Secret updates), without a signal.
-	if err := srv.WatchFiles(ctx, *policyFile, kf.keyFile, kf.envFile, e.getenv("VOICETOKEN_KEY_FILE")); err != nil {
+	if err := srv.WatchFiles(ctx, c.watched(e)...); err != nil {
 		return err
 	}
 	return srv.Serve(ctx, ln)
@@ -254,6 +298,20 @@ func runServe(ctx context.Context, e *env, args []string) error {
 // servePage is the voice page served at "/": the bundle built from web/src
 // and embedded in the binary.
 func servePage() fs.FS { return web.Assets() }
+
+// envOr is the environment variable name, or def when it is empty.
+func envOr(e *env, name, def string) string {
+	return cmp.Or(e.getenv(name), def)
+}
+
+// listOrEnv is a repeatable flag's values, or the comma-separated list in
+// the environment variable name when the flag was not given.
+func listOrEnv(e *env, l listFlag, name string) []string {
+	if len(l) > 0 {
+		return l
+	}
+	return splitList(e.getenv(name))
+}
 
 // splitList splits a comma-separated environment value, dropping blanks.
 func splitList(v string) []string {

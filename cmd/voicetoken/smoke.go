@@ -3,6 +3,8 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"log/slog"
@@ -68,88 +70,152 @@ Examples:
   voicetoken smoke --agent voice-agent --agent-timeout 20s --record /tmp/heard
   voicetoken smoke --agent voice-agent --say hello.ogg --rooms 5 --json`
 
-func runSmoke(ctx context.Context, e *env, args []string) error {
+// smokeFlags are the parsed flags of `smoke`.
+type smokeFlags struct {
+	keys                                 keyFlags
+	livekitURL, room, agent, say, record string
+	agentTimeout, voiceTimeout, timeout  time.Duration
+	rooms                                int
+	agentAudio, asJSON, verbose          bool
+}
+
+func (f *smokeFlags) register(fs *flag.FlagSet) {
+	fs.StringVar(&f.livekitURL, "livekit-url", "", "LiveKit server URL, ws(s):// or http(s):// (env LIVEKIT_URL)")
+	fs.StringVar(&f.room, "room", "", "room to join (default: a fresh smoke-<random>)")
+	fs.StringVar(&f.agent, "agent", "", "dispatch this agent into the room and wait for it to join")
+	fs.DurationVar(&f.agentTimeout, "agent-timeout", smoke.DefaultAgentTimeout, "with --agent: how long to wait for the agent to join")
+	fs.BoolVar(&f.agentAudio, "agent-audio", false, "with --agent: kept for old scripts; hearing the agent is now part of --agent")
+	fs.DurationVar(&f.voiceTimeout, "voice-timeout", smoke.DefaultVoiceTimeout, "with --agent: how long the agent may stay silent before its greeting and its reply")
+	fs.StringVar(&f.say, "say", "", "with --agent: Ogg/Opus file to speak, one packet per page (default: a built-in 2.65s phrase)")
+	fs.StringVar(&f.record, "record", "", "with --agent: directory to write the agent's greeting and reply to, as Ogg/Opus")
+	fs.IntVar(&f.rooms, "rooms", 1, "run this many sessions at once, each in a fresh room")
+	fs.DurationVar(&f.timeout, "timeout", smoke.DefaultTimeout, "bound on joining, the round trip and leaving")
+	fs.BoolVar(&f.asJSON, "json", false, "print the results as JSON")
+	fs.BoolVar(&f.verbose, "v", false, "log WebRTC events to stderr (JSON)")
+	f.keys.register(fs)
+}
+
+// smokeConfig is what the flags of `smoke` resolve to.
+type smokeConfig struct {
+	keys keyFlags
+	// run lacks Key: the keys are loaded after the flags are checked.
+	run    smoke.Config
+	rooms  int
+	asJSON bool
+}
+
+// parseSmokeFlags turns smoke's arguments and environment into its
+// config.
+func parseSmokeFlags(e *env, args []string) (smokeConfig, error) {
 	fs := newFlagSet(e, "smoke", smokeUsage)
-	var (
-		kf           keyFlags
-		livekitURL   = fs.String("livekit-url", "", "LiveKit server URL, ws(s):// or http(s):// (env LIVEKIT_URL)")
-		room         = fs.String("room", "", "room to join (default: a fresh smoke-<random>)")
-		agent        = fs.String("agent", "", "dispatch this agent into the room and wait for it to join")
-		agentTimeout = fs.Duration("agent-timeout", smoke.DefaultAgentTimeout, "with --agent: how long to wait for the agent to join")
-		agentAudio   = fs.Bool("agent-audio", false, "with --agent: kept for old scripts; hearing the agent is now part of --agent")
-		voiceTimeout = fs.Duration("voice-timeout", smoke.DefaultVoiceTimeout, "with --agent: how long the agent may stay silent before its greeting and its reply")
-		say          = fs.String("say", "", "with --agent: Ogg/Opus file to speak, one packet per page (default: a built-in 2.65s phrase)")
-		record       = fs.String("record", "", "with --agent: directory to write the agent's greeting and reply to, as Ogg/Opus")
-		rooms        = fs.Int("rooms", 1, "run this many sessions at once, each in a fresh room")
-		timeout      = fs.Duration("timeout", smoke.DefaultTimeout, "bound on joining, the round trip and leaving")
-		asJSON       = fs.Bool("json", false, "print the results as JSON")
-		verbose      = fs.Bool("v", false, "log WebRTC events to stderr (JSON)")
-	)
-	kf.register(fs)
+	var f smokeFlags
+	f.register(fs)
 	if err := parseFlags(fs, args); err != nil {
-		return err
+		return smokeConfig{}, err
 	}
-	switch {
-	case fs.NArg() > 0:
-		return usageErr("unexpected argument %q", fs.Arg(0))
-	case *timeout <= 0:
-		return usageErr("--timeout must be positive")
-	case *agentTimeout <= 0:
-		return usageErr("--agent-timeout must be positive")
-	case *agentAudio && *agent == "":
-		return usageErr("--agent-audio needs --agent NAME")
-	case *voiceTimeout <= 0:
-		return usageErr("--voice-timeout must be positive")
-	case (*say != "" || *record != "") && *agent == "":
-		return usageErr("--say and --record need --agent NAME")
-	case *rooms < 1 || *rooms > maxSmokeRooms:
-		return usageErr("--rooms must be between 1 and %d", maxSmokeRooms)
-	case *rooms > 1 && *room != "":
-		return usageErr("--rooms needs fresh rooms: drop --room")
-	}
+	return f.config(e, fs.Args())
+}
+
+// config resolves the flags and LIVEKIT_URL, reads --say and looks at
+// --record, returning every problem at once as one usage error.
+func (f *smokeFlags) config(e *env, args []string) (smokeConfig, error) {
+	problems := f.conflicts(args)
 	var clip []byte
-	if *say != "" {
-		b, err := readSmall(*say, 1<<20)
+	if f.say != "" {
+		b, err := readSmall(f.say, 1<<20)
 		if err != nil {
-			return usageErr("--say: %v", err)
+			problems = append(problems, fmt.Errorf("--say: %w", err))
 		}
 		clip = b
 	}
-	if *record != "" {
-		if fi, err := os.Stat(*record); err != nil || !fi.IsDir() {
-			return usageErr("--record %s: not a directory", *record)
+	if f.record != "" {
+		if fi, err := os.Stat(f.record); err != nil || !fi.IsDir() {
+			problems = append(problems, fmt.Errorf("--record %s: not a directory", f.record))
 		}
 	}
-	lk, err := kf.livekitURL(e, *livekitURL, "")
+	lk, err := f.liveKitURL(e)
 	if err != nil {
-		return usageErr("%v", err)
+		problems = append(problems, err)
 	}
-	if *livekitURL = lk; lk == "" {
-		return usageErr("no LiveKit URL: set LIVEKIT_URL or --livekit-url (LIVEKIT_URL in the --env-file counts too)")
+	logLevel := slog.LevelWarn
+	if f.verbose {
+		logLevel = slog.LevelDebug
 	}
-	if _, err := check.HTTPURL(*livekitURL); err != nil {
-		return usageErr("LiveKit URL: %v", err)
+	c := smokeConfig{
+		keys: f.keys, rooms: f.rooms, asJSON: f.asJSON,
+		run: smoke.Config{
+			URL: lk, Room: f.room, Timeout: f.timeout,
+			Agent: f.agent, AgentTimeout: f.agentTimeout, AgentAudio: f.agentAudio,
+			VoiceTimeout: f.voiceTimeout, Say: clip, RecordDir: f.record,
+			Version: version(), Now: e.now,
+			Logger: slog.New(slog.NewJSONHandler(e.stderr, &slog.HandlerOptions{Level: logLevel})),
+		},
 	}
-	set, err := kf.load(e, true)
+	if len(problems) > 0 {
+		return c, &exitError{code: exitUsage, err: errors.Join(problems...)}
+	}
+	return c, nil
+}
+
+// conflicts are the problems of the flags taken together, in the order
+// -h lists them.
+func (f *smokeFlags) conflicts(args []string) []error {
+	var problems []error
+	if len(args) > 0 {
+		problems = append(problems, fmt.Errorf("unexpected argument %q", args[0]))
+	}
+	needAgent := f.agent == ""
+	for _, c := range []struct {
+		bad bool
+		msg string
+	}{
+		{f.timeout <= 0, "--timeout must be positive"},
+		{f.agentTimeout <= 0, "--agent-timeout must be positive"},
+		{f.agentAudio && needAgent, "--agent-audio needs --agent NAME"},
+		{f.voiceTimeout <= 0, "--voice-timeout must be positive"},
+		{(f.say != "" || f.record != "") && needAgent, "--say and --record need --agent NAME"},
+		{f.rooms < 1 || f.rooms > maxSmokeRooms, fmt.Sprintf("--rooms must be between 1 and %d", maxSmokeRooms)},
+		{f.rooms > 1 && f.room != "", "--rooms needs fresh rooms: drop --room"},
+	} {
+		if c.bad {
+			problems = append(problems, errors.New(c.msg))
+		}
+	}
+	return problems
+}
+
+// liveKitURL is the LiveKit URL to join: --livekit-url, else
+// LIVEKIT_URL from the environment or the --env-file. One is required.
+func (f *smokeFlags) liveKitURL(e *env) (string, error) {
+	lk, err := f.keys.livekitURL(e, f.livekitURL, "")
+	if err != nil {
+		return "", err
+	}
+	if lk == "" {
+		return "", errors.New("no LiveKit URL: set LIVEKIT_URL or --livekit-url (LIVEKIT_URL in the --env-file counts too)")
+	}
+	if _, err := check.HTTPURL(lk); err != nil {
+		return "", fmt.Errorf("LiveKit URL: %w", err)
+	}
+	return lk, nil
+}
+
+func runSmoke(ctx context.Context, e *env, args []string) error {
+	c, err := parseSmokeFlags(e, args)
 	if err != nil {
 		return err
 	}
-	logLevel := slog.LevelWarn
-	if *verbose {
-		logLevel = slog.LevelDebug
+	set, err := c.keys.load(e, true)
+	if err != nil {
+		return err
 	}
-	cfg := smoke.Config{
-		URL: *livekitURL, Key: set.Primary(), Room: *room, Timeout: *timeout,
-		Agent: *agent, AgentTimeout: *agentTimeout, AgentAudio: *agentAudio,
-		VoiceTimeout: *voiceTimeout, Say: clip, RecordDir: *record,
-		Version: version(), Now: e.now,
-		Logger: slog.New(slog.NewJSONHandler(e.stderr, &slog.HandlerOptions{Level: logLevel})),
-	}
+	cfg := c.run
+	cfg.Key = set.Primary()
 	if err := cfg.Validate(); err != nil {
 		return usageErr("%v", err)
 	}
-	outs := smoke.RunRooms(ctx, cfg, *rooms)
-	if err := writeSmoke(e, outs, *asJSON); err != nil {
+	outs := smoke.RunRooms(ctx, cfg, c.rooms)
+	if err := writeSmoke(e, outs, c.asJSON); err != nil {
 		return err
 	}
 	for _, o := range outs {
@@ -230,46 +296,55 @@ func spreadOf(s smoke.Spread) spreadJSON {
 // writeSmoke prints one room as check's table (or report) with the
 // voice figures under it; several rooms as a line each and the spread.
 func writeSmoke(e *env, outs []smoke.Outcome, asJSON bool) error {
-	if len(outs) == 1 {
+	switch {
+	case len(outs) == 1 && asJSON:
 		o := outs[0]
-		if asJSON {
-			enc := json.NewEncoder(e.stdout)
-			enc.SetIndent("", "  ")
-			return enc.Encode(smokeReport{Report: check.NewReport(o.Results, e.now(), false), Figures: figuresOf(o)})
-		}
-		if err := check.WriteTableTitled(e.stdout, "STEP", o.Results, useColour(e)); err != nil {
+		return writeIndentedJSON(e.stdout, smokeReport{Report: check.NewReport(o.Results, e.now(), false), Figures: figuresOf(o)})
+	case len(outs) == 1:
+		if err := check.WriteTableTitled(e.stdout, "STEP", outs[0].Results, useColour(e)); err != nil {
 			return err
 		}
-		return writeVoiceLines(e.stdout, o.Figures)
+		return writeVoiceLines(e.stdout, outs[0].Figures)
+	case asJSON:
+		return writeIndentedJSON(e.stdout, roomsJSON(outs, e.now()))
+	default:
+		return writeRoomsTable(e.stdout, outs)
 	}
+}
+
+// writeIndentedJSON writes v as indented JSON.
+func writeIndentedJSON(w io.Writer, v any) error {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return enc.Encode(v)
+}
+
+// roomsJSON is --json for several rooms: each room's report and the
+// summary.
+func roomsJSON(outs []smoke.Outcome, now time.Time) map[string]any {
 	load := smoke.Summarize(outs)
-	if asJSON {
-		rooms := make([]smokeReport, len(outs))
-		for i, o := range outs {
-			rooms[i] = smokeReport{Report: check.NewReport(o.Results, e.now(), false), Room: o.Room, Figures: figuresOf(o)}
-		}
-		enc := json.NewEncoder(e.stdout)
-		enc.SetIndent("", "  ")
-		return enc.Encode(map[string]any{
-			"rooms": rooms,
-			"summary": map[string]any{
-				"rooms": load.Rooms, "ok": load.Rooms - load.Failed, "failed": load.Failed, "failures": load.Failures,
-				"join": spreadOf(load.Join), "greeting": spreadOf(load.Greeting), "reply_latency": spreadOf(load.Reply),
-			},
-		})
+	rooms := make([]smokeReport, len(outs))
+	for i, o := range outs {
+		rooms[i] = smokeReport{Report: check.NewReport(o.Results, now, false), Room: o.Room, Figures: figuresOf(o)}
 	}
-	tw := tabwriter.NewWriter(e.stdout, 0, 0, 2, ' ', 0)
+	return map[string]any{
+		"rooms": rooms,
+		"summary": map[string]any{
+			"rooms": load.Rooms, "ok": load.Rooms - load.Failed, "failed": load.Failed, "failures": load.Failures,
+			"join": spreadOf(load.Join), "greeting": spreadOf(load.Greeting), "reply_latency": spreadOf(load.Reply),
+		},
+	}
+}
+
+// writeRoomsTable prints a line per room, then the spread of each
+// figure and the count of failed rooms.
+func writeRoomsTable(w io.Writer, outs []smoke.Outcome) error {
+	load := smoke.Summarize(outs)
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "ROOM\tRESULT\tJOIN\tGREETING\tREPLY")
 	for _, o := range outs {
-		res := "ok"
-		for _, r := range o.Results {
-			if r.Status == check.Fail {
-				res = "fail at " + r.Name + ": " + r.Detail
-				break
-			}
-		}
 		f := o.Figures
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", o.Room, res, figure(f.HasJoin, f.Join), figure(f.HasGreeting, f.Greeting), figure(f.HasReply, f.Reply))
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", o.Room, roomResult(o), figure(f.HasJoin, f.Join), figure(f.HasGreeting, f.Greeting), figure(f.HasReply, f.Reply))
 	}
 	fmt.Fprintln(tw)
 	fmt.Fprintln(tw, "FIGURE\tROOMS\tP50\tP95\tMAX")
@@ -282,8 +357,18 @@ func writeSmoke(e *env, outs []smoke.Outcome, asJSON bool) error {
 	if err := tw.Flush(); err != nil {
 		return err
 	}
-	_, err := fmt.Fprintf(e.stdout, "\n%d rooms: %d ok, %d failed\n", load.Rooms, load.Rooms-load.Failed, load.Failed)
+	_, err := fmt.Fprintf(w, "\n%d rooms: %d ok, %d failed\n", load.Rooms, load.Rooms-load.Failed, load.Failed)
 	return err
+}
+
+// roomResult is "ok", or the first failed step and its detail.
+func roomResult(o smoke.Outcome) string {
+	for _, r := range o.Results {
+		if r.Status == check.Fail {
+			return "fail at " + r.Name + ": " + r.Detail
+		}
+	}
+	return "ok"
 }
 
 func figure(ok bool, d time.Duration) string {
