@@ -14,13 +14,7 @@ func TestRotateConfig(t *testing.T) {
 		noTarget  = "--to file:PATH is required (or set PODIUM_TOKEN_FILE)"
 		negative  = "--backups and --min-ttl must not be negative"
 	)
-	tests := []struct {
-		name    string
-		args    []string
-		environ map[string]string
-		want    []string // the problems, one line each
-		check   func(t *testing.T, c rotateConfig)
-	}{
+	tests := []configCase[rotateConfig]{
 		{name: "PODIUM_TOKEN_FILE is the default target", environ: map[string]string{"PODIUM_TOKEN_FILE": "/run/secrets/podium_token"},
 			check: func(t *testing.T, c rotateConfig) {
 				if c.spec.Kind != credential.KindFile || c.spec.Path != "/run/secrets/podium_token" || c.opts.Path != c.spec.Path {
@@ -57,14 +51,5 @@ func TestRotateConfig(t *testing.T) {
 		{name: "every problem at once", args: []string{"--probe", "ftp://x", "--backups", "-1", "--exec", "restart 'agent", "eyJ..."},
 			want: []string{stdinOnly, noTarget, `--probe: invalid probe URL: "ftp://x": want http(s):// or ws(s)://`, negative, "--exec: unterminated single quote at byte 8"}},
 	}
-	for _, tc := range tests {
-		t.Run(tc.name, func(t *testing.T) {
-			e, _ := configEnv(tc.environ)
-			c, err := parseRotateFlags(e, tc.args)
-			wantProblems(t, err, tc.want)
-			if tc.check != nil && err == nil {
-				tc.check(t, c)
-			}
-		})
-	}
+	runConfigCases(t, parseRotateFlags, tests)
 }

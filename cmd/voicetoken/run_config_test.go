@@ -11,13 +11,7 @@ func TestRunConfig(t *testing.T) {
 		noCommand = "no command to run: voicetoken run [flags] -- COMMAND [ARGS...]"
 		noCred    = "--credential is required (or set PODIUM_TOKEN_FILE)"
 	)
-	tests := []struct {
-		name    string
-		args    []string
-		environ map[string]string
-		want    []string // the problems, one line each
-		check   func(t *testing.T, c *runConfig)
-	}{
+	tests := []configCase[*runConfig]{
 		{name: "a file's path in PODIUM_TOKEN_FILE", environ: map[string]string{"PODIUM_TOKEN_FILE": "/run/secrets/t"}, args: []string{"--", "agent", "-v"},
 			check: func(t *testing.T, c *runConfig) {
 				if c.tokenFile != "/run/secrets/t" || c.sup.TokenFile != "/run/secrets/t" || c.sup.TokenEnv != "" || !reflect.DeepEqual(c.sup.Argv, []string{"agent", "-v"}) {
@@ -44,14 +38,5 @@ func TestRunConfig(t *testing.T) {
 				`--probe: invalid probe URL: "ftp://x": want http(s):// or ws(s)://`,
 			}},
 	}
-	for _, tc := range tests {
-		t.Run(tc.name, func(t *testing.T) {
-			e, _ := configEnv(tc.environ)
-			c, err := parseRunFlags(e, tc.args)
-			wantProblems(t, err, tc.want)
-			if tc.check != nil && err == nil {
-				tc.check(t, c)
-			}
-		})
-	}
+	runConfigCases(t, parseRunFlags, tests)
 }

@@ -1,54 +1,16 @@
 package main
 
 import (
-	"bytes"
-	"errors"
 	"log/slog"
 	"reflect"
-	"strings"
 	"testing"
 
 	"voicetoken/internal/policy"
 	"voicetoken/internal/server"
 )
 
-// configEnv is an env for a command's config step: the given environment,
-// nothing else.
-func configEnv(environ map[string]string) (*env, *bytes.Buffer) {
-	var errb bytes.Buffer
-	return &env{
-		stdin: strings.NewReader(""), stdout: &bytes.Buffer{}, stderr: &errb,
-		getenv: func(k string) string { return environ[k] },
-	}, &errb
-}
-
-// wantProblems checks that err is a usage error whose lines are exactly
-// want, in order: every problem reported, each on its own line.
-func wantProblems(t *testing.T, err error, want []string) {
-	t.Helper()
-	if len(want) == 0 {
-		if err != nil {
-			t.Fatalf("unexpected error: %v", err)
-		}
-		return
-	}
-	var ee *exitError
-	if !errors.As(err, &ee) || ee.code != exitUsage {
-		t.Fatalf("error %v, want a usage error (exit %d)", err, exitUsage)
-	}
-	if got := strings.Split(err.Error(), "\n"); !reflect.DeepEqual(got, want) {
-		t.Errorf("problems:\n  %s\nwant:\n  %s", strings.Join(got, "\n  "), strings.Join(want, "\n  "))
-	}
-}
-
 func TestServeConfig(t *testing.T) {
-	tests := []struct {
-		name    string
-		args    []string
-		environ map[string]string
-		want    []string                          // the problems, one line each
-		check   func(t *testing.T, c serveConfig) // for a good config
-	}{
+	tests := []configCase[serveConfig]{
 		{name: "defaults", check: func(t *testing.T, c serveConfig) {
 			s := c.server
 			if s.Addr != server.DefaultAddr || s.LiveKitURL != server.DefaultLiveKitURL || s.CheckLiveKit || c.level != slog.LevelInfo || c.redisURL != "" {
@@ -120,14 +82,5 @@ func TestServeConfig(t *testing.T) {
 				`--log-level "loud": want debug, info, warn or error`,
 			}},
 	}
-	for _, tc := range tests {
-		t.Run(tc.name, func(t *testing.T) {
-			e, _ := configEnv(tc.environ)
-			c, err := parseServeFlags(e, tc.args)
-			wantProblems(t, err, tc.want)
-			if tc.check != nil && err == nil {
-				tc.check(t, c)
-			}
-		})
-	}
+	runConfigCases(t, parseServeFlags, tests)
 }

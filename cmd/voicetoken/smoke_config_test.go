@@ -8,13 +8,7 @@ import (
 
 func TestSmokeConfig(t *testing.T) {
 	lk := map[string]string{"LIVEKIT_URL": "ws://127.0.0.1:7880"}
-	tests := []struct {
-		name    string
-		args    []string
-		environ map[string]string
-		want    []string // the problems, one line each
-		check   func(t *testing.T, c smokeConfig)
-	}{
+	tests := []configCase[smokeConfig]{
 		{name: "LIVEKIT_URL and the defaults", environ: lk, check: func(t *testing.T, c smokeConfig) {
 			if c.run.URL != "ws://127.0.0.1:7880" || c.rooms != 1 || c.asJSON || c.run.Agent != "" || c.run.Timeout <= 0 {
 				t.Errorf("got %+v", c)
@@ -50,14 +44,5 @@ func TestSmokeConfig(t *testing.T) {
 				"no LiveKit URL: set LIVEKIT_URL or --livekit-url (LIVEKIT_URL in the --env-file counts too)",
 			}},
 	}
-	for _, tc := range tests {
-		t.Run(tc.name, func(t *testing.T) {
-			e, _ := configEnv(tc.environ)
-			c, err := parseSmokeFlags(e, tc.args)
-			wantProblems(t, err, tc.want)
-			if tc.check != nil && err == nil {
-				tc.check(t, c)
-			}
-		})
-	}
+	runConfigCases(t, parseSmokeFlags, tests)
 }
