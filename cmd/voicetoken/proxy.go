@@ -95,24 +95,21 @@ Examples:
 
 // proxyFlags are the parsed flags of `proxy`.
 type proxyFlags struct {
-	upURL, credSpec, listen, header, scheme, query    string
-	iss, aud, closeCodes, metrics, onChange, probeURL string
-	poll, refresh, execTO, warn, upTimeout            time.Duration
-	force, requireTok                                 bool
-	guard                                             *proxyGuardFlags
+	sourceFlags
+	upURL, listen, header, scheme, query    string
+	closeCodes, metrics, onChange, probeURL string
+	execTO, warn, upTimeout                 time.Duration
+	force, requireTok                       bool
+	guard                                   *proxyGuardFlags
 }
 
 func (f *proxyFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&f.upURL, "upstream", "", "upstream base URL: https://host[/prefix] (ws/wss accepted)")
-	fs.StringVar(&f.credSpec, "credential", "", "token source: file:PATH, vault:MOUNT/PATH#FIELD, exec:COMMAND or env:NAME (default file:$PODIUM_TOKEN_FILE)")
+	f.sourceFlags.register(fs)
 	fs.StringVar(&f.listen, "listen", "127.0.0.1:8787", "loopback address to listen on, or unix:/run/voicetoken/proxy.sock (mode 0660; recommended to share with an agent container)")
 	fs.StringVar(&f.header, "header", "Authorization", "header that carries the token")
 	fs.StringVar(&f.scheme, "scheme", "Bearer", "prefix before the token in --header; '' for the bare token")
 	fs.StringVar(&f.query, "query", "", "send the token as this query parameter instead of a header")
-	fs.StringVar(&f.iss, "iss", "", "require this issuer (iss) of every new token")
-	fs.StringVar(&f.aud, "aud", "", "require this audience (aud) of every new token")
-	fs.DurationVar(&f.poll, "poll", credential.DefaultPollInterval, "file: safety-net poll interval (0 disables)")
-	fs.DurationVar(&f.refresh, "refresh", credential.DefaultRefresh, "exec: re-run and vault: re-read interval")
 	fs.DurationVar(&f.execTO, "exec-timeout", credential.DefaultExecTimeout, "exec: timeout of one run (and of one Vault request)")
 	fs.DurationVar(&f.warn, "warn", credential.DefaultExpiringWithin, "log CREDENTIAL_EXPIRING when the token expires within this")
 	fs.StringVar(&f.closeCodes, "auth-close-codes", "", "extra WebSocket close codes that mean auth failure, comma-separated")
@@ -143,9 +140,6 @@ func (f *proxyFlags) config(e *env) (proxyConfig, error) {
 		problems []error
 		err      error
 	)
-	if f.credSpec == "" && e.getenv("PODIUM_TOKEN_FILE") != "" {
-		f.credSpec = "file:" + e.getenv("PODIUM_TOKEN_FILE")
-	}
 	switch {
 	case f.upURL == "":
 		problems = append(problems, errors.New("--upstream is required"))
@@ -154,13 +148,8 @@ func (f *proxyFlags) config(e *env) (proxyConfig, error) {
 			problems = append(problems, fmt.Errorf("--upstream: %v", err))
 		}
 	}
-	switch {
-	case f.credSpec == "":
-		problems = append(problems, errors.New("--credential is required (or set PODIUM_TOKEN_FILE)"))
-	default:
-		if c.spec, err = credential.ParseSpec(f.credSpec); err != nil {
-			problems = append(problems, fmt.Errorf("--credential: %v", err))
-		}
+	if c.spec, err = f.source(e); err != nil {
+		problems = append(problems, err)
 	}
 	if c.codes, err = parseCloseCodes(f.closeCodes); err != nil {
 		problems = append(problems, err)
@@ -176,10 +165,7 @@ func (f *proxyFlags) config(e *env) (proxyConfig, error) {
 			problems = append(problems, fmt.Errorf("--metrics: %v", err))
 		}
 	}
-	c.pollEvery = f.poll
-	if c.pollEvery == 0 {
-		c.pollEvery = -1
-	}
+	c.pollEvery = f.pollEvery()
 	if c.ext, err = parseProxyExtras(f.onChange, f.probeURL, f.header, f.scheme, f.query); err != nil {
 		problems = append(problems, err)
 	}
@@ -223,7 +209,7 @@ func runProxy(ctx context.Context, e *env, args []string) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	src, err := credential.New(ctx, credential.Config{
-		Spec: c.spec, Policy: credential.Policy{Issuer: f.iss, Audience: f.aud}, Logger: log, Now: e.now,
+		Spec: c.spec, Policy: f.policy(), Logger: log, Now: e.now,
 		Getenv: e.getenv, Force: f.force, PollInterval: c.pollEvery, Refresh: f.refresh, ExecTimeout: f.execTO,
 		ExpiringWithin: f.warn, StartEmpty: !f.requireTok, Accept: acceptProbe(c.ext.prober),
 		OnChange: c.ext.onChange(ctx, e, log, c.spec),

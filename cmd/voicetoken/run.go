@@ -150,22 +150,19 @@ func acceptProbe(p *probe.Prober) func(context.Context, *credential.Credential) 
 
 // runFlags are the parsed flags of `run`.
 type runFlags struct {
-	credSpec, envName, onChange, hook, probeURL, iss, aud string
-	grace, poll, refresh                                  time.Duration
-	force                                                 bool
+	sourceFlags
+	envName, onChange, hook, probeURL string
+	grace                             time.Duration
+	force                             bool
 }
 
 func (f *runFlags) register(fs *flag.FlagSet) {
-	fs.StringVar(&f.credSpec, "credential", "", "token source: "+credential.Syntax()+" (default file:$PODIUM_TOKEN_FILE)")
+	f.sourceFlags.register(fs)
 	fs.StringVar(&f.envName, "env", "", "give the agent the token in this variable (default: the file's path in PODIUM_TOKEN_FILE)")
 	fs.StringVar(&f.onChange, "on-change", "restart", "what a new token does to the agent: restart, or signal:NAME (e.g. signal:HUP)")
 	fs.DurationVar(&f.grace, "grace", supervise.DefaultGrace, "how long the agent has to exit after SIGTERM before SIGKILL")
 	fs.StringVar(&f.hook, "exec", "", "command to run after each accepted change (split like a shell, not run by one)")
 	fs.StringVar(&f.probeURL, "probe", "", "GET this upstream URL (or a ws(s):// handshake) with each new token before using it: 2xx/101 accepts, 401/403 rejects")
-	fs.StringVar(&f.iss, "iss", "", "require this issuer (iss) of every new token")
-	fs.StringVar(&f.aud, "aud", "", "require this audience (aud) of every new token")
-	fs.DurationVar(&f.poll, "poll", credential.DefaultPollInterval, "file: safety-net poll interval (0 disables)")
-	fs.DurationVar(&f.refresh, "refresh", credential.DefaultRefresh, "exec: re-run and vault: re-read interval")
 	fs.BoolVar(&f.force, "force", false, "allow a token file inside a git work tree or named like .env")
 }
 
@@ -185,10 +182,7 @@ func parseRunFlags(e *env, args []string) (*runConfig, error) {
 // one usage error.
 func (f *runFlags) config(e *env, argv []string) (*runConfig, error) {
 	rc := &runConfig{sup: supervise.Config{Argv: argv, TokenEnv: f.envName, Grace: f.grace}, refresh: f.refresh, force: f.force,
-		policy: credential.Policy{Issuer: f.iss, Audience: f.aud}, poll: f.poll}
-	if rc.poll == 0 {
-		rc.poll = -1
-	}
+		policy: f.policy(), poll: f.pollEvery()}
 	var problems []error
 	add := func(err error) {
 		if err != nil {
@@ -229,17 +223,9 @@ func (f *runFlags) config(e *env, argv []string) (*runConfig, error) {
 // the token: a file's path in PODIUM_TOKEN_FILE unless --env names a
 // variable, which any other kind needs.
 func (f *runFlags) credential(e *env, rc *runConfig) error {
-	spec := f.credSpec
-	if spec == "" {
-		p := e.getenv("PODIUM_TOKEN_FILE")
-		if p == "" {
-			return errors.New("--credential is required (or set PODIUM_TOKEN_FILE)")
-		}
-		spec = "file:" + p
-	}
 	var err error
-	if rc.spec, err = credential.ParseSpec(spec); err != nil {
-		return fmt.Errorf("--credential: %w", err)
+	if rc.spec, err = f.source(e); err != nil {
+		return err
 	}
 	path, ok := rc.spec.File()
 	switch {
