@@ -41,8 +41,8 @@ const (
 	// DefaultPrefix starts every key this package writes, so a Redis
 	// shared with LiveKit keeps our keys apart.
 	DefaultPrefix = "voicetoken:"
-	// MaxBatch is how many decisions one pipeline aims to carry; more
-	// waiting callers go in the next one.
+	// MaxBatch is how many calls of the script (each for the decisions
+	// of one bucket) one pipeline aims to carry; more go in the next one.
 	MaxBatch = 128
 )
 
@@ -73,9 +73,14 @@ type Redis struct {
 	cfg      Config
 	redacted string
 	client   *redis.Client
-	// ap carries the decisions (decide); client the rest.
+	// ap carries the decisions (call); client the rest.
 	ap        *redis.AutoPipeliner
 	keyPrefix string
+
+	// mu guards buckets, the buckets with decisions under way, and
+	// their fields (coalesce.go).
+	mu      sync.Mutex
+	buckets map[bucketID]*bucket
 
 	// state counts the switches between Redis and the local limiter:
 	// even while Redis decides, odd while degraded. An attempt switches
@@ -148,6 +153,7 @@ func New(cfg Config) (*Redis, error) {
 		client:    client,
 		ap:        ap,
 		keyPrefix: keyPrefix + cfg.Prefix,
+		buckets:   make(map[bucketID]*bucket),
 		decisions: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "voicetoken_ratelimit_decisions_total",
 			Help: "Rate limit decisions by store: redis (shared by the replicas) or local (Redis down or slow).",
@@ -208,7 +214,7 @@ func (r *Redis) Allow(key string, rate policy.Rate, now time.Time) (bool, time.D
 		return r.cfg.Local.Allow(key, rate, now)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), r.cfg.Timeout)
-	ok, wait, err := r.decide(ctx, key, rate.Burst, emissionInterval(rate))
+	ok, wait, err := r.take(ctx, key, rate)
 	cancel()
 	if err != nil {
 		r.errs.Inc()
@@ -231,7 +237,7 @@ func (r *Redis) Warm(ctx context.Context) error {
 	state := r.state.Load()
 	ctx, cancel := context.WithTimeout(ctx, probeTimeout)
 	defer cancel()
-	_, _, err := r.decide(ctx, "probe", 1, time.Nanosecond.Seconds())
+	_, _, err := r.decide(ctx, "probe", 1, time.Nanosecond.Seconds(), 1)
 	if err != nil {
 		r.errs.Inc()
 		err = fmt.Errorf("redis %s: %w", r.redacted, err)
