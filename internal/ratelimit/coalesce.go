@@ -15,76 +15,114 @@ type bucketID struct {
 	rate policy.Rate
 }
 
-// bucket gathers the concurrent decisions of one bucket so that at most
-// one call of the script for it is in Redis at a time. Its fields are
-// guarded by Redis.mu.
+// bucket is a bucket with a call of the script in Redis: it is in
+// Redis.buckets from the moment that call is sent until the last call of
+// the busy period is answered. Its field is guarded by Redis.mu.
 type bucket struct {
-	// flight is the call sent last: in Redis, or answered and not yet
-	// followed by next. Nil when the bucket is idle.
-	flight *call
-	// next gathers the decisions that arrive while flight is in Redis;
-	// it is sent, for all of them at once, as soon as flight is answered.
+	// next gathers the decisions that arrive while a call is in Redis;
+	// it is sent, for all of them at once, as soon as that call is
+	// answered. Nil if none arrived.
 	next *call
-	// users counts the callers holding the bucket; at 0 it leaves the map.
-	users int
 }
 
 // call is one call of the script, for n decisions of a bucket.
 type call struct {
-	n   int
-	fut redis.AutoFuture // set when sent
-	// answered, granted, wait and err are the script's answer, read once
-	// by the first caller to see the call finish: the callers that joined
-	// it first to last, the first granted are admitted, the others wait.
-	answered bool
-	granted  int
-	wait     time.Duration
-	err      error
+	n    int              // guarded by Redis.mu until sent
+	fut  redis.AutoFuture // set (under Redis.mu) when sent
+	done chan struct{}    // closed once answered
+	// granted, wait and err are the answer, set before done is closed:
+	// of the callers that joined the call, first to last, the first
+	// granted are admitted and the others wait.
+	granted int
+	wait    time.Duration
+	err     error
 }
 
 // take decides one token of key's bucket in Redis, together with the
-// other decisions of that bucket in flight: the decision joins the call
-// that gathers them (or, the bucket idle, is sent at once as a call of
-// its own), waits for the call ahead of it to be answered, then for its
-// own call, each time until ctx's deadline only.
+// other decisions of that bucket under way. With the bucket idle, the
+// decision is sent at once as a call of its own, whose answer the caller
+// waits for; otherwise it joins the call that gathers the decisions
+// arriving while one is in Redis, and waits for that call's answer. Each
+// caller waits until its own ctx's deadline only.
 func (r *Redis) take(ctx context.Context, key string, rate policy.Rate) (bool, time.Duration, error) {
 	id := bucketID{key: key, rate: rate}
 	r.mu.Lock()
 	b := r.buckets[id]
 	if b == nil {
+		c := &call{n: 1, done: make(chan struct{})}
 		b = &bucket{}
 		r.buckets[id] = b
+		c.fut = r.send(id, 1)
+		r.mu.Unlock()
+		return r.lead(ctx, id, b, c)
 	}
-	b.users++
-	ahead := b.flight
-	c := &call{}
-	if ahead == nil {
-		b.flight = c
-	} else {
-		if b.next == nil {
-			b.next = c
-		}
-		c = b.next
+	c := b.next
+	if c == nil {
+		c = &call{done: make(chan struct{})}
+		b.next = c
 	}
 	place := c.n
 	c.n++
-	if ahead == nil {
-		c.fut = r.send(id, c.n)
-	}
 	r.mu.Unlock()
-
-	if ahead != nil {
-		if err := r.wait(ctx, id, b, ahead); err != nil {
-			return false, 0, err
-		}
+	select {
+	case <-c.done:
+	case <-ctx.Done():
+		return false, 0, ctx.Err()
 	}
-	if err := r.wait(ctx, id, b, c); err != nil {
+	return r.result(ctx, key, rate, c, place)
+}
+
+// lead waits for the answer to c, the call it sent for its own decision
+// alone, then sends the call gathered meanwhile, if any, and hands it to
+// a goroutine (drive), as it does c if ctx ends first: whoever waits for
+// a call's answer sends the next one.
+func (r *Redis) lead(ctx context.Context, id bucketID, b *bucket, c *call) (bool, time.Duration, error) {
+	if err := c.fut.WaitContext(ctx); err != nil && ctx.Err() != nil {
+		go r.drive(id, b, c)
 		return false, 0, err
 	}
+	if next := r.answered(id, b, c); next != nil {
+		go r.drive(id, b, next)
+	}
+	return r.result(ctx, id.key, id.rate, c, 0)
+}
+
+// drive waits for the answers to c and to the calls that follow it
+// until the bucket is idle. A call ends however Redis fares: the
+// autopipeliner bounds it by the connection's read timeout, and Close
+// ends it.
+func (r *Redis) drive(id bucketID, b *bucket, c *call) {
+	for c != nil {
+		_ = c.fut.Wait()
+		c = r.answered(id, b, c)
+	}
+}
+
+// send sends a call for n decisions of bucket id.
+func (r *Redis) send(id bucketID, n int) redis.AutoFuture {
+	return r.call(id.key, id.rate.Burst, emissionInterval(id.rate), n)
+}
+
+// answered reads the answer to c, wakes its callers and sends bucket b's
+// next call, which it returns; or, none gathered, forgets the bucket.
+func (r *Redis) answered(id bucketID, b *bucket, c *call) *call {
+	c.granted, c.wait, c.err = answer(c.fut.Cmd())
+	close(c.done)
 	r.mu.Lock()
+	defer r.mu.Unlock()
+	next := b.next
+	b.next = nil
+	if next == nil {
+		delete(r.buckets, id)
+		return nil
+	}
+	next.fut = r.send(id, next.n)
+	return next
+}
+
+// result is the decision of the caller at place in answered call c.
+func (r *Redis) result(ctx context.Context, key string, rate policy.Rate, c *call, place int) (bool, time.Duration, error) {
 	granted, wait, err := c.granted, c.wait, c.err
-	r.leave(id, b)
-	r.mu.Unlock()
 	if isNoScript(err) {
 		// Redis lost the script: each decision loads it again (EVAL),
 		// for itself.
@@ -98,45 +136,4 @@ func (r *Redis) take(ctx context.Context, key string, rate policy.Rate) (bool, t
 		return true, 0, nil
 	}
 	return false, wait, nil
-}
-
-// send sends a call for n decisions of bucket id.
-func (r *Redis) send(id bucketID, n int) redis.AutoFuture {
-	return r.call(id.key, id.rate.Burst, emissionInterval(id.rate), n)
-}
-
-// wait waits until c, a call of bucket b, is answered or ctx is done. The
-// first caller to see c answered reads the answer and sends the bucket's
-// next call. On ctx's error, the caller lets go of the bucket.
-func (r *Redis) wait(ctx context.Context, id bucketID, b *bucket, c *call) error {
-	r.mu.Lock()
-	f := c.fut // (set by the caller that sent c, before this one could wait for it)
-	r.mu.Unlock()
-	err := f.WaitContext(ctx)
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	if err != nil && ctx.Err() != nil {
-		r.leave(id, b)
-		return err
-	}
-	if !c.answered {
-		c.answered = true
-		c.granted, c.wait, c.err = answer(f.Cmd())
-	}
-	if b.flight == c {
-		b.flight, b.next = b.next, nil
-		if b.flight != nil {
-			b.flight.fut = r.send(id, b.flight.n)
-		}
-	}
-	return nil
-}
-
-// leave lets go of bucket b; the last caller to leave it removes it.
-// r.mu is held.
-func (r *Redis) leave(id bucketID, b *bucket) {
-	b.users--
-	if b.users == 0 {
-		delete(r.buckets, id)
-	}
 }

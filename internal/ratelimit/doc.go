@@ -10,21 +10,33 @@
 // values (a replica of an earlier voicetoken, which ran redis_rate,
 // shares the buckets), less the results nobody reads.
 //
-// The decisions of concurrent requests share round trips: they go
-// through go-redis's autopipeliner, which sends whatever queued while
-// the previous pipeline was in flight as the next one (at most about
-// MaxBatch), with no added wait. Each decision is still its own script,
-// atomic in Redis, so the limits are exact; only the write and the read
-// (and their system calls, on both sides) are shared. A lone request is
-// one round trip, as before.
+// Concurrent decisions for one bucket are coalesced: at most one call of
+// the script per bucket (key and rate) is in Redis at a time, and the
+// decisions that arrive meanwhile are sent together, as soon as it is
+// answered, as ONE call asking for n tokens. The script grants
+// k = min(n, whole tokens in the bucket), exactly what n decisions of one
+// token at that instant would grant; the first k callers to arrive are
+// admitted, the others get the wait for the next token. A hot bucket (a
+// flood from one address, a NAT, a benchmark's single client) then costs
+// Redis one call per round trip instead of one per request, which also
+// shields Redis from a flood. The limits stay exact: nothing is leased
+// to a replica ahead of use.
+//
+// The calls of distinct buckets share round trips: they go through
+// go-redis's autopipeliner, which sends whatever queued while the
+// previous pipeline was in flight as the next one (at most about
+// MaxBatch), with no added wait. Each call is still its own script,
+// atomic in Redis; only the write and the read (and their system calls,
+// on both sides) are shared. A lone request is one round trip, as before.
 //
 // Redis is a dependency that can fail, and a rate limit must not become
 // an outage: when Redis errs or does not answer within Config.Timeout (a
 // few milliseconds), the request is decided by the process's own
 // in-memory limiter (fail-open to local limits, never to no limit), the
 // voicetoken_ratelimit_degraded gauge says so and one RATE_LIMIT_DEGRADED
-// line is logged. Each request waits for its own answer until its own
-// deadline, however long the pipeline it rides takes. While degraded, a
+// line is logged. Each request waits for its own answer (for the call
+// ahead of it, then its own) until its own deadline, however long the
+// pipeline it rides takes. While degraded, a
 // request at most every Config.RetryEvery starts a probe beside it (with
 // a second to dial and load the script, which a few milliseconds may not
 // allow on a busy machine); when the probe succeeds the limits are

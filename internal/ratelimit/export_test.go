@@ -13,7 +13,7 @@ func (r *Redis) TakeN(ctx context.Context, key string, rate policy.Rate, n int) 
 	return r.decide(ctx, key, rate.Burst, emissionInterval(rate), n)
 }
 
-// Buckets counts the buckets with decisions under way.
+// Buckets counts the buckets with a call of the script in Redis.
 func (r *Redis) Buckets() int {
 	r.mu.Lock()
 	defer r.mu.Unlock()

@@ -77,8 +77,8 @@ type Redis struct {
 	ap        *redis.AutoPipeliner
 	keyPrefix string
 
-	// mu guards buckets, the buckets with decisions under way, and
-	// their fields (coalesce.go).
+	// mu guards buckets, those with a call of the script in Redis, and
+	// the calls they gather (coalesce.go).
 	mu      sync.Mutex
 	buckets map[bucketID]*bucket
 
