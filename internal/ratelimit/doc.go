@@ -34,13 +34,13 @@
 // few milliseconds), the request is decided by the process's own
 // in-memory limiter (fail-open to local limits, never to no limit), the
 // voicetoken_ratelimit_degraded gauge says so and one RATE_LIMIT_DEGRADED
-// line is logged. Each request waits for its own answer (for the call
-// ahead of it, then its own) until its own deadline, however long the
-// pipeline it rides takes. While degraded, a
-// request at most every Config.RetryEvery starts a probe beside it (with
-// a second to dial and load the script, which a few milliseconds may not
-// allow on a busy machine); when the probe succeeds the limits are
-// shared again and RATE_LIMIT_RECOVERED is logged. No request waits on
+// line is logged. Each request waits for its own answer until its own
+// deadline, however long the call it joined or the pipeline it rides
+// takes. While degraded, a request at most every Config.RetryEvery
+// starts a probe beside it (with a second to dial and load the script,
+// which a few milliseconds may not allow on a busy machine); when the
+// probe succeeds the limits are shared again and RATE_LIMIT_RECOVERED
+// is logged. No request waits on
 // Redis longer than the timeout. A late answer or error (from before the
 // last switch) switches nothing, so each transition is logged once.
 package ratelimit
