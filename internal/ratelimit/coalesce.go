@@ -15,21 +15,13 @@ type bucketID struct {
 	rate policy.Rate
 }
 
-// bucket is a bucket with a call of the script in Redis: it is in
-// Redis.buckets from the moment that call is sent until the last call of
-// the busy period is answered. Its field is guarded by Redis.mu.
-type bucket struct {
-	// next gathers the decisions that arrive while a call is in Redis;
-	// it is sent, for all of them at once, as soon as that call is
-	// answered. Nil if none arrived.
-	next *call
-}
-
 // call is one call of the script, for n decisions of a bucket.
 type call struct {
-	n    int              // guarded by Redis.mu until sent
-	fut  redis.AutoFuture // set (under Redis.mu) when sent
-	done chan struct{}    // closed once answered
+	n   int              // guarded by Redis.mu until sent
+	fut redis.AutoFuture // set (under Redis.mu) when sent
+	// done is closed once answered; nil for a call sent at once for one
+	// decision, which nobody can join.
+	done chan struct{}
 	// granted, wait and err are the answer, set before done is closed:
 	// of the callers that joined the call, first to last, the first
 	// granted are admitted and the others wait.
@@ -47,19 +39,16 @@ type call struct {
 func (r *Redis) take(ctx context.Context, key string, rate policy.Rate) (bool, time.Duration, error) {
 	id := bucketID{key: key, rate: rate}
 	r.mu.Lock()
-	b := r.buckets[id]
-	if b == nil {
-		c := &call{n: 1, done: make(chan struct{})}
-		b = &bucket{}
-		r.buckets[id] = b
-		c.fut = r.send(id, 1)
+	c, busy := r.buckets[id]
+	if !busy {
+		r.buckets[id] = nil
+		c = &call{n: 1, fut: r.send(id, 1)}
 		r.mu.Unlock()
-		return r.lead(ctx, id, b, c)
+		return r.lead(ctx, id, c)
 	}
-	c := b.next
 	if c == nil {
 		c = &call{done: make(chan struct{})}
-		b.next = c
+		r.buckets[id] = c
 	}
 	place := c.n
 	c.n++
@@ -76,13 +65,13 @@ func (r *Redis) take(ctx context.Context, key string, rate policy.Rate) (bool, t
 // alone, then sends the call gathered meanwhile, if any, and hands it to
 // a goroutine (drive), as it does c if ctx ends first: whoever waits for
 // a call's answer sends the next one.
-func (r *Redis) lead(ctx context.Context, id bucketID, b *bucket, c *call) (bool, time.Duration, error) {
+func (r *Redis) lead(ctx context.Context, id bucketID, c *call) (bool, time.Duration, error) {
 	if err := c.fut.WaitContext(ctx); err != nil && ctx.Err() != nil {
-		go r.drive(id, b, c)
+		go r.drive(id, c)
 		return false, 0, err
 	}
-	if next := r.answered(id, b, c); next != nil {
-		go r.drive(id, b, next)
+	if next := r.answered(id, c); next != nil {
+		go r.drive(id, next)
 	}
 	return r.result(ctx, id.key, id.rate, c, 0)
 }
@@ -91,10 +80,10 @@ func (r *Redis) lead(ctx context.Context, id bucketID, b *bucket, c *call) (bool
 // until the bucket is idle. A call ends however Redis fares: the
 // autopipeliner bounds it by the connection's read timeout, and Close
 // ends it.
-func (r *Redis) drive(id bucketID, b *bucket, c *call) {
+func (r *Redis) drive(id bucketID, c *call) {
 	for c != nil {
 		_ = c.fut.Wait()
-		c = r.answered(id, b, c)
+		c = r.answered(id, c)
 	}
 }
 
@@ -103,19 +92,22 @@ func (r *Redis) send(id bucketID, n int) redis.AutoFuture {
 	return r.call(id.key, id.rate.Burst, emissionInterval(id.rate), n)
 }
 
-// answered reads the answer to c, wakes its callers and sends bucket b's
-// next call, which it returns; or, none gathered, forgets the bucket.
-func (r *Redis) answered(id bucketID, b *bucket, c *call) *call {
+// answered reads the answer to c, wakes its callers and sends the
+// bucket's next call, which it returns; or, none gathered, forgets the
+// bucket.
+func (r *Redis) answered(id bucketID, c *call) *call {
 	c.granted, c.wait, c.err = answer(c.fut.Cmd())
-	close(c.done)
+	if c.done != nil {
+		close(c.done)
+	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	next := b.next
-	b.next = nil
+	next := r.buckets[id]
 	if next == nil {
 		delete(r.buckets, id)
 		return nil
 	}
+	r.buckets[id] = nil
 	next.fut = r.send(id, next.n)
 	return next
 }

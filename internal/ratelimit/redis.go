@@ -77,10 +77,12 @@ type Redis struct {
 	ap        *redis.AutoPipeliner
 	keyPrefix string
 
-	// mu guards buckets, those with a call of the script in Redis, and
-	// the calls they gather (coalesce.go).
+	// mu guards buckets: a bucket is there from the moment a call of the
+	// script for it is sent until the last call of the busy period is
+	// answered, with the call that gathers the decisions arriving
+	// meanwhile (nil if none did; coalesce.go).
 	mu      sync.Mutex
-	buckets map[bucketID]*bucket
+	buckets map[bucketID]*call
 
 	// state counts the switches between Redis and the local limiter:
 	// even while Redis decides, odd while degraded. An attempt switches
@@ -153,7 +155,7 @@ func New(cfg Config) (*Redis, error) {
 		client:    client,
 		ap:        ap,
 		keyPrefix: keyPrefix + cfg.Prefix,
-		buckets:   make(map[bucketID]*bucket),
+		buckets:   make(map[bucketID]*call),
 		decisions: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "voicetoken_ratelimit_decisions_total",
 			Help: "Rate limit decisions by store: redis (shared by the replicas) or local (Redis down or slow).",
