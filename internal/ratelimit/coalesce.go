@@ -17,8 +17,8 @@ type bucketID struct {
 
 // call is one call of the script, for n decisions of a bucket.
 type call struct {
-	n   int              // guarded by Redis.mu until sent
-	fut redis.AutoFuture // set (under Redis.mu) when sent
+	n   int              // guarded by Redis.mu while the call gathers
+	fut redis.AutoFuture // set when sent, read by its sender only
 	// done is closed once answered; nil for a call sent at once for one
 	// decision, which nobody can join.
 	done chan struct{}
@@ -42,9 +42,8 @@ func (r *Redis) take(ctx context.Context, key string, rate policy.Rate) (bool, t
 	c, busy := r.buckets[id]
 	if !busy {
 		r.buckets[id] = nil
-		c = &call{n: 1, fut: r.send(id, 1)}
 		r.mu.Unlock()
-		return r.lead(ctx, id, c)
+		return r.lead(ctx, id, &call{n: 1, fut: r.send(id, 1)})
 	}
 	if c == nil {
 		c = &call{done: make(chan struct{})}
@@ -101,14 +100,16 @@ func (r *Redis) answered(id bucketID, c *call) *call {
 		close(c.done)
 	}
 	r.mu.Lock()
-	defer r.mu.Unlock()
 	next := r.buckets[id]
 	if next == nil {
 		delete(r.buckets, id)
-		return nil
+	} else {
+		r.buckets[id] = nil // (next, out of the map, gains no callers)
 	}
-	r.buckets[id] = nil
-	next.fut = r.send(id, next.n)
+	r.mu.Unlock()
+	if next != nil {
+		next.fut = r.send(id, next.n)
+	}
 	return next
 }
 
