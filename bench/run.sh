@@ -52,7 +52,8 @@ case " $DRIVERS " in *" wrk "*)
 esac
 
 # vt+redis is voicetoken with its rate limits in a local Redis (serve
-# --redis: one EVALSHA per token request, concurrent ones pipelined). Its timeout is 100ms, not
+# --redis: the decisions for one bucket coalesced, one EVALSHA per round
+# trip; the driver is one client address, so one bucket). Its timeout is 100ms, not
 # the default 5ms: at saturation on a busy machine the round trip queues
 # behind the load and a 5ms bound would measure the local fallback.
 command -v redis-server >/dev/null || bash scripts/apt-install.sh redis-server
