@@ -204,7 +204,8 @@ func TestScriptTakesAtMostN(t *testing.T) {
 // TestEachCallerGetsItsOwnAnswer: decisions for keys with different
 // rates and bursts, asked at once and so pipelined together, each reach
 // their own caller: key i admits its own burst, and its refusals wait
-// its own emission interval.
+// its own emission interval. The calls for distinct keys share Redis's
+// reads (pipelined).
 func TestEachCallerGetsItsOwnAnswer(t *testing.T) {
 	rs := redistest.Start(t)
 	rl := newLimiter(t, rs.URL(), time.Second, logscan.New(t))
@@ -214,6 +215,7 @@ func TestEachCallerGetsItsOwnAnswer(t *testing.T) {
 		retryAfter []time.Duration
 	}
 	answers := make([]answer, keys)
+	reads0, evals0 := redisStat(t, rs.Addr(), "total_reads_processed"), redisStat(t, rs.Addr(), "cmdstat_evalsha:calls")
 	together(keys, func(i int) {
 		// Key i: burst 1..5, one token every 100*(i+1) s.
 		burst, interval := i%5+1, time.Duration(i+1)*100*time.Second
@@ -240,6 +242,13 @@ func TestEachCallerGetsItsOwnAnswer(t *testing.T) {
 	}
 	if rl.Degraded() {
 		t.Fatal("fell back to local limits with Redis up")
+	}
+	// (The INFO calls are a read each.)
+	reads := redisStat(t, rs.Addr(), "total_reads_processed") - reads0 - 2
+	evals := redisStat(t, rs.Addr(), "cmdstat_evalsha:calls") - evals0
+	t.Logf("%d script calls in %d reads", evals, reads)
+	if reads > evals/2 {
+		t.Errorf("Redis read %d times for %d script calls of distinct keys, want at most half as many (pipelined)", reads, evals)
 	}
 }
 
