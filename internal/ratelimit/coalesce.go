@@ -15,7 +15,8 @@ type bucketID struct {
 	rate policy.Rate
 }
 
-// call is one call of the script, for n decisions of a bucket.
+// call is one call of the script, for n decisions of a bucket: n counts
+// the callers that joined it, less those that gave up before it was sent.
 type call struct {
 	n   int              // guarded by Redis.mu while the call gathers
 	fut redis.AutoFuture // set when sent, read by its sender only
@@ -55,6 +56,11 @@ func (r *Redis) take(ctx context.Context, key string, rate policy.Rate) (bool, t
 	select {
 	case <-c.done:
 	case <-ctx.Done():
+		r.mu.Lock()
+		if r.buckets[id] == c {
+			c.n-- // not sent yet: its token is not asked for
+		}
+		r.mu.Unlock()
 		return false, 0, ctx.Err()
 	}
 	return r.result(ctx, key, rate, c, place)
@@ -101,15 +107,20 @@ func (r *Redis) answered(id bucketID, c *call) *call {
 	}
 	r.mu.Lock()
 	next := r.buckets[id]
-	if next == nil {
+	if next == nil || next.n == 0 {
 		delete(r.buckets, id)
 	} else {
 		r.buckets[id] = nil // (next, out of the map, gains no callers)
 	}
 	r.mu.Unlock()
-	if next != nil {
-		next.fut = r.send(id, next.n)
+	switch {
+	case next == nil:
+		return nil
+	case next.n == 0: // every caller gave up waiting
+		close(next.done)
+		return nil
 	}
+	next.fut = r.send(id, next.n)
 	return next
 }
 
@@ -125,7 +136,10 @@ func (r *Redis) result(ctx context.Context, key string, rate policy.Rate, c *cal
 	if err != nil {
 		return false, 0, err
 	}
-	if place < granted {
+	// (A caller that gave up before c was sent left a place below the
+	// later ones unfilled: c asked for one token fewer, and they are all
+	// admitted if it got them all.)
+	if place < granted || granted == c.n {
 		return true, 0, nil
 	}
 	return false, wait, nil

@@ -20,7 +20,10 @@
 // flood from one address, a NAT, a benchmark's single client) then costs
 // Redis one call per round trip instead of one per request, which also
 // shields Redis from a flood. The limits stay exact: nothing is leased
-// to a replica ahead of use.
+// to a replica ahead of use. A decision whose caller gives up (its
+// deadline) before its call is sent is taken out of it, so a stalled
+// Redis does not, once back, spend the tokens of every request that
+// fell back meanwhile.
 //
 // The calls of distinct buckets share round trips: they go through
 // go-redis's autopipeliner, which sends whatever queued while the

@@ -256,7 +256,8 @@ func TestEachCallerGetsItsOwnAnswer(t *testing.T) {
 // never answering (SIGSTOP), 64 callers asking at once, their decisions
 // queued behind each other, each get the local limiter's answer within
 // the timeout (plus a margin for a busy machine), not go-redis's 3 s
-// read timeout, and RATE_LIMIT_DEGRADED is logged once.
+// read timeout, and RATE_LIMIT_DEGRADED is logged once; the decisions
+// given up on before they were sent spend nothing once Redis is back.
 func TestStalledRedisEveryCallerWithinTheTimeout(t *testing.T) {
 	rs := redistest.Start(t)
 	logs := logscan.New(t)
@@ -286,6 +287,18 @@ func TestStalledRedisEveryCallerWithinTheTimeout(t *testing.T) {
 	}
 	if n := len(logs.Events("RATE_LIMIT_DEGRADED")); n != 1 {
 		t.Errorf("%d RATE_LIMIT_DEGRADED lines, want 1", n)
+	}
+	// Redis back, the call in flight (one decision) is answered; the
+	// decisions gathered behind it, all given up, are not sent: their
+	// tokens stay in the bucket.
+	rs.Resume()
+	testkit.Eventually(t, 20*time.Second, "the call in flight answered", func() bool { return rl.Buckets() == 0 })
+	left, _, err := rl.TakeN(context.Background(), "stalled", rate, callers)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if left != callers-1 {
+		t.Errorf("%d tokens left in Redis after the stall, want %d (only the call in flight spent one)", left, callers-1)
 	}
 }
 
