@@ -9,19 +9,60 @@ import (
 	"voicetoken/internal/policy"
 )
 
+// Leases of hot buckets (see the package doc).
+const (
+	// maxLease caps the tokens a call asks for beyond its decisions, to
+	// keep as a lease: about one round trip's worth of a hot bucket's
+	// decisions, so that the refill sent at half arrives before the
+	// lease runs out.
+	maxLease = 64
+	// leaseTTL is how long a lease's tokens may be used. They were taken
+	// in Redis when leased, so the limit holds however long they are
+	// kept; the expiry only bounds the budget a replica sits on once its
+	// client slows down or moves to another replica (the unused tokens
+	// are lost: the client is refused a little early, never late). It is
+	// not shortened to one interval of fast rates: a lease that expires
+	// before its refill's round trip would never be used.
+	leaseTTL = 100 * time.Millisecond
+	// sweepEvery is how many new buckets make the map forget the idle
+	// ones whose leases have expired.
+	sweepEvery = 1024
+)
+
 // bucketID names a bucket: a key and its rate.
 type bucketID struct {
 	key  string
 	rate policy.Rate
 }
 
-// call is one call of the script, for n decisions of a bucket: n counts
-// the callers that joined it, less those that gave up before it was sent.
+// bucket is what a replica knows of a bucket: whether a call for it is
+// in Redis, the call that gathers the decisions arriving meanwhile, and
+// its lease. It is in the map while a call is in Redis or a lease is held.
+type bucket struct {
+	busy bool  // a call is in Redis
+	next *call // gathers the decisions arriving while busy
+	// lease is the tokens taken in Redis and not yet used, until expires
+	// (UnixNano, in the callers' clock).
+	lease   int
+	expires int64
+	// size is the lease each call asks for (0: the bucket is not hot):
+	// the decisions of the bucket during its last call, capped.
+	size int
+	// taken counts the decisions served from the lease since the last
+	// call was sent.
+	taken int
+}
+
+// call is one call of the script, for n decisions of a bucket and its
+// lease: n counts the callers that joined it, less those that gave up
+// before it was sent.
 type call struct {
-	n   int              // guarded by Redis.mu while the call gathers
-	fut redis.AutoFuture // set when sent, read by its sender only
-	// done is closed once answered; nil for a call sent at once for one
-	// decision, which nobody can join.
+	n     int              // guarded by Redis.mu while the call gathers
+	lease int              // tokens asked for beyond n, set when sent
+	at    time.Time        // the first decision's time, for the lease's expiry
+	fut   redis.AutoFuture // set when sent, read by its sender only
+	// done is closed once answered; nil for a call nobody can join (sent
+	// at once for one decision, or a refill of the lease).
 	done chan struct{}
 	// granted, wait and err are the answer, set before done is closed:
 	// of the callers that joined the call, first to last, the first
@@ -32,23 +73,57 @@ type call struct {
 }
 
 // take decides one token of key's bucket in Redis, together with the
-// other decisions of that bucket under way. With the bucket idle, the
-// decision is sent at once as a call of its own, whose answer the caller
-// waits for; otherwise it joins the call that gathers the decisions
-// arriving while one is in Redis, and waits for that call's answer. Each
-// caller waits until its own ctx's deadline only.
-func (r *Redis) take(ctx context.Context, key string, rate policy.Rate) (bool, time.Duration, error) {
+// other decisions of that bucket under way. A hot bucket's decision takes
+// a leased token if there is one, without waiting; when that leaves the
+// lease at half or less, a refill is sent (by a goroutine of its own).
+// With the bucket idle, the decision is sent at once as a call of its
+// own, whose answer the caller waits for; otherwise it joins the call
+// that gathers the decisions arriving while one is in Redis, and waits
+// for that call's answer. Each caller waits until its own ctx's deadline
+// only.
+func (r *Redis) take(ctx context.Context, key string, rate policy.Rate, now time.Time) (bool, time.Duration, error) {
 	id := bucketID{key: key, rate: rate}
 	r.mu.Lock()
-	c, busy := r.buckets[id]
-	if !busy {
-		r.buckets[id] = nil
-		r.mu.Unlock()
-		return r.lead(ctx, id, &call{n: 1, fut: r.send(id, 1)})
+	b, known := r.buckets[id]
+	if !known {
+		r.sweep(now)
 	}
+	if b.lease > 0 && now.UnixNano() >= b.expires {
+		b.lease, b.size = 0, 0 // unused: the bucket cooled down
+	}
+	if b.lease > 0 {
+		b.lease--
+		b.taken++
+		var refill *call
+		if !b.busy && b.size > 0 && b.lease <= b.size/2 {
+			b.busy, b.taken = true, 0
+			refill = &call{lease: b.more(), at: now}
+		}
+		if b.busy || b.lease > 0 {
+			r.buckets[id] = b
+		} else {
+			delete(r.buckets, id)
+		}
+		r.mu.Unlock()
+		if refill != nil {
+			refill.fut = r.send(id, refill)
+			go r.drive(id, refill)
+		}
+		return true, 0, nil
+	}
+	if !b.busy {
+		b.busy, b.taken = true, 0
+		c := &call{n: 1, lease: b.more(), at: now}
+		r.buckets[id] = b
+		r.mu.Unlock()
+		c.fut = r.send(id, c)
+		return r.lead(ctx, id, c)
+	}
+	c := b.next
 	if c == nil {
-		c = &call{done: make(chan struct{})}
-		r.buckets[id] = c
+		c = &call{done: make(chan struct{}), at: now}
+		b.next = c
+		r.buckets[id] = b
 	}
 	place := c.n
 	c.n++
@@ -57,13 +132,30 @@ func (r *Redis) take(ctx context.Context, key string, rate policy.Rate) (bool, t
 	case <-c.done:
 	case <-ctx.Done():
 		r.mu.Lock()
-		if r.buckets[id] == c {
+		if r.buckets[id].next == c {
 			c.n-- // not sent yet: its token is not asked for
 		}
 		r.mu.Unlock()
 		return false, 0, ctx.Err()
 	}
 	return r.result(ctx, key, rate, c, place)
+}
+
+// more is the lease a call of b asks for: its size, less what it still
+// holds, so that a lease never exceeds maxLease.
+func (b *bucket) more() int { return max(0, min(b.size, maxLease-b.lease)) }
+
+// sweep forgets, every sweepEvery new buckets, the idle buckets whose
+// leases have expired. Called with r.mu held.
+func (r *Redis) sweep(now time.Time) {
+	if r.added++; r.added%sweepEvery != 0 {
+		return
+	}
+	for id, b := range r.buckets {
+		if !b.busy && now.UnixNano() >= b.expires {
+			delete(r.buckets, id)
+		}
+	}
 }
 
 // lead waits for the answer to c, the call it sent for its own decision
@@ -92,25 +184,43 @@ func (r *Redis) drive(id bucketID, c *call) {
 	}
 }
 
-// send sends a call for n decisions of bucket id.
-func (r *Redis) send(id bucketID, n int) redis.AutoFuture {
-	return r.call(id.key, id.rate.Burst, emissionInterval(id.rate), n)
+// send sends c, for its n decisions and its lease, of bucket id.
+func (r *Redis) send(id bucketID, c *call) redis.AutoFuture {
+	return r.call(id.key, id.rate.Burst, emissionInterval(id.rate), c.n+c.lease)
 }
 
-// answered reads the answer to c, wakes its callers and sends the
-// bucket's next call, which it returns; or, none gathered, forgets the
-// bucket.
+// answered reads the answer to c, keeps what it granted beyond its
+// decisions as the bucket's lease, wakes its callers and sends the
+// bucket's next call, which it returns; or, none gathered, marks the
+// bucket idle (and forgets it unless it holds a lease).
 func (r *Redis) answered(id bucketID, c *call) *call {
 	c.granted, c.wait, c.err = answer(c.fut.Cmd())
 	if c.done != nil {
 		close(c.done)
 	}
 	r.mu.Lock()
-	next := r.buckets[id]
-	if next == nil || next.n == 0 {
+	b := r.buckets[id]
+	if extra := c.granted - c.n; c.err == nil && extra > 0 {
+		b.lease += extra
+		b.expires = c.at.Add(leaseTTL).UnixNano()
+	}
+	// Hot: more than one decision during this call (joined or leased).
+	if demand := c.n + b.taken; demand > 1 {
+		b.size = min(demand, maxLease)
+	} else {
+		b.size = 0
+	}
+	next := b.next
+	b.next = nil // (next, out of the bucket, gains no callers)
+	b.busy = next != nil && next.n > 0
+	if next != nil && next.n > 0 {
+		b.taken = 0
+		next.lease = b.more()
+	}
+	if !b.busy && b.lease == 0 {
 		delete(r.buckets, id)
 	} else {
-		r.buckets[id] = nil // (next, out of the map, gains no callers)
+		r.buckets[id] = b
 	}
 	r.mu.Unlock()
 	switch {
@@ -120,7 +230,7 @@ func (r *Redis) answered(id bucketID, c *call) *call {
 		close(next.done)
 		return nil
 	}
-	next.fut = r.send(id, next.n)
+	next.fut = r.send(id, next)
 	return next
 }
 
@@ -139,7 +249,7 @@ func (r *Redis) result(ctx context.Context, key string, rate policy.Rate, c *cal
 	// (A caller that gave up before c was sent left a place below the
 	// later ones unfilled: c asked for one token fewer, and they are all
 	// admitted if it got them all.)
-	if place < granted || granted == c.n {
+	if place < granted || granted >= c.n {
 		return true, 0, nil
 	}
 	return false, wait, nil

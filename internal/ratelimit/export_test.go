@@ -17,5 +17,18 @@ func (r *Redis) TakeN(ctx context.Context, key string, rate policy.Rate, n int) 
 func (r *Redis) Buckets() int {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	return len(r.buckets)
+	n := 0
+	for _, b := range r.buckets {
+		if b.busy {
+			n++
+		}
+	}
+	return n
+}
+
+// Leased is the tokens key's bucket of rate holds as a lease.
+func (r *Redis) Leased(key string, rate policy.Rate) int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.buckets[bucketID{key: key, rate: rate}].lease
 }

@@ -79,10 +79,11 @@ type Redis struct {
 
 	// mu guards buckets: a bucket is there from the moment a call of the
 	// script for it is sent until the last call of the busy period is
-	// answered, with the call that gathers the decisions arriving
-	// meanwhile (nil if none did; coalesce.go).
+	// answered, and while it holds a lease (coalesce.go). added counts
+	// the buckets added, for sweep.
 	mu      sync.Mutex
-	buckets map[bucketID]*call
+	buckets map[bucketID]bucket
+	added   int
 
 	// state counts the switches between Redis and the local limiter:
 	// even while Redis decides, odd while degraded. An attempt switches
@@ -155,7 +156,7 @@ func New(cfg Config) (*Redis, error) {
 		client:    client,
 		ap:        ap,
 		keyPrefix: keyPrefix + cfg.Prefix,
-		buckets:   make(map[bucketID]*call),
+		buckets:   make(map[bucketID]bucket),
 		decisions: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "voicetoken_ratelimit_decisions_total",
 			Help: "Rate limit decisions by store: redis (shared by the replicas) or local (Redis down or slow).",
@@ -216,7 +217,7 @@ func (r *Redis) Allow(key string, rate policy.Rate, now time.Time) (bool, time.D
 		return r.cfg.Local.Allow(key, rate, now)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), r.cfg.Timeout)
-	ok, wait, err := r.take(ctx, key, rate)
+	ok, wait, err := r.take(ctx, key, rate, now)
 	cancel()
 	if err != nil {
 		r.errs.Inc()
