@@ -42,14 +42,15 @@ type bucket struct {
 	busy bool  // a call is in Redis
 	next *call // gathers the decisions arriving while busy
 	// lease is the tokens taken in Redis and not yet used, until expires
-	// (UnixNano, in the callers' clock).
+	// (UnixNano, in the callers' clock): leaseTTL after the last call's
+	// first decision. Past it, the lease and the heat (size) are dropped.
 	lease   int
 	expires int64
 	// size is the lease each call asks for (0: the bucket is not hot):
 	// the decisions of the bucket during its last call, capped.
 	size int
 	// taken counts the decisions served from the lease since the last
-	// call was sent.
+	// call was answered.
 	taken int
 }
 
@@ -88,22 +89,18 @@ func (r *Redis) take(ctx context.Context, key string, rate policy.Rate, now time
 	if !known {
 		r.sweep(now)
 	}
-	if b.lease > 0 && now.UnixNano() >= b.expires {
-		b.lease, b.size = 0, 0 // unused: the bucket cooled down
+	if now.UnixNano() >= b.expires {
+		b.lease, b.size = 0, 0 // the bucket cooled down; an unused lease is lost
 	}
 	if b.lease > 0 {
 		b.lease--
 		b.taken++
 		var refill *call
 		if !b.busy && b.size > 0 && b.lease <= b.size/2 {
-			b.busy, b.taken = true, 0
+			b.busy = true
 			refill = &call{lease: b.more(), at: now}
 		}
-		if b.busy || b.lease > 0 {
-			r.buckets[id] = b
-		} else {
-			delete(r.buckets, id)
-		}
+		r.store(id, b)
 		r.mu.Unlock()
 		if refill != nil {
 			refill.fut = r.send(id, refill)
@@ -112,7 +109,7 @@ func (r *Redis) take(ctx context.Context, key string, rate policy.Rate, now time
 		return true, 0, nil
 	}
 	if !b.busy {
-		b.busy, b.taken = true, 0
+		b.busy = true
 		c := &call{n: 1, lease: b.more(), at: now}
 		r.buckets[id] = b
 		r.mu.Unlock()
@@ -145,8 +142,18 @@ func (r *Redis) take(ctx context.Context, key string, rate policy.Rate, now time
 // holds, so that a lease never exceeds maxLease.
 func (b *bucket) more() int { return max(0, min(b.size, maxLease-b.lease)) }
 
+// store keeps b as bucket id's state, or forgets the bucket if it is
+// idle, holds no lease and is not hot. Called with r.mu held.
+func (r *Redis) store(id bucketID, b bucket) {
+	if !b.busy && b.lease == 0 && b.size == 0 {
+		delete(r.buckets, id)
+		return
+	}
+	r.buckets[id] = b
+}
+
 // sweep forgets, every sweepEvery new buckets, the idle buckets whose
-// leases have expired. Called with r.mu held.
+// leases (and heat) have expired. Called with r.mu held.
 func (r *Redis) sweep(now time.Time) {
 	if r.added++; r.added%sweepEvery != 0 {
 		return
@@ -202,26 +209,24 @@ func (r *Redis) answered(id bucketID, c *call) *call {
 	b := r.buckets[id]
 	if extra := c.granted - c.n; c.err == nil && extra > 0 {
 		b.lease += extra
-		b.expires = c.at.Add(leaseTTL).UnixNano()
 	}
-	// Hot: more than one decision during this call (joined or leased).
+	// Hot: more than one decision since the last call was answered
+	// (joined or leased); a bucket cooling down leases half as much each
+	// call.
 	if demand := c.n + b.taken; demand > 1 {
 		b.size = min(demand, maxLease)
 	} else {
-		b.size = 0
+		b.size /= 2
 	}
+	b.expires = c.at.Add(leaseTTL).UnixNano()
 	next := b.next
 	b.next = nil // (next, out of the bucket, gains no callers)
 	b.busy = next != nil && next.n > 0
-	if next != nil && next.n > 0 {
-		b.taken = 0
+	b.taken = 0
+	if b.busy {
 		next.lease = b.more()
 	}
-	if !b.busy && b.lease == 0 {
-		delete(r.buckets, id)
-	} else {
-		r.buckets[id] = b
-	}
+	r.store(id, b)
 	r.mu.Unlock()
 	switch {
 	case next == nil:
