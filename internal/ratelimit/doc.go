@@ -19,11 +19,26 @@
 // admitted, the others get the wait for the next token. A hot bucket (a
 // flood from one address, a NAT, a benchmark's single client) then costs
 // Redis one call per round trip instead of one per request, which also
-// shields Redis from a flood. The limits stay exact: nothing is leased
-// to a replica ahead of use. A decision whose caller gives up (its
+// shields Redis from a flood. A decision whose caller gives up (its
 // deadline) before its call is sent is taken out of it, so a stalled
 // Redis does not, once back, spend the tokens of every request that
 // fell back meanwhile.
+//
+// A hot bucket (more than one decision since its last call was answered)
+// also leases tokens: each of its calls asks Redis for up to 64 more than
+// its decisions (about the decisions of the last round trip), and the
+// replica keeps what the script grants beyond them as a lease, for
+// 100 ms after the call. A decision of that bucket takes a leased token
+// without waiting for Redis; when the lease is down to half, one refill
+// call is sent beside the requests (still at most one call per bucket in
+// Redis). Every admission is backed by a token taken in Redis, so a
+// client never gets more than its budget however many replicas serve
+// it. The price is in the safe direction: the tokens of a lease that
+// expires unused (its client went quiet, or moved to another replica)
+// are lost, so a client may be refused up to 64 tokens per replica early,
+// until its bucket refills. A nearly empty bucket leases what is left
+// (the script grants min(n, available)), and a bucket that cools down
+// leases half as much each call, and nothing once a lease expires.
 //
 // The calls of distinct buckets share round trips: they go through
 // go-redis's autopipeliner, which sends whatever queued while the

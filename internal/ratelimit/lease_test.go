@@ -115,6 +115,9 @@ func TestExpiredLeaseNotUsed(t *testing.T) {
 	}
 	testkitIdle(t, rl)
 	leased := rl.Leased("cool", rate)
+	if leased > maxLease {
+		t.Errorf("%d tokens leased, want at most %d", leased, maxLease)
+	}
 	evals0 := redisStat(t, rs.Addr(), "cmdstat_evalsha:calls")
 	later := time.Now().Add(time.Second)
 	if ok, _ := rl.Allow("cool", rate, later); !ok {
