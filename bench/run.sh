@@ -53,7 +53,8 @@ esac
 
 # vt+redis is voicetoken with its rate limits in a local Redis (serve
 # --redis: the decisions for one bucket coalesced, one EVALSHA per round
-# trip; the driver is one client address, so one bucket). Its timeout is 100ms, not
+# trip, and a hot bucket's served from a lease of up to 64 tokens; the
+# driver is one client address, so one bucket). Its timeout is 100ms, not
 # the default 5ms: at saturation on a busy machine the round trip queues
 # behind the load and a 5ms bound would measure the local fallback.
 command -v redis-server >/dev/null || bash scripts/apt-install.sh redis-server
