@@ -16,14 +16,22 @@ const (
 	// decisions, so that the refill sent at half arrives before the
 	// lease runs out.
 	maxLease = 64
-	// leaseTTL is how long a lease's tokens may be used. They were taken
-	// in Redis when leased, so the limit holds however long they are
-	// kept; the expiry only bounds the budget a replica sits on once its
-	// client slows down or moves to another replica (the unused tokens
-	// are lost: the client is refused a little early, never late). It is
-	// not shortened to one interval of fast rates: a lease that expires
-	// before its refill's round trip would never be used.
-	leaseTTL = 100 * time.Millisecond
+	// maxLeaseTTL is the longest a lease's tokens may be used; a lease
+	// lives one interval of its rate, at most this and at least
+	// minLeaseTTL (leaseTTL). Its tokens were taken in Redis when leased,
+	// so a client never gets more than its budget over time however long
+	// they are kept; but a token used later than it was taken makes room
+	// for the next one early, so within a short window a client may get up
+	// to rate x TTL (at most the lease) more than the strict curve: one
+	// token at most for rates up to 1/minLeaseTTL. The expiry also bounds
+	// the budget a replica sits on once its client slows down or moves to
+	// another replica (the unused tokens are lost: the client is refused a
+	// little early, never late).
+	maxLeaseTTL = 100 * time.Millisecond
+	// minLeaseTTL keeps a lease of a fast rate alive for a few refill
+	// round trips (a lease that expired before its refill came back would
+	// never be used).
+	minLeaseTTL = 10 * time.Millisecond
 	// sweepEvery is how many new buckets make the map forget the idle
 	// ones whose leases have expired.
 	sweepEvery = 1024
@@ -138,6 +146,12 @@ func (r *Redis) take(ctx context.Context, key string, rate policy.Rate, now time
 	return r.result(ctx, key, rate, c, place)
 }
 
+// leaseTTL is how long the tokens leased for a bucket of rate may be
+// used: one interval, within minLeaseTTL..maxLeaseTTL.
+func leaseTTL(rate policy.Rate) time.Duration {
+	return min(maxLeaseTTL, max(minLeaseTTL, time.Duration(emissionInterval(rate)*float64(time.Second))))
+}
+
 // more is the lease a call of b asks for: its size, less what it still
 // holds, so that a lease never exceeds maxLease.
 func (b *bucket) more() int { return max(0, min(b.size, maxLease-b.lease)) }
@@ -218,7 +232,7 @@ func (r *Redis) answered(id bucketID, c *call) *call {
 	} else {
 		b.size /= 2
 	}
-	b.expires = c.at.Add(leaseTTL).UnixNano()
+	b.expires = c.at.Add(leaseTTL(id.rate)).UnixNano()
 	next := b.next
 	b.next = nil // (next, out of the bucket, gains no callers)
 	b.busy = next != nil && next.n > 0

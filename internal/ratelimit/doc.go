@@ -27,13 +27,17 @@
 // A hot bucket (more than one decision since its last call was answered)
 // also leases tokens: each of its calls asks Redis for up to 64 more than
 // its decisions (about the decisions of the last round trip), and the
-// replica keeps what the script grants beyond them as a lease, for
-// 100 ms after the call. A decision of that bucket takes a leased token
+// replica keeps what the script grants beyond them as a lease, for one
+// interval of the bucket's rate after the call, at least 10 and at most
+// 100 ms. A decision of that bucket takes a leased token
 // without waiting for Redis; when the lease is down to half, one refill
 // call is sent beside the requests (still at most one call per bucket in
 // Redis). Every admission is backed by a token taken in Redis, so a
 // client never gets more than its budget however many replicas serve
-// it. The price is in the safe direction: the tokens of a lease that
+// it (a token used up to its lease's expiry after it was taken lets
+// the next one come that much earlier: within a short window, up to
+// rate x expiry more, at most one token for rates up to 100/s). The
+// price is in the safe direction: the tokens of a lease that
 // expires unused (its client went quiet, or moved to another replica)
 // are lost, so a client may be refused up to 64 tokens per replica early,
 // until its bucket refills. A nearly empty bucket leases what is left

@@ -32,3 +32,6 @@ func (r *Redis) Leased(key string, rate policy.Rate) int {
 	defer r.mu.Unlock()
 	return r.buckets[bucketID{key: key, rate: rate}].lease
 }
+
+// LeaseTTL is how long a lease of a bucket of rate lives.
+func LeaseTTL(rate policy.Rate) time.Duration { return leaseTTL(rate) }

@@ -146,3 +146,25 @@ func testkitIdle(t *testing.T, rl *ratelimit.Redis) {
 	t.Helper()
 	testkit.Eventually(t, 20*time.Second, "no call in Redis", func() bool { return rl.Buckets() == 0 })
 }
+
+// TestLeaseTTL: a lease lives one interval of its rate, so a token used
+// late lets at most one more through early, within 10..100 ms.
+func TestLeaseTTL(t *testing.T) {
+	tests := []struct {
+		name string
+		rate float64
+		want time.Duration
+	}{
+		{name: "slow, capped", rate: 0.001, want: 100 * time.Millisecond},
+		{name: "per address (5/s)", rate: 5, want: 100 * time.Millisecond},
+		{name: "per key (50/s): one interval", rate: 50, want: 20 * time.Millisecond},
+		{name: "fast, floor", rate: 1e6, want: 10 * time.Millisecond},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := ratelimit.LeaseTTL(policy.Rate{Rate: tc.rate, Burst: 10}); got != tc.want {
+				t.Errorf("LeaseTTL(%g/s) = %s, want %s", tc.rate, got, tc.want)
+			}
+		})
+	}
+}
