@@ -213,7 +213,7 @@ func (r *Redis) send(id bucketID, c *call) redis.AutoFuture {
 // answered reads the answer to c, keeps what it granted beyond its
 // decisions as the bucket's lease, wakes its callers and sends the
 // bucket's next call, which it returns; or, none gathered, marks the
-// bucket idle (and forgets it unless it holds a lease).
+// bucket idle (and forgets it unless it holds a lease or is hot).
 func (r *Redis) answered(id bucketID, c *call) *call {
 	c.granted, c.wait, c.err = answer(c.fut.Cmd())
 	if c.done != nil {
