@@ -1,7 +1,6 @@
 package main
 
 import (
-	"context"
 	"io"
 	"net"
 	"net/http"
@@ -14,7 +13,6 @@ import (
 	"time"
 
 	"voicetoken/internal/logscan"
-	"voicetoken/internal/testkit"
 	"voicetoken/internal/token"
 )
 
@@ -48,23 +46,8 @@ func TestProxyMetricsBindsAnyAddress(t *testing.T) {
 	ip := nonLoopbackIP(t)
 	stderr := logscan.New(t)
 	stderr.Secret(tok)
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan int)
-	go func() {
-		done <- run(ctx, []string{"proxy", "--upstream", up.URL, "--credential", "file:" + p,
-			"--listen", "127.0.0.1:0", "--metrics", net.JoinHostPort(ip, "0")}, &env{
-			stdin: strings.NewReader(""), stdout: io.Discard, stderr: stderr,
-			getenv: func(string) string { return "" }, now: time.Now,
-		})
-	}()
-	defer func() {
-		cancel()
-		if code := <-done; code != 0 {
-			t.Errorf("proxy exited %d: %s", code, stderr.String())
-		}
-	}()
-	testkit.Eventually(t, 5*time.Second, "PROXY_LISTENING", func() bool { return len(stderr.Events("PROXY_LISTENING")) == 1 })
-	maddr := stderr.Events("PROXY_LISTENING")[0]["metrics"].(string)
+	ev := startProxy(t, stderr, noEnv, "--upstream", up.URL, "--credential", "file:"+p, "--listen", "127.0.0.1:0", "--metrics", net.JoinHostPort(ip, "0"))
+	maddr := ev["metrics"].(string)
 	host, port, _ := net.SplitHostPort(maddr)
 	if ip != "0.0.0.0" && host != ip {
 		t.Fatalf("metrics bound %s, want %s", maddr, ip)

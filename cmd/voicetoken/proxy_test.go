@@ -52,22 +52,7 @@ func TestProxyCommand(t *testing.T) {
 	// tokens when the test ends (logscan).
 	stderr := logscan.New(t)
 	stderr.Secret(oldTok, newTok, revoked)
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan int)
-	go func() {
-		done <- run(ctx, []string{"proxy", "--upstream", up.URL, "--credential", "file:" + p, "--listen", "127.0.0.1:0", "--metrics", "127.0.0.1:0"}, &env{
-			stdin: strings.NewReader(""), stdout: io.Discard, stderr: stderr,
-			getenv: func(string) string { return "" }, now: time.Now,
-		})
-	}()
-	defer func() {
-		cancel()
-		if code := <-done; code != 0 {
-			t.Errorf("proxy exited %d: %s", code, stderr.String())
-		}
-	}()
-	testkit.Eventually(t, 5*time.Second, "PROXY_LISTENING", func() bool { return len(stderr.Events("PROXY_LISTENING")) == 1 })
-	ev := stderr.Events("PROXY_LISTENING")[0]
+	ev := startProxy(t, stderr, noEnv, "--upstream", up.URL, "--credential", "file:"+p, "--listen", "127.0.0.1:0", "--metrics", "127.0.0.1:0")
 	base, metricsURL := "http://"+ev["addr"].(string), "http://"+ev["metrics"].(string)+"/metrics"
 
 	get := func(u string) (int, string) {
@@ -176,22 +161,8 @@ func TestProxyVaultCredential(t *testing.T) {
 
 	stderr := logscan.New(t)
 	stderr.Secret(oldTok, newTok, "hvs.proxy-and-rotate")
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan int)
-	go func() {
-		done <- run(ctx, []string{"proxy", "--upstream", up.URL, "--credential", "vault:secret/podium#token", "--listen", "127.0.0.1:0"}, &env{
-			stdin: strings.NewReader(""), stdout: io.Discard, stderr: stderr,
-			getenv: func(k string) string { return environ[k] }, now: time.Now,
-		})
-	}()
-	defer func() {
-		cancel()
-		if code := <-done; code != 0 {
-			t.Errorf("proxy exited %d: %s", code, stderr.String())
-		}
-	}()
-	testkit.Eventually(t, 5*time.Second, "PROXY_LISTENING", func() bool { return len(stderr.Events("PROXY_LISTENING")) == 1 })
-	base := "http://" + stderr.Events("PROXY_LISTENING")[0]["addr"].(string)
+	ev := startProxy(t, stderr, func(k string) string { return environ[k] }, "--upstream", up.URL, "--credential", "vault:secret/podium#token", "--listen", "127.0.0.1:0")
+	base := "http://" + ev["addr"].(string)
 	get := func() {
 		resp, err := http.Get(base + "/v1/rooms")
 		if err != nil {
@@ -248,22 +219,8 @@ func TestProxyUnixSocket(t *testing.T) {
 
 	stderr := logscan.New(t)
 	stderr.Secret(tok)
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan int)
 	gid := os.Getgid()
-	go func() {
-		done <- run(ctx, []string{"proxy", "--upstream", up.URL, "--credential", "file:" + p, "--listen", "unix:" + sock, "--socket-group", strconv.Itoa(gid)}, &env{
-			stdin: strings.NewReader(""), stdout: io.Discard, stderr: stderr,
-			getenv: func(string) string { return "" }, now: time.Now,
-		})
-	}()
-	defer func() {
-		cancel()
-		if code := <-done; code != 0 {
-			t.Errorf("proxy exited %d: %s", code, stderr.String())
-		}
-	}()
-	testkit.Eventually(t, 5*time.Second, "PROXY_LISTENING", func() bool { return len(stderr.Events("PROXY_LISTENING")) == 1 })
+	startProxy(t, stderr, noEnv, "--upstream", up.URL, "--credential", "file:"+p, "--listen", "unix:"+sock, "--socket-group", strconv.Itoa(gid))
 	fi, err := os.Lstat(sock)
 	if err != nil {
 		t.Fatal(err)

@@ -18,26 +18,36 @@ import (
 	"voicetoken/internal/token"
 )
 
-// proxyUnderTest runs `voicetoken proxy` with args until the test ends
-// and returns its listen and metrics base URLs.
-func proxyUnderTest(t *testing.T, stderr *logscan.Logs, args ...string) (base, admin string) {
+// startProxy runs `voicetoken proxy` with args and the environment
+// getenv until the test ends, and returns its PROXY_LISTENING event.
+func startProxy(t *testing.T, stderr *logscan.Logs, getenv func(string) string, args ...string) map[string]any {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan int)
 	go func() {
-		done <- run(ctx, append([]string{"proxy", "--listen", "127.0.0.1:0", "--metrics", "127.0.0.1:0"}, args...), &env{
+		done <- run(ctx, append([]string{"proxy"}, args...), &env{
 			stdin: strings.NewReader(""), stdout: io.Discard, stderr: stderr,
-			getenv: func(string) string { return "" }, now: time.Now,
+			getenv: getenv, now: time.Now,
 		})
 	}()
 	t.Cleanup(func() {
 		cancel()
 		if code := <-done; code != 0 {
-			t.Errorf("proxy exited %d", code)
+			t.Errorf("proxy exited %d: %s", code, stderr.String())
 		}
 	})
 	testkit.Eventually(t, 5*time.Second, "PROXY_LISTENING", func() bool { return len(stderr.Events("PROXY_LISTENING")) == 1 })
-	ev := stderr.Events("PROXY_LISTENING")[0]
+	return stderr.Events("PROXY_LISTENING")[0]
+}
+
+// noEnv is an empty environment.
+func noEnv(string) string { return "" }
+
+// proxyUnderTest runs `voicetoken proxy` with args until the test ends
+// and returns its listen and metrics base URLs.
+func proxyUnderTest(t *testing.T, stderr *logscan.Logs, args ...string) (base, admin string) {
+	t.Helper()
+	ev := startProxy(t, stderr, noEnv, append([]string{"--listen", "127.0.0.1:0", "--metrics", "127.0.0.1:0"}, args...)...)
 	return "http://" + ev["addr"].(string), "http://" + ev["metrics"].(string)
 }
 
